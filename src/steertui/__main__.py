@@ -1,0 +1,3 @@
+from steertui.cli import main
+
+raise SystemExit(main())

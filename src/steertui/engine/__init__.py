@@ -1,0 +1,1 @@
+"""The headless core: model access, data, steering, sessions. Never imports Textual."""
