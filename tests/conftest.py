@@ -1,0 +1,35 @@
+"""Shared fixtures. Tests run on real inputs: the shipped demo model and the SecLLMHolmes copy in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_dataset() -> Path | None:
+    env = os.environ.get("STEERTUI_DATASET")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "secllmholmes"]:
+        if (cand / "datasets").is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_dataset() -> Path:
+    path = _shared_dataset()
+    if path is None:
+        pytest.skip("SecLLMHolmes checkout not found: set STEERTUI_DATASET or place it at ../shared/secllmholmes")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_model_path() -> Path:
+    from steertui.paths import demo_model_dir
+
+    path = demo_model_dir()
+    assert (path / "config.json").is_file(), f"demo model missing at {path}: run scripts/train_demo_model.py"
+    return path
