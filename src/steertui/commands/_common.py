@@ -11,8 +11,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="local model folder or Hugging Face id (default: the shipped demo model)")
     parser.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default=argparse.SUPPRESS, help="float32, bfloat16, float16")
+    parser.add_argument("--trust-remote-code", action="store_true", default=argparse.SUPPRESS,
+                        help="allow a model's own Python code to run (off unless asked)")
+    parser.add_argument("--download", action="store_true", default=argparse.SUPPRESS,
+                        help="allow downloading a Hugging Face id that is not in the local cache")
 
 
 def add_dataset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", metavar="P", default=argparse.SUPPRESS,
                         help="SecLLMHolmes checkout (the folder holding datasets/, or datasets/ itself)")
+
+
+def load_session(args: argparse.Namespace):
+    """Load the model named by ``--model`` (default: the demo model) with ``--device``/``--dtype``."""
+    from steertui.engine.model import ModelSession
+
+    return ModelSession.load(getattr(args, "model", None), device=getattr(args, "device", None),
+                             dtype=getattr(args, "dtype", None),
+                             trust_remote_code=getattr(args, "trust_remote_code", False),
+                             allow_download=getattr(args, "download", False))

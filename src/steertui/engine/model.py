@@ -1,0 +1,242 @@
+"""One loaded model, wrapped for nnsight, with its adapter and its lock.
+
+Loading is offline-first: a local folder, or a Hugging Face id that is already in the local cache.
+The HF model is built by transformers, put in eval mode, and wrapped with ``TransformersModel(hf,
+tokenizer=tok)`` (the robust path for nnsight 0.8 with transformers 5). Two threads tracing one model
+break nnsight, so every engine operation takes :attr:`ModelSession.lock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steertui.engine.adapters import ArchAdapter, build_adapter, resolve
+from steertui.errors import LayerIndexError, ModelLoadError
+from steertui.paths import demo_model_dir
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded, as plain data (for the UI, sessions and results)."""
+
+    name: str  # the id or path the user gave (or "demo")
+    path: str  # resolved local folder
+    model_type: str
+    n_layers: int
+    d_model: int
+    vocab_size: int
+    n_params: int
+    dtype: str
+    device: str
+    revision: str | None
+    weights_sha256: str
+    is_demo: bool
+    adapter: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"device '{device}' asked for, but CUDA is not available here",
+                                 "drop --device or pass --device cpu")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ModelLoadError("device 'mps' asked for, but MPS is not available here", "pass --device cpu")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str | None, device: str) -> str:
+    if dtype is None:
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype '{dtype}'", f"use one of {', '.join(sorted(set(DTYPES.values())))}")
+    return DTYPES[dtype]
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 over the weight files' names and bytes (sorted), so a replay can tell the weights changed."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file())
+    for p in files:
+        digest.update(p.name.encode())
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _looks_like_path(spec: str) -> bool:
+    """A spec that cannot be a Hugging Face id (``name`` or ``org/name``) is a local path."""
+    return spec.startswith((".", "/", "~")) or spec.endswith("/") or spec.count("/") > 1 or "\\" in spec
+
+
+def resolve_model_folder(spec: str | os.PathLike | None, revision: str | None = None,
+                         allow_download: bool = False) -> tuple[Path, str, bool]:
+    """Turn ``--model`` into a local folder. Returns (folder, display name, is_demo)."""
+    if spec is None or str(spec) in ("", "demo"):
+        folder = demo_model_dir()
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(f"the shipped demo model is missing at {folder}",
+                                 "run `python scripts/train_demo_model.py` or pass --model PATH")
+        return folder, "demo", True
+    text = os.path.expanduser(str(spec))
+    path = Path(text)
+    if path.exists() or _looks_like_path(text):
+        if not path.exists():
+            raise ModelLoadError(f"model path '{text}' does not exist",
+                                 "pass a folder holding config.json and weights, or a Hugging Face id like org/name")
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ModelLoadError(f"'{text}' is not a model folder (no config.json in it)",
+                                 "pass the folder that `save_pretrained` wrote (config.json, *.safetensors, tokenizer)")
+        return path.resolve(), text, path.resolve() == demo_model_dir().resolve()
+    # A Hugging Face id: local cache only unless downloads are allowed.
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(text, revision=revision, local_files_only=not allow_download,
+                                   allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"])
+    except LocalEntryNotFoundError as err:
+        raise ModelLoadError(
+            f"model '{text}' is not in the local Hugging Face cache",
+            f"on a machine with network run `hf download {text}` (or pass --download), "
+            "or pass a local folder with --model PATH") from err
+    except Exception as err:  # repository not found, gated, network errors
+        raise ModelLoadError(f"could not get model '{text}': {type(err).__name__}: {str(err).splitlines()[0]}",
+                             "check the id and your access, or pass a local folder with --model PATH") from err
+    return Path(folder), text, False
+
+
+class ModelSession:
+    """A loaded model: the HF module, its tokenizer, the nnsight wrapper, the adapter and the lock."""
+
+    def __init__(self, hf: Any, tokenizer: Any, info: ModelInfo, adapter: ArchAdapter) -> None:
+        from nnsight import TransformersModel
+
+        self.hf = hf
+        self.tokenizer = tokenizer
+        self.info = info
+        self.adapter = adapter
+        self.lock = threading.RLock()
+        self.nn = TransformersModel(hf, tokenizer=tokenizer)
+        # nnsight sets left padding on the tokenizer; the engine relies on it and checks it.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # ---- loading -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, spec: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
+             revision: str | None = None, trust_remote_code: bool = False,
+             allow_download: bool = False) -> "ModelSession":
+        folder, name, is_demo = resolve_model_folder(spec, revision, allow_download)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        dev = pick_device(device)
+        dt = pick_dtype(dtype, dev)
+        try:
+            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dt),
+                                                      trust_remote_code=trust_remote_code)
+            tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        except ValueError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            hint = ("it needs its own code: pass --trust-remote-code only if you trust it"
+                    if "trust_remote_code" in str(err) else "check that the folder holds a causal language model")
+            raise ModelLoadError(f"could not load model '{name}': {first}", hint) from err
+        except OSError as err:
+            raise ModelLoadError(f"could not load model '{name}': {str(err).splitlines()[0]}",
+                                 "the folder needs config.json, weights (*.safetensors) and a tokenizer") from err
+        hf = hf.to(dev).eval()
+        hf.requires_grad_(False)
+        adapter = build_adapter(hf)
+        info = ModelInfo(
+            name=name, path=str(folder), model_type=adapter.model_type, n_layers=adapter.n_layers,
+            d_model=adapter.d_model, vocab_size=int(resolve(hf, adapter.unembed).weight.shape[0]),
+            n_params=sum(p.numel() for p in hf.parameters()), dtype=dt, device=dev,
+            revision=revision or _revision_of(folder), weights_sha256=weights_sha256(folder), is_demo=is_demo,
+            adapter=adapter.to_dict(),
+        )
+        return cls(hf, tok, info, adapter)
+
+    @classmethod
+    def from_modules(cls, hf: Any, tokenizer: Any, name: str = "in-memory") -> "ModelSession":
+        """Wrap an already-built HF model (tests, notebooks). Puts it in eval mode."""
+        hf = hf.eval()
+        hf.requires_grad_(False)
+        adapter = build_adapter(hf)
+        p = next(hf.parameters())
+        info = ModelInfo(
+            name=name, path="", model_type=adapter.model_type, n_layers=adapter.n_layers, d_model=adapter.d_model,
+            vocab_size=int(resolve(hf, adapter.unembed).weight.shape[0]),
+            n_params=sum(x.numel() for x in hf.parameters()), dtype=str(p.dtype).removeprefix("torch."),
+            device=str(p.device), revision=None, weights_sha256="", is_demo=False, adapter=adapter.to_dict(),
+        )
+        return cls(hf, tokenizer, info, adapter)
+
+    # ---- access ----------------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return self.adapter.n_layers
+
+    @property
+    def d_model(self) -> int:
+        return self.adapter.d_model
+
+    @property
+    def device(self) -> Any:
+        return next(self.hf.parameters()).device
+
+    def check_layer(self, layer: int) -> int:
+        """Validate a layer index (negative counts from the end); returns the non-negative index."""
+        n = self.n_layers
+        if not isinstance(layer, int) or not -n <= layer < n:
+            raise LayerIndexError(f"layer {layer} is out of range for {self.info.name} ({n} layers)",
+                                  f"use 0..{n - 1} (or -1 for the last)")
+        return layer % n
+
+    def envoy(self, path: str) -> Any:
+        """The nnsight envoy at a dotted module path (``transformer.h.3``)."""
+        return resolve(self.nn, path)
+
+    def block_envoys(self) -> Any:
+        return self.envoy(self.adapter.blocks)
+
+    def hf_module(self, path: str) -> Any:
+        return resolve(self.hf, path)
+
+    def encode(self, texts: list[str], max_length: int | None = None) -> dict[str, Any]:
+        """Tokenize a batch with left padding; returns ``input_ids`` and ``attention_mask`` on the model's device."""
+        enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, truncation=max_length is not None,
+                             max_length=max_length)
+        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
+
+    def token_id(self, text: str) -> int | None:
+        """The single token id that ``text`` encodes to, or None when it is several tokens."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids[0] if len(ids) == 1 else None
+
+
+def _revision_of(folder: Path) -> str | None:
+    """For a hub snapshot folder (…/snapshots/<commit>), the commit hash."""
+    if folder.parent.name == "snapshots" and len(folder.name) == 40:
+        return folder.name
+    return None

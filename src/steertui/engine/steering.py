@@ -1,0 +1,174 @@
+"""Interventions (add alpha·v to a layer's hidden state) and the traced forward/generate that apply them.
+
+Every function here takes the model's lock, runs under ``torch.no_grad()``, reads each layer's hidden state
+through the adapter (never a blind ``output[0]``), and visits layers in execution order, so several
+interventions and reads can share one forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from steertui.errors import VectorError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.model import ModelSession
+
+POSITIONS = ("all", "prompt", "generated")
+
+# nnsight warns when an open-ended per-step loop outlives a generation that stopped early (EOS): expected.
+_LOOP_WARNING = r".*was never reached: the loop asked for a step"
+
+
+@dataclass(frozen=True, eq=False)
+class Steer:
+    """Add ``alpha * vector`` to layer ``layer``'s hidden state at ``positions``.
+
+    positions: ``all`` — every position of every forward (prompt pass and each generation step);
+    ``prompt`` — only the prompt pass (in a single forward: all positions); ``generated`` — only the
+    generation steps after the prompt pass (in a single forward: nothing).
+    """
+
+    layer: int
+    vector: "torch.Tensor"
+    alpha: float
+    positions: str = "all"
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            raise VectorError(f"unknown steering positions '{self.positions}'", f"use one of {', '.join(POSITIONS)}")
+        if self.vector.ndim != 1:
+            raise VectorError(f"steering vector '{self.label or self.layer}' has shape {tuple(self.vector.shape)}",
+                              "a steering vector is one-dimensional [d_model]")
+
+    @property
+    def sha256(self) -> str:
+        return vector_sha256(self.vector)
+
+    def applies_to_step(self, step: int) -> bool:
+        return self.positions == "all" or (self.positions == "prompt") == (step == 0)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for the UI's list of active interventions and for sessions."""
+        return {"layer": self.layer, "alpha": float(self.alpha), "positions": self.positions, "label": self.label,
+                "norm": float(self.vector.float().norm()), "d_model": int(self.vector.shape[0]),
+                "sha256": self.sha256}
+
+
+def vector_sha256(vector: "torch.Tensor") -> str:
+    """sha256 of a vector's float32 little-endian bytes (stable across devices and dtypes of storage)."""
+    import numpy as np
+
+    arr = vector.detach().to("cpu").float().contiguous().numpy().astype("<f4")
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def prepare_steers(session: "ModelSession", steers: Iterable[Steer]) -> list[tuple[int, Steer, "torch.Tensor"]]:
+    """Validate layers and sizes; move each vector to the model's device and dtype. Sorted by layer."""
+    out = []
+    for s in steers:
+        layer = session.check_layer(s.layer)
+        if s.vector.shape[0] != session.d_model:
+            raise VectorError(
+                f"steering vector '{s.label or f'layer {s.layer}'}' has {s.vector.shape[0]} dimensions, "
+                f"{session.info.name} has d_model={session.d_model}",
+                "build the vector on this model, or load a model of the size the vector was made for")
+        delta = (float(s.alpha) * s.vector.detach().float()).to(device=session.device, dtype=session.hf.dtype)
+        out.append((layer, s, delta))
+    return sorted(out, key=lambda t: t[0])
+
+
+@dataclass
+class ForwardResult:
+    """Result of one traced forward: logits ``[B, S, V]`` and the hidden states read (layer -> tensor)."""
+
+    input_ids: "torch.Tensor"
+    attention_mask: "torch.Tensor"
+    logits: "torch.Tensor | None"
+    hidden: dict[int, "torch.Tensor"]
+
+    def last_index(self) -> "torch.Tensor":
+        """Index of each row's last real token (left padding → always the last column, checked)."""
+        mask = self.attention_mask
+        return mask.shape[1] - 1 - mask.flip(-1).int().argmax(-1)
+
+
+def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
+            read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True) -> ForwardResult:
+    """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
+
+    ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
+    """
+    import nnsight
+    import torch
+
+    enc = texts if isinstance(texts, dict) else session.encode(list(texts))
+    prepared = prepare_steers(session, steers)
+    wanted = sorted({session.check_layer(i) for i in read_layers})
+    last_needed = max([L for L, _, _ in prepared] + wanted, default=-1)
+    adapter, blocks = session.adapter, session.block_envoys()
+    with session.lock, torch.no_grad():
+        with session.nn.trace(dict(enc)):
+            saved = nnsight.save({})
+            for i in range(last_needed + 1):
+                h = adapter.hidden(blocks[i].output)
+                for layer, _s, delta in prepared:
+                    if layer == i and _s.positions != "generated":
+                        h[:] += delta
+                if i in wanted:
+                    saved[i] = (h[:, -1] if read == "last" else h).clone()
+            if want_logits:
+                logits = session.envoy(adapter.unembed).output.save()
+    return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, dict(saved))
+
+
+@dataclass
+class GenerationResult:
+    """Greedy generation: the padded prompt ids ``[B, P]`` and the new ids per row (cut at EOS, inclusive)."""
+
+    prompt_ids: "torch.Tensor"
+    attention_mask: "torch.Tensor"
+    sequences: "torch.Tensor"  # [B, P + T] as returned by generate (T <= max_new_tokens)
+    new_ids: list[list[int]]
+    eos_id: int | None
+
+
+def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[Steer] = (),
+             max_new_tokens: int = 32, stop_at_eos: bool = True) -> GenerationResult:
+    """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches."""
+    import torch
+
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be at least 1")
+    enc = session.encode(list(texts))
+    prepared = prepare_steers(session, steers)
+    adapter, blocks = session.adapter, session.block_envoys()
+    eos = session.tokenizer.eos_token_id
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
+                              "pad_token_id": session.tokenizer.pad_token_id}
+    if not stop_at_eos:
+        kwargs["min_new_tokens"] = max_new_tokens
+    with session.lock, torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_LOOP_WARNING)
+        with session.nn.generate(**kwargs) as tracer:
+            with tracer.invoke(dict(enc)):
+                if prepared:
+                    for step in tracer.all():
+                        for layer, s, delta in prepared:
+                            if s.applies_to_step(step):
+                                adapter.hidden(blocks[layer].output)[:] += delta
+            with tracer.invoke():
+                ids = tracer.result.save()
+    P = enc["input_ids"].shape[1]
+    new_ids = []
+    for row in ids[:, P:].tolist():
+        if stop_at_eos and eos is not None and eos in row:
+            row = row[: row.index(eos) + 1]
+        new_ids.append(row)
+    return GenerationResult(enc["input_ids"], enc["attention_mask"], ids, new_ids, eos)
