@@ -33,3 +33,11 @@ def demo_model_path() -> Path:
     path = demo_model_dir()
     assert (path / "config.json").is_file(), f"demo model missing at {path}: run scripts/train_demo_model.py"
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_session(demo_model_path):
+    """The shipped demo model, loaded once for the whole test run (CPU, float32)."""
+    from steertui.engine.model import ModelSession
+
+    return ModelSession.load(str(demo_model_path), device="cpu", dtype="float32")

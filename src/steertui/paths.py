@@ -21,7 +21,8 @@ def assets_dir() -> Path:
 
 
 def demo_model_dir() -> Path:
-    return assets_dir() / "models" / DEMO_MODEL_NAME
+    override = os.environ.get("STEERTUI_DEMO_MODEL")
+    return Path(override) if override else assets_dir() / "models" / DEMO_MODEL_NAME
 
 
 def builtin_examples_dir() -> Path:
