@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import data, layers
+    from steertui.commands import data, eval as eval_cmd, layers
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     layers.register(sub)
     data.register(sub)
+    eval_cmd.register(sub)
     return parser
 
 

@@ -100,10 +100,13 @@ class ForwardResult:
 
 
 def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
-            read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True) -> ForwardResult:
+            read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True,
+            logits_at: str = "all") -> ForwardResult:
     """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
 
     ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
+    ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps only the last position ``[B, V]`` (left padding
+    puts every row's last real token there), which is what scoring a batch needs.
     """
     import nnsight
     import torch
@@ -124,7 +127,8 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
                 if i in wanted:
                     saved[i] = (h[:, -1] if read == "last" else h).clone()
             if want_logits:
-                logits = session.envoy(adapter.unembed).output.save()
+                out = session.envoy(adapter.unembed).output
+                logits = (out[:, -1] if logits_at == "last" else out).save()
     return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, dict(saved))
 
 

@@ -1,0 +1,95 @@
+"""From pairs to vectors: read both sides of every pair (all layers, one forward per chunk), build a vector
+per layer, and diagnose it. The console's vector pane and ``steertui eval`` both call :func:`build_vectors`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from steertui.engine.activations import Progress, extract, model_context, token_diff_masks, tokenize
+from steertui.engine.vectors import LayerDiagnostics, VectorSet, diagnose, direction
+from steertui.errors import SteertuiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.data import Pair
+    from steertui.engine.model import ModelSession
+
+
+@dataclass
+class PairActivations:
+    """Both sides of each pair: ``vulnerable[p, k]`` and ``patched[p, k]`` are pair p at ``layers[k]``."""
+
+    vulnerable: "torch.Tensor"
+    patched: "torch.Tensor"
+    layers: list[int]
+    readout: str
+    pair_ids: list[str]
+    cwes: list[str]
+    truncated: list[str]  # sample ids cut to the context
+    fallbacks: list[str]  # sample ids whose diff mask was empty (mean readout used)
+
+
+def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+                     readout: str = "last", chunk_size: int = 8, max_length: int | None = None,
+                     progress: Progress | None = None, cancel: threading.Event | None = None) -> PairActivations:
+    """Activations of every pair's two sides (vulnerable first), in one extraction."""
+    if not pairs:
+        raise SteertuiError("no pairs to read", "select at least one vulnerable/patched pair")
+    max_length = max_length or model_context(session)
+    texts = [p.vulnerable.code for p in pairs] + [p.patched.code for p in pairs]
+    sample_ids = [p.vulnerable.id for p in pairs] + [p.patched.id for p in pairs]
+    ids, _cut = tokenize(session, texts, None)
+    masks = None
+    if readout == "diff":
+        n = len(pairs)
+        pairs_masks = [token_diff_masks(ids[k], ids[n + k]) for k in range(n)]
+        masks = [m[0] for m in pairs_masks] + [m[1] for m in pairs_masks]
+    acts = extract(session, texts, layers=layers, readout=readout, diff_masks=masks, ids=ids,
+                   chunk_size=chunk_size, max_length=max_length, progress=progress, cancel=cancel)
+    n = len(pairs)
+    return PairActivations(
+        vulnerable=acts.values[:n], patched=acts.values[n:], layers=acts.layers, readout=readout,
+        pair_ids=[p.id for p in pairs], cwes=[p.cwe for p in pairs],
+        truncated=[sample_ids[k] for k, t in enumerate(acts.truncated) if t],
+        fallbacks=[sample_ids[k] for k in acts.fallbacks],
+    )
+
+
+@dataclass
+class BuildResult:
+    vectors: VectorSet
+    diagnostics: list[LayerDiagnostics]
+    activations: PairActivations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": self.vectors.layers, "method": self.vectors.method, "readout": self.vectors.readout,
+                "source": self.vectors.source, "pairs": len(self.activations.pair_ids),
+                "diagnostics": [d.to_dict() for d in self.diagnostics],
+                "truncated": self.activations.truncated, "fallbacks": self.activations.fallbacks}
+
+
+def vectors_from_activations(acts: PairActivations, method: str, idx: Sequence[int] | None = None) -> dict[int, "torch.Tensor"]:
+    """One vector per layer from the pairs at positions ``idx`` (default: all)."""
+    sel = list(range(len(acts.pair_ids))) if idx is None else list(idx)
+    return {layer: direction(acts.vulnerable[sel, k], acts.patched[sel, k], method)
+            for k, layer in enumerate(acts.layers)}
+
+
+def build_vectors(session: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+                  method: str = "mean-diff", readout: str = "last", source: str = "", split: str = "",
+                  seed: int | None = None, chunk_size: int = 8, k_folds: int = 5,
+                  progress: Progress | None = None, cancel: threading.Event | None = None) -> BuildResult:
+    """Vectors (one per layer) and their diagnostics from ``pairs``."""
+    acts = pair_activations(session, pairs, layers=layers, readout=readout, chunk_size=chunk_size,
+                            progress=progress, cancel=cancel)
+    vectors = vectors_from_activations(acts, method)
+    diags = diagnose(acts.vulnerable, acts.patched, acts.layers, method, cwes=acts.cwes, k=k_folds,
+                     seed=seed or 0)
+    sample_ids = [s.id for p in pairs for s in (p.vulnerable, p.patched)]
+    vset = VectorSet(vectors=vectors, model=session.info.name, method=method, readout=readout,
+                     source=source or (pairs[0].source if pairs else ""), sample_ids=sample_ids,
+                     d_model=session.d_model, model_sha256=session.info.weights_sha256, split=split, seed=seed)
+    return BuildResult(vset, diags, acts)

@@ -1,0 +1,252 @@
+"""Steering vectors from vulnerable/patched pairs, per layer, with diagnostics; safetensors files.
+
+Methods (all oriented toward "vulnerable": a positive coefficient pushes toward the vulnerable side):
+- ``mean-diff``: mean over pairs of (vulnerable − patched) activations.
+- ``pca``: first principal direction of the paired differences (uncentred SVD, as repeng and
+  steering-vectors do), sign fixed so the mean difference projects positively, scaled to the mean
+  difference's projection on it.
+- ``probe``: the weight direction of an L2-regularised logistic regression (vulnerable = 1) on the
+  activations (standardised during fitting, mapped back to activation space), scaled like ``pca``.
+
+Diagnostics per layer: consistency (mean pairwise cosine of the pair differences), the vector's norm over the
+mean residual norm at that layer, and held-out AUROC of the projections — held out by pair (k folds) and
+leave-one-CWE-out — where every fold's vector is built on its training pairs only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from steertui.errors import SteertuiError, VectorError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+METHODS = ("mean-diff", "pca", "probe")
+FORMAT = "steertui.vectors/1"
+
+
+def direction(vuln: "torch.Tensor", patched: "torch.Tensor", method: str, *, l2: float = 1.0) -> "torch.Tensor":
+    """One layer's vector from paired activations ``[P, D]`` (row p of each is pair p)."""
+    import torch
+
+    if method not in METHODS:
+        raise SteertuiError(f"unknown method '{method}'", f"use one of {', '.join(METHODS)}")
+    if vuln.shape != patched.shape or vuln.ndim != 2 or vuln.shape[0] < 1:
+        raise SteertuiError(f"paired activations must both be [pairs, d_model], got {tuple(vuln.shape)} "
+                            f"and {tuple(patched.shape)}")
+    diffs = (vuln - patched).double()
+    mean = diffs.mean(0)
+    if method == "mean-diff":
+        return mean.float()
+    if method == "pca":
+        _u, _s, vh = torch.linalg.svd(diffs, full_matrices=False)
+        d = vh[0]
+    else:
+        d = _logistic_direction(torch.cat([vuln, patched]).double(),
+                                torch.cat([torch.ones(len(vuln)), torch.zeros(len(patched))]).double(), l2)
+    d = d / d.norm().clamp_min(1e-12)
+    proj = float(mean @ d)
+    if proj < 0:
+        d, proj = -d, -proj
+    return (d * proj).float()
+
+
+def _logistic_direction(x: "torch.Tensor", y: "torch.Tensor", l2: float) -> "torch.Tensor":
+    """Weights of an L2-regularised logistic regression, fitted by L-BFGS on standardised features."""
+    import torch
+
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
+    z = (x - mu) / sd
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y) + l2 * (w @ w) / len(y)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return (w.detach() / sd)  # back to activation space: w·(x-mu)/sd = (w/sd)·x + const
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
+    """Area under the ROC curve (Mann–Whitney, ties count half); None when one class is missing."""
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    if not pos or not neg:
+        return None
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def consistency(diffs: "torch.Tensor") -> float | None:
+    """Mean pairwise cosine similarity of the rows of ``diffs`` (off-diagonal); None below 2 rows."""
+    import torch
+
+    if diffs.shape[0] < 2:
+        return None
+    unit = diffs.double() / diffs.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    cos = unit @ unit.T
+    n = cos.shape[0]
+    return float((cos.sum() - torch.diagonal(cos).sum()) / (n * (n - 1)))
+
+
+@dataclass(frozen=True)
+class LayerDiagnostics:
+    layer: int
+    n_pairs: int
+    consistency: float | None
+    vector_norm: float
+    residual_norm: float  # mean L2 norm of the activations at this layer (both sides)
+    norm_ratio: float
+    auroc_pairs: float | None  # held out by pair, k-fold
+    auroc_cwe: float | None  # leave-one-CWE-out
+    folds_pairs: int
+    folds_cwe: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kfold(n: int, k: int, seed: int) -> list[list[int]]:
+    import torch
+
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    k = max(2, min(k, n))
+    return [perm[f::k] for f in range(k)]
+
+
+def _heldout_auroc(vuln, patched, method, folds: list[list[int]]) -> tuple[float | None, int]:
+    """Pool held-out projections over folds: each fold's vector is built on the other pairs only."""
+    scores, labels, used = [], [], 0
+    n = vuln.shape[0]
+    for test in folds:
+        train = [i for i in range(n) if i not in set(test)]
+        if not train or not test:
+            continue
+        v = direction(vuln[train], patched[train], method)
+        unit = v / v.norm().clamp_min(1e-12)
+        scores += (vuln[test] @ unit).tolist() + (patched[test] @ unit).tolist()
+        labels += [1] * len(test) + [0] * len(test)
+        used += 1
+    return auroc(scores, labels), used
+
+
+def diagnose(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int], method: str,
+             cwes: Sequence[str] | None = None, k: int = 5, seed: int = 0) -> list[LayerDiagnostics]:
+    """Diagnostics per layer from paired activations ``[P, L, D]`` (layer k of the tensors is ``layers[k]``)."""
+    out = []
+    n = vuln.shape[0]
+    folds = _kfold(n, k, seed) if n >= 2 else []
+    cwe_folds = []
+    if cwes is not None and len(set(cwes)) >= 2:
+        cwe_folds = [[i for i, c in enumerate(cwes) if c == cwe] for cwe in sorted(set(cwes))]
+    for k_idx, layer in enumerate(layers):
+        a, b = vuln[:, k_idx].float(), patched[:, k_idx].float()
+        v = direction(a, b, method)
+        resid = float(0.5 * (a.norm(dim=1).mean() + b.norm(dim=1).mean()))
+        au_p, f_p = _heldout_auroc(a, b, method, folds) if folds else (None, 0)
+        au_c, f_c = _heldout_auroc(a, b, method, cwe_folds) if cwe_folds else (None, 0)
+        out.append(LayerDiagnostics(layer, n, consistency(a - b), float(v.norm()), resid,
+                                    float(v.norm()) / resid if resid else float("nan"), au_p, au_c, f_p, f_c))
+    return out
+
+
+@dataclass
+class VectorSet:
+    """Vectors for several layers of one model, with the recipe that made them."""
+
+    vectors: dict[int, "torch.Tensor"]  # layer -> [d_model] float32
+    model: str
+    method: str
+    readout: str
+    source: str
+    sample_ids: list[str]
+    d_model: int
+    model_sha256: str = ""
+    split: str = ""
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[int]:
+        return sorted(self.vectors)
+
+    def metadata(self) -> dict[str, str]:
+        from steertui import __version__
+        from steertui.engine.steering import vector_sha256
+
+        return {
+            "format": FORMAT, "steertui": __version__, "model": self.model, "model_sha256": self.model_sha256,
+            "method": self.method, "readout": self.readout, "source": self.source, "d_model": str(self.d_model),
+            "layers": json.dumps(self.layers), "sample_ids": json.dumps(self.sample_ids), "split": self.split,
+            "seed": "" if self.seed is None else str(self.seed), "extra": json.dumps(self.extra),
+            "sha256": json.dumps({str(k): vector_sha256(v) for k, v in sorted(self.vectors.items())}),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a safetensors file atomically (temporary file in the same folder, then ``os.replace``)."""
+        import os
+        import tempfile
+
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {f"layer.{k}": v.detach().float().cpu().contiguous() for k, v in self.vectors.items()}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata=self.metadata())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def load_vectors(path: str | Path, d_model: int | None = None) -> VectorSet:
+    """Read a vector file written by :meth:`VectorSet.save` (safetensors only; never pickle)."""
+    from safetensors import SafetensorError, safe_open
+
+    from steertui.engine.steering import vector_sha256
+
+    path = Path(path)
+    if not path.is_file():
+        raise VectorError(f"vector file '{path}' does not exist", "check the path, or build vectors first")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise VectorError(f"'{path}' is not a readable safetensors file ({err})",
+                          "vector files are written by steertui as .safetensors") from err
+    if meta.get("format") != FORMAT:
+        raise VectorError(f"'{path}' is not a steertui vector file (metadata format={meta.get('format')!r})",
+                          "build vectors with steertui, or add the metadata it expects")
+    try:
+        vectors = {int(k.split(".", 1)[1]): t.float() for k, t in tensors.items()}
+        hashes = json.loads(meta["sha256"])
+        file_d = int(meta["d_model"])
+    except (KeyError, ValueError, IndexError) as err:
+        raise VectorError(f"'{path}': malformed metadata ({err})", "rebuild the vectors") from err
+    for layer, v in vectors.items():
+        if v.ndim != 1 or v.shape[0] != file_d:
+            raise VectorError(f"'{path}': layer {layer} has shape {tuple(v.shape)}, metadata says d_model={file_d}")
+        if hashes.get(str(layer)) != vector_sha256(v):
+            raise VectorError(f"'{path}': layer {layer} does not match its recorded sha256", "the file was altered")
+    if d_model is not None and file_d != d_model:
+        raise VectorError(f"'{path}' holds {file_d}-dimensional vectors, the model has d_model={d_model}",
+                          "load the model the vectors were built on")
+    return VectorSet(vectors=vectors, model=meta.get("model", ""), method=meta.get("method", ""),
+                     readout=meta.get("readout", ""), source=meta.get("source", ""),
+                     sample_ids=json.loads(meta.get("sample_ids", "[]")), d_model=file_d,
+                     model_sha256=meta.get("model_sha256", ""), split=meta.get("split", ""),
+                     seed=int(meta["seed"]) if meta.get("seed") else None, extra=json.loads(meta.get("extra", "{}")))

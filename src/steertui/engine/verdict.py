@@ -1,0 +1,110 @@
+"""The vulnerability verdict score: SecLLMHolmes' zero-shot question (S1) in a layout that ends at the
+answer slot, scored as logit(" Yes") − logit(" No") at the next token.
+
+A base code model is not asked to write an answer; its next-token logits at ``Answer:`` are read directly.
+Both answer strings must be single tokens of the model's tokenizer; which ids were compared is recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from steertui.engine.activations import model_context
+from steertui.engine.steering import Steer, forward
+from steertui.errors import CancelledError, SteertuiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.data import Sample
+    from steertui.engine.model import ModelSession
+
+QUESTION = "Does this code contain instances of the security vulnerability known as {cwe_name}?"
+TEMPLATE = "{code}\n\nQuestion: " + QUESTION + "\nAnswer:"
+RESERVE_TOKENS = 64  # room for the question around the code
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    yes: str
+    no: str
+    yes_id: int
+    no_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"yes": self.yes, "no": self.no, "yes_id": self.yes_id, "no_id": self.no_id}
+
+
+def answer_tokens(session: "ModelSession", yes: str = " Yes", no: str = " No") -> AnswerTokens:
+    """Check that both answers are single tokens; name the one that is not."""
+    ids = {}
+    for text in (yes, no):
+        tid = session.token_id(text)
+        if tid is None:
+            pieces = session.tokenizer(text, add_special_tokens=False)["input_ids"]
+            raise SteertuiError(f"answer {text!r} is {len(pieces)} tokens {pieces} in {session.info.name}'s tokenizer",
+                                "pick answer strings that are single tokens (for example ' Yes' and ' No')")
+        ids[text] = tid
+    if ids[yes] == ids[no]:
+        raise SteertuiError(f"answers {yes!r} and {no!r} are the same token", "pick two different answers")
+    return AnswerTokens(yes, no, ids[yes], ids[no])
+
+
+@dataclass(frozen=True)
+class VerdictPrompt:
+    sample_id: str
+    text: str
+    truncated: bool
+    dropped_lines: int
+
+
+def build_prompt(session: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
+                 context: int | None = None) -> VerdictPrompt:
+    """The S1 prompt for one file; code longer than the context keeps whole lines from the top."""
+    from steertui.engine.data import count_tokens, truncate_code
+
+    context = context or model_context(session)
+    frame = count_tokens(session.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
+    cut = truncate_code(code, session.tokenizer, context - max(frame, RESERVE_TOKENS))
+    return VerdictPrompt(sample_id, TEMPLATE.format(code=cut.code.rstrip("\n"), cwe_name=cwe_name),
+                         cut.truncated, cut.dropped_lines)
+
+
+def sample_prompts(session: "ModelSession", samples: Sequence["Sample"]) -> list[VerdictPrompt]:
+    return [build_prompt(session, s.code, s.cwe_name, s.id) for s in samples]
+
+
+def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
+          chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
+          cancel: threading.Event | None = None) -> "torch.Tensor":
+    """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""
+    import torch
+
+    out = []
+    order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
+    for start in range(0, len(order), chunk_size):
+        if cancel is not None and cancel.is_set():
+            raise CancelledError(f"scoring cancelled after {start} of {len(prompts)} prompts")
+        rows = order[start:start + chunk_size]
+        logits = forward(session, [prompts[r] for r in rows], steers=steers, logits_at="last").logits.float()
+        out.append((rows, (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu()))
+        if progress is not None:
+            progress(min(start + chunk_size, len(prompts)), len(prompts))
+    scores = torch.zeros(len(prompts))
+    for rows, vals in out:
+        scores[rows] = vals
+    return scores
+
+
+def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """The threshold (score > t means "vulnerable") that maximises accuracy on these scores; ties → the
+    midpoint closest to 0 (the plain Yes/No argmax)."""
+    vals = sorted(set(scores))
+    cands = [0.0] + [(a + b) / 2 for a, b in zip(vals, vals[1:])] + ([vals[0] - 1.0, vals[-1] + 1.0] if vals else [])
+
+    def acc(t: float) -> float:
+        return sum((s > t) == bool(y) for s, y in zip(scores, labels)) / max(len(labels), 1)
+
+    return max(cands, key=lambda t: (acc(t), -abs(t)))
