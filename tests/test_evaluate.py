@@ -1,0 +1,100 @@
+"""The verdict score and the held-out evaluation: alpha 0 changes nothing, a nonzero alpha moves the score."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from steertui.cli import main
+from steertui.engine.data import load_dataset
+from steertui.engine.evaluate import EvalSettings, evaluate, make_folds
+from steertui.engine.steering import Steer
+from steertui.engine.verdict import answer_tokens, best_threshold, build_prompt, score
+from steertui.errors import SteertuiError
+
+
+def test_answer_tokens_are_single(demo_session):
+    a = answer_tokens(demo_session)
+    assert demo_session.tokenizer(" Yes", add_special_tokens=False)["input_ids"] == [a.yes_id]
+    assert demo_session.tokenizer(" No", add_special_tokens=False)["input_ids"] == [a.no_id]
+    with pytest.raises(SteertuiError, match="answer ' Absolutely-not' is"):
+        answer_tokens(demo_session, no=" Absolutely-not")
+
+
+def test_score_equals_plain_logits(demo_session):
+    ds = load_dataset("builtin")
+    samples = [ds.pairs[0].vulnerable, ds.pairs[3].patched, ds.pairs[5].vulnerable]
+    prompts = [build_prompt(demo_session, s.code, s.cwe_name, s.id).text for s in samples]
+    assert prompts[0].endswith("known as " + samples[0].cwe_name + "?\nAnswer:")
+    a = answer_tokens(demo_session)
+    got = score(demo_session, prompts, a, chunk_size=2)
+    for k, text in enumerate(prompts):
+        ids = torch.tensor([demo_session.tokenizer(text)["input_ids"]])
+        with torch.no_grad():
+            logits = demo_session.hf(input_ids=ids).logits[0, -1]
+        assert float(got[k]) == pytest.approx(float(logits[a.yes_id] - logits[a.no_id]), abs=1e-4)
+    v = torch.randn(demo_session.d_model, generator=torch.Generator().manual_seed(0))
+    steered = score(demo_session, prompts, a, steers=[Steer(2, v, 8.0)], chunk_size=2)
+    assert not torch.allclose(steered, got)
+
+
+def test_best_threshold():
+    assert best_threshold([-2.0, -1.0, 1.0, 2.0], [0, 0, 1, 1]) == 0.0
+    assert best_threshold([3.0, 4.0, 5.0, 6.0], [0, 0, 1, 1]) == 4.5
+
+
+def test_folds_cover_every_pair_once():
+    ds = load_dataset("builtin")
+    folds = make_folds(ds.pairs, "pairs", 2, seed=3)
+    assert sorted(i for f in folds for i in f) == list(range(len(ds.pairs)))
+    assert all({ds.pairs[i].cwe for i in f} == set(ds.cwes) for f in folds), "stratified by CWE"
+    cwe = make_folds(ds.pairs, "cwe", 0, seed=0)
+    assert len(cwe) == len(ds.cwes) and all(len({ds.pairs[i].cwe for i in f}) == 1 for f in cwe)
+    with pytest.raises(SteertuiError, match="unknown split"):
+        make_folds(ds.pairs, "files", 2, 0)
+
+
+def test_alpha_zero_is_exact_and_alpha_moves_the_score(demo_session):
+    pairs = load_dataset("builtin").pairs
+    res = evaluate(demo_session, pairs, EvalSettings(layers=(2,), alphas=(0.0, 8.0), folds=2, kl_tokens=32))
+    rows = {(r.alpha, r.cwe): r for r in res.rows}
+    cwes = sorted({p.cwe for p in pairs})
+    assert len(res.rows) == 2 * (len(cwes) + 1)
+    for cwe in cwes + ["all"]:
+        zero = rows[(0.0, cwe)]
+        assert zero.shift == 0.0 and zero.flip_rate == 0.0 and zero.kl == 0.0
+        assert zero.random_shift == 0.0 and zero.random_flip_rate == 0.0
+        assert zero.accuracy == zero.baseline_accuracy
+    assert rows[(0.0, "all")].n == 2 * len(pairs) and rows[(0.0, "cwe-787")].n == 4
+    moved = rows[(8.0, "all")]
+    assert moved.shift != 0.0 and moved.kl > 0.0 and moved.random_kl > 0.0
+    assert moved.random_shift != moved.shift
+    assert res.answers.yes == " Yes" and res.source == "builtin examples"
+
+
+def test_eval_cli_on_secllmholmes(shared_dataset, demo_model_path, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["eval", "--model", str(demo_model_path), "--dataset", str(shared_dataset), "--layers", "1",
+                 "--alpha", "0,4", "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["source"].startswith("SecLLMHolmes @ ")
+    assert data["settings"]["layers"] == [1] and data["settings"]["alphas"] == [0.0, 4.0]
+    rows = data["results"]
+    want = {"layer", "alpha", "cwe", "n", "shift", "accuracy", "flip_rate", "random_shift", "random_flip_rate", "kl"}
+    assert all(want <= set(r) for r in rows)
+    cwes = {"cwe-22", "cwe-77", "cwe-79", "cwe-89", "cwe-190", "cwe-416", "cwe-476", "cwe-787", "all"}
+    for alpha in (0.0, 4.0):
+        got = {r["cwe"]: r for r in rows if r["alpha"] == alpha}
+        assert set(got) == cwes
+        assert got["all"]["n"] == 48 and all(got[c]["n"] == 6 for c in cwes - {"all"})
+    assert all(r["shift"] == 0.0 and r["flip_rate"] == 0.0 for r in rows if r["alpha"] == 0.0)
+    assert "cwe-787" in capsys.readouterr().out
+
+
+def test_eval_cli_bad_input(capsys):
+    assert main(["eval", "--layers", "99", "--alpha", "1", "--dataset", "builtin"]) == 2
+    assert "layer 99 is out of range" in capsys.readouterr().err
+    assert main(["eval", "--layers", "1", "--alpha", "1", "--dataset", "/no/such/checkout"]) == 2

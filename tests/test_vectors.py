@@ -1,0 +1,105 @@
+"""Vectors and diagnostics: mean difference by hand, PCA sign, probe, AUROC, safetensors round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from steertui.engine.build import build_vectors
+from steertui.engine.data import load_dataset
+from steertui.engine.vectors import VectorSet, auroc, consistency, diagnose, direction, load_vectors
+from steertui.errors import VectorError
+
+
+@pytest.fixture(scope="module")
+def built(demo_session):
+    pairs = load_dataset("builtin").pairs
+    return pairs, build_vectors(demo_session, pairs, readout="last", method="mean-diff", seed=0)
+
+
+def test_mean_diff_equals_hand_computation(demo_session, built):
+    pairs, result = built
+    n = demo_session.n_layers
+    assert result.vectors.layers == list(range(n))
+    diffs = []
+    for p in pairs:
+        states = []
+        for code in (p.vulnerable.code, p.patched.code):
+            ids = torch.tensor([demo_session.tokenizer(code)["input_ids"]])
+            with torch.no_grad():
+                hs = demo_session.hf(input_ids=ids, output_hidden_states=True).hidden_states
+            states.append(torch.stack([hs[i + 1][0, -1] for i in range(n - 1)]))
+        diffs.append(states[0] - states[1])
+    want = torch.stack(diffs).mean(0)  # [n-1, D]
+    for i in range(n - 1):
+        torch.testing.assert_close(result.vectors.vectors[i], want[i], rtol=1e-4, atol=1e-4)
+        assert result.vectors.vectors[i].norm() > 0
+
+
+def test_diagnostics_by_hand(built):
+    pairs, result = built
+    acts = result.activations
+    d1 = result.diagnostics[1]
+    a, b = acts.vulnerable[:, 1], acts.patched[:, 1]
+    assert d1.layer == 1 and d1.n_pairs == len(pairs)
+    assert d1.residual_norm == pytest.approx(float(0.5 * (a.norm(dim=1).mean() + b.norm(dim=1).mean())), rel=1e-5)
+    assert d1.norm_ratio == pytest.approx(float((a - b).mean(0).norm()) / d1.residual_norm, rel=1e-4)
+    assert d1.consistency == pytest.approx(consistency(a - b), rel=1e-6)
+    assert d1.folds_pairs == 5 and d1.folds_cwe == 8
+    assert 0.0 <= d1.auroc_pairs <= 1.0 and 0.0 <= d1.auroc_cwe <= 1.0
+
+
+def test_auroc_and_consistency_known_values():
+    assert auroc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
+    assert auroc([0.1, 0.2, 0.9, 0.8], [1, 1, 0, 0]) == 0.0
+    assert auroc([0.5, 0.5], [1, 0]) == 0.5
+    assert auroc([0.3, 0.1, 0.2], [1, 0, 1]) == 1.0
+    assert auroc([1.0], [1]) is None
+    same = torch.tensor([[1.0, 2.0], [2.0, 4.0], [0.5, 1.0]])
+    assert consistency(same) == pytest.approx(1.0)
+    assert consistency(torch.tensor([[1.0, 0.0], [0.0, 1.0]])) == pytest.approx(0.0)
+
+
+def test_pca_and_probe_directions():
+    g = torch.Generator().manual_seed(0)
+    axis = torch.tensor([3.0, 0.0, 0.0, 0.0])
+    patched = torch.randn(20, 4, generator=g)
+    vuln = patched + axis + 0.1 * torch.randn(20, 4, generator=g)
+    mean = (vuln - patched).mean(0)
+    for method in ("pca", "probe"):
+        v = direction(vuln, patched, method)
+        unit = v / v.norm()
+        assert float(unit @ mean) > 0, "oriented toward vulnerable"
+        assert float(v.norm()) == pytest.approx(float(mean @ unit), rel=1e-4)
+    assert torch.nn.functional.cosine_similarity(direction(vuln, patched, "pca"), axis, dim=0) > 0.99
+    flipped = direction(patched, vuln, "pca")
+    assert float(flipped @ axis) < 0
+    diag = diagnose(vuln[:, None], patched[:, None], [0], "probe", cwes=["cwe-1"] * 10 + ["cwe-2"] * 10)
+    assert diag[0].auroc_pairs > 0.95 and diag[0].auroc_cwe > 0.95 and diag[0].consistency > 0.9
+
+
+def test_safetensors_round_trip_and_bad_files(tmp_path, demo_session, built):
+    _pairs, result = built
+    path = result.vectors.save(tmp_path / "v.safetensors")
+    loaded = load_vectors(path, d_model=demo_session.d_model)
+    assert loaded.layers == result.vectors.layers and loaded.method == "mean-diff" and loaded.readout == "last"
+    assert loaded.sample_ids == result.vectors.sample_ids and loaded.source == "builtin examples"
+    assert loaded.model_sha256 == demo_session.info.weights_sha256
+    for k in loaded.layers:
+        assert torch.equal(loaded.vectors[k], result.vectors.vectors[k])
+    with pytest.raises(VectorError, match="does not exist"):
+        load_vectors(tmp_path / "nope.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(VectorError, match="not a readable safetensors file"):
+        load_vectors(tmp_path / "junk.safetensors")
+    with pytest.raises(VectorError, match="d_model=7"):
+        load_vectors(path, d_model=7)
+    raw = bytearray(path.read_bytes())
+    raw[-4:] = b"\x00\x00\x80\x7f"  # change the last float of the last tensor
+    (tmp_path / "altered.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(VectorError, match="does not match its recorded sha256"):
+        load_vectors(tmp_path / "altered.safetensors")
+    other = VectorSet({0: torch.ones(3)}, "m", "mean-diff", "last", "s", [], 3)
+    other.save(tmp_path / "small.safetensors")
+    with pytest.raises(VectorError, match="3-dimensional"):
+        load_vectors(tmp_path / "small.safetensors", d_model=demo_session.d_model)
