@@ -217,3 +217,42 @@ def test_tuple_block_output_is_probed_and_indexed():
     assert a.hidden_states_last_normed is True
     out = model.layers[0](torch.zeros(2, 3, 8))
     assert a.hidden(out).shape == (2, 3, 8)
+
+
+@pytest.mark.parametrize("positions", ["prompt", "generated"])
+def test_generation_with_step_scoped_steering_equals_hook(positions):
+    """Prompt-only and generated-only steering match a hook that counts forward calls (step 0 = the prompt)."""
+    hf, tok = tiny_models.build("gpt_bigcode")
+    s = ModelSession.from_modules(hf, tok)
+    v = torch.randn(32, generator=torch.Generator().manual_seed(2)) * 3
+    gen = steering.generate(s, PROMPTS[:2], steers=[steering.Steer(1, v, 2.0, positions)], max_new_tokens=5,
+                            stop_at_eos=False)
+    calls = {"n": 0}
+
+    def hook(_m, _i, out):
+        step = calls["n"]
+        calls["n"] += 1
+        return out + 2.0 * v if (step == 0) == (positions == "prompt") else out
+
+    enc = s.encode(PROMPTS[:2])
+    handle = s.hf_module(s.adapter.block_path(1)).register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            ref = s.hf.generate(**enc, max_new_tokens=5, min_new_tokens=5, do_sample=False, pad_token_id=0)
+    finally:
+        handle.remove()
+    assert gen.new_ids == ref[:, enc["input_ids"].shape[1]:].tolist()
+
+
+def test_generation_cancel():
+    import threading
+
+    from steertui.errors import CancelledError
+
+    hf, tok = tiny_models.build("gpt_bigcode")
+    s = ModelSession.from_modules(hf, tok)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        steering.generate(s, PROMPTS[:1], max_new_tokens=50, stop_at_eos=False, cancel=cancel)
+    assert len(steering.generate(s, PROMPTS[:1], max_new_tokens=4, stop_at_eos=False).new_ids[0]) == 4

@@ -12,9 +12,11 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from steertui.errors import VectorError
+from steertui.errors import CancelledError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import threading
+
     import torch
 
     from steertui.engine.model import ModelSession
@@ -144,8 +146,12 @@ class GenerationResult:
 
 
 def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[Steer] = (),
-             max_new_tokens: int = 32, stop_at_eos: bool = True) -> GenerationResult:
-    """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches."""
+             max_new_tokens: int = 32, stop_at_eos: bool = True,
+             cancel: "threading.Event | None" = None) -> GenerationResult:
+    """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches.
+
+    ``cancel`` is checked at every step; when set, generation stops there and
+    :class:`~steertui.errors.CancelledError` is raised."""
     import torch
 
     if max_new_tokens < 1:
@@ -158,17 +164,31 @@ def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[
                               "pad_token_id": session.tokenizer.pad_token_id}
     if not stop_at_eos:
         kwargs["min_new_tokens"] = max_new_tokens
-    with session.lock, torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_LOOP_WARNING)
-        with session.nn.generate(**kwargs) as tracer:
-            with tracer.invoke(dict(enc)):
-                if prepared:
-                    for step in tracer.all():
-                        for layer, s, delta in prepared:
-                            if s.applies_to_step(step):
-                                adapter.hidden(blocks[layer].output)[:] += delta
-            with tracer.invoke():
-                ids = tracer.result.save()
+    try:
+        with session.lock, torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_LOOP_WARNING)
+            with session.nn.generate(**kwargs) as tracer:
+                with tracer.invoke(dict(enc)):
+                    if prepared or cancel is not None:
+                        for step in tracer.all():
+                            # Every step reads each steered layer, applying or not: a step whose body asks
+                            # nnsight for no value does not wait for the model and would spin forever.
+                            for layer, s, delta in prepared:
+                                h = adapter.hidden(blocks[layer].output)
+                                if s.applies_to_step(step):
+                                    h[:] += delta
+                            if not prepared:
+                                blocks[0].output
+                            if cancel is not None and cancel.is_set():
+                                tracer.stop()
+                with tracer.invoke():
+                    ids = tracer.result.save()
+    except Exception:
+        if cancel is not None and cancel.is_set():  # tracer.stop() leaves the result unread
+            raise CancelledError("generation cancelled") from None
+        raise
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("generation cancelled")
     P = enc["input_ids"].shape[1]
     new_ids = []
     for row in ids[:, P:].tolist():

@@ -1,0 +1,359 @@
+"""Output comparisons, baseline against steered: the next-token top-k and the generation diff.
+
+``top_tokens`` compares the next-token distribution at each prompt's last token (top-k, rank changes and
+KL(steered ‖ baseline) in nats), with one batched forward per side.
+
+``generation_diff`` runs greedy baseline and steered continuations of a batch of prompts, side by side.
+
+For each side (baseline, steered) the continuation comes from :func:`steering.generate` (greedy, EOS-safe:
+each row's new ids are cut after its first EOS when ``stop_at_eos``). Per-token log-probabilities of the
+chosen tokens then come from ONE extra teacher-forced forward per side over prompt + generated ids, with
+the same steers applied. In that forward a steer's ``positions`` becomes a column mask: ``all`` adds the
+vector at every position, ``prompt`` only at the prompt's columns (< P, the prompt pass of generation) and
+``generated`` only at the generated columns (>= P, the generation steps). The argmax of the teacher-forced
+logits must reproduce the greedy tokens; each side reports that as ``consistent`` (True on CPU float32;
+half precision can flip near-ties). With ``stop_at_eos=False`` generation suppresses EOS (``min_new_tokens``),
+so the consistency argmax suppresses it too; the reported log-probs are always the model's unmasked ones.
+
+The token-level diff is ``difflib.SequenceMatcher`` over token ids (equal/replace/insert/delete).
+
+Every public function takes ``session.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from steertui.engine import steering
+from steertui.engine.lens import LensError, TokenDecoder, TokenProb, check_cancel, check_k
+from steertui.engine.steering import Steer, prepare_steers
+from steertui.errors import SteertuiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.model import ModelSession
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class GenDiffError(SteertuiError):
+    """A generation-diff request that cannot run (no prompts, a bad token count or batch size)."""
+
+
+@dataclass(frozen=True)
+class RankChange:
+    """A token of either top-k list: its probability and rank (1 = most likely) without and with steering."""
+
+    id: int
+    text: str
+    baseline_prob: float
+    steered_prob: float
+    baseline_rank: int
+    steered_rank: int
+
+    @property
+    def rank_change(self) -> int:
+        """Positive when steering moved the token up (towards rank 1)."""
+        return self.baseline_rank - self.steered_rank
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "baseline_prob": self.baseline_prob,
+                "steered_prob": self.steered_prob, "baseline_rank": self.baseline_rank,
+                "steered_rank": self.steered_rank, "rank_change": self.rank_change}
+
+
+@dataclass(frozen=True)
+class TopTokensRow:
+    """Next-token top-k of one prompt, baseline and steered, KL(steered ‖ baseline) in nats."""
+
+    prompt: str
+    baseline: tuple[TokenProb, ...]
+    steered: tuple[TokenProb, ...]
+    kl: float
+    changes: tuple[RankChange, ...]  # union of both top-k lists, baseline order first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "baseline": [t.to_dict() for t in self.baseline],
+                "steered": [t.to_dict() for t in self.steered], "kl": self.kl,
+                "changes": [c.to_dict() for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class TopTokensResult:
+    k: int
+    rows: tuple[TopTokensRow, ...]
+    steers: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "rows": [r.to_dict() for r in self.rows], "steers": [dict(s) for s in self.steers]}
+
+
+def _last_logits(session: "ModelSession", enc: dict[str, Any], prepared: list) -> "torch.Tensor":
+    """One traced forward; returns each row's logits at its last real token [B, V] (float32, CPU)."""
+    import nnsight
+
+    adapter, blocks = session.adapter, session.block_envoys()
+    last_layer = max((layer for layer, _s, _d in prepared), default=-1)
+    with session.nn.trace(dict(enc)):
+        for i in range(last_layer + 1):
+            h = adapter.hidden(blocks[i].output)
+            for layer, s, delta in prepared:
+                if layer == i and s.positions != "generated":
+                    h[:] += delta
+        logits = nnsight.save(session.envoy(adapter.unembed).output[:, -1].float().cpu())
+    return logits
+
+
+def _ranks(logp: "torch.Tensor", ids: "torch.Tensor") -> list[int]:
+    """1-based rank of each id in the distribution ``logp`` [V]."""
+    return [int((logp > logp[i]).sum()) + 1 for i in ids.tolist()]
+
+
+def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
+               cancel: threading.Event | None = None) -> TopTokensResult:
+    """Next-token top-k at each prompt's last token, baseline against steered, with KL(steered ‖ baseline)
+    = Σ p_s (log p_s − log p_b) in nats and each top token's rank change. One batched forward per side.
+
+    Steers apply as in :func:`steering.forward`: ``all``/``prompt`` at every position, ``generated`` not at all
+    (a single forward has no generation steps)."""
+    import torch
+
+    k = check_k(session, k)
+    prompts = list(prompts)
+    if not prompts:
+        raise LensError("no prompts given", "pass at least one prompt")
+    check_cancel(cancel, "top tokens")
+    with session.lock, torch.no_grad():
+        steers = list(steers)
+        prepared = prepare_steers(session, steers)
+        enc = session.encode(prompts)
+        base = _last_logits(session, enc, []).log_softmax(-1)
+        check_cancel(cancel, "top tokens")
+        steer = _last_logits(session, enc, prepared).log_softmax(-1)
+        kl = (steer.exp() * (steer - base)).sum(-1)
+        dec = TokenDecoder(session.tokenizer)
+        rows = []
+        for r, prompt in enumerate(prompts):
+            lists = []
+            for logp in (base[r], steer[r]):
+                lp, ids = logp.topk(k)
+                lists.append(tuple(TokenProb(int(t), dec(int(t)), float(v.exp()), j + 1)
+                                   for j, (t, v) in enumerate(zip(ids.tolist(), lp))))
+            union = list(dict.fromkeys([t.id for t in lists[0]] + [t.id for t in lists[1]]))
+            uid = torch.tensor(union)
+            b_rank, s_rank = _ranks(base[r], uid), _ranks(steer[r], uid)
+            changes = tuple(RankChange(t, dec(t), float(base[r, t].exp()), float(steer[r, t].exp()), br, sr)
+                            for t, br, sr in zip(union, b_rank, s_rank))
+            rows.append(TopTokensRow(prompt, lists[0], lists[1], float(kl[r]), changes))
+        return TopTokensResult(k, tuple(rows), tuple(s.describe() for s in steers))
+
+
+# ---- generation diff ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenSide:
+    """One side's continuation of one prompt: new ids (cut after EOS), per-token texts and log-probs."""
+
+    ids: tuple[int, ...]
+    texts: tuple[str, ...]
+    logprobs: tuple[float, ...]
+    text: str  # decoded continuation, special tokens skipped
+    stopped_at_eos: bool
+    consistent: bool  # teacher-forced argmax reproduces every greedy token
+    first_inconsistent: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ids": list(self.ids), "texts": list(self.texts), "logprobs": list(self.logprobs),
+                "text": self.text, "stopped_at_eos": self.stopped_at_eos, "consistent": self.consistent,
+                "first_inconsistent": self.first_inconsistent}
+
+
+@dataclass(frozen=True)
+class DiffOp:
+    """One difflib opcode over token ids: baseline[a0:a1] → steered[b0:b1]."""
+
+    tag: str  # equal | replace | insert | delete
+    a0: int
+    a1: int
+    b0: int
+    b1: int
+    baseline_texts: tuple[str, ...]
+    steered_texts: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, "a0": self.a0, "a1": self.a1, "b0": self.b0, "b1": self.b1,
+                "baseline_texts": list(self.baseline_texts), "steered_texts": list(self.steered_texts)}
+
+
+@dataclass(frozen=True)
+class GenDiffRow:
+    prompt: str
+    baseline: GenSide
+    steered: GenSide
+    ops: tuple[DiffOp, ...]
+    first_divergence: int | None  # first token index where the two differ (None: identical)
+
+    @property
+    def consistent(self) -> bool:
+        return self.baseline.consistent and self.steered.consistent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "baseline": self.baseline.to_dict(), "steered": self.steered.to_dict(),
+                "ops": [o.to_dict() for o in self.ops], "first_divergence": self.first_divergence,
+                "consistent": self.consistent}
+
+
+@dataclass(frozen=True)
+class GenDiffResult:
+    rows: tuple[GenDiffRow, ...]
+    max_new_tokens: int
+    stop_at_eos: bool
+    steers: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": [r.to_dict() for r in self.rows], "max_new_tokens": self.max_new_tokens,
+                "stop_at_eos": self.stop_at_eos, "steers": [dict(s) for s in self.steers]}
+
+
+def token_diff(a: Sequence[int], b: Sequence[int], text: Callable[[int], str]) -> tuple[tuple[DiffOp, ...], int | None]:
+    """difflib opcodes between two id lists, and the index of the first differing token (None if equal)."""
+    sm = difflib.SequenceMatcher(None, list(a), list(b), autojunk=False)
+    ops = tuple(DiffOp(tag, a0, a1, b0, b1, tuple(text(t) for t in a[a0:a1]), tuple(text(t) for t in b[b0:b1]))
+                for tag, a0, a1, b0, b1 in sm.get_opcodes())
+    first = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if first is None and len(a) != len(b):
+        first = min(len(a), len(b))
+    return ops, first
+
+
+def _suppressed_eos(session: "ModelSession") -> list[int]:
+    """The ids generate() suppresses under ``min_new_tokens`` (the generation config's EOS ids)."""
+    eos = getattr(getattr(session.hf, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = session.tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+
+
+def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, prepared: list,
+                   mask_ids: Sequence[int] = ()) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """One traced forward over a generation's prompt + new ids with ``prepared`` steers position-masked.
+
+    Returns (log-prob of each generated token [B, T], argmax at each generated step [B, T]) on CPU; the argmax
+    ignores ``mask_ids``. Columns past a row's EOS hold padding and are meaningless."""
+    import nnsight
+    import torch
+
+    seq, P = gen.sequences, gen.prompt_ids.shape[1]
+    T = seq.shape[1] - P
+    ids = seq[:, : P + T - 1]  # the last chosen token is never fed back
+    mask = torch.cat([gen.attention_mask, torch.ones_like(seq[:, P:])], dim=1)[:, : P + T - 1]
+    chosen = seq[:, P:].unsqueeze(-1)
+    adapter, blocks = session.adapter, session.block_envoys()
+    last_layer = max((layer for layer, _s, _d in prepared), default=-1)
+    with session.nn.trace({"input_ids": ids, "attention_mask": mask}):
+        for i in range(last_layer + 1):
+            h = adapter.hidden(blocks[i].output)
+            for layer, s, delta in prepared:
+                if layer == i:
+                    if s.positions == "all":
+                        h[:] += delta
+                    elif s.positions == "prompt":
+                        h[:, :P] += delta
+                    else:
+                        h[:, P:] += delta
+        logp = session.envoy(adapter.unembed).output[:, P - 1:].float().log_softmax(-1)
+        chosen_lp = nnsight.save(logp.gather(-1, chosen).squeeze(-1).cpu())
+        if mask_ids:
+            logp[..., list(mask_ids)] = float("-inf")
+        argmax = nnsight.save(logp.argmax(-1).cpu())
+    return chosen_lp, argmax
+
+
+def _side(session: "ModelSession", gen: steering.GenerationResult, lp: "torch.Tensor", am: "torch.Tensor",
+          row: int, stop_at_eos: bool, text: Callable[[int], str]) -> GenSide:
+    ids = gen.new_ids[row]
+    mism = next((j for j, (g, a) in enumerate(zip(ids, am[row].tolist())) if g != a), None)
+    eos = gen.eos_id
+    return GenSide(tuple(ids), tuple(text(t) for t in ids), tuple(float(x) for x in lp[row, : len(ids)]),
+                   session.tokenizer.decode(ids, skip_special_tokens=True),
+                   bool(stop_at_eos and eos is not None and ids and ids[-1] == eos), mism is None, mism)
+
+
+def _keep_alive(steers: list[Steer]) -> list[Steer]:
+    """``steers`` plus a zero ``all`` steer at each steered layer (adds exactly 0.0).
+
+    Workaround: in :func:`steering.generate` a ``tracer.all()`` step whose body requests no module value does
+    not wait for the model, so a run whose steers all skip some step (only ``prompt`` or only ``generated``)
+    spins forever (``prompt``) — reading the layer at every step keeps each loop step tied to a real step."""
+    import torch
+
+    if all(s.positions == "all" for s in steers):
+        return steers
+    extra = [Steer(layer, torch.zeros_like(s.vector), 0.0, "all", "keep-alive")
+             for layer, s in {s.layer: s for s in steers}.items()]
+    return steers + extra
+
+
+def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *,
+                    max_new_tokens: int = 32, stop_at_eos: bool = True, batch_size: int | None = None,
+                    cancel: threading.Event | None = None, progress: Progress | None = None) -> GenDiffResult:
+    """Greedy baseline and steered generations of ``prompts``, per-token log-probs and a token diff per row.
+
+    Prompts run in chunks of ``batch_size`` (all at once by default). Per chunk: baseline generate, steered
+    generate, one teacher-forced forward per side. ``cancel`` is checked before each of those four stages
+    (so between the baseline and steered runs, and between chunks) and raises
+    :class:`steertui.errors.CancelledError`; a stage already running is not interrupted.
+    ``progress(stage, done, total)`` is called after each stage; stages are ``baseline``, ``steered``,
+    ``score-baseline``, ``score-steered``.
+    """
+    import torch
+
+    prompts = list(prompts)
+    if not prompts:
+        raise GenDiffError("no prompts given", "pass at least one prompt")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise GenDiffError(f"max_new_tokens={max_new_tokens!r} is not a positive integer", "use 1 or more")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise GenDiffError(f"batch_size={batch_size!r} is not a positive integer", "use 1 or more, or None")
+    bs = batch_size or len(prompts)
+    steers = list(steers)
+    chunks = [prompts[i: i + bs] for i in range(0, len(prompts), bs)]
+    total, done = 4 * len(chunks), 0
+    masked = [] if stop_at_eos else _suppressed_eos(session)
+    text = TokenDecoder(session.tokenizer)
+
+    def step(stage: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(stage, done, total)
+
+    rows: list[GenDiffRow] = []
+    with session.lock, torch.no_grad():
+        prepared = prepare_steers(session, steers)
+        for chunk in chunks:
+            check_cancel(cancel, "generation diff")
+            base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos)
+            step("baseline")
+            check_cancel(cancel, "generation diff")
+            steered = steering.generate(session, chunk, steers=_keep_alive(steers),
+                                        max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos)
+            step("steered")
+            check_cancel(cancel, "generation diff")
+            b_lp, b_am = teacher_forced(session, base, [], masked)
+            step("score-baseline")
+            check_cancel(cancel, "generation diff")
+            s_lp, s_am = teacher_forced(session, steered, prepared, masked)
+            step("score-steered")
+            for r, prompt in enumerate(chunk):
+                b = _side(session, base, b_lp, b_am, r, stop_at_eos, text)
+                s = _side(session, steered, s_lp, s_am, r, stop_at_eos, text)
+                ops, first = token_diff(b.ids, s.ids, text)
+                rows.append(GenDiffRow(prompt, b, s, ops, first))
+    return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, tuple(s.describe() for s in steers))

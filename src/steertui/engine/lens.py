@@ -1,0 +1,356 @@
+"""Logit lens (plain, and steered against baseline), as plain data for the console.
+
+The logit lens decodes every layer's hidden state through the model's own final norm and unembedding
+(``adapter.final_norm``, ``adapter.unembed``) in ONE traced forward: inside the trace the two envoys are
+called ad hoc on each layer's output (that does not consume their real visit), and each layer is reduced
+to its top-k tokens and a target token's probability and rank before the next layer runs, so only a few
+numbers per layer leave the trace. The lens at the last layer is the model's real output distribution;
+every result carries ``final_logits_check``, the largest absolute difference between the two. The window of
+positions is lensed in chunks (``LENS_BUDGET``) so long prompts never hold [layers, seq, vocab] at once.
+
+Every public function takes ``session.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from steertui.engine.steering import Steer, prepare_steers
+from steertui.errors import CancelledError, SteertuiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.model import ModelSession
+
+
+LENS_BUDGET = 1 << 24  # floats of transient lens log-probs per chunk of positions (64 MiB in float32)
+
+
+class LensError(SteertuiError):
+    """A lens or top-token request that does not fit the prompt or the model (positions, k)."""
+
+
+class TargetTokenError(SteertuiError):
+    """A target token that is not exactly one token of the model's vocabulary."""
+
+
+# ---- result data ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenProb:
+    """One token and its probability (``rank`` 1 is the most likely token)."""
+
+    id: int
+    text: str
+    prob: float
+    rank: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "prob": self.prob, "rank": self.rank}
+
+
+@dataclass(frozen=True)
+class LensLayer:
+    """The lens at one layer. ``top[j]`` is the top-k at ``LensResult.positions[j]``; the target's probability
+    and rank (1 = most likely) are aligned the same way, or None when no target was given."""
+
+    layer: int
+    top: tuple[tuple[TokenProb, ...], ...]
+    target_prob: tuple[float, ...] | None
+    target_rank: tuple[int, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "top": [[t.to_dict() for t in row] for row in self.top],
+                "target_prob": None if self.target_prob is None else list(self.target_prob),
+                "target_rank": None if self.target_rank is None else list(self.target_rank)}
+
+
+@dataclass(frozen=True)
+class LensResult:
+    """Logit lens of one prompt: token ids/texts, the lensed positions (non-negative), one entry per layer."""
+
+    prompt: str
+    token_ids: tuple[int, ...]
+    token_texts: tuple[str, ...]
+    positions: tuple[int, ...]
+    k: int
+    target_id: int | None
+    target_text: str | None
+    layers: tuple[LensLayer, ...]
+    final_logits_check: float  # max |lens(last layer) - softmax(real logits)| over the window
+    steers: tuple[dict[str, Any], ...] = ()
+
+    def layer(self, i: int) -> LensLayer:
+        return next(x for x in self.layers if x.layer == i)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "token_ids": list(self.token_ids), "token_texts": list(self.token_texts),
+                "positions": list(self.positions), "k": self.k, "target_id": self.target_id,
+                "target_text": self.target_text, "layers": [x.to_dict() for x in self.layers],
+                "final_logits_check": self.final_logits_check, "steers": [dict(s) for s in self.steers]}
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    """A token's probability without and with steering (``delta`` = steered - baseline)."""
+
+    id: int
+    text: str
+    baseline: float
+    steered: float
+
+    @property
+    def delta(self) -> float:
+        return self.steered - self.baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "baseline": self.baseline, "steered": self.steered,
+                "delta": self.delta}
+
+
+@dataclass(frozen=True)
+class LensDelta:
+    """Steered minus baseline at one layer: the target's probability change per position, and for each
+    position the tokens of both top-k lists (union) with both probabilities, largest |delta| first."""
+
+    layer: int
+    target_delta: tuple[float, ...] | None
+    top: tuple[tuple[TokenDelta, ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer,
+                "target_delta": None if self.target_delta is None else list(self.target_delta),
+                "top": [[t.to_dict() for t in row] for row in self.top]}
+
+
+@dataclass(frozen=True)
+class LensDiff:
+    """Baseline and steered lens of one prompt, and their per-layer differences."""
+
+    baseline: LensResult
+    steered: LensResult
+    deltas: tuple[LensDelta, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline.to_dict(), "steered": self.steered.to_dict(),
+                "deltas": [d.to_dict() for d in self.deltas]}
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+def check_cancel(cancel: threading.Event | None, what: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"{what} cancelled")
+
+
+def resolve_target(session: "ModelSession", target: int | str | None) -> tuple[int | None, str | None]:
+    """A target given as a token id or as text that is exactly one token → (id, decoded text)."""
+    if target is None:
+        return None, None
+    vocab = session.info.vocab_size
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
+        raise TargetTokenError(f"target {target!r} is neither a token id nor a string", "pass an int id or a token")
+    if isinstance(target, int):
+        if not 0 <= target < vocab:
+            raise TargetTokenError(f"target token id {target} is outside the vocabulary (0..{vocab - 1})",
+                                   "pass an id from the tokenizer, or the token's text")
+        return target, session.tokenizer.decode([target])
+    tid = session.token_id(target)
+    if tid is None:
+        pieces = session.tokenizer(target, add_special_tokens=False)["input_ids"]
+        shown = [session.tokenizer.decode([i]) for i in pieces]
+        raise TargetTokenError(f"target {target!r} is {len(pieces)} tokens {shown}, not one",
+                               "pick a single token (mind a leading space), or pass its id")
+    return tid, session.tokenizer.decode([tid])
+
+
+def resolve_positions(positions: slice | Sequence[int] | int | None, n_tokens: int) -> list[int]:
+    """Non-negative token positions from None (last), an int, a slice or a list (negatives count from the end)."""
+    if positions is None:
+        return [n_tokens - 1]
+    if isinstance(positions, slice):
+        out = list(range(n_tokens))[positions]
+    else:
+        raw = [positions] if isinstance(positions, int) else list(positions)
+        out = []
+        for p in raw:
+            if isinstance(p, bool) or not isinstance(p, int) or not -n_tokens <= p < n_tokens:
+                raise LensError(f"position {p!r} is outside the prompt ({n_tokens} tokens)",
+                                f"use 0..{n_tokens - 1}, or negative positions from the end")
+            if p % n_tokens not in out:
+                out.append(p % n_tokens)
+    if not out:
+        raise LensError(f"positions {positions!r} select no token of the prompt ({n_tokens} tokens)",
+                        "give a non-empty slice or list")
+    return out
+
+
+class TokenDecoder:
+    """Token id → text, memoised for one call."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tok, self.cache = tokenizer, {}
+
+    def __call__(self, tid: int) -> str:
+        if tid not in self.cache:
+            self.cache[tid] = self.tok.decode([tid])
+        return self.cache[tid]
+
+
+def check_k(session: "ModelSession", k: int) -> int:
+    vocab = session.info.vocab_size
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= vocab:
+        raise LensError(f"k={k!r} is out of range", f"use 1..{vocab}")
+    return k
+
+
+# ---- logit lens -------------------------------------------------------------------------------------------
+def _lens_pass(session: "ModelSession", ids: "torch.Tensor", prepared: list, steer_rows: slice,
+               pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
+    """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
+
+    ``prepared`` steers are added to rows ``steer_rows``. Per wanted layer returns (on CPU) top-k log-probs and
+    ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of the union of both
+    rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
+    import nnsight
+    import torch
+
+    adapter, blocks = session.adapter, session.block_envoys()
+    norm, unembed = session.envoy(adapter.final_norm), session.envoy(adapter.unembed)
+    n = session.n_layers
+    idx = torch.tensor(pos, device=session.device)
+    enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def reduce(logp: "torch.Tensor") -> dict[str, "torch.Tensor"]:
+        top_lp, top_id = logp.topk(k, dim=-1)
+        rec = {"top_lp": top_lp, "top_id": top_id}
+        if target_id is not None:
+            t_lp = logp[..., target_id]
+            rec["t_lp"] = t_lp
+            rec["t_rank"] = (logp > t_lp.unsqueeze(-1)).sum(-1) + 1
+        if pair:
+            union = torch.cat([top_id[0], top_id[1]], dim=-1)  # [W, 2k]
+            rec["u_id"] = union
+            rec["u_lp"] = logp.gather(-1, union.unsqueeze(0).expand(logp.shape[0], -1, -1))
+        return {key: v.to("cpu") for key, v in rec.items()}
+
+    # Lens the window in chunks of positions so the transient [R, chunk, V] log-probs stay near LENS_BUDGET.
+    step = max(1, LENS_BUDGET // (ids.shape[0] * session.info.vocab_size))
+    chunks = [idx[c: c + step] for c in range(0, len(pos), step)]
+
+    def lensed(h: "torch.Tensor", cols: "torch.Tensor") -> "torch.Tensor":
+        return unembed(norm(h[:, cols])).float().log_softmax(-1)  # [R, w, V]
+
+    def merged(recs: list[dict[str, "torch.Tensor"]]) -> dict[str, "torch.Tensor"]:
+        return {key: torch.cat([r[key] for r in recs], dim=0 if key == "u_id" else 1) for key in recs[0]}
+
+    with session.nn.trace(enc):
+        out = nnsight.save({})
+        last = None
+        for i in range(n):
+            h = adapter.hidden(blocks[i].output)
+            for layer, s, delta in prepared:
+                if layer == i and s.positions != "generated":
+                    h[steer_rows] += delta
+            if i in wanted:
+                out[i] = merged([reduce(lensed(h, cols)) for cols in chunks])
+            if i == n - 1:
+                last = h
+        real = unembed.output
+        check = nnsight.save(max(float((lensed(last, cols).exp() - real[:, cols].float().softmax(-1)).abs().max())
+                                 for cols in chunks))
+    return dict(out), check
+
+
+def _layers(session: "ModelSession", layers: Iterable[int] | None) -> list[int]:
+    if layers is None:
+        return list(range(session.n_layers))
+    return sorted({session.check_layer(i) for i in layers})
+
+
+def _build_result(session: "ModelSession", prompt: str, ids: list[int], pos: list[int], k: int,
+                  target: tuple[int | None, str | None], data: dict, row: int, check: float,
+                  steers: Sequence[Steer], dec: TokenDecoder) -> LensResult:
+    layers = []
+    for i in sorted(data):
+        rec = data[i]
+        top = tuple(tuple(TokenProb(int(t), dec(int(t)), float(lp.exp()), r + 1)
+                          for r, (t, lp) in enumerate(zip(rec["top_id"][row, w].tolist(),
+                                                          rec["top_lp"][row, w])))
+                    for w in range(len(pos)))
+        tp = tr = None
+        if target[0] is not None:
+            tp = tuple(float(x) for x in rec["t_lp"][row].exp())
+            tr = tuple(int(x) for x in rec["t_rank"][row])
+        layers.append(LensLayer(i, top, tp, tr))
+    return LensResult(prompt, tuple(ids), tuple(dec(t) for t in ids), tuple(pos), k, target[0], target[1],
+                      tuple(layers), check, tuple(s.describe() for s in steers))
+
+
+def logit_lens(session: "ModelSession", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
+               positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
+               layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensResult:
+    """Logit lens of ONE prompt (batch 1) for every layer (or ``layers``) in one traced forward.
+
+    ``positions``: None = last token; an int, a list (negatives count from the end) or a slice. ``target``: a
+    token id, or text that must be exactly one token (else :class:`TargetTokenError`). ``steers`` are applied
+    as in :func:`steering.forward` (``generated`` steers do nothing in a single forward); the lens at a steered
+    layer reads the hidden state after the addition.
+    """
+    import torch
+
+    k = check_k(session, k)
+    tgt = resolve_target(session, target)
+    check_cancel(cancel, "logit lens")
+    with session.lock, torch.no_grad():
+        steers = list(steers)
+        prepared = prepare_steers(session, steers)
+        ids = session.encode([prompt])["input_ids"]
+        pos = resolve_positions(positions, ids.shape[1])
+        data, check = _lens_pass(session, ids, prepared, slice(None), pos, set(_layers(session, layers)), k,
+                                 tgt[0], pair=False)
+        return _build_result(session, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, steers,
+                             TokenDecoder(session.tokenizer))
+
+
+def lens_diff(session: "ModelSession", prompt: str, steers: Iterable[Steer], *, k: int = 10,
+              positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
+              layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensDiff:
+    """Baseline and steered logit lens of ONE prompt, and steered minus baseline per layer.
+
+    Both are computed in one traced forward of a batch of two identical rows (row 0 plain, row 1 steered), so
+    each side is exactly one forward and the deltas cover the union of both top-k lists.
+    """
+    import torch
+
+    k = check_k(session, k)
+    tgt = resolve_target(session, target)
+    check_cancel(cancel, "logit lens")
+    with session.lock, torch.no_grad():
+        steers = list(steers)
+        prepared = prepare_steers(session, steers)
+        ids = session.encode([prompt])["input_ids"]
+        pos = resolve_positions(positions, ids.shape[1])
+        data, check = _lens_pass(session, ids.expand(2, -1), prepared, slice(1, 2), pos,
+                                 set(_layers(session, layers)), k, tgt[0], pair=True)
+        dec = TokenDecoder(session.tokenizer)
+        token_ids = ids[0].tolist()
+        base = _build_result(session, prompt, token_ids, pos, k, tgt, data, 0, check, (), dec)
+        steered = _build_result(session, prompt, token_ids, pos, k, tgt, data, 1, check, steers, dec)
+        deltas = []
+        for i in sorted(data):
+            rec = data[i]
+            rows = []
+            for w in range(len(pos)):
+                seen: dict[int, TokenDelta] = {}
+                for j, t in enumerate(rec["u_id"][w].tolist()):
+                    if t not in seen:
+                        seen[t] = TokenDelta(t, dec(t), float(rec["u_lp"][0, w, j].exp()),
+                                             float(rec["u_lp"][1, w, j].exp()))
+                rows.append(tuple(sorted(seen.values(), key=lambda d: -abs(d.delta))))
+            td = None
+            if tgt[0] is not None:
+                td = tuple(float(s - b) for b, s in zip(rec["t_lp"][0].exp(), rec["t_lp"][1].exp()))
+            deltas.append(LensDelta(i, td, tuple(rows)))
+        return LensDiff(base, steered, tuple(deltas))

@@ -1,0 +1,250 @@
+"""Generation diff against plain ``transformers.generate`` with a torch forward hook doing the same steering.
+
+Exact token ids and exact lengths are pinned to plain HF computed in the same test (a multi-token generation
+must really produce N tokens), log-probs to a hand teacher-forced forward, and EOS cutting to a steer that
+forces EOS from the second generated token on."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from steertui.engine import gendiff
+from steertui.engine.steering import Steer
+from steertui.errors import CancelledError
+
+PROMPTS = ["int main(int argc, char **argv) {\n    char buf[16];", "def handler(request):\n    name ="]
+LAYER, ALPHA, N = 2, 8.0, 12
+
+
+def _vector(session, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(session.d_model, generator=g)
+    return v / v.norm()
+
+
+def _step_hook(session, layer, delta, mode):
+    """A forward hook adding ``delta`` on generate()'s prompt pass (call 0), its later steps, or both."""
+    calls = [0]
+
+    def hook(_m, _i, out):
+        step = calls[0]
+        calls[0] += 1
+        return out + delta if mode == "all" or (mode == "prompt") == (step == 0) else out
+
+    return session.hf_module(session.adapter.block_path(layer)).register_forward_hook(hook)
+
+
+def _hf_generate(session, layer=None, delta=None, mode="all", n=N, stop_at_eos=False):
+    """Plain HF greedy generation of PROMPTS (batched, left-padded); new ids per row, cut after EOS."""
+    enc = session.encode(PROMPTS)
+    handle = _step_hook(session, layer, delta, mode) if delta is not None else None
+    extra = {} if stop_at_eos else {"min_new_tokens": n}
+    try:
+        with torch.no_grad():
+            out = session.hf.generate(**enc, max_new_tokens=n, do_sample=False,
+                                      pad_token_id=session.tokenizer.pad_token_id, **extra)
+    finally:
+        if handle is not None:
+            handle.remove()
+    eos, rows = session.tokenizer.eos_token_id, []
+    for row in out[:, enc["input_ids"].shape[1]:].tolist():
+        if stop_at_eos and eos in row:
+            row = row[: row.index(eos) + 1]
+        rows.append(row)
+    return rows
+
+
+def _hf_logprobs(session, prompt, new_ids, layer=None, delta=None, mode="all"):
+    """Hand teacher forcing of one unpadded row: log p(new_ids[j] | prompt + new_ids[:j]), steering masked to
+    prompt columns (< P), generated columns (>= P) or all."""
+    prompt_ids = session.encode([prompt])["input_ids"][0].tolist()
+    P = len(prompt_ids)
+    ids = torch.tensor([prompt_ids + list(new_ids)])
+    handle = None
+    if delta is not None:
+        cols = torch.arange(ids.shape[1])
+        keep = {"all": cols >= 0, "prompt": cols < P, "generated": cols >= P}[mode]
+        mask = keep.float()[None, :, None]
+        handle = session.hf_module(session.adapter.block_path(layer)).register_forward_hook(
+            lambda _m, _i, out: out + mask * delta)
+    try:
+        with torch.no_grad():
+            logits = session.hf(input_ids=ids).logits[0].float()
+    finally:
+        if handle is not None:
+            handle.remove()
+    logp = logits[P - 1: P - 1 + len(new_ids)].log_softmax(-1)
+    return logp.gather(-1, torch.tensor(new_ids)[:, None])[:, 0].tolist()
+
+
+@pytest.mark.parametrize("mode", ["all", "prompt", "generated"])
+def test_generations_equal_hf_generate_with_hook(demo_session, mode):
+    s = demo_session
+    v = _vector(s)
+    res = gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, v, ALPHA, positions=mode)], max_new_tokens=N,
+                                  stop_at_eos=False)
+    base_ref = _hf_generate(s)
+    steer_ref = _hf_generate(s, LAYER, ALPHA * v, mode)
+    assert [list(r.baseline.ids) for r in res.rows] == base_ref
+    assert [list(r.steered.ids) for r in res.rows] == steer_ref
+    assert base_ref != steer_ref, "the steering must change at least one generation"
+    for prompt, row in zip(PROMPTS, res.rows):
+        assert row.prompt == prompt
+        assert len(row.baseline.ids) == N and len(row.steered.ids) == N  # really N tokens, not one
+        assert len(row.baseline.logprobs) == N and len(row.steered.texts) == N
+        assert row.baseline.consistent and row.steered.consistent and row.consistent
+        assert not row.baseline.stopped_at_eos and not row.steered.stopped_at_eos
+        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, prompt, row.baseline.ids), abs=1e-4)
+        assert row.steered.logprobs == pytest.approx(
+            _hf_logprobs(s, prompt, row.steered.ids, LAYER, ALPHA * v, mode), abs=1e-4)
+        assert all(lp <= 0 for lp in row.steered.logprobs)
+        assert row.steered.texts == tuple(s.tokenizer.decode([t]) for t in row.steered.ids)
+        assert row.steered.text == s.tokenizer.decode(list(row.steered.ids), skip_special_tokens=True)
+        a, b = list(row.baseline.ids), list(row.steered.ids)
+        first = next((j for j in range(N) if a[j] != b[j]), None)
+        assert row.first_divergence == first
+        if mode == "generated":  # the first token comes from the unsteered prompt pass
+            assert a[0] == b[0]
+        rebuilt = []  # applying the opcodes to the baseline gives the steered ids
+        for op in row.ops:
+            rebuilt += a[op.a0: op.a1] if op.tag == "equal" else b[op.b0: op.b1]
+            assert op.baseline_texts == tuple(s.tokenizer.decode([t]) for t in a[op.a0: op.a1])
+            assert op.steered_texts == tuple(s.tokenizer.decode([t]) for t in b[op.b0: op.b1])
+        assert rebuilt == b
+
+
+def _eos_vector(session):
+    """A direction that the final norm and unembedding turn into EOS: gamma * W_U[eos], centred."""
+    eos = session.tokenizer.eos_token_id
+    w = session.hf_module(session.adapter.unembed).weight[eos].detach().float()
+    gamma = getattr(session.hf_module(session.adapter.final_norm), "weight", None)
+    d = w * gamma.detach().float() if gamma is not None else w
+    d = d - d.mean()
+    return d / d.norm()
+
+
+def test_eos_stops_each_row_and_is_cut(demo_session):
+    """Steer hard towards EOS on generation steps only: the prompt pass picks a normal first token, the next
+    step picks EOS and the row stops there. Baseline rows run to N (or their own EOS), as plain HF does."""
+    s = demo_session
+    last, eos = s.n_layers - 1, s.tokenizer.eos_token_id
+    d = _eos_vector(s)
+    steer = Steer(last, d, 1e4, positions="generated")
+    res = gendiff.generation_diff(s, PROMPTS, [steer], max_new_tokens=N, stop_at_eos=True)
+    steer_ref = _hf_generate(s, last, 1e4 * d.to(s.hf.dtype), "generated", stop_at_eos=True)
+    base_ref = _hf_generate(s, stop_at_eos=True)
+    assert [list(r.steered.ids) for r in res.rows] == steer_ref
+    assert [list(r.baseline.ids) for r in res.rows] == base_ref
+    for row in res.rows:
+        ids = row.steered.ids
+        assert ids[-1] == eos and len(ids) <= 2 and eos not in ids[:-1]
+        assert row.steered.stopped_at_eos and row.steered.consistent and row.baseline.consistent
+        assert len(row.steered.logprobs) == len(ids)
+        assert row.steered.logprobs == pytest.approx(
+            _hf_logprobs(s, row.prompt, ids, last, 1e4 * d, "generated"), abs=1e-4)
+        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, row.prompt, row.baseline.ids), abs=1e-4)
+        assert row.baseline.stopped_at_eos == (row.baseline.ids[-1] == eos)
+        assert row.first_divergence is not None and row.first_divergence <= 1
+        assert s.tokenizer.eos_token not in row.steered.text
+
+
+def test_alpha_zero_gives_identical_sides(demo_session):
+    s = demo_session
+    res = gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, _vector(s), 0.0, positions="prompt")],
+                                  max_new_tokens=6, stop_at_eos=False)
+    for row in res.rows:
+        assert row.baseline.ids == row.steered.ids and len(row.baseline.ids) == 6
+        assert row.baseline.logprobs == row.steered.logprobs
+        assert row.first_divergence is None
+        assert [op.tag for op in row.ops] == ["equal"]
+
+
+def test_chunks_progress_and_json(demo_session):
+    s = demo_session
+    steer = Steer(LAYER, _vector(s), ALPHA)
+    seen = []
+    whole = gendiff.generation_diff(s, PROMPTS, [steer], max_new_tokens=5)
+    parts = gendiff.generation_diff(s, PROMPTS, [steer], max_new_tokens=5, batch_size=1,
+                                    progress=lambda *a: seen.append(a))
+    assert seen == [("baseline", 1, 8), ("steered", 2, 8), ("score-baseline", 3, 8), ("score-steered", 4, 8),
+                    ("baseline", 5, 8), ("steered", 6, 8), ("score-baseline", 7, 8), ("score-steered", 8, 8)]
+    for a, b in zip(whole.rows, parts.rows):
+        assert a.baseline.ids == b.baseline.ids and a.steered.ids == b.steered.ids
+        assert a.steered.logprobs == pytest.approx(b.steered.logprobs, abs=1e-4)
+    d = json.loads(json.dumps(whole.to_dict()))
+    assert d["max_new_tokens"] == 5 and d["steers"][0]["layer"] == LAYER
+    row = d["rows"][0]
+    assert set(row) == {"prompt", "baseline", "steered", "ops", "first_divergence", "consistent"}
+    assert row["steered"]["ids"] == list(whole.rows[0].steered.ids)
+
+
+def test_cancel_between_runs(demo_session):
+    s = demo_session
+    ev = threading.Event()
+    stages = []
+
+    def progress(stage, done, total):
+        stages.append(stage)
+        if stage == "baseline":
+            ev.set()
+
+    with pytest.raises(CancelledError):
+        gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, _vector(s), ALPHA)], max_new_tokens=3, cancel=ev,
+                                progress=progress)
+    assert stages == ["baseline"]
+    with pytest.raises(CancelledError):
+        gendiff.generation_diff(s, PROMPTS, [], max_new_tokens=3, cancel=ev)
+
+
+def test_bad_requests_are_clear_errors(demo_session):
+    with pytest.raises(gendiff.GenDiffError, match="no prompts"):
+        gendiff.generation_diff(demo_session, [], [])
+    with pytest.raises(gendiff.GenDiffError, match="max_new_tokens=0"):
+        gendiff.generation_diff(demo_session, PROMPTS, [], max_new_tokens=0)
+
+
+def test_token_diff_opcodes():
+    ops, first = gendiff.token_diff([1, 2, 3, 4], [1, 2, 9, 4, 5], str)
+    assert [(o.tag, o.a0, o.a1, o.b0, o.b1) for o in ops] == [
+        ("equal", 0, 2, 0, 2), ("replace", 2, 3, 2, 3), ("equal", 3, 4, 3, 4), ("insert", 4, 4, 4, 5)]
+    assert ops[1].baseline_texts == ("3",) and ops[1].steered_texts == ("9",)
+    assert first == 2
+    assert gendiff.token_diff([1, 2], [1, 2, 3], str)[1] == 2
+    assert gendiff.token_diff([1, 2], [1, 2], str)[1] is None
+    assert gendiff.token_diff([7, 1], [1], str)[0][0].tag == "delete"
+
+
+def test_concurrent_callers_are_serialised_by_the_lock(demo_session):
+    """A lens and a generation diff started from two worker threads at once both finish with the results of
+    sequential runs (two concurrent traces on one model would break nnsight)."""
+    from steertui.engine import lens
+
+    s = demo_session
+    steer = Steer(LAYER, _vector(s), ALPHA)
+    got, errors = {}, []
+
+    def run(name, fn):
+        try:
+            got[name] = fn()
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    def gen():
+        return gendiff.generation_diff(s, PROMPTS, [steer], max_new_tokens=4)
+
+    def look():
+        return lens.logit_lens(s, PROMPTS[0], k=3, steers=[steer])
+
+    want_gen, want_lens = gen(), look()
+    threads = [threading.Thread(target=run, args=("gen", gen)), threading.Thread(target=run, args=("lens", look))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert [r.steered.ids for r in got["gen"].rows] == [r.steered.ids for r in want_gen.rows]
+    assert got["lens"].layers == want_lens.layers

@@ -1,0 +1,301 @@
+"""Logit lens and next-token comparison against plain transformers on the demo model.
+
+Every expected value is computed here from plain HF calls (``output_hidden_states``, real logits, and a torch
+forward hook doing the steering addition), never hard-coded for one particular model."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from steertui.engine import gendiff, lens
+from steertui.engine.steering import Steer
+from steertui.errors import CancelledError, SteertuiError
+
+PROMPT = "int main(int argc, char **argv) {\n    char buf[16];\n    strcpy(buf, argv[1]);"
+PROMPTS = [PROMPT, "def handler(request):\n    name =", "#include <stdio.h>\n"]
+LAYER = 2
+
+
+def _vector(session, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(session.d_model, generator=g)
+    return v / v.norm()
+
+
+def _hf_logits(session, text, layer=None, delta=None, hidden=False):
+    """Plain HF forward of one unpadded prompt, optionally adding ``delta`` at block ``layer`` with a hook."""
+    enc = session.encode([text])
+    handle = None
+    if delta is not None:
+        block = session.hf_module(session.adapter.block_path(layer))
+        handle = block.register_forward_hook(lambda _m, _i, out: out + delta)
+    try:
+        with torch.no_grad():
+            return session.hf(**enc, output_hidden_states=hidden)
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def _full_probs(entries, vocab):
+    """Scatter a top-k list (k == vocab) into a full probability vector (robust to ties in ordering)."""
+    out = torch.full((vocab,), float("nan"))
+    for t in entries:
+        out[t.id] = t.prob
+    assert not out.isnan().any()
+    return out
+
+
+def _assert_topk(entries, probs, k):
+    """``entries`` are a valid top-k of the distribution ``probs`` [V] (robust to the order of near-ties)."""
+    assert len(entries) == k and len({t.id for t in entries}) == k
+    ref = probs.topk(k).values
+    got = torch.tensor([t.prob for t in entries])
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(probs[[t.id for t in entries]], got, rtol=1e-4, atol=1e-6)
+    assert [t.rank for t in entries] == list(range(1, k + 1))
+
+
+def _assert_rank(rank, probs, tid, rel=1e-4):
+    """1-based ``rank`` of ``tid`` in ``probs``, allowing tokens whose probability ties it within ``rel``."""
+    p = float(probs[tid])
+    assert int((probs > p * (1 + rel)).sum()) + 1 <= rank <= int((probs >= p * (1 - rel)).sum())
+
+
+def _same_top(a, b, atol=1e-6):
+    """Two top-k lists of the same distribution computed two ways: same probabilities; membership may differ
+    only by a near-tie at the k-th place."""
+    assert [x.prob for x in a] == pytest.approx([y.prob for y in b], abs=atol)
+    pa, pb = {t.id: t.prob for t in a}, {t.id: t.prob for t in b}
+    for t in pa.keys() & pb.keys():
+        assert pa[t] == pytest.approx(pb[t], abs=atol)
+    for t in pa.keys() ^ pb.keys():
+        assert abs(pa.get(t, pb.get(t)) - a[-1].prob) <= atol
+
+
+class _CountCalls:
+    """Counts forward calls of block 0 (one per forward pass)."""
+
+    def __init__(self, session):
+        self.n = 0
+        self.handle = session.hf_module(session.adapter.block_path(0)).register_forward_hook(self._hook)
+
+    def _hook(self, *_):
+        self.n += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.handle.remove()
+
+
+def test_final_layer_lens_is_the_real_output_distribution(demo_session):
+    s = demo_session
+    V, n = s.info.vocab_size, s.n_layers
+    ref = _hf_logits(s, PROMPT).logits[0].float().softmax(-1)
+    res = lens.logit_lens(s, PROMPT, k=V, positions=[0, 5, -2, -1], layers=[n - 1], target=7)
+    assert res.positions == (0, 5, len(res.token_ids) - 2, len(res.token_ids) - 1)
+    assert [x.layer for x in res.layers] == [n - 1]
+    assert res.final_logits_check < 1e-5
+    last = res.layers[0]
+    for j, p in enumerate(res.positions):
+        torch.testing.assert_close(_full_probs(last.top[j], V), ref[p], rtol=0, atol=1e-5)
+        assert last.target_prob[j] == pytest.approx(float(ref[p, 7]), abs=1e-6)
+        _assert_rank(last.target_rank[j], ref[p], 7)
+        assert [t.rank for t in last.top[j]] == list(range(1, V + 1))
+
+
+def test_every_layer_matches_manual_hf_computation_in_one_forward(demo_session):
+    """Lens at layer i == softmax(lm_head(ln_f(hidden_states[i+1]))) for i < n-1, and at n-1 the real
+    logits; all layers and positions come from ONE forward pass."""
+    s = demo_session
+    n, k = s.n_layers, 8
+    out = _hf_logits(s, PROMPT, hidden=True)
+    ln_f, head = s.hf_module(s.adapter.final_norm), s.hf_module(s.adapter.unembed)
+    with torch.no_grad():
+        manual = [head(ln_f(out.hidden_states[i + 1]))[0].softmax(-1) for i in range(n - 1)]
+    manual.append(out.logits[0].softmax(-1))
+    # a one-token string among layer 1's likeliest tokens (byte pieces may not round-trip through text)
+    tid = next(t for t in manual[1][-1].topk(50).indices.tolist() if s.token_id(s.tokenizer.decode([t])) == t)
+    target = s.tokenizer.decode([tid])
+    with _CountCalls(s) as calls:
+        res = lens.logit_lens(s, PROMPT, k=k, positions=slice(None), target=target)
+    assert calls.n == 1, "the lens must be one forward pass for all layers"
+    assert res.target_id == tid and [x.layer for x in res.layers] == list(range(n))
+    assert res.positions == tuple(range(len(res.token_ids)))
+    assert list(res.token_ids) == s.encode([PROMPT])["input_ids"][0].tolist()
+    for i, layer in enumerate(res.layers):
+        for p in res.positions:
+            got = layer.top[p]
+            _assert_topk(got, manual[i][p], k)
+            assert [t.text for t in got] == [s.tokenizer.decode([t.id]) for t in got]
+            assert layer.target_prob[p] == pytest.approx(float(manual[i][p, tid]), rel=1e-4, abs=1e-6)
+            _assert_rank(layer.target_rank[p], manual[i][p], tid)
+
+
+def test_positions_window_and_defaults(demo_session):
+    s = demo_session
+    S = len(s.encode([PROMPT])["input_ids"][0])
+    assert lens.logit_lens(s, PROMPT, k=2).positions == (S - 1,)
+    assert lens.logit_lens(s, PROMPT, k=2, positions=-3).positions == (S - 3,)
+    assert lens.logit_lens(s, PROMPT, k=2, positions=slice(-4, None, 2)).positions == (S - 4, S - 2)
+    full = lens.logit_lens(s, PROMPT, k=3, positions=slice(None))
+    window = lens.logit_lens(s, PROMPT, k=3, positions=[1, -1])
+    for a, b in zip(full.layers, window.layers):
+        _same_top(b.top[0], a.top[1])
+        _same_top(b.top[1], a.top[-1])
+    with pytest.raises(lens.LensError, match="position 999 is outside the prompt"):
+        lens.logit_lens(s, PROMPT, positions=[999])
+    with pytest.raises(lens.LensError, match="select no token"):
+        lens.logit_lens(s, PROMPT, positions=slice(5, 2))
+    with pytest.raises(lens.LensError, match="k=0"):
+        lens.logit_lens(s, PROMPT, k=0)
+
+
+def test_target_must_be_one_token(demo_session):
+    s = demo_session
+    multi = "strcpy(buf, argv[1]); return 0;"
+    assert len(s.tokenizer(multi, add_special_tokens=False)["input_ids"]) > 1
+    with pytest.raises(lens.TargetTokenError, match=r"target 'strcpy\(buf, argv\[1\]\); return 0;' is \d+ tokens"):
+        lens.logit_lens(s, PROMPT, target=multi)
+    with pytest.raises(SteertuiError, match="outside the vocabulary"):
+        lens.logit_lens(s, PROMPT, target=s.info.vocab_size)
+    by_text = lens.logit_lens(s, PROMPT, k=3, target=";")
+    by_id = lens.logit_lens(s, PROMPT, k=3, target=s.token_id(";"))
+    assert by_text.target_id == by_id.target_id == s.token_id(";")
+    assert [x.target_prob for x in by_text.layers] == [x.target_prob for x in by_id.layers]
+
+
+def test_lens_diff_steered_minus_baseline(demo_session):
+    s = demo_session
+    n = s.n_layers
+    v = _vector(s)
+    steer = Steer(LAYER, v, 8.0)
+    with _CountCalls(s) as calls:
+        diff = lens.lens_diff(s, PROMPT, [steer], k=5, positions=[-2, -1], target=";")
+    assert calls.n == 1
+    plain = lens.logit_lens(s, PROMPT, k=5, positions=[-2, -1], target=";")
+    steered = lens.logit_lens(s, PROMPT, k=5, positions=[-2, -1], target=";", steers=[steer])
+    for got, want in ((diff.baseline, plain), (diff.steered, steered)):
+        for a, b in zip(got.layers, want.layers):
+            for x, y in zip(a.top, b.top):
+                _same_top(x, y)
+            assert a.target_prob == pytest.approx(b.target_prob, abs=1e-6)
+    # layers before the steered one are untouched; the steered final layer is the hooked HF output
+    for i in range(LAYER):
+        assert diff.deltas[i].target_delta == pytest.approx((0.0, 0.0), abs=1e-6)
+    ref = _hf_logits(s, PROMPT, LAYER, 8.0 * v).logits[0, -1].softmax(-1)
+    base_ref = _hf_logits(s, PROMPT).logits[0, -1].softmax(-1)
+    tid = s.token_id(";")
+    assert diff.deltas[n - 1].target_delta[1] == pytest.approx(float(ref[tid] - base_ref[tid]), abs=1e-5)
+    for d, b, st in zip(diff.deltas, diff.baseline.layers, diff.steered.layers):
+        assert d.target_delta == pytest.approx([y - x for x, y in zip(b.target_prob, st.target_prob)], abs=1e-6)
+        for j in range(2):
+            ids = {t.id for t in b.top[j]} | {t.id for t in st.top[j]}
+            assert {t.id for t in d.top[j]} == ids
+            deltas = [abs(t.delta) for t in d.top[j]]
+            assert deltas == sorted(deltas, reverse=True)
+    last = {t.id: t for t in diff.deltas[n - 1].top[1]}
+    for tid_, t in last.items():
+        assert t.baseline == pytest.approx(float(base_ref[tid_]), abs=1e-5)
+        assert t.steered == pytest.approx(float(ref[tid_]), abs=1e-5)
+    assert any(abs(t.delta) > 1e-4 for t in last.values())
+    json.loads(json.dumps(diff.to_dict()))
+
+
+def test_lens_diff_alpha_zero_is_all_zero(demo_session):
+    s = demo_session
+    diff = lens.lens_diff(s, PROMPT, [Steer(LAYER, _vector(s), 0.0)], k=4, target=";")
+    for d, b, st in zip(diff.deltas, diff.baseline.layers, diff.steered.layers):
+        assert d.target_delta == (0.0,)
+        assert all(t.delta == 0.0 for row in d.top for t in row)
+        assert b.top == st.top
+
+
+def test_top_tokens_alpha_zero(demo_session):
+    s = demo_session
+    res = gendiff.top_tokens(s, PROMPTS, [Steer(LAYER, _vector(s), 0.0)], k=5)
+    assert len(res.rows) == len(PROMPTS)
+    for row in res.rows:
+        assert row.kl == 0.0
+        assert row.baseline == row.steered
+        assert all(c.rank_change == 0 and c.baseline_prob == c.steered_prob for c in row.changes)
+
+
+def test_top_tokens_kl_and_ranks_equal_hand_computation(demo_session):
+    s = demo_session
+    v = _vector(s)
+    with _CountCalls(s) as calls:
+        res = gendiff.top_tokens(s, PROMPTS, [Steer(LAYER, v, 8.0)], k=5)
+    assert calls.n == 2, "one batched forward per side"
+    for prompt, row in zip(PROMPTS, res.rows):
+        assert row.prompt == prompt
+        lb = _hf_logits(s, prompt).logits[0, -1].float().log_softmax(-1)
+        ls = _hf_logits(s, prompt, LAYER, 8.0 * v).logits[0, -1].float().log_softmax(-1)
+        kl = float((ls.exp() * (ls - lb)).sum())
+        assert kl > 0 and row.kl > 0
+        assert row.kl == pytest.approx(kl, rel=1e-3, abs=1e-6)
+        _assert_topk(row.baseline, lb.exp(), 5)
+        _assert_topk(row.steered, ls.exp(), 5)
+        ids = list(dict.fromkeys([t.id for t in row.baseline] + [t.id for t in row.steered]))
+        assert [c.id for c in row.changes] == ids
+        for c in row.changes:
+            _assert_rank(c.baseline_rank, lb.exp(), c.id)
+            _assert_rank(c.steered_rank, ls.exp(), c.id)
+            assert c.baseline_prob == pytest.approx(float(lb[c.id].exp()), rel=1e-4, abs=1e-7)
+            assert c.steered_prob == pytest.approx(float(ls[c.id].exp()), rel=1e-4, abs=1e-7)
+            assert c.rank_change == c.baseline_rank - c.steered_rank
+    json.loads(json.dumps(res.to_dict()))
+
+
+def test_cancel_before_start_runs_nothing(demo_session):
+    s = demo_session
+    ev = threading.Event()
+    ev.set()
+    with _CountCalls(s) as calls:
+        with pytest.raises(CancelledError):
+            lens.logit_lens(s, PROMPT, cancel=ev)
+        with pytest.raises(CancelledError):
+            lens.lens_diff(s, PROMPT, [Steer(LAYER, _vector(s), 1.0)], cancel=ev)
+        with pytest.raises(CancelledError):
+            gendiff.top_tokens(s, PROMPTS, [Steer(LAYER, _vector(s), 1.0)], cancel=ev)
+    assert calls.n == 0
+
+
+def test_lens_result_is_json_data(demo_session):
+    s = demo_session
+    res = lens.logit_lens(s, PROMPT, k=3, positions=[0, -1], target=";", steers=[Steer(1, _vector(s), 2.0)])
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["positions"] == list(res.positions) and d["target_id"] == s.token_id(";")
+    assert len(d["layers"]) == s.n_layers and len(d["layers"][0]["top"]) == 2
+    top = d["layers"][-1]["top"][1][0]
+    assert set(top) == {"id", "text", "prob", "rank"} and isinstance(top["prob"], float) and top["rank"] == 1
+    assert d["steers"][0]["layer"] == 1 and d["steers"][0]["alpha"] == 2.0
+    assert d["token_texts"] == [s.tokenizer.decode([t]) for t in res.token_ids]
+
+
+def test_window_is_lensed_in_chunks_with_the_same_result(demo_session, monkeypatch):
+    """A small memory budget splits the window into chunks of positions inside the same single forward."""
+    s = demo_session
+    steer = Steer(LAYER, _vector(s), 4.0)
+    whole = lens.lens_diff(s, PROMPT, [steer], k=4, positions=slice(None), target=";")
+    monkeypatch.setattr(lens, "LENS_BUDGET", 3 * 2 * s.info.vocab_size)  # 3 positions per chunk (2 rows)
+    with _CountCalls(s) as calls:
+        parts = lens.lens_diff(s, PROMPT, [steer], k=4, positions=slice(None), target=";")
+    assert calls.n == 1
+    assert parts.baseline.final_logits_check < 1e-5
+    for a, b in zip(whole.deltas, parts.deltas):
+        assert a.target_delta == pytest.approx(b.target_delta, abs=1e-6)
+        assert len(b.top) == len(parts.baseline.positions)
+    for a, b in zip(whole.steered.layers, parts.steered.layers):
+        for x, y in zip(a.top, b.top):
+            _same_top(x, y)
+        assert a.target_prob == pytest.approx(b.target_prob, rel=1e-5, abs=1e-7)
+        # ranks may move by a near-tie (a flat random distribution has many) when the unembedding runs on
+        # chunks of a different size
+        assert a.target_rank == pytest.approx(b.target_rank, abs=3)
