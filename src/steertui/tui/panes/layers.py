@@ -21,7 +21,7 @@ flags for outputs that are all zero or hold NaN/inf.
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("access path", "type", "shape", "dtype", "‖x‖", "flags")
+        self.add_columns("access path", "shape", "flags", "type", "dtype", "‖x‖")
         self.loading = True
 
     def show_report(self, report: Any) -> None:
@@ -32,7 +32,7 @@ flags for outputs that are all zero or hold NaN/inf.
                 "T" if e.shape is not None else e.type for e in m.elements) + ")"
             flags = ", ".join(m.flags) or "ok"
             style = "red" if m.flags else ("bold" if m.is_block else "")
-            row = [m.access, kind[:28], str(tuple(m.shape)) if m.shape else "-", m.dtype or "-",
-                   f"{m.norm_mean:.3g}" if m.norm_mean is not None else "-", flags]
+            row = [m.access, str(tuple(m.shape)) if m.shape else "-", flags, kind[:28], m.dtype or "-",
+                   f"{m.norm_mean:.3g}" if m.norm_mean is not None else "-"]
             self.add_row(*[f"[{style}]{c}[/]" if style else c for c in row], key=m.path or "<root>")
         self.border_subtitle = f"{report.n_layers} blocks · {len(report.flagged())} flagged"
