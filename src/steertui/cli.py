@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import data, eval as eval_cmd, layers
+    from steertui.commands import data, eval as eval_cmd, layers, replay
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.register(sub)
     data.register(sub)
     eval_cmd.register(sub)
+    replay.register(sub)
     return parser
 
 

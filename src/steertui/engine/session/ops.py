@@ -1,0 +1,196 @@
+"""The steps a session records, as functions of (context, inputs) -> (outputs, engine result).
+
+The recorder and the replayer call the same functions, so a replay runs exactly the code the recording ran.
+Each function calls one engine operation and turns its result into the step's recorded outputs.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from steertui.engine.session import schema as S
+from steertui.errors import SteertuiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.data import Dataset, Pair
+    from steertui.engine.model import ModelSession
+
+
+@dataclass
+class StepContext:
+    """What a step needs: the model, the data (None when no step uses it) and the vectors by name."""
+
+    session: "ModelSession"
+    dataset: "Dataset | None"
+    vectors: dict[str, dict[int, "torch.Tensor"]] = field(default_factory=dict)
+    cancel: threading.Event | None = None
+    progress: Callable[..., None] | None = None
+
+
+def steers_from(ctx: StepContext, interventions: list[S.Intervention]) -> list[Any]:
+    from steertui.engine.steering import Steer
+
+    out = []
+    for iv in interventions:
+        layers = ctx.vectors.get(iv.vector)
+        if layers is None or iv.layer not in layers:
+            raise SteertuiError(f"no vector {iv.vector!r} at layer {iv.layer}",
+                                "build or load the vector before steering with it")
+        out.append(Steer(iv.layer, layers[iv.layer], iv.alpha, iv.positions, label=iv.vector))
+    return out
+
+
+def pairs_from(ctx: StepContext, pair_ids: list[str]) -> list["Pair"]:
+    if ctx.dataset is None:
+        raise SteertuiError("this step needs the dataset, and none is loaded", "load the session's dataset")
+    return [ctx.dataset.pair(pid) for pid in pair_ids]
+
+
+def _floats(values) -> list[float]:
+    return [float(x) for x in values]
+
+
+# ---- layers ---------------------------------------------------------------------------------------------------
+def run_layers(ctx: StepContext, inputs: S.LayersInputs) -> tuple[S.LayersOutputs, Any]:
+    from steertui.engine.layers import probe_layers
+
+    report = probe_layers(ctx.session, inputs.prompt)
+    modules = [S.ModuleRec(path=m.path, access=m.access, module=m.module, type=m.type,
+                           shape=list(m.shape) if m.shape is not None else None, dtype=m.dtype, flags=list(m.flags),
+                           layer=m.layer, norm_mean=m.norm_mean, abs_max=m.abs_max, calls=m.calls)
+               for m in report.modules]
+    return S.LayersOutputs(n_tokens=report.n_tokens, n_layers=report.n_layers, d_model=report.d_model,
+                           modules=modules), report
+
+
+# ---- logit lens ---------------------------------------------------------------------------------------------
+def _lens_layers(result) -> list[S.LensLayerRec]:
+    return [S.LensLayerRec(
+        layer=x.layer, top_ids=[[t.id for t in row] for row in x.top], top_texts=[[t.text for t in row] for row in x.top],
+        top_probs=[[float(t.prob) for t in row] for row in x.top],
+        target_probs=_floats(x.target_prob) if x.target_prob is not None else None,
+        target_ranks=[int(r) for r in x.target_rank] if x.target_rank is not None else None)
+        for x in result.layers]
+
+
+def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any]:
+    from steertui.engine.lens import lens_diff, logit_lens
+
+    steers = steers_from(ctx, inputs.steers)
+    kwargs = dict(k=inputs.k, positions=list(inputs.positions), target=inputs.target, layers=inputs.layers,
+                  cancel=ctx.cancel)
+    if steers:
+        diff = lens_diff(ctx.session, inputs.prompt, steers, **kwargs)
+        base, steered, result = diff.baseline, diff.steered, diff
+    else:
+        base = result = logit_lens(ctx.session, inputs.prompt, **kwargs)
+        steered = None
+    out = S.LensOutputs(token_ids=list(base.token_ids), token_texts=list(base.token_texts),
+                        positions=list(base.positions), target_id=base.target_id, target_text=base.target_text,
+                        final_logits_check=float(base.final_logits_check), baseline=_lens_layers(base),
+                        steered=_lens_layers(steered) if steered is not None else [])
+    return out, result
+
+
+# ---- next-token top-k -----------------------------------------------------------------------------------------
+def _top_tokens_fn():
+    try:
+        from steertui.engine.gendiff import top_tokens
+    except ImportError:  # it lived in lens.py first
+        from steertui.engine.lens import top_tokens
+    return top_tokens
+
+
+def run_top_tokens(ctx: StepContext, inputs: S.TopTokensInputs) -> tuple[S.TopTokensOutputs, Any]:
+    top_tokens = _top_tokens_fn()
+
+    result = top_tokens(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers), k=inputs.k,
+                        cancel=ctx.cancel)
+    rows = [S.TopTokensRowRec(
+        baseline_ids=[t.id for t in r.baseline], baseline_texts=[t.text for t in r.baseline],
+        baseline_probs=[float(t.prob) for t in r.baseline], steered_ids=[t.id for t in r.steered],
+        steered_texts=[t.text for t in r.steered], steered_probs=[float(t.prob) for t in r.steered], kl=float(r.kl))
+        for r in result.rows]
+    return S.TopTokensOutputs(rows=rows), result
+
+
+# ---- generation ---------------------------------------------------------------------------------------------
+def run_generate(ctx: StepContext, inputs: S.GenerateInputs) -> tuple[S.GenerateOutputs, Any]:
+    from steertui.engine.gendiff import generation_diff
+
+    result = generation_diff(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers),
+                             max_new_tokens=inputs.max_new_tokens, stop_at_eos=inputs.stop_at_eos,
+                             batch_size=inputs.batch_size, cancel=ctx.cancel, progress=ctx.progress)
+    rows = [S.GenerateRowRec(
+        baseline_ids=list(r.baseline.ids), baseline_text=r.baseline.text, baseline_logprobs=_floats(r.baseline.logprobs),
+        steered_ids=list(r.steered.ids), steered_text=r.steered.text, steered_logprobs=_floats(r.steered.logprobs),
+        first_divergence=r.first_divergence) for r in result.rows]
+    return S.GenerateOutputs(rows=rows), result
+
+
+# ---- evaluation ---------------------------------------------------------------------------------------------
+def eval_settings(inputs: S.EvaluateInputs):
+    from steertui.engine.evaluate import EvalSettings
+
+    return EvalSettings(layers=tuple(inputs.layers), alphas=tuple(float(a) for a in inputs.alphas),
+                        method=inputs.method, readout=inputs.readout, split=inputs.split, seed=inputs.seed,
+                        folds=inputs.folds, chunk_size=inputs.chunk_size, kl_tokens=inputs.kl_tokens,
+                        yes=inputs.yes, no=inputs.no)
+
+
+def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.EvaluateOutputs, Any]:
+    from steertui.engine.evaluate import evaluate
+
+    result = evaluate(ctx.session, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), progress=ctx.progress,
+                      cancel=ctx.cancel)
+    folds = [S.FoldRec(fold=int(f["fold"]), threshold=float(f["threshold"]), train_pairs=list(f["train_pairs"]),
+                       test_pairs=list(f["test_pairs"])) for f in result.folds]
+    rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()})
+            for r in result.rows]
+    return S.EvaluateOutputs(yes_id=result.answers.yes_id, no_id=result.answers.no_id, folds=folds, rows=rows,
+                             truncated=list(result.truncated)), result
+
+
+# ---- vectors --------------------------------------------------------------------------------------------------
+def run_build_vectors(ctx: StepContext, inputs: S.BuildVectorsInputs) -> tuple[S.BuildVectorsOutputs, Any]:
+    from steertui.engine.build import build_vectors
+    from steertui.engine.steering import vector_sha256
+
+    pairs = pairs_from(ctx, inputs.pair_ids)
+    result = build_vectors(ctx.session, pairs, layers=list(inputs.layers), method=inputs.method,
+                           readout=inputs.readout, split=inputs.split, seed=inputs.seed, chunk_size=inputs.chunk_size,
+                           k_folds=inputs.k_folds, progress=ctx.progress, cancel=ctx.cancel)
+    diags = [S.DiagnosticsRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in d.to_dict().items()})
+             for d in result.diagnostics]
+    out = S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},
+                                diagnostics=diags, truncated=list(result.activations.truncated),
+                                fallbacks=list(result.activations.fallbacks))
+    return out, result
+
+
+RUNNERS: dict[str, Callable[[StepContext, Any], tuple[Any, Any]]] = {
+    "layers": run_layers, "lens": run_lens, "top_tokens": run_top_tokens, "generate": run_generate,
+    "evaluate": run_evaluate, "build_vectors": run_build_vectors,
+}
+
+
+def run_step(ctx: StepContext, kind: str, inputs: Any) -> tuple[Any, Any]:
+    """Run one step; returns (the step's outputs model, the engine's result object)."""
+    return RUNNERS[kind](ctx, inputs)
+
+
+def files_used(kind: str, inputs: Any, dataset: "Dataset | None") -> dict[str, str]:
+    """sample id -> sha256 of every data file the step reads."""
+    ids = getattr(inputs, "pair_ids", None) if kind in ("evaluate", "build_vectors") else None
+    if not ids or dataset is None:
+        return {}
+    out = {}
+    for pid in ids:
+        pair = dataset.pair(pid)
+        for s in pair.samples:
+            out[s.id] = s.sha256
+    return out

@@ -1,0 +1,383 @@
+"""The session file's schema (version 1): pydantic v2 models, unknown keys forbidden, types strict.
+
+A session file is TOML. It records everything needed to reproduce a run and nothing that could execute:
+
+- ``[steertui]`` — the schema version and the versions of steertui, Python, torch, transformers and nnsight;
+- ``[model]`` — the model (``spec`` is ``"demo"``, a path relative to the session file, or a Hugging Face
+  id), its weights' sha256, revision, dtype, device and sizes;
+- ``[data]`` — the data source (kind, root, git commit) and ``files``: the sha256 of every file a step used;
+- ``[[vectors]]`` — each vector's recipe and its per-layer sha256; the tensors live in the sidecar
+  ``.safetensors`` file named by ``file`` (a plain file name beside the session file);
+- ``[steering]`` — the interventions active when the session was last saved;
+- ``[[steps]]`` — the ordered steps, each ``kind`` with its ``inputs`` and recorded ``outputs``.
+
+TOML cannot hold None: optional keys are omitted. Everything is plain data; no torch here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+STEP_KINDS = ("layers", "lens", "top_tokens", "generate", "evaluate", "build_vectors")
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+VectorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Positions = Literal["all", "prompt", "generated"]
+Method = Literal["mean-diff", "pca", "probe"]
+Readout = Literal["last", "mean", "diff"]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+
+_LAYER_KEY = re.compile(r"^(0|[1-9][0-9]{0,5})$")
+
+
+class _Model(BaseModel):
+    """Base: unknown keys are errors; no coercion of strings to numbers (ints are accepted as floats)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---- header, model, data, vectors, steering -------------------------------------------------------------
+class Header(_Model):
+    schema_version: int = Field(alias="schema", ge=1)
+    version: str
+    python: str
+    torch: str
+    transformers: str
+    nnsight: str
+    created: str
+    note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class ModelRec(_Model):
+    spec: str = Field(min_length=1)
+    name: str
+    weights_sha256: str
+    revision: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"]
+    device: str = Field(min_length=1)
+    model_type: str
+    n_layers: PosInt
+    d_model: PosInt
+    vocab_size: PosInt
+
+
+class DataRec(_Model):
+    label: str
+    kind: Literal["builtin", "secllmholmes"]
+    root: str
+    commit: str | None = None
+    files: dict[str, Sha256] = Field(default_factory=dict)
+
+
+def _check_layer_keys(value: dict[str, Any]) -> dict[str, Any]:
+    for key in value:
+        if not _LAYER_KEY.match(key):
+            raise ValueError(f"key {key!r} is not a layer index (a non-negative integer, as a string)")
+    return value
+
+
+class VectorRec(_Model):
+    name: VectorName
+    file: str = Field(min_length=1)
+    layers: list[NonNegInt] = Field(min_length=1)
+    method: Method
+    readout: Readout
+    d_model: PosInt
+    pair_ids: list[str] = Field(default_factory=list)
+    split: str = ""
+    seed: int | None = None
+    source: str = ""
+    sha256: dict[str, Sha256]
+
+    @field_validator("file")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value in (".", "..") or not value.endswith(".safetensors"):
+            raise ValueError(f"{value!r} is not a plain .safetensors file name (the sidecar lives beside the "
+                             "session file)")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _layer_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_layer_keys(value)
+
+
+class Intervention(_Model):
+    vector: VectorName
+    layer: NonNegInt
+    alpha: float
+    positions: Positions = "all"
+
+
+class Steering(_Model):
+    interventions: list[Intervention] = Field(default_factory=list)
+
+
+# ---- steps ----------------------------------------------------------------------------------------------
+class LayersInputs(_Model):
+    prompt: str
+
+
+class ModuleRec(_Model):
+    path: str
+    access: str
+    module: str
+    type: str
+    shape: list[NonNegInt] | None = None
+    dtype: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    layer: NonNegInt | None = None
+    norm_mean: float | None = None
+    abs_max: float | None = None
+    calls: NonNegInt = 0
+
+
+class LayersOutputs(_Model):
+    n_tokens: NonNegInt
+    n_layers: PosInt
+    d_model: PosInt
+    modules: list[ModuleRec]
+
+
+class LensInputs(_Model):
+    prompt: str
+    k: PosInt = 10
+    positions: list[int] = Field(min_length=1)
+    target: int | str | None = None
+    layers: list[NonNegInt] | None = None
+    steers: list[Intervention] = Field(default_factory=list)
+
+
+class LensLayerRec(_Model):
+    layer: NonNegInt
+    top_ids: list[list[NonNegInt]]
+    top_texts: list[list[str]]
+    top_probs: list[list[float]]
+    target_probs: list[float] | None = None
+    target_ranks: list[PosInt] | None = None
+
+
+class LensOutputs(_Model):
+    token_ids: list[NonNegInt]
+    token_texts: list[str]
+    positions: list[NonNegInt]
+    target_id: NonNegInt | None = None
+    target_text: str | None = None
+    final_logits_check: float
+    baseline: list[LensLayerRec]
+    steered: list[LensLayerRec] = Field(default_factory=list)
+
+
+class TopTokensInputs(_Model):
+    prompts: list[str] = Field(min_length=1)
+    k: PosInt = 10
+    steers: list[Intervention] = Field(default_factory=list)
+
+
+class TopTokensRowRec(_Model):
+    baseline_ids: list[NonNegInt]
+    baseline_texts: list[str]
+    baseline_probs: list[float]
+    steered_ids: list[NonNegInt]
+    steered_texts: list[str]
+    steered_probs: list[float]
+    kl: float
+
+
+class TopTokensOutputs(_Model):
+    rows: list[TopTokensRowRec]
+
+
+class GenerateInputs(_Model):
+    prompts: list[str] = Field(min_length=1)
+    max_new_tokens: PosInt = 32
+    stop_at_eos: bool = True
+    batch_size: PosInt | None = None
+    steers: list[Intervention] = Field(default_factory=list)
+
+
+class GenerateRowRec(_Model):
+    baseline_ids: list[NonNegInt]
+    baseline_text: str
+    baseline_logprobs: list[float]
+    steered_ids: list[NonNegInt]
+    steered_text: str
+    steered_logprobs: list[float]
+    first_divergence: NonNegInt | None = None
+
+
+class GenerateOutputs(_Model):
+    rows: list[GenerateRowRec]
+
+
+class EvaluateInputs(_Model):
+    pair_ids: list[str] = Field(min_length=1)
+    layers: list[NonNegInt] = Field(min_length=1)
+    alphas: list[float] = Field(min_length=1)
+    method: Method = "mean-diff"
+    readout: Readout = "last"
+    split: Literal["pairs", "cwe"] = "pairs"
+    seed: int = 0
+    folds: PosInt = 3
+    chunk_size: PosInt = 8
+    kl_tokens: PosInt = 64
+    yes: str = " Yes"
+    no: str = " No"
+
+
+class FoldRec(_Model):
+    fold: NonNegInt
+    threshold: float
+    train_pairs: list[str]
+    test_pairs: list[str]
+
+
+class EvalRowRec(_Model):
+    layer: NonNegInt
+    alpha: float
+    cwe: str
+    n: NonNegInt
+    shift: float
+    accuracy: float
+    flip_rate: float
+    random_shift: float
+    random_flip_rate: float
+    kl: float
+    n_kl: NonNegInt
+    baseline_accuracy: float
+    baseline_yes_rate: float
+    yes_rate: float
+    random_kl: float
+
+
+class EvaluateOutputs(_Model):
+    yes_id: NonNegInt
+    no_id: NonNegInt
+    folds: list[FoldRec]
+    rows: list[EvalRowRec]
+    truncated: list[str] = Field(default_factory=list)
+
+
+class BuildVectorsInputs(_Model):
+    vector: VectorName
+    pair_ids: list[str] = Field(min_length=1)
+    layers: list[NonNegInt] = Field(min_length=1)
+    method: Method = "mean-diff"
+    readout: Readout = "last"
+    split: str = ""
+    seed: int | None = None
+    k_folds: PosInt = 5
+    chunk_size: PosInt = 8
+
+
+class DiagnosticsRec(_Model):
+    layer: NonNegInt
+    n_pairs: NonNegInt
+    consistency: float | None = None
+    vector_norm: float
+    residual_norm: float
+    norm_ratio: float
+    auroc_pairs: float | None = None
+    auroc_cwe: float | None = None
+    folds_pairs: NonNegInt
+    folds_cwe: NonNegInt
+
+
+class BuildVectorsOutputs(_Model):
+    sha256: dict[str, Sha256]
+    diagnostics: list[DiagnosticsRec]
+    truncated: list[str] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
+
+    @field_validator("sha256")
+    @classmethod
+    def _layer_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_layer_keys(value)
+
+
+class _StepBase(_Model):
+    """A step: ``kind``, then ``seconds`` (how long it took when recorded; informational, never compared) and
+    ``at`` (when it was recorded, ISO 8601 UTC), then its ``inputs`` and ``outputs`` tables."""
+
+
+class LayersStep(_StepBase):
+    kind: Literal["layers"]
+    inputs: LayersInputs
+    outputs: LayersOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+class LensStep(_StepBase):
+    kind: Literal["lens"]
+    inputs: LensInputs
+    outputs: LensOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+class TopTokensStep(_StepBase):
+    kind: Literal["top_tokens"]
+    inputs: TopTokensInputs
+    outputs: TopTokensOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+class GenerateStep(_StepBase):
+    kind: Literal["generate"]
+    inputs: GenerateInputs
+    outputs: GenerateOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+class EvaluateStep(_StepBase):
+    kind: Literal["evaluate"]
+    inputs: EvaluateInputs
+    outputs: EvaluateOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+class BuildVectorsStep(_StepBase):
+    kind: Literal["build_vectors"]
+    inputs: BuildVectorsInputs
+    outputs: BuildVectorsOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+Step = Annotated[Union[LayersStep, LensStep, TopTokensStep, GenerateStep, EvaluateStep, BuildVectorsStep],
+                 Field(discriminator="kind")]
+
+STEP_TYPES: dict[str, type[_StepBase]] = {
+    "layers": LayersStep, "lens": LensStep, "top_tokens": TopTokensStep, "generate": GenerateStep,
+    "evaluate": EvaluateStep, "build_vectors": BuildVectorsStep,
+}
+
+
+class Session(_Model):
+    """One session file."""
+
+    steertui: Header
+    model: ModelRec
+    data: DataRec
+    vectors: list[VectorRec] = Field(default_factory=list)
+    steering: Steering = Field(default_factory=Steering)
+    steps: list[Step] = Field(default_factory=list)
+
+    def vector(self, name: str) -> VectorRec | None:
+        return next((v for v in self.vectors if v.name == name), None)
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for TOML (None omitted, ``schema`` under its file name)."""
+        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
