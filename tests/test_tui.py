@@ -50,3 +50,33 @@ async def _survives_a_bad_model(tmp_path):
         assert app.session is None
         assert [f.job for f in app.failures] == ["load model"]
         assert "does not exist" in app.failures[0].error
+
+
+def test_console_opens_a_session(demo_model_path):
+    asyncio.run(_opens_a_session())
+
+
+async def _opens_a_session():
+    from pathlib import Path
+
+    from steertui.engine.session.store import read_session
+
+    path = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour.toml"
+    doc = read_session(path)
+    app = SteerApp(session_file=str(path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert len(app.session_steps) == len(doc.steps) > 0
+        assert app.session.info.weights_sha256 == doc.model.weights_sha256
+        assert app.dataset is not None and app.dataset.source.label == "builtin examples"
+        assert app.query_one(LayersPane).row_count > 0
+
+
+def test_cli_session_bad_file_exits_2(tmp_path, capsys):
+    from steertui.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    assert main(["--session", str(bad)]) == 2
+    assert "bad.toml" in capsys.readouterr().err

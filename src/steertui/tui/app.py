@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Static
 
-from steertui.tui.messages import DatasetLoaded, JobFailed, LayersProbed, ModelLoaded
+from steertui.tui.messages import DatasetLoaded, JobFailed, LayersProbed, ModelLoaded, SessionOpened
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.layers import LayersPane
 
@@ -29,9 +29,12 @@ class SteerApp(App):
     ]
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
-                 dtype: str | None = None) -> None:
+                 dtype: str | None = None, session_file: str | None = None) -> None:
         super().__init__()
         self.model_spec, self.dataset_spec, self.device_spec, self.dtype_spec = model, dataset, device, dtype
+        self.session_file = session_file
+        self.recorder: Any = None
+        self.session_steps: list[str] = []
         self.session: Any = None
         self.dataset: Any = None
         self.layers_report: Any = None
@@ -47,6 +50,9 @@ class SteerApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.session_file:
+            self.open_session()
+            return
         self.load_dataset()
         self.load_model()
 
@@ -61,6 +67,27 @@ class SteerApp(App):
             self.post_message(ModelLoaded(session.info.to_dict(), session))
             self.post_message(LayersProbed(probe_layers(session)))
         except Exception as err:  # shown in the UI; the app never dies on a model error
+            self.post_message(JobFailed("load model", f"{type(err).__name__}: {err}"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
+    def open_session(self) -> None:
+        """Open a saved session: its model, its data and its recorded steps (checked, not re-run)."""
+        from steertui.engine.layers import probe_layers
+        from steertui.engine.session import SessionRecorder
+        from steertui.engine.session.replay import summarize
+
+        try:
+            rec = SessionRecorder.open(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
+                                       device=self.device_spec, dtype=self.dtype_spec)
+            self.recorder = rec
+            self.post_message(ModelLoaded(rec.session.info.to_dict(), rec.session))
+            if rec.dataset is not None:
+                self.post_message(DatasetLoaded(rec.dataset))
+            steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
+            steering = [f"{iv.vector}@{iv.layer} x{iv.alpha:g} ({iv.positions})" for iv in rec.steering]
+            self.post_message(SessionOpened(str(rec.path), steps, steering))
+            self.post_message(LayersProbed(probe_layers(rec.session)))
+        except Exception as err:
             self.post_message(JobFailed("load model", f"{type(err).__name__}: {err}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
@@ -88,6 +115,12 @@ class SteerApp(App):
         self.query_one("#status", Static).update(
             f"[b]{i['name']}[/] · {i['model_type']} · {i['n_layers']} layers · d_model {i['d_model']} · "
             f"{i['dtype']} on {i['device']} · blocks return {i['adapter']['block_output']}")
+
+    def on_session_opened(self, message: SessionOpened) -> None:
+        self.session_steps = message.steps
+        self.sub_title = f"session {message.path}"
+        active = ", ".join(message.steering) or "none"
+        self.notify(f"{len(message.steps)} recorded steps; active steering: {active}", title="session")
 
     def on_layers_probed(self, message: LayersProbed) -> None:
         self.layers_report = message.report
@@ -118,10 +151,13 @@ class SteerApp(App):
 
 
 def run_app(args: argparse.Namespace) -> int:
-    if getattr(args, "session", None):
-        from steertui.errors import SteertuiError
+    session_file = getattr(args, "session", None)
+    if session_file:
+        from steertui.engine.session.store import read_session, resolve_session_file
 
-        raise SteertuiError("opening a session file in the console is not available yet",
-                            "replay it headless with `steertui replay FILE` once sessions land")
-    SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype).run()
+        path = resolve_session_file(session_file)
+        read_session(path)  # a bad file stops here with one line and exit 2, before the console starts
+        session_file = str(path)
+    SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
+             session_file=session_file).run()
     return 0

@@ -28,3 +28,10 @@ class DatasetLoaded(Message):
 class JobFailed(Message):
     job: str
     error: str
+
+
+@dataclass
+class SessionOpened(Message):
+    path: str
+    steps: list[str]  # one line per recorded step
+    steering: list[str]  # the active interventions, described
