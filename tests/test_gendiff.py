@@ -17,7 +17,7 @@ from steertui.engine.steering import Steer
 from steertui.errors import CancelledError
 
 PROMPTS = ["int main(int argc, char **argv) {\n    char buf[16];", "def handler(request):\n    name ="]
-LAYER, ALPHA, N = 2, 8.0, 12
+LAYER, ALPHA, N = 2, 32.0, 12
 
 
 def _vector(session, seed=5):
@@ -118,12 +118,22 @@ def test_generations_equal_hf_generate_with_hook(demo_session, mode):
 
 
 def _eos_vector(session):
-    """A direction that the final norm and unembedding turn into EOS: gamma * W_U[eos], centred."""
+    """A direction that the final norm and unembedding turn into EOS: the residual direction whose decoded
+    next-token distribution puts the most mass on EOS (a few deterministic gradient steps; the norm makes the
+    scale irrelevant once the direction dominates the residual)."""
     eos = session.tokenizer.eos_token_id
-    w = session.hf_module(session.adapter.unembed).weight[eos].detach().float()
-    gamma = getattr(session.hf_module(session.adapter.final_norm), "weight", None)
-    d = w * gamma.detach().float() if gamma is not None else w
-    d = d - d.mean()
+    norm, head = session.hf_module(session.adapter.final_norm), session.hf_module(session.adapter.unembed)
+    w = head.weight[eos].detach().float()
+    d = (w - w.mean()).clone().requires_grad_(True)
+    opt = torch.optim.Adam([d], lr=0.05)
+    with torch.enable_grad():
+        for _ in range(200):
+            opt.zero_grad()
+            loss = -head(norm(d[None].to(head.weight.dtype))).float().log_softmax(-1)[0, eos]
+            loss.backward()
+            opt.step()
+    d = d.detach()
+    assert int(head(norm(d[None])).argmax()) == eos
     return d / d.norm()
 
 
