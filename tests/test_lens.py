@@ -66,9 +66,9 @@ def _assert_rank(rank, probs, tid, rel=1e-4):
     assert int((probs > p * (1 + rel)).sum()) + 1 <= rank <= int((probs >= p * (1 - rel)).sum())
 
 
-def _same_top(a, b, atol=1e-6):
-    """Two top-k lists of the same distribution computed two ways: same probabilities; membership may differ
-    only by a near-tie at the k-th place."""
+def _same_top(a, b, atol=1e-5):
+    """Two top-k lists of the same distribution computed two ways: same probabilities (float32 sums in another
+    order differ by a few units in the 6th digit); membership may differ only by a near-tie at the k-th place."""
     assert [x.prob for x in a] == pytest.approx([y.prob for y in b], abs=atol)
     pa, pb = {t.id: t.prob for t in a}, {t.id: t.prob for t in b}
     for t in pa.keys() & pb.keys():
