@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from steertui.tui.app import SteerApp
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.layers import LayersPane
@@ -80,3 +82,82 @@ def test_cli_session_bad_file_exits_2(tmp_path, capsys):
     bad.write_text("this is = = not toml")
     assert main(["--session", str(bad)]) == 2
     assert "bad.toml" in capsys.readouterr().err
+
+
+def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path):
+    asyncio.run(_builds_and_steers(demo_model_path))
+
+
+async def _builds_and_steers(demo_model_path):
+    import torch
+
+    from steertui.engine import gendiff, verdict
+    from steertui.engine.build import build_vectors
+    from steertui.engine.steering import Steer
+    from steertui.tui.app import ALPHA_STEP
+    from steertui.tui.panes.steer import SteerPane
+    from steertui.tui.panes.tokens import TokensPane
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        s, pairs = app.session, list(app.dataset.pairs)
+        ref = build_vectors(s, pairs, method="mean-diff", readout="last", seed=0)
+        assert app.build.diagnostics == ref.diagnostics  # the pane shows exactly what the engine computes
+        assert all(torch.equal(app.build.vectors.vectors[L], ref.vectors.vectors[L]) for L in range(s.n_layers))
+        assert app.query_one(SteerPane).row_count == s.n_layers and app.focused is app.query_one(SteerPane)
+        best = max(ref.diagnostics, key=lambda d: d.auroc_pairs)
+        assert app.steering_layer().layer == best.layer
+
+        await pilot.press("plus", "plus")
+        d = app.steering_layer()
+        assert app.alpha_steps == 2 and app.alpha() == pytest.approx(2 * ALPHA_STEP * d.residual_norm / d.vector_norm)
+        await pilot.press("d", "down", "t")  # second pair, vulnerable file
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        pair = pairs[1]
+        assert app.tokens.sample_id == pair.vulnerable.id
+        prompt = verdict.build_prompt(s, pair.vulnerable.code, pair.vulnerable.cwe_name).text
+        steer = [Steer(d.layer, ref.vectors.vectors[d.layer], app.alpha())]
+        want = gendiff.top_tokens(s, [prompt], steer, k=10).rows[0]
+        got = app.tokens.result.rows[0]
+        assert [t.id for t in got.baseline] == [t.id for t in want.baseline]
+        assert [t.id for t in got.steered] == [t.id for t in want.steered]
+        assert got.kl == pytest.approx(want.kl, abs=1e-6) and got.kl > 1e-4
+        answers = verdict.answer_tokens(s)
+        assert app.tokens.score_baseline == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=1e-5)
+        assert app.tokens.score_steered == pytest.approx(
+            float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=1e-5)
+        assert app.tokens.score_steered != pytest.approx(app.tokens.score_baseline, abs=1e-3)
+        assert app.query_one(TokensPane).row_count == 10 and "KL" in app.query_one(TokensPane).border_subtitle
+
+        await pilot.press("s", "0", "t")  # alpha 0: both sides identical, KL exactly 0
+        await _settle(app, pilot)
+        row = app.tokens.result.rows[0]
+        assert app.alpha() == 0.0 and row.kl == 0.0
+        assert [t.id for t in row.baseline] == [t.id for t in row.steered]
+        assert app.tokens.score_steered == app.tokens.score_baseline
+
+
+def test_console_cancels_a_build(demo_model_path):
+    asyncio.run(_cancels_a_build(demo_model_path))
+
+
+async def _cancels_a_build(demo_model_path):
+    import threading
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        cancel = threading.Event()
+        cancel.set()  # as if Escape came before the first chunk
+        app.build_job(list(app.dataset.pairs), cancel)
+        await _settle(app, pilot)
+        assert [c.job for c in app.cancelled] == ["build vectors"] and app.build is None and not app.failures
+        await pilot.press("b", "escape")
+        assert app.cancel_event.is_set()
+        await _settle(app, pilot)
+        assert not app.failures, app.failures

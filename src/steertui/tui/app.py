@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from steertui.tui.messages import DatasetLoaded, JobFailed, LayersProbed, ModelLoaded, SessionOpened
+from steertui.tui.messages import (DatasetLoaded, JobCancelled, JobFailed, JobProgress, LayersProbed, ModelLoaded,
+                                   SessionOpened, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.layers import LayersPane
+from steertui.tui.panes.steer import SteerPane
+from steertui.tui.panes.tokens import TokensPane
+
+ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
 
 
 class SteerApp(App):
-    """Pairs on the left; the model's layers on the right; a status line naming model and data source."""
+    """Pairs on the left; on the right a status line naming model and data source above three tabs: the model's
+    layers, the steering vectors per layer, and the next tokens baseline against steered."""
 
     CSS_PATH = "app.tcss"
     TITLE = "steertui"
@@ -25,8 +32,17 @@ class SteerApp(App):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("d", "focus('pairs')", "Pairs", id="focus_pairs"),
         Binding("l", "focus('layers')", "Layers", id="focus_layers"),
+        Binding("s", "focus('steer')", "Steer", id="focus_steer"),
+        Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
         Binding("r", "reprobe", "Re-probe", id="reprobe"),
+        Binding("b", "build", "Build vectors", id="build"),
+        Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up"),
+        Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down"),
+        Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
+        Binding("t", "tokens", "Next tokens", id="tokens"),
+        Binding("escape", "cancel", "Cancel", id="cancel", show=False),
     ]
+    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None) -> None:
@@ -39,6 +55,11 @@ class SteerApp(App):
         self.dataset: Any = None
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
+        self.build: Any = None  # engine.build.BuildResult of the last build
+        self.alpha_steps = 0
+        self.tokens: TokensComputed | None = None
+        self.cancelled: list[JobCancelled] = []
+        self.cancel_event: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,7 +67,13 @@ class SteerApp(App):
             yield DatasetPane(id="pairs")
         with Vertical(id="right"):
             yield Static("loading model…", id="status")
-            yield LayersPane(id="layers")
+            with TabbedContent(id="tabs"):
+                with TabPane("Layers", id="tab-layers"):
+                    yield LayersPane(id="layers")
+                with TabPane("Steer", id="tab-steer"):
+                    yield SteerPane(id="steer")
+                with TabPane("Next tokens", id="tab-tokens"):
+                    yield TokensPane(id="tokens")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -108,6 +135,42 @@ class SteerApp(App):
         except Exception as err:
             self.post_message(JobFailed("load data", f"{type(err).__name__}: {err}"))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="build vectors")
+    def build_job(self, pairs: list, cancel: threading.Event) -> None:
+        from steertui.engine.build import build_vectors
+        from steertui.errors import CancelledError
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(JobProgress("build vectors", "activations", done, total))
+
+        try:
+            result = build_vectors(self.session, pairs, method="mean-diff", readout="last", seed=0,
+                                   progress=progress, cancel=cancel)
+            self.post_message(VectorsBuilt(result))
+        except CancelledError as err:
+            self.post_message(JobCancelled("build vectors", str(err)))
+        except Exception as err:
+            self.post_message(JobFailed("build vectors", f"{type(err).__name__}: {err}"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
+    def tokens_job(self, pair: Any, steers: list, cancel: threading.Event) -> None:
+        from steertui.engine import gendiff, verdict
+        from steertui.errors import CancelledError
+
+        try:
+            sample = pair.vulnerable
+            prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
+            result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
+            answers = verdict.answer_tokens(self.session)
+            base = float(verdict.score(self.session, [prompt], answers)[0])
+            steered = float(verdict.score(self.session, [prompt], answers, steers=steers, cancel=cancel)[0])
+            self.post_message(TokensComputed(sample.id, result, base, steered,
+                                             [_describe(s.describe()) for s in steers]))
+        except CancelledError as err:
+            self.post_message(JobCancelled("next tokens", str(err)))
+        except Exception as err:
+            self.post_message(JobFailed("next tokens", f"{type(err).__name__}: {err}"))
+
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.session = message.session
@@ -132,6 +195,35 @@ class SteerApp(App):
         for warning in message.dataset.warnings[:3]:
             self.notify(str(warning), title="data", severity="warning")
 
+    def on_job_progress(self, message: JobProgress) -> None:
+        self.query_one(SteerPane).border_subtitle = (f"{message.job}: {message.stage} {message.done}/{message.total}"
+                                                     " · Escape cancels")
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        self.cancelled.append(message)
+        self._job_ended(message.job, "cancelled")
+        self.notify(message.detail, title=f"{message.job} cancelled", severity="warning")
+
+    def on_vectors_built(self, message: VectorsBuilt) -> None:
+        self.build = message.result
+        self.alpha_steps = 0
+        pane = self.query_one(SteerPane)
+        pane.show_build(message.result)
+        best = max(message.result.diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
+        pane.move_cursor(row=message.result.diagnostics.index(best))
+        self._show_steering()
+        n = len(message.result.activations.pair_ids)
+        self.notify(f"{len(message.result.diagnostics)} layers from {n} pairs; layer {best.layer} has the best "
+                    "held-out AUROC and is selected", title="vectors built")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "steer":
+            self._show_steering()
+
+    def on_tokens_computed(self, message: TokensComputed) -> None:
+        self.tokens = message
+        self.query_one(TokensPane).show_tokens(message)
+
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)
         if message.job == "load model":
@@ -139,15 +231,113 @@ class SteerApp(App):
             self.query_one(LayersPane).loading = False
         elif message.job == "load data":
             self.query_one(DatasetPane).loading = False
+        elif message.job in ("build vectors", "next tokens"):
+            self._job_ended(message.job, "failed")
         self.notify(message.error, title=message.job, severity="error", timeout=10)
 
     # ---- actions ------------------------------------------------------------------------------------
     def action_focus(self, pane_id: str) -> None:
-        self.query_one(f"#{pane_id}").focus()
+        pane = self.query_one(f"#{pane_id}")
+        if pane_id in self.TABS and self.query_one(TabbedContent).active != self.TABS[pane_id]:
+            self.query_one(TabbedContent).active = self.TABS[pane_id]
+            self.call_after_refresh(pane.focus)  # a pane can take focus once its tab is shown
+        else:
+            pane.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that need a model, pairs or vectors are shown only when they can run."""
+        if action in ("build", "tokens") and (self.session is None or self.dataset is None
+                                                or not self.dataset.pairs):
+            return None
+        if action == "alpha" and self.build is None:
+            return None
+        if action == "cancel" and self.cancel_event is None:
+            return None
+        return True
+
+    def _new_cancel(self) -> threading.Event:
+        if self.cancel_event is not None:
+            self.cancel_event.set()  # a newer job of the same group replaces the older one
+        self.cancel_event = threading.Event()
+        self.refresh_bindings()
+        return self.cancel_event
+
+    def action_build(self) -> None:
+        if self.session is None or self.dataset is None:
+            return
+        self.action_focus("steer")
+        self.query_one(SteerPane).border_subtitle = "build vectors: starting · Escape cancels"
+        self.build_job(list(self.dataset.pairs), self._new_cancel())
+
+    def action_alpha(self, direction: int) -> None:
+        if self.build is None:
+            return
+        self.alpha_steps = 0 if direction == 0 else self.alpha_steps + direction
+        self._show_steering()
+
+    def action_tokens(self) -> None:
+        pair = self.selected_pair()
+        if self.session is None or pair is None:
+            return
+        self.action_focus("tokens")
+        self.query_one(TokensPane).border_subtitle = f"computing for {pair.vulnerable.id} · Escape cancels"
+        self.tokens_job(pair, self.current_steers(), self._new_cancel())
+
+    def action_cancel(self) -> None:
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+
+    # ---- state read by actions and tests ----------------------------------------------------------------
+    def selected_pair(self) -> Any:
+        if self.dataset is None or not self.dataset.pairs:
+            return None
+        row = self.query_one(DatasetPane).cursor_row
+        return self.dataset.pairs[min(max(row, 0), len(self.dataset.pairs) - 1)]
+
+    def steering_layer(self) -> Any:
+        """The diagnostics of the highlighted layer of the last build, or None before a build."""
+        if self.build is None:
+            return None
+        rows = self.build.diagnostics
+        return rows[min(max(self.query_one(SteerPane).cursor_row, 0), len(rows) - 1)]
+
+    def alpha(self) -> float:
+        d = self.steering_layer()
+        if d is None or not d.vector_norm:
+            return 0.0
+        return self.alpha_steps * ALPHA_STEP * d.residual_norm / d.vector_norm
+
+    def current_steers(self) -> list:
+        """The intervention the next-token view applies: the highlighted layer's vector times alpha."""
+        from steertui.engine.steering import Steer
+
+        d = self.steering_layer()
+        if d is None:
+            return []
+        return [Steer(d.layer, self.build.vectors.vectors[d.layer], self.alpha(), "all",
+                      label=f"{self.build.vectors.method}@{d.layer}")]
+
+    def _job_ended(self, job: str, how: str) -> None:
+        self._show_steering()
+        if job == "next tokens":
+            self.query_one(TokensPane).border_subtitle = f"{how} · t: compute for the selected pair"
+
+    def _show_steering(self) -> None:
+        d = self.steering_layer()
+        if d is None:
+            self.query_one(SteerPane).show_steering("b: build vectors from the pairs")
+            return
+        ratio = abs(self.alpha_steps) * ALPHA_STEP
+        self.query_one(SteerPane).show_steering(
+            f"layer {d.layer} · alpha {self.alpha():+.3g} (‖αv‖/‖h‖ {ratio:.2f}) · +/- 0 · t: next tokens")
 
     def action_reprobe(self) -> None:
         if self.session is not None:
             self.probe()
+
+
+def _describe(d: dict[str, Any]) -> str:
+    return f"{d.get('label') or 'vector'}@{d['layer']} x{d['alpha']:.3g} ({d['positions']})"
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -35,3 +35,38 @@ class SessionOpened(Message):
     path: str
     steps: list[str]  # one line per recorded step
     steering: list[str]  # the active interventions, described
+
+
+@dataclass
+class JobProgress(Message):
+    """Progress of a running job; a newer message for the same job replaces an older one still queued."""
+
+    job: str
+    stage: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobProgress) and message.job == self.job
+
+
+@dataclass
+class JobCancelled(Message):
+    job: str
+    detail: str
+
+
+@dataclass
+class VectorsBuilt(Message):
+    result: Any  # engine.build.BuildResult: vectors, per-layer diagnostics (plain data)
+
+
+@dataclass
+class TokensComputed(Message):
+    """Next-token top-k baseline vs steered for one verdict prompt, and the verdict score on both sides."""
+
+    sample_id: str
+    result: Any  # engine.gendiff.TopTokensResult (one row)
+    score_baseline: float  # logit(" Yes") - logit(" No")
+    score_steered: float
+    steers: list[str]  # the interventions, described

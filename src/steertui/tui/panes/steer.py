@@ -1,0 +1,44 @@
+"""The steering pane: vectors built from the loaded pairs, one row per layer with its diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None or x != x else format(x, spec)
+
+
+class SteerPane(DataTable):
+    """Rows are layers; the highlighted row is the layer that steering writes to."""
+
+    BORDER_TITLE = "Steer"
+    HELP = """\
+## Steer
+`b` builds one contrastive mean-difference vector per layer from every loaded pair (vulnerable minus patched,
+read at each file's last token; Escape cancels). Each row is a layer: the vector's norm, its norm over the mean
+residual norm there, the consistency of the per-pair differences (mean pairwise cosine), and the held-out AUROC
+of projecting onto it, by pair (k-fold) and leaving one CWE out. An AUROC near 0.5 means the direction does not
+separate vulnerable from patched files on files it was not built from.
+
+The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
+over the vector norm), `0` sets it to zero. `t` shows the next tokens of the selected pair's vulnerable file,
+baseline against steered.
+"""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_columns("layer", "‖v‖", "‖v‖/‖h‖", "consistency", "AUROC pairs", "AUROC CWE")
+        self.border_subtitle = "b: build vectors from the pairs"
+
+    def show_build(self, result: Any) -> None:
+        self.clear()
+        for d in result.diagnostics:
+            self.add_row(str(d.layer), _fmt(d.vector_norm, ".3g"), _fmt(d.norm_ratio), _fmt(d.consistency),
+                         _fmt(d.auroc_pairs), _fmt(d.auroc_cwe), key=str(d.layer))
+
+    def show_steering(self, description: str) -> None:
+        self.border_subtitle = description
