@@ -2,10 +2,11 @@
 
 A tiny StarCoder-shaped model (``GPTBigCodeForCausalLM``, multi-query attention, the module tree of
 ``bigcode/starcoderbase-1b``) with its own byte-level BPE tokenizer, both trained on source code any fresh
-Debian + Python 3.11 machine has: the C headers under /usr/include and the Python standard library.
+Debian + Python 3.11 machine has: the C headers under /usr/include, the C example programs under
+/usr/share/doc, and the Python standard library.
 Nothing is downloaded.
 
-Reproduce (about 25 minutes on 2 CPU cores):
+Reproduce (about 27 minutes on 2 CPU cores):
 
     .venv/bin/pip install -e '.[train]'          # the `tokenizers` package
     .venv/bin/python scripts/train_demo_model.py  # defaults reproduce the shipped model
