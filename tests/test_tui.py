@@ -161,3 +161,27 @@ async def _cancels_a_build(demo_model_path):
         assert app.cancel_event.is_set()
         await _settle(app, pilot)
         assert not app.failures, app.failures
+
+
+def test_help_shows_the_focused_panes_help(demo_model_path):
+    asyncio.run(_help(demo_model_path))
+
+
+async def _help(demo_model_path):
+    from steertui.tui.screens.help import HelpScreen
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "## Steer" in app.screen.text and "| `b` | Build vectors |" in app.screen.text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("d", "question_mark")
+        await pilot.pause()
+        assert "## Pairs" in app.screen.text

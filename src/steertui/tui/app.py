@@ -41,6 +41,7 @@ class SteerApp(App):
         Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
         Binding("t", "tokens", "Next tokens", id="tokens"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False),
+        Binding("question_mark,f1", "help", "Help", id="help"),
     ]
     TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens"}
 
@@ -282,6 +283,17 @@ class SteerApp(App):
         self.action_focus("tokens")
         self.query_one(TokensPane).border_subtitle = f"computing for {pair.vulnerable.id} · Escape cancels"
         self.tokens_job(pair, self.current_steers(), self._new_cancel())
+
+    def action_help(self) -> None:
+        """The focused pane's HELP, then every key of the console."""
+        from steertui.tui.screens.help import HelpScreen
+
+        pane = self.focused
+        while pane is not None and not getattr(pane, "HELP", None):
+            pane = pane.parent
+        keys = "\n".join(f"| `{b.key}` | {b.description} |" for b in self.BINDINGS if b.description)
+        text = (getattr(pane, "HELP", "") or "") + "\n## Keys\n| key | action |\n|---|---|\n" + keys
+        self.push_screen(HelpScreen(text))
 
     def action_cancel(self) -> None:
         if self.cancel_event is not None:

@@ -18,10 +18,11 @@ class SteerPane(DataTable):
     HELP = """\
 ## Steer
 `b` builds one contrastive mean-difference vector per layer from every loaded pair (vulnerable minus patched,
-read at each file's last token; Escape cancels). Each row is a layer: the vector's norm, its norm over the mean
-residual norm there, the consistency of the per-pair differences (mean pairwise cosine), and the held-out AUROC
-of projecting onto it, by pair (k-fold) and leaving one CWE out. An AUROC near 0.5 means the direction does not
-separate vulnerable from patched files on files it was not built from.
+read at each file's last token; Escape cancels). Each row is a layer: `‖v‖` the vector's norm, `‖v‖/‖h‖` its
+norm over the mean residual norm there, `cons` the consistency of the per-pair differences (mean pairwise
+cosine), and the held-out AUROC of projecting onto the vector: `AUC pair` with pairs held out (k-fold),
+`AUC CWE` leaving one CWE out. An AUROC near 0.5 means the direction does not separate vulnerable from
+patched files it was not built from.
 
 The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
 over the vector norm), `0` sets it to zero. `t` shows the next tokens of the selected pair's vulnerable file,
@@ -31,7 +32,7 @@ baseline against steered.
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("layer", "‖v‖", "‖v‖/‖h‖", "consistency", "AUROC pairs", "AUROC CWE")
+        self.add_columns("layer", "‖v‖", "‖v‖/‖h‖", "cons", "AUC pair", "AUC CWE")  # fits 80 columns
         self.border_subtitle = "b: build vectors from the pairs"
 
     def show_build(self, result: Any) -> None:
