@@ -6,6 +6,7 @@ forces EOS from the second generated token on."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import threading
 
@@ -258,3 +259,48 @@ def test_concurrent_callers_are_serialised_by_the_lock(demo_session):
     assert not errors
     assert [r.steered.ids for r in got["gen"].rows] == [r.steered.ids for r in want_gen.rows]
     assert got["lens"].layers == want_lens.layers
+
+
+# ---- the fix-site prompt ------------------------------------------------------------------------------------
+def _pair(dataset_spec, pair_id):
+    from steertui.engine.data import load_dataset
+
+    return next(p for p in load_dataset(dataset_spec).pairs if p.id == pair_id)
+
+
+def test_fix_site_prompt_stops_before_the_first_changed_code_line(demo_session):
+    pair = _pair("builtin", "builtin/CWE-22/pair-1")
+    fp = gendiff.fix_site_prompt(demo_session, pair)
+    vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
+    # lines 1-12 are shared, line 13 is where the patch inserts its path check before the snprintf
+    assert vuln[:12] == patched[:12] and vuln[12] != patched[12]
+    assert fp.line == 13 and fp.dropped_lines == 0
+    assert fp.text == "\n".join(vuln[:12]).rstrip("\n") and not fp.text.endswith("\n")
+    assert fp.vulnerable_line == "" and fp.patched_line.strip().startswith("if (requested[0] == '/'")
+
+    # a hunk of only #define / blank lines is skipped for the first hunk that changes code
+    pair = _pair("builtin", "builtin/CWE-77/pair-1")
+    fp = gendiff.fix_site_prompt(demo_session, pair)
+    first_hunk = next(i for i, (a, b) in enumerate(zip(pair.vulnerable.code.splitlines(),
+                                                        pair.patched.code.splitlines())) if a != b)
+    assert fp.line > first_hunk + 1 and any(c.isalpha() for c in fp.patched_line)
+
+
+def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_session, shared_dataset):
+    from steertui.engine.activations import model_context
+    from steertui.engine.data import count_tokens, load_dataset
+
+    ds = load_dataset(shared_dataset)
+    dropped = 0
+    for pair in ds.pairs:
+        fp = gendiff.fix_site_prompt(demo_session, pair, max_new_tokens=32)
+        assert fp.text.strip() and not fp.text.endswith("\n"), pair.id
+        assert count_tokens(demo_session.tokenizer, fp.text) <= model_context(demo_session) - 32, pair.id
+        # the prompt is the vulnerable file's own text, and the patch changes no line of code before it
+        assert fp.text in pair.vulnerable.code, pair.id
+        vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=vuln, b=patched, autojunk=False).get_opcodes():
+            if tag != "equal" and 0 < i1 < fp.line - 1:
+                assert all(gendiff._not_code(x) for x in vuln[i1:i2] + patched[j1:j2]), (pair.id, i1)
+        dropped += fp.dropped_lines > 0
+    assert dropped > 0  # real-world files are longer than the demo model's 1024-token context

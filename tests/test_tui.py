@@ -185,3 +185,38 @@ async def _help(demo_model_path):
         await pilot.press("d", "question_mark")
         await pilot.pause()
         assert "## Pairs" in app.screen.text
+
+
+def test_console_diffs_steered_continuations(demo_model_path):
+    asyncio.run(_diffs_continuations(demo_model_path))
+
+
+async def _diffs_continuations(demo_model_path):
+    from steertui.engine import gendiff
+    from steertui.engine.steering import Steer
+    from steertui.tui.app import NEW_TOKENS
+    from steertui.tui.panes.generate import GenPane
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        await pilot.press("plus", "plus", "plus", "plus", "g")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        s, pair, d = app.session, app.dataset.pairs[0], app.steering_layer()
+        fp = gendiff.fix_site_prompt(s, pair, NEW_TOKENS)
+        assert app.generation.prompt == fp
+        want = gendiff.generation_diff(s, [fp.text], [Steer(d.layer, app.build.vectors.vectors[d.layer], app.alpha())],
+                                       max_new_tokens=NEW_TOKENS).rows[0]
+        got = app.generation.result.rows[0]
+        assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
+        for side in (got.baseline, got.steered):  # real multi-token continuations, or a visible stop at EOS
+            assert len(side.ids) == NEW_TOKENS or side.stopped_at_eos
+        assert got.baseline.ids != got.steered.ids and got.first_divergence == want.first_divergence
+        pane = app.query_one(GenPane)
+        assert app.focused is pane and f"first difference at token {got.first_divergence}" in pane.border_subtitle
+        body = str(pane.query_one("#gen-body").render())
+        assert f"baseline: {len(got.baseline.ids)} tokens" in body and f"steered: {len(got.steered.ids)} tokens" in body
+        assert fp.patched_line.strip() in body

@@ -357,3 +357,64 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
                 ops, first = token_diff(b.ids, s.ids, text)
                 rows.append(GenDiffRow(prompt, b, s, ops, first))
     return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, tuple(s.describe() for s in steers))
+
+
+# ---- the prompt the console continues: a pair's vulnerable file up to the line its patch changes -------------
+@dataclass(frozen=True)
+class FixSitePrompt:
+    """The vulnerable file's lines before the first hunk the patch changes, without the last newline.
+
+    Hunks are ``difflib`` opcodes over lines; the first one after line 1 that touches a line of code is taken
+    (hunks of only comments, blank lines, preprocessor lines or imports are skipped when a later hunk has code).
+
+    The prompt stops at the end of a line rather than after its newline: byte-level BPE joins a newline with
+    the indentation that follows it, so a prompt ending in a lone newline is a token sequence the model has only
+    seen before column-0 text. ``line`` is the 1-based number of the first changed line; when the prefix does
+    not fit the context, whole lines are dropped from the top (``dropped_lines``)."""
+
+    pair_id: str
+    text: str
+    line: int
+    dropped_lines: int
+    vulnerable_line: str  # the hunk's lines in the vulnerable file ("" when the patch only inserts)
+    patched_line: str  # the hunk's lines in the patched file ("" when the patch only deletes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair_id": self.pair_id, "text": self.text, "line": self.line, "dropped_lines": self.dropped_lines,
+                "vulnerable_line": self.vulnerable_line, "patched_line": self.patched_line}
+
+
+def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
+    """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
+    from steertui.engine.data import count_tokens
+    from steertui.engine.activations import model_context
+
+    vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
+    hunks = [op for op in difflib.SequenceMatcher(a=vuln, b=patched, autojunk=False).get_opcodes()
+             if op[0] != "equal" and op[1] > 0]
+    code_hunks = [op for op in hunks if not all(_not_code(x) for x in vuln[op[1]:op[2]] + patched[op[3]:op[4]])]
+    if not hunks:
+        raise GenDiffError(f"pair {pair.id}: the patch changes nothing after the first line",
+                           "pick a pair whose files share at least one line at the top")
+    _tag, site, i2, j1, j2 = (code_hunks or hunks)[0]
+    lines = vuln[:site]
+    while lines and not lines[-1].strip():
+        lines.pop()  # end on a line of text, not on blank lines
+    if not lines:
+        raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
+                           "pick another pair")
+    room = model_context(session) - max_new_tokens
+    dropped = 0
+    while len(lines) > 1 and count_tokens(session.tokenizer, "\n".join(lines)) > room:
+        lines, dropped = lines[1:], dropped + 1
+    return FixSitePrompt(pair.id, "\n".join(lines), site + 1, dropped, "\n".join(vuln[site:i2]),
+                         "\n".join(patched[j1:j2]))
+
+
+NOT_CODE = ("#", "//", "/*", "*", "import ", "from ", '"' * 3, "'" * 3)
+
+
+def _not_code(line: str) -> bool:
+    """Blank lines, comments, preprocessor lines and imports: a hunk made only of these is not the fix."""
+    t = line.strip()
+    return not t or t.startswith(NOT_CODE)

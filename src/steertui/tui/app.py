@@ -12,14 +12,16 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from steertui.tui.messages import (DatasetLoaded, JobCancelled, JobFailed, JobProgress, LayersProbed, ModelLoaded,
-                                   SessionOpened, TokensComputed, VectorsBuilt)
+from steertui.tui.messages import (DatasetLoaded, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
+                                   ModelLoaded, SessionOpened, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
+from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.steer import SteerPane
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
+NEW_TOKENS = 32  # continuation length on each side
 
 
 class SteerApp(App):
@@ -34,16 +36,18 @@ class SteerApp(App):
         Binding("l", "focus('layers')", "Layers", id="focus_layers"),
         Binding("s", "focus('steer')", "Steer", id="focus_steer"),
         Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
+        Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False),
         Binding("r", "reprobe", "Re-probe", id="reprobe"),
         Binding("b", "build", "Build vectors", id="build"),
         Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up"),
         Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down"),
         Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
         Binding("t", "tokens", "Next tokens", id="tokens"),
+        Binding("g", "generate", "Generate", id="generate"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
     ]
-    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens"}
+    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "gen": "tab-gen"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None) -> None:
@@ -59,6 +63,7 @@ class SteerApp(App):
         self.build: Any = None  # engine.build.BuildResult of the last build
         self.alpha_steps = 0
         self.tokens: TokensComputed | None = None
+        self.generation: GenerationDiffed | None = None
         self.cancelled: list[JobCancelled] = []
         self.cancel_event: threading.Event | None = None
 
@@ -75,6 +80,8 @@ class SteerApp(App):
                     yield SteerPane(id="steer")
                 with TabPane("Next tokens", id="tab-tokens"):
                     yield TokensPane(id="tokens")
+                with TabPane("Continuations", id="tab-gen"):
+                    yield GenPane(id="gen")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -172,6 +179,24 @@ class SteerApp(App):
         except Exception as err:
             self.post_message(JobFailed("next tokens", f"{type(err).__name__}: {err}"))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="generate")
+    def gen_job(self, pair: Any, steers: list, cancel: threading.Event) -> None:
+        from steertui.engine import gendiff
+        from steertui.errors import CancelledError
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(JobProgress("generate", stage, done, total))
+
+        try:
+            prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
+            result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
+                                             cancel=cancel, progress=progress)
+            self.post_message(GenerationDiffed(prompt, result, [_describe(s.describe()) for s in steers]))
+        except CancelledError as err:
+            self.post_message(JobCancelled("generate", str(err)))
+        except Exception as err:
+            self.post_message(JobFailed("generate", f"{type(err).__name__}: {err}"))
+
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.session = message.session
@@ -197,8 +222,8 @@ class SteerApp(App):
             self.notify(str(warning), title="data", severity="warning")
 
     def on_job_progress(self, message: JobProgress) -> None:
-        self.query_one(SteerPane).border_subtitle = (f"{message.job}: {message.stage} {message.done}/{message.total}"
-                                                     " · Escape cancels")
+        pane = self.query_one(GenPane) if message.job == "generate" else self.query_one(SteerPane)
+        pane.border_subtitle = f"{message.job}: {message.stage} {message.done}/{message.total} · Escape cancels"
 
     def on_job_cancelled(self, message: JobCancelled) -> None:
         self.cancelled.append(message)
@@ -221,6 +246,10 @@ class SteerApp(App):
         if event.data_table.id == "steer":
             self._show_steering()
 
+    def on_generation_diffed(self, message: GenerationDiffed) -> None:
+        self.generation = message
+        self.query_one(GenPane).show_diff(message)
+
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
         self.query_one(TokensPane).show_tokens(message)
@@ -232,7 +261,7 @@ class SteerApp(App):
             self.query_one(LayersPane).loading = False
         elif message.job == "load data":
             self.query_one(DatasetPane).loading = False
-        elif message.job in ("build vectors", "next tokens"):
+        elif message.job in ("build vectors", "next tokens", "generate"):
             self._job_ended(message.job, "failed")
         self.notify(message.error, title=message.job, severity="error", timeout=10)
 
@@ -247,7 +276,7 @@ class SteerApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that need a model, pairs or vectors are shown only when they can run."""
-        if action in ("build", "tokens") and (self.session is None or self.dataset is None
+        if action in ("build", "tokens", "generate") and (self.session is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
         if action == "alpha" and self.build is None:
@@ -283,6 +312,14 @@ class SteerApp(App):
         self.action_focus("tokens")
         self.query_one(TokensPane).border_subtitle = f"computing for {pair.vulnerable.id} · Escape cancels"
         self.tokens_job(pair, self.current_steers(), self._new_cancel())
+
+    def action_generate(self) -> None:
+        pair = self.selected_pair()
+        if self.session is None or pair is None:
+            return
+        self.action_focus("gen")
+        self.query_one(GenPane).border_subtitle = f"generating for {pair.id} · Escape cancels"
+        self.gen_job(pair, self.current_steers(), self._new_cancel())
 
     def action_help(self) -> None:
         """The focused pane's HELP, then every key of the console."""
@@ -333,6 +370,8 @@ class SteerApp(App):
         self._show_steering()
         if job == "next tokens":
             self.query_one(TokensPane).border_subtitle = f"{how} · t: compute for the selected pair"
+        elif job == "generate":
+            self.query_one(GenPane).border_subtitle = f"{how} · g: generate for the selected pair"
 
     def _show_steering(self) -> None:
         d = self.steering_layer()
@@ -349,7 +388,7 @@ class SteerApp(App):
 
 
 def _describe(d: dict[str, Any]) -> str:
-    return f"{d.get('label') or 'vector'}@{d['layer']} x{d['alpha']:.3g} ({d['positions']})"
+    return f"{d.get('label') or 'vector@' + str(d['layer'])} x{d['alpha']:.3g} ({d['positions']})"
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -70,3 +70,12 @@ class TokensComputed(Message):
     score_baseline: float  # logit(" Yes") - logit(" No")
     score_steered: float
     steers: list[str]  # the interventions, described
+
+
+@dataclass
+class GenerationDiffed(Message):
+    """Greedy continuations of a pair's fix-site prompt, baseline against steered."""
+
+    prompt: Any  # engine.gendiff.FixSitePrompt
+    result: Any  # engine.gendiff.GenDiffResult (one row)
+    steers: list[str]
