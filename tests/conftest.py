@@ -41,3 +41,12 @@ def demo_session(demo_model_path):
     from steertui.engine.model import ModelSession
 
     return ModelSession.load(str(demo_model_path), device="cpu", dtype="float32")
+
+
+@pytest.fixture(autouse=True)
+def _user_folders(tmp_path_factory, monkeypatch):
+    """Every test gets its own user data folder and config file: nothing is read from or written to the real ones."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("STEERTUI_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("STEERTUI_CONFIG", str(home / "config.toml"))
+    monkeypatch.delenv("STEERTUI_SESSIONS", raising=False)

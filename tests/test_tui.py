@@ -220,3 +220,15 @@ async def _diffs_continuations(demo_model_path):
         body = str(pane.query_one("#gen-body").render())
         assert f"baseline: {len(got.baseline.ids)} tokens" in body and f"steered: {len(got.steered.ids)} tokens" in body
         assert fp.patched_line.strip() in body
+
+        # everything made in the console is in an autosaved session that replays to the same results
+        from steertui.cli import main
+        from steertui.engine.session.store import read_session
+        from steertui.paths import sessions_dir
+
+        assert app.recorder is not None and app.recorder.path.parent == sessions_dir()
+        doc = read_session(app.recorder.path)
+        assert [st.kind for st in doc.steps] == ["build_vectors", "generate"]
+        assert doc.steps[1].outputs.rows[0].steered_ids == list(got.steered.ids)
+        assert doc.steering.interventions[0].vector == app.vector_name == "v1"
+        assert main(["replay", str(app.recorder.path), "--check"]) == 0

@@ -64,6 +64,7 @@ class SteerApp(App):
         self.alpha_steps = 0
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
+        self.vector_name = ""  # the last build's name in the session
         self.cancelled: list[JobCancelled] = []
         self.cancel_event: threading.Event | None = None
 
@@ -145,30 +146,35 @@ class SteerApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="build vectors")
     def build_job(self, pairs: list, cancel: threading.Event) -> None:
-        from steertui.engine.build import build_vectors
         from steertui.errors import CancelledError
 
         def progress(done: int, total: int) -> None:
             self.post_message(JobProgress("build vectors", "activations", done, total))
 
         try:
-            result = build_vectors(self.session, pairs, method="mean-diff", readout="last", seed=0,
-                                   progress=progress, cancel=cancel)
-            self.post_message(VectorsBuilt(result))
+            rec = self.ensure_recorder()
+            name = rec.next_vector_name()
+            result = rec.build_vectors(pairs, name=name, method="mean-diff", readout="last", seed=0,
+                                       progress=progress, cancel=cancel)
+            self.post_message(VectorsBuilt(result, name, str(rec.path)))
         except CancelledError as err:
             self.post_message(JobCancelled("build vectors", str(err)))
         except Exception as err:
             self.post_message(JobFailed("build vectors", f"{type(err).__name__}: {err}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
-    def tokens_job(self, pair: Any, steers: list, cancel: threading.Event) -> None:
+    def tokens_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
         from steertui.engine import gendiff, verdict
         from steertui.errors import CancelledError
 
         try:
             sample = pair.vulnerable
             prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
-            result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
+            if self.recorder is not None and steering:
+                self.recorder.set_steering(steering)
+                result = self.recorder.top_tokens([prompt], steering=steering, k=10, cancel=cancel)
+            else:
+                result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
             answers = verdict.answer_tokens(self.session)
             base = float(verdict.score(self.session, [prompt], answers)[0])
             steered = float(verdict.score(self.session, [prompt], answers, steers=steers, cancel=cancel)[0])
@@ -180,7 +186,7 @@ class SteerApp(App):
             self.post_message(JobFailed("next tokens", f"{type(err).__name__}: {err}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="generate")
-    def gen_job(self, pair: Any, steers: list, cancel: threading.Event) -> None:
+    def gen_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
         from steertui.engine import gendiff
         from steertui.errors import CancelledError
 
@@ -189,8 +195,13 @@ class SteerApp(App):
 
         try:
             prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
-            result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
-                                             cancel=cancel, progress=progress)
+            if self.recorder is not None and steering:
+                self.recorder.set_steering(steering)
+                result = self.recorder.generate([prompt.text], steering=steering, max_new_tokens=NEW_TOKENS,
+                                                cancel=cancel, progress=progress)
+            else:
+                result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
+                                                 cancel=cancel, progress=progress)
             self.post_message(GenerationDiffed(prompt, result, [_describe(s.describe()) for s in steers]))
         except CancelledError as err:
             self.post_message(JobCancelled("generate", str(err)))
@@ -232,6 +243,8 @@ class SteerApp(App):
 
     def on_vectors_built(self, message: VectorsBuilt) -> None:
         self.build = message.result
+        self.vector_name = message.name
+        self.sub_title = f"session {message.session_path} (autosaved)"
         self.alpha_steps = 0
         pane = self.query_one(SteerPane)
         pane.show_build(message.result)
@@ -311,7 +324,7 @@ class SteerApp(App):
             return
         self.action_focus("tokens")
         self.query_one(TokensPane).border_subtitle = f"computing for {pair.vulnerable.id} · Escape cancels"
-        self.tokens_job(pair, self.current_steers(), self._new_cancel())
+        self.tokens_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
 
     def action_generate(self) -> None:
         pair = self.selected_pair()
@@ -319,7 +332,7 @@ class SteerApp(App):
             return
         self.action_focus("gen")
         self.query_one(GenPane).border_subtitle = f"generating for {pair.id} · Escape cancels"
-        self.gen_job(pair, self.current_steers(), self._new_cancel())
+        self.gen_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
 
     def action_help(self) -> None:
         """The focused pane's HELP, then every key of the console."""
@@ -372,6 +385,22 @@ class SteerApp(App):
             self.query_one(TokensPane).border_subtitle = f"{how} · t: compute for the selected pair"
         elif job == "generate":
             self.query_one(GenPane).border_subtitle = f"{how} · g: generate for the selected pair"
+
+    def ensure_recorder(self) -> Any:
+        """The session everything the user makes is recorded in: the one opened with ``--session``, else a new
+        file in the sessions folder, created by the first build (called from a worker)."""
+        if self.recorder is None:
+            from steertui.engine.session import SessionRecorder
+
+            self.recorder = SessionRecorder.new(self.session, self.dataset)
+        return self.recorder
+
+    def current_steering(self) -> list[dict]:
+        """The current steering as the session records it: vector name, layer, alpha, positions."""
+        d = self.steering_layer()
+        if d is None or not self.vector_name:
+            return []
+        return [{"vector": self.vector_name, "layer": d.layer, "alpha": self.alpha(), "positions": "all"}]
 
     def _show_steering(self) -> None:
         d = self.steering_layer()

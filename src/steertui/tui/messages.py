@@ -59,6 +59,8 @@ class JobCancelled(Message):
 @dataclass
 class VectorsBuilt(Message):
     result: Any  # engine.build.BuildResult: vectors, per-layer diagnostics (plain data)
+    name: str  # the vectors' name in the session
+    session_path: str  # the session file they were recorded (and autosaved) in
 
 
 @dataclass
