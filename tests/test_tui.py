@@ -134,12 +134,26 @@ async def _builds_and_steers(demo_model_path):
         assert app.tokens.score_steered != pytest.approx(app.tokens.score_baseline, abs=1e-3)
         assert app.query_one(TokensPane).row_count == 10 and "KL" in app.query_one(TokensPane).border_subtitle
 
+        # the lens at the same slot, baseline and steered, equals the engine's
+        from steertui.engine.lens import lens_diff
+        from steertui.tui.panes.lens import LensPane
+
+        want_lens, lens = lens_diff(s, prompt, steer, k=5, target=" Yes"), app.tokens.lens
+        for side in ("baseline", "steered"):
+            a, b = getattr(lens, side), getattr(want_lens, side)
+            assert [[t.id for t in x.top[0]] for x in a.layers] == [[t.id for t in x.top[0]] for x in b.layers]
+            assert [x.target_prob[0] for x in a.layers] == pytest.approx([x.target_prob[0] for x in b.layers], abs=1e-6)
+        assert lens.baseline.final_logits_check < 1e-4 and lens.baseline.target_text == " Yes"
+        assert app.query_one(LensPane).row_count == s.n_layers
+        assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
+
         await pilot.press("s", "0", "t")  # alpha 0: both sides identical, KL exactly 0
         await _settle(app, pilot)
         row = app.tokens.result.rows[0]
         assert app.alpha() == 0.0 and row.kl == 0.0
         assert [t.id for t in row.baseline] == [t.id for t in row.steered]
         assert app.tokens.score_steered == app.tokens.score_baseline
+        assert all(d == 0.0 for x in app.tokens.lens.deltas for d in x.target_delta)
 
 
 def test_console_cancels_a_build(demo_model_path):

@@ -17,6 +17,7 @@ from steertui.tui.messages import (DatasetLoaded, GenerationDiffed, JobCancelled
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
+from steertui.tui.panes.lens import LensPane
 from steertui.tui.panes.steer import SteerPane
 from steertui.tui.panes.tokens import TokensPane
 
@@ -36,6 +37,7 @@ class SteerApp(App):
         Binding("l", "focus('layers')", "Layers", id="focus_layers"),
         Binding("s", "focus('steer')", "Steer", id="focus_steer"),
         Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
+        Binding("k", "focus('lens')", "Lens", id="focus_lens", show=False),
         Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False),
         Binding("r", "reprobe", "Re-probe", id="reprobe"),
         Binding("b", "build", "Build vectors", id="build"),
@@ -47,7 +49,8 @@ class SteerApp(App):
         Binding("escape", "cancel", "Cancel", id="cancel", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
     ]
-    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "gen": "tab-gen"}
+    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
+            "gen": "tab-gen"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None) -> None:
@@ -81,6 +84,8 @@ class SteerApp(App):
                     yield SteerPane(id="steer")
                 with TabPane("Next tokens", id="tab-tokens"):
                     yield TokensPane(id="tokens")
+                with TabPane("Lens", id="tab-lens"):
+                    yield LensPane(id="lens")
                 with TabPane("Continuations", id="tab-gen"):
                     yield GenPane(id="gen")
         yield Footer()
@@ -165,6 +170,7 @@ class SteerApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
     def tokens_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
         from steertui.engine import gendiff, verdict
+        from steertui.engine.lens import lens_diff
         from steertui.errors import CancelledError
 
         try:
@@ -173,13 +179,15 @@ class SteerApp(App):
             if self.recorder is not None and steering:
                 self.recorder.set_steering(steering)
                 result = self.recorder.top_tokens([prompt], steering=steering, k=10, cancel=cancel)
+                lens = self.recorder.lens(prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
             else:
                 result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
+                lens = lens_diff(self.session, prompt, steers, k=5, target=" Yes", cancel=cancel)
             answers = verdict.answer_tokens(self.session)
             base = float(verdict.score(self.session, [prompt], answers)[0])
             steered = float(verdict.score(self.session, [prompt], answers, steers=steers, cancel=cancel)[0])
             self.post_message(TokensComputed(sample.id, result, base, steered,
-                                             [_describe(s.describe()) for s in steers]))
+                                             [_describe(s.describe()) for s in steers], lens))
         except CancelledError as err:
             self.post_message(JobCancelled("next tokens", str(err)))
         except Exception as err:
@@ -266,6 +274,7 @@ class SteerApp(App):
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
         self.query_one(TokensPane).show_tokens(message)
+        self.query_one(LensPane).show_lens(message.lens)
 
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)

@@ -72,6 +72,7 @@ class TokensComputed(Message):
     score_baseline: float  # logit(" Yes") - logit(" No")
     score_steered: float
     steers: list[str]  # the interventions, described
+    lens: Any  # engine.lens.LensDiff at the same prompt's last token, target " Yes"
 
 
 @dataclass
