@@ -107,7 +107,7 @@ async def _builds_and_steers(demo_model_path):
         s, pairs = app.session, list(app.dataset.pairs)
         ref = build_vectors(s, pairs, method="mean-diff", readout="last", seed=0)
         assert app.build.diagnostics == ref.diagnostics  # the pane shows exactly what the engine computes
-        assert all(torch.equal(app.build.vectors.vectors[L], ref.vectors.vectors[L]) for L in range(s.n_layers))
+        assert all(torch.equal(app.build.vectors[L], ref.vectors.vectors[L]) for L in range(s.n_layers))
         assert app.query_one(SteerPane).row_count == s.n_layers and app.focused is app.query_one(SteerPane)
         best = max(ref.diagnostics, key=lambda d: d.auroc_pairs)
         assert app.steering_layer().layer == best.layer
@@ -222,7 +222,7 @@ async def _diffs_continuations(demo_model_path):
         s, pair, d = app.session, app.dataset.pairs[0], app.steering_layer()
         fp = gendiff.fix_site_prompt(s, pair, NEW_TOKENS)
         assert app.generation.prompt == fp
-        want = gendiff.generation_diff(s, [fp.text], [Steer(d.layer, app.build.vectors.vectors[d.layer], app.alpha())],
+        want = gendiff.generation_diff(s, [fp.text], [Steer(d.layer, app.build.vectors[d.layer], app.alpha())],
                                        max_new_tokens=NEW_TOKENS).rows[0]
         got = app.generation.result.rows[0]
         assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
@@ -246,3 +246,39 @@ async def _diffs_continuations(demo_model_path):
         assert doc.steps[1].outputs.rows[0].steered_ids == list(got.steered.ids)
         assert doc.steering.interventions[0].vector == app.vector_name == "v1"
         assert main(["replay", str(app.recorder.path), "--check"]) == 0
+
+
+def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
+    asyncio.run(_continues_a_session(tmp_path))
+
+
+async def _continues_a_session(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from steertui.cli import main
+    from steertui.engine.session.store import read_session
+    from steertui.tui.panes.steer import SteerPane
+
+    src = Path(__file__).resolve().parents[1] / "sessions"
+    for name in ("demo-tour.toml", "demo-tour.safetensors"):
+        shutil.copy(src / name, tmp_path / name)
+    path = tmp_path / "demo-tour.toml"
+    doc = read_session(path)
+    build = next(st for st in doc.steps if st.kind == "build_vectors")
+    app = SteerApp(session_file=str(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        # the recorded vectors are in the steering pane, with the diagnostics recorded when they were built
+        assert app.build is not None and app.build.name == build.inputs.vector == "vuln"
+        assert [d.layer for d in app.build.diagnostics] == build.inputs.layers
+        assert app.query_one(SteerPane).row_count == len(build.inputs.layers)
+        await pilot.press("s", "plus", "t")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        alpha = app.alpha()
+    after = read_session(path)
+    assert [st.kind for st in after.steps] == [st.kind for st in doc.steps] + ["top_tokens", "lens"]
+    assert after.steering.interventions[0].vector == "vuln" and after.steering.interventions[0].alpha == alpha != 0
+    assert main(["replay", str(path), "--check"]) == 0

@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from steertui.tui.messages import (DatasetLoaded, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
-                                   ModelLoaded, SessionOpened, TokensComputed, VectorsBuilt)
+                                   ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
@@ -63,7 +63,7 @@ class SteerApp(App):
         self.dataset: Any = None
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
-        self.build: Any = None  # engine.build.BuildResult of the last build
+        self.build: SteeringVectors | None = None  # the vectors in the steering pane
         self.alpha_steps = 0
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
@@ -126,7 +126,13 @@ class SteerApp(App):
                 self.post_message(DatasetLoaded(rec.dataset))
             steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
             steering = [f"{iv.vector}@{iv.layer} x{iv.alpha:g} ({iv.positions})" for iv in rec.steering]
-            self.post_message(SessionOpened(str(rec.path), steps, steering))
+            builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
+            vectors = None
+            if builds:
+                last = builds[-1]
+                vectors = SteeringVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
+                                          rec.vectors[last.inputs.vector])
+            self.post_message(SessionOpened(str(rec.path), steps, steering, vectors))
             self.post_message(LayersProbed(probe_layers(rec.session)))
         except Exception as err:
             self.post_message(JobFailed("load model", f"{type(err).__name__}: {err}"))
@@ -227,6 +233,8 @@ class SteerApp(App):
     def on_session_opened(self, message: SessionOpened) -> None:
         self.session_steps = message.steps
         self.sub_title = f"session {message.path}"
+        if message.vectors is not None:
+            self._show_vectors(message.vectors)
         active = ", ".join(message.steering) or "none"
         self.notify(f"{len(message.steps)} recorded steps; active steering: {active}", title="session")
 
@@ -250,18 +258,22 @@ class SteerApp(App):
         self.notify(message.detail, title=f"{message.job} cancelled", severity="warning")
 
     def on_vectors_built(self, message: VectorsBuilt) -> None:
-        self.build = message.result
-        self.vector_name = message.name
+        r = message.result
+        best = self._show_vectors(SteeringVectors(message.name, r.vectors.method, list(r.diagnostics),
+                                                  r.vectors.vectors))
         self.sub_title = f"session {message.session_path} (autosaved)"
-        self.alpha_steps = 0
+        self.notify(f"{len(r.diagnostics)} layers from {len(r.activations.pair_ids)} pairs; layer {best.layer} has "
+                    "the best held-out AUROC and is selected", title=f"vectors {message.name} built")
+
+    def _show_vectors(self, vectors: SteeringVectors) -> Any:
+        """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
+        self.build, self.vector_name, self.alpha_steps = vectors, vectors.name, 0
         pane = self.query_one(SteerPane)
-        pane.show_build(message.result)
-        best = max(message.result.diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
-        pane.move_cursor(row=message.result.diagnostics.index(best))
+        pane.show_build(vectors)
+        best = max(vectors.diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
+        pane.move_cursor(row=vectors.diagnostics.index(best))
         self._show_steering()
-        n = len(message.result.activations.pair_ids)
-        self.notify(f"{len(message.result.diagnostics)} layers from {n} pairs; layer {best.layer} has the best "
-                    "held-out AUROC and is selected", title="vectors built")
+        return best
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "steer":
@@ -385,8 +397,8 @@ class SteerApp(App):
         d = self.steering_layer()
         if d is None:
             return []
-        return [Steer(d.layer, self.build.vectors.vectors[d.layer], self.alpha(), "all",
-                      label=f"{self.build.vectors.method}@{d.layer}")]
+        return [Steer(d.layer, self.build.vectors[d.layer], self.alpha(), "all",
+                      label=f"{self.build.name}@{d.layer}")]
 
     def _job_ended(self, job: str, how: str) -> None:
         self._show_steering()

@@ -35,6 +35,17 @@ class SessionOpened(Message):
     path: str
     steps: list[str]  # one line per recorded step
     steering: list[str]  # the active interventions, described
+    vectors: "SteeringVectors | None" = None  # the session's last built vectors, with their recorded diagnostics
+
+
+@dataclass
+class SteeringVectors:
+    """The vectors the steering pane shows: one per layer, with the diagnostics they were built with."""
+
+    name: str  # their name in the session
+    method: str
+    diagnostics: list[Any]  # engine.vectors.LayerDiagnostics, or the session's records of them (same fields)
+    vectors: dict[int, Any]  # layer -> [d_model] tensor (opaque to the UI; handed back to the engine)
 
 
 @dataclass
