@@ -211,6 +211,27 @@ def test_cancel_between_runs(demo_session):
         gendiff.generation_diff(s, PROMPTS, [], max_new_tokens=3, cancel=ev)
 
 
+class _SetAfter(threading.Event):
+    """An event that reports itself set from its n-th check on (a deterministic Escape in mid-run)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.checks = n, 0
+
+    def is_set(self):
+        self.checks += 1
+        return self.checks >= self.n or super().is_set()
+
+
+def test_cancel_inside_a_generation(demo_session):
+    s, stages = demo_session, []
+    ev = _SetAfter(3)  # the stage check passes, then generation checks at its steps
+    with pytest.raises(CancelledError, match="generation cancelled"):
+        gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, _vector(s), ALPHA)], max_new_tokens=20, cancel=ev,
+                                progress=lambda stage, done, total: stages.append(stage))
+    assert stages == [] and ev.checks < 20  # stopped inside the baseline run, long before its 20 steps
+
+
 def test_bad_requests_are_clear_errors(demo_session):
     with pytest.raises(gendiff.GenDiffError, match="no prompts"):
         gendiff.generation_diff(demo_session, [], [])

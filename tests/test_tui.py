@@ -199,6 +199,14 @@ async def _help(demo_model_path):
         await pilot.press("d", "question_mark")
         await pilot.pause()
         assert "## Pairs" in app.screen.text
+        await pilot.press("escape", "s")
+        await pilot.pause()
+        await pilot.press("z")  # zoom: the focused pane fills the screen, z again restores the layout
+        await pilot.pause()
+        assert app.screen.maximized is app.query_one("#steer")
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is None
 
 
 def test_console_diffs_steered_continuations(demo_model_path):

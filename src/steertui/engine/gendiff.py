@@ -306,8 +306,8 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
 
     Prompts run in chunks of ``batch_size`` (all at once by default). Per chunk: baseline generate, steered
     generate, one teacher-forced forward per side. ``cancel`` is checked before each of those four stages
-    (so between the baseline and steered runs, and between chunks) and raises
-    :class:`steertui.errors.CancelledError`; a stage already running is not interrupted.
+    (so between the baseline and steered runs, and between chunks) and at every generation step, and raises
+    :class:`steertui.errors.CancelledError`; a teacher-forced pass already running is not interrupted.
     ``progress(stage, done, total)`` is called after each stage; stages are ``baseline``, ``steered``,
     ``score-baseline``, ``score-steered``.
     """
@@ -339,11 +339,12 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
         prepared = prepare_steers(session, steers)
         for chunk in chunks:
             check_cancel(cancel, "generation diff")
-            base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos)
+            base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos,
+                                     cancel=cancel)
             step("baseline")
             check_cancel(cancel, "generation diff")
             steered = steering.generate(session, chunk, steers=_keep_alive(steers),
-                                        max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos)
+                                        max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos, cancel=cancel)
             step("steered")
             check_cancel(cancel, "generation diff")
             b_lp, b_am = teacher_forced(session, base, [], masked)

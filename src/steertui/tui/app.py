@@ -48,6 +48,7 @@ class SteerApp(App):
         Binding("g", "generate", "Generate", id="generate"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("z", "zoom", "Zoom", id="zoom", show=False),
     ]
     TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
             "gen": "tab-gen"}
@@ -365,6 +366,16 @@ class SteerApp(App):
         keys = "\n".join(f"| `{b.key}` | {b.description} |" for b in self.BINDINGS if b.description)
         text = (getattr(pane, "HELP", "") or "") + "\n## Keys\n| key | action |\n|---|---|\n" + keys
         self.push_screen(HelpScreen(text))
+
+    def action_zoom(self) -> None:
+        """Maximise the focused pane, or restore the layout."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        elif self.focused is not None:
+            pane = self.focused
+            while pane.parent is not None and not getattr(pane, "HELP", None):
+                pane = pane.parent
+            self.screen.maximize(pane, container=False)
 
     def action_cancel(self) -> None:
         if self.cancel_event is not None:
