@@ -290,3 +290,36 @@ async def _continues_a_session(tmp_path):
     assert [st.kind for st in after.steps] == [st.kind for st in doc.steps] + ["top_tokens", "lens"]
     assert after.steering.interventions[0].vector == "vuln" and after.steering.interventions[0].alpha == alpha != 0
     assert main(["replay", str(path), "--check"]) == 0
+
+
+def test_console_evaluates_the_steering_layer(demo_model_path):
+    asyncio.run(_evaluates(demo_model_path))
+
+
+async def _evaluates(demo_model_path):
+    from steertui.engine.evaluate import EvalSettings, evaluate
+    from steertui.tui.panes.evaluate import EvalPane
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        await pilot.press("plus", "plus", "e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        d, alpha = app.steering_layer(), app.alpha()
+        settings = EvalSettings(layers=(d.layer,), alphas=(-alpha, 0.0, alpha), method="mean-diff", readout="last",
+                                split="pairs", seed=0, folds=3)
+        want = evaluate(app.session, list(app.dataset.pairs), settings)
+        got = app.evaluation
+        n_groups = len({p.cwe for p in app.dataset.pairs}) + 1  # every CWE and "all"
+        assert len(got.rows) == len(want.rows) == 3 * n_groups
+        for a, b in zip(got.rows, want.rows):
+            assert (a.layer, a.alpha, a.cwe, a.n) == (b.layer, b.alpha, b.cwe, b.n)
+            assert a.shift == pytest.approx(b.shift, abs=1e-4) and a.flip_rate == b.flip_rate
+            assert a.random_shift == pytest.approx(b.random_shift, abs=1e-4) and a.yes_rate == b.yes_rate
+        zero = [r for r in got.rows if r.alpha == 0.0]
+        assert zero and all(r.shift == 0.0 and r.flip_rate == 0.0 and r.kl == 0.0 for r in zero)
+        assert app.query_one(EvalPane).row_count == len(got.rows) and app.focused is app.query_one(EvalPane)
+        assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]

@@ -12,9 +12,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from steertui.tui.messages import (DatasetLoaded, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
+from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
                                    ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
+from steertui.tui.panes.evaluate import EvalPane
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.lens import LensPane
@@ -39,6 +40,7 @@ class SteerApp(App):
         Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
         Binding("k", "focus('lens')", "Lens", id="focus_lens", show=False),
         Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False),
+        Binding("v", "focus('eval')", "Evaluation", id="focus_eval", show=False),
         Binding("r", "reprobe", "Re-probe", id="reprobe"),
         Binding("b", "build", "Build vectors", id="build"),
         Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up"),
@@ -46,12 +48,13 @@ class SteerApp(App):
         Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
         Binding("t", "tokens", "Next tokens", id="tokens"),
         Binding("g", "generate", "Generate", id="generate"),
+        Binding("e", "evaluate", "Evaluate", id="evaluate"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
     ]
     TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
-            "gen": "tab-gen"}
+            "gen": "tab-gen", "eval": "tab-eval"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None) -> None:
@@ -68,6 +71,7 @@ class SteerApp(App):
         self.alpha_steps = 0
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
+        self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
         self.vector_name = ""  # the last build's name in the session
         self.cancelled: list[JobCancelled] = []
         self.cancel_event: threading.Event | None = None
@@ -89,6 +93,8 @@ class SteerApp(App):
                     yield LensPane(id="lens")
                 with TabPane("Continuations", id="tab-gen"):
                     yield GenPane(id="gen")
+                with TabPane("Evaluate", id="tab-eval"):
+                    yield EvalPane(id="eval")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -223,6 +229,24 @@ class SteerApp(App):
         except Exception as err:
             self.post_message(JobFailed("generate", f"{type(err).__name__}: {err}"))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="evaluate")
+    def eval_job(self, pairs: list, layer: int, alpha: float, cancel: threading.Event) -> None:
+        from steertui.engine.evaluate import EvalSettings
+        from steertui.errors import CancelledError
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(JobProgress("evaluate", stage, done, total))
+
+        try:
+            settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method="mean-diff", readout="last",
+                                    split="pairs", seed=0, folds=3)
+            result = self.ensure_recorder().evaluate(pairs, settings, progress=progress, cancel=cancel)
+            self.post_message(Evaluated(result))
+        except CancelledError as err:
+            self.post_message(JobCancelled("evaluate", str(err)))
+        except Exception as err:
+            self.post_message(JobFailed("evaluate", f"{type(err).__name__}: {err}"))
+
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.session = message.session
@@ -250,7 +274,8 @@ class SteerApp(App):
             self.notify(str(warning), title="data", severity="warning")
 
     def on_job_progress(self, message: JobProgress) -> None:
-        pane = self.query_one(GenPane) if message.job == "generate" else self.query_one(SteerPane)
+        pane = {"generate": self.query_one(GenPane), "evaluate": self.query_one(EvalPane)}.get(
+            message.job, self.query_one(SteerPane))
         pane.border_subtitle = f"{message.job}: {message.stage} {message.done}/{message.total} · Escape cancels"
 
     def on_job_cancelled(self, message: JobCancelled) -> None:
@@ -280,6 +305,10 @@ class SteerApp(App):
         if event.data_table.id == "steer":
             self._show_steering()
 
+    def on_evaluated(self, message: Evaluated) -> None:
+        self.evaluation = message.result
+        self.query_one(EvalPane).show_result(message.result)
+
     def on_generation_diffed(self, message: GenerationDiffed) -> None:
         self.generation = message
         self.query_one(GenPane).show_diff(message)
@@ -296,7 +325,7 @@ class SteerApp(App):
             self.query_one(LayersPane).loading = False
         elif message.job == "load data":
             self.query_one(DatasetPane).loading = False
-        elif message.job in ("build vectors", "next tokens", "generate"):
+        elif message.job in ("build vectors", "next tokens", "generate", "evaluate"):
             self._job_ended(message.job, "failed")
         self.notify(message.error, title=message.job, severity="error", timeout=10)
 
@@ -314,7 +343,7 @@ class SteerApp(App):
         if action in ("build", "tokens", "generate") and (self.session is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
-        if action == "alpha" and self.build is None:
+        if action in ("alpha", "evaluate") and self.build is None:
             return None
         if action == "cancel" and self.cancel_event is None:
             return None
@@ -355,6 +384,15 @@ class SteerApp(App):
         self.action_focus("gen")
         self.query_one(GenPane).border_subtitle = f"generating for {pair.id} · Escape cancels"
         self.gen_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
+
+    def action_evaluate(self) -> None:
+        d = self.steering_layer()
+        if self.session is None or self.dataset is None or d is None:
+            return
+        alpha = abs(self.alpha()) or ALPHA_STEP * d.residual_norm / d.vector_norm
+        self.action_focus("eval")
+        self.query_one(EvalPane).border_subtitle = f"evaluating layer {d.layer} at ±{alpha:.3g} · Escape cancels"
+        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self._new_cancel())
 
     def action_help(self) -> None:
         """The focused pane's HELP, then every key of the console."""
@@ -417,6 +455,8 @@ class SteerApp(App):
             self.query_one(TokensPane).border_subtitle = f"{how} · t: compute for the selected pair"
         elif job == "generate":
             self.query_one(GenPane).border_subtitle = f"{how} · g: generate for the selected pair"
+        elif job == "evaluate":
+            self.query_one(EvalPane).border_subtitle = f"{how} · e: evaluate the steering layer"
 
     def ensure_recorder(self) -> Any:
         """The session everything the user makes is recorded in: the one opened with ``--session``, else a new

@@ -93,3 +93,8 @@ class GenerationDiffed(Message):
     prompt: Any  # engine.gendiff.FixSitePrompt
     result: Any  # engine.gendiff.GenDiffResult (one row)
     steers: list[str]
+
+
+@dataclass
+class Evaluated(Message):
+    result: Any  # engine.evaluate.EvalResult (plain data)
