@@ -323,3 +323,39 @@ async def _evaluates(demo_model_path):
         assert zero and all(r.shift == 0.0 and r.flip_rate == 0.0 and r.kl == 0.0 for r in zero)
         assert app.query_one(EvalPane).row_count == len(got.rows) and app.focused is app.query_one(EvalPane)
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
+
+
+def test_console_method_and_positions(demo_model_path):
+    asyncio.run(_method_and_positions(demo_model_path))
+
+
+async def _method_and_positions(demo_model_path):
+    import torch
+
+    from steertui.engine import gendiff, steering, vectors
+    from steertui.engine.build import build_vectors
+    from steertui.tui import app as app_module
+
+    assert app_module.METHODS == vectors.METHODS and app_module.POSITIONS == steering.POSITIONS
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("m", "b")  # pca
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        ref = build_vectors(app.session, list(app.dataset.pairs), method="pca", readout="last", seed=0)
+        assert app.build.method == "pca" and app.build.diagnostics == ref.diagnostics
+        assert all(torch.equal(app.build.vectors[L], ref.vectors.vectors[L]) for L in ref.vectors.vectors)
+        await pilot.press("p", "p", "plus", "plus", "plus", "plus", "g")  # steer only the generated tokens
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        d, fp = app.steering_layer(), app.generation.prompt
+        want = gendiff.generation_diff(app.session, [fp.text], [steering.Steer(d.layer, ref.vectors.vectors[d.layer],
+                                                                               app.alpha(), "generated")],
+                                       max_new_tokens=app_module.NEW_TOKENS).rows[0]
+        got = app.generation.result.rows[0]
+        assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
+        assert got.steered.ids[0] == got.baseline.ids[0]  # the first new token comes from the unsteered prompt pass
+        gen = app.recorder.steps[-1]
+        assert gen.kind == "generate" and gen.inputs.steers[0].positions == "generated"
+        assert app.recorder.steps[0].inputs.method == "pca"

@@ -24,6 +24,8 @@ from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
 NEW_TOKENS = 32  # continuation length on each side
+METHODS = ("mean-diff", "pca", "probe")  # engine.vectors.METHODS (not imported here: it would load torch at start)
+POSITIONS = ("all", "prompt", "generated")  # engine.steering.POSITIONS
 
 
 class SteerApp(App):
@@ -46,6 +48,8 @@ class SteerApp(App):
         Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up"),
         Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down"),
         Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
+        Binding("m", "cycle_method", "Method", id="method", show=False),
+        Binding("p", "cycle_positions", "Positions", id="positions", show=False),
         Binding("t", "tokens", "Next tokens", id="tokens"),
         Binding("g", "generate", "Generate", id="generate"),
         Binding("e", "evaluate", "Evaluate", id="evaluate"),
@@ -73,6 +77,8 @@ class SteerApp(App):
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
         self.vector_name = ""  # the last build's name in the session
+        self.method = METHODS[0]  # used by the next build
+        self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
         self.cancel_event: threading.Event | None = None
 
@@ -172,7 +178,7 @@ class SteerApp(App):
         try:
             rec = self.ensure_recorder()
             name = rec.next_vector_name()
-            result = rec.build_vectors(pairs, name=name, method="mean-diff", readout="last", seed=0,
+            result = rec.build_vectors(pairs, name=name, method=self.method, readout="last", seed=0,
                                        progress=progress, cancel=cancel)
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
         except CancelledError as err:
@@ -230,7 +236,7 @@ class SteerApp(App):
             self.post_message(JobFailed("generate", f"{type(err).__name__}: {err}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="evaluate")
-    def eval_job(self, pairs: list, layer: int, alpha: float, cancel: threading.Event) -> None:
+    def eval_job(self, pairs: list, layer: int, alpha: float, method: str, cancel: threading.Event) -> None:
         from steertui.engine.evaluate import EvalSettings
         from steertui.errors import CancelledError
 
@@ -238,7 +244,7 @@ class SteerApp(App):
             self.post_message(JobProgress("evaluate", stage, done, total))
 
         try:
-            settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method="mean-diff", readout="last",
+            settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method=method, readout="last",
                                     split="pairs", seed=0, folds=3)
             result = self.ensure_recorder().evaluate(pairs, settings, progress=progress, cancel=cancel)
             self.post_message(Evaluated(result))
@@ -385,6 +391,15 @@ class SteerApp(App):
         self.query_one(GenPane).border_subtitle = f"generating for {pair.id} · Escape cancels"
         self.gen_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
 
+    def action_cycle_method(self) -> None:
+        self.method = METHODS[(METHODS.index(self.method) + 1) % len(METHODS)]
+        self._show_steering()
+        self.notify(f"the next build (b) uses {self.method}", title="method")
+
+    def action_cycle_positions(self) -> None:
+        self.positions = POSITIONS[(POSITIONS.index(self.positions) + 1) % len(POSITIONS)]
+        self._show_steering()
+
     def action_evaluate(self) -> None:
         d = self.steering_layer()
         if self.session is None or self.dataset is None or d is None:
@@ -392,7 +407,7 @@ class SteerApp(App):
         alpha = abs(self.alpha()) or ALPHA_STEP * d.residual_norm / d.vector_norm
         self.action_focus("eval")
         self.query_one(EvalPane).border_subtitle = f"evaluating layer {d.layer} at ±{alpha:.3g} · Escape cancels"
-        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self._new_cancel())
+        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method, self._new_cancel())
 
     def action_help(self) -> None:
         """The focused pane's HELP, then every key of the console."""
@@ -446,7 +461,7 @@ class SteerApp(App):
         d = self.steering_layer()
         if d is None:
             return []
-        return [Steer(d.layer, self.build.vectors[d.layer], self.alpha(), "all",
+        return [Steer(d.layer, self.build.vectors[d.layer], self.alpha(), self.positions,
                       label=f"{self.build.name}@{d.layer}")]
 
     def _job_ended(self, job: str, how: str) -> None:
@@ -472,16 +487,17 @@ class SteerApp(App):
         d = self.steering_layer()
         if d is None or not self.vector_name:
             return []
-        return [{"vector": self.vector_name, "layer": d.layer, "alpha": self.alpha(), "positions": "all"}]
+        return [{"vector": self.vector_name, "layer": d.layer, "alpha": self.alpha(), "positions": self.positions}]
 
     def _show_steering(self) -> None:
         d = self.steering_layer()
         if d is None:
-            self.query_one(SteerPane).show_steering("b: build vectors from the pairs")
+            self.query_one(SteerPane).show_steering(f"b: build {self.method} vectors from the pairs (m: method)")
             return
         ratio = abs(self.alpha_steps) * ALPHA_STEP
         self.query_one(SteerPane).show_steering(
-            f"layer {d.layer} · alpha {self.alpha():+.3g} (‖αv‖/‖h‖ {ratio:.2f}) · +/- 0 · t: next tokens")
+            f"{self.build.name} ({self.build.method}) · layer {d.layer} · alpha {self.alpha():+.3g} "
+            f"(‖αv‖/‖h‖ {ratio:.2f}) · {self.positions} positions")
 
     def action_reprobe(self) -> None:
         if self.session is not None:

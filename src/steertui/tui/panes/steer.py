@@ -24,6 +24,12 @@ cosine), and the held-out AUROC of projecting onto the vector: `AUC pair` with p
 `AUC CWE` leaving one CWE out. An AUROC near 0.5 means the direction does not separate vulnerable from
 patched files it was not built from.
 
+`m` cycles the method of the next build: `mean-diff`, `pca` (the first singular direction of the per-pair
+differences) or `probe` (an L2-regularised logistic regression's direction); both are signed towards
+vulnerable and scaled to the mean difference's length along them. `p` cycles where the vector is
+added: `all` positions, only the `prompt` pass, or only the `generated` tokens (which changes nothing in the
+single-forward views, next tokens and lens).
+
 The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
 over the vector norm), `0` sets it to zero. `t` shows the next tokens of the selected pair's vulnerable file,
 baseline against steered.
