@@ -359,3 +359,25 @@ async def _method_and_positions(demo_model_path):
         gen = app.recorder.steps[-1]
         assert gen.kind == "generate" and gen.inputs.steers[0].positions == "generated"
         assert app.recorder.steps[0].inputs.method == "pca"
+
+
+def test_console_keeps_working_when_sessions_cannot_be_saved(demo_model_path, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the sessions folder should be")
+    monkeypatch.setenv("STEERTUI_SESSIONS", str(blocker / "sessions"))
+    asyncio.run(_unsaveable(demo_model_path))
+
+
+async def _unsaveable(demo_model_path):
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        assert [f.job for f in app.failures] == ["save session"]
+        assert "not-a-folder" in app.failures[0].error and "STEERTUI_SESSIONS" in app.failures[0].error
+        assert app.build is not None and app.recorder.autosave is False
+        await pilot.press("plus", "t")
+        await _settle(app, pilot)
+        assert app.tokens is not None and len(app.failures) == 1
+        assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]

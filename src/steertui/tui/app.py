@@ -478,8 +478,15 @@ class SteerApp(App):
         file in the sessions folder, created by the first build (called from a worker)."""
         if self.recorder is None:
             from steertui.engine.session import SessionRecorder
+            from steertui.engine.session.store import SessionSaveError
 
-            self.recorder = SessionRecorder.new(self.session, self.dataset)
+            try:
+                self.recorder = SessionRecorder.new(self.session, self.dataset)
+            except (SessionSaveError, OSError) as err:  # the work goes on; the user is told it is not saved
+                self.recorder = SessionRecorder.new(self.session, self.dataset, path="unsaved-session.toml",
+                                                    autosave=False)
+                self.post_message(JobFailed("save session", f"{err} — this session is kept in memory only; set "
+                                            "STEERTUI_SESSIONS to a folder you can write"))
         return self.recorder
 
     def current_steering(self) -> list[dict]:
