@@ -381,3 +381,29 @@ async def _unsaveable(demo_model_path):
         await _settle(app, pilot)
         assert app.tokens is not None and len(app.failures) == 1
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
+
+
+def test_command_palette_offers_what_can_run_now(demo_model_path):
+    asyncio.run(_palette(demo_model_path))
+
+
+async def _palette(demo_model_path):
+    from steertui.tui.commands import COMMANDS, SteerCommands
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        provider = SteerCommands(app.screen)
+        names = [h.text async for h in provider.discover()]
+        assert "Build steering vectors" in names and "Alpha up" not in names and "Evaluate the steering layer" not in names
+        assert set(names) <= {c[0] for c in COMMANDS}
+        hit = [h async for h in provider.search("build vec")][0]
+        assert hit.text == "Build steering vectors"
+        await hit.command()  # runs the same action as the key b
+        await _settle(app, pilot)
+        assert app.build is not None
+        names = [h.text async for h in provider.discover()]
+        assert {"Alpha up", "Alpha down", "Evaluate the steering layer"} <= set(names)
+        up = [h async for h in provider.search("alpha up")][0]
+        await up.command()
+        assert app.alpha_steps == 1

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from steertui.tui.commands import SteerCommands
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
                                    ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
@@ -33,6 +34,7 @@ class SteerApp(App):
     layers, the steering vectors per layer, and the next tokens baseline against steered."""
 
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {SteerCommands}
     TITLE = "steertui"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
