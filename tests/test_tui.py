@@ -407,3 +407,30 @@ async def _palette(demo_model_path):
         up = [h async for h in provider.search("alpha up")][0]
         await up.command()
         assert app.alpha_steps == 1
+
+
+def test_console_keeps_results_when_a_later_save_fails(demo_model_path, monkeypatch):
+    asyncio.run(_later_save_fails(demo_model_path, monkeypatch))
+
+
+async def _later_save_fails(demo_model_path, monkeypatch):
+    from steertui.engine.session import recorder as recorder_module
+    from steertui.engine.session.store import SessionSaveError
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        assert app.recorder.path.is_file() and not app.failures
+
+        def disk_full(doc, path, vectors=None):
+            raise SessionSaveError(path, "", "cannot write: [Errno 28] No space left on device", "free some space")
+
+        monkeypatch.setattr(recorder_module, "write_session", disk_full)
+        await pilot.press("plus", "t")
+        await _settle(app, pilot)
+        assert [f.job for f in app.failures] == ["save session"] and "No space left" in app.failures[0].error
+        assert app.tokens is not None and app.tokens.result.rows[0].kl > 0  # the result is still shown
+        assert app.recorder.autosave is False
+        assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]

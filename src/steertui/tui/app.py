@@ -180,8 +180,8 @@ class SteerApp(App):
         try:
             rec = self.ensure_recorder()
             name = rec.next_vector_name()
-            result = rec.build_vectors(pairs, name=name, method=self.method, readout="last", seed=0,
-                                       progress=progress, cancel=cancel)
+            result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
+                                   progress=progress, cancel=cancel)
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
         except CancelledError as err:
             self.post_message(JobCancelled("build vectors", str(err)))
@@ -198,9 +198,9 @@ class SteerApp(App):
             sample = pair.vulnerable
             prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
             if self.recorder is not None and steering:
-                self.recorder.set_steering(steering)
-                result = self.recorder.top_tokens([prompt], steering=steering, k=10, cancel=cancel)
-                lens = self.recorder.lens(prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
+                self.recorded(self.recorder.set_steering, steering)
+                result = self.recorded(self.recorder.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
+                lens = self.recorded(self.recorder.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
             else:
                 result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
                 lens = lens_diff(self.session, prompt, steers, k=5, target=" Yes", cancel=cancel)
@@ -225,9 +225,9 @@ class SteerApp(App):
         try:
             prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
             if self.recorder is not None and steering:
-                self.recorder.set_steering(steering)
-                result = self.recorder.generate([prompt.text], steering=steering, max_new_tokens=NEW_TOKENS,
-                                                cancel=cancel, progress=progress)
+                self.recorded(self.recorder.set_steering, steering)
+                result = self.recorded(self.recorder.generate, [prompt.text], steering=steering,
+                                       max_new_tokens=NEW_TOKENS, cancel=cancel, progress=progress)
             else:
                 result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
                                                  cancel=cancel, progress=progress)
@@ -248,7 +248,7 @@ class SteerApp(App):
         try:
             settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method=method, readout="last",
                                     split="pairs", seed=0, folds=3)
-            result = self.ensure_recorder().evaluate(pairs, settings, progress=progress, cancel=cancel)
+            result = self.recorded(self.ensure_recorder().evaluate, pairs, settings, progress=progress, cancel=cancel)
             self.post_message(Evaluated(result))
         except CancelledError as err:
             self.post_message(JobCancelled("evaluate", str(err)))
@@ -490,6 +490,17 @@ class SteerApp(App):
                 self.post_message(JobFailed("save session", f"{err} — this session is kept in memory only; set "
                                             "STEERTUI_SESSIONS to a folder you can write"))
         return self.recorder
+
+    def recorded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a recorder call; when only its save fails, keep its result, stop autosaving and say so once."""
+        from steertui.engine.session.store import SessionSaveError
+
+        try:
+            return call(*args, **kwargs)
+        except SessionSaveError as err:
+            self.recorder.autosave = False
+            self.post_message(JobFailed("save session", f"{err} — the session is kept in memory only from now on"))
+            return err.result
 
     def current_steering(self) -> list[dict]:
         """The current steering as the session records it: vector name, layer, alpha, positions."""
