@@ -216,7 +216,7 @@ def test_console_diffs_steered_continuations(demo_model_path):
 async def _diffs_continuations(demo_model_path):
     from steertui.engine import gendiff
     from steertui.engine.steering import Steer
-    from steertui.tui.app import NEW_TOKENS
+    from steertui.tui.jobs import NEW_TOKENS
     from steertui.tui.panes.generate import GenPane
 
     app = SteerApp(model=str(demo_model_path), dataset="builtin")
@@ -335,6 +335,7 @@ async def _method_and_positions(demo_model_path):
     from steertui.engine import gendiff, steering, vectors
     from steertui.engine.build import build_vectors
     from steertui.tui import app as app_module
+    from steertui.tui.jobs import NEW_TOKENS
 
     assert app_module.METHODS == vectors.METHODS and app_module.POSITIONS == steering.POSITIONS
     app = SteerApp(model=str(demo_model_path), dataset="builtin")
@@ -352,7 +353,7 @@ async def _method_and_positions(demo_model_path):
         d, fp = app.steering_layer(), app.generation.prompt
         want = gendiff.generation_diff(app.session, [fp.text], [steering.Steer(d.layer, ref.vectors.vectors[d.layer],
                                                                                app.alpha(), "generated")],
-                                       max_new_tokens=app_module.NEW_TOKENS).rows[0]
+                                       max_new_tokens=NEW_TOKENS).rows[0]
         got = app.generation.result.rows[0]
         assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
         assert got.steered.ids[0] == got.baseline.ids[0]  # the first new token comes from the unsteered prompt pass

@@ -6,13 +6,13 @@ import argparse
 import threading
 from typing import Any
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from steertui.tui.commands import SteerCommands
+from steertui.tui.jobs import Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
                                    ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.dataset import DatasetPane
@@ -24,14 +24,14 @@ from steertui.tui.panes.steer import SteerPane
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
-NEW_TOKENS = 32  # continuation length on each side
 METHODS = ("mean-diff", "pca", "probe")  # engine.vectors.METHODS (not imported here: it would load torch at start)
 POSITIONS = ("all", "prompt", "generated")  # engine.steering.POSITIONS
 
 
-class SteerApp(App):
-    """Pairs on the left; on the right a status line naming model and data source above three tabs: the model's
-    layers, the steering vectors per layer, and the next tokens baseline against steered."""
+class SteerApp(Jobs, App):
+    """Pairs on the left; on the right a status line naming model and data source above the tabs: the model's
+    layers, the steering vectors per layer, the next tokens and the logit lens baseline against steered, the
+    continuations at a pair's fix site, and the held-out evaluation. The workers are in :mod:`steertui.tui.jobs`."""
 
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {SteerCommands}
@@ -111,149 +111,6 @@ class SteerApp(App):
             return
         self.load_dataset()
         self.load_model()
-
-    # ---- workers (one per kind of job) -----------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="load model")
-    def load_model(self) -> None:
-        from steertui.engine.layers import probe_layers
-        from steertui.engine.model import ModelSession
-
-        try:
-            session = ModelSession.load(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
-            self.post_message(ModelLoaded(session.info.to_dict(), session))
-            self.post_message(LayersProbed(probe_layers(session)))
-        except Exception as err:  # shown in the UI; the app never dies on a model error
-            self.post_message(JobFailed("load model", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
-    def open_session(self) -> None:
-        """Open a saved session: its model, its data and its recorded steps (checked, not re-run)."""
-        from steertui.engine.layers import probe_layers
-        from steertui.engine.session import SessionRecorder
-        from steertui.engine.session.replay import summarize
-
-        try:
-            rec = SessionRecorder.open(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
-                                       device=self.device_spec, dtype=self.dtype_spec)
-            self.recorder = rec
-            self.post_message(ModelLoaded(rec.session.info.to_dict(), rec.session))
-            if rec.dataset is not None:
-                self.post_message(DatasetLoaded(rec.dataset))
-            steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
-            steering = [f"{iv.vector}@{iv.layer} x{iv.alpha:g} ({iv.positions})" for iv in rec.steering]
-            builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
-            vectors = None
-            if builds:
-                last = builds[-1]
-                vectors = SteeringVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
-                                          rec.vectors[last.inputs.vector])
-            self.post_message(SessionOpened(str(rec.path), steps, steering, vectors))
-            self.post_message(LayersProbed(probe_layers(rec.session)))
-        except Exception as err:
-            self.post_message(JobFailed("load model", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
-    def probe(self) -> None:
-        from steertui.engine.layers import probe_layers
-
-        try:
-            self.post_message(LayersProbed(probe_layers(self.session)))
-        except Exception as err:
-            self.post_message(JobFailed("probe layers", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data", description="load data")
-    def load_dataset(self) -> None:
-        from steertui.engine.data import load_dataset
-
-        try:
-            self.post_message(DatasetLoaded(load_dataset(self.dataset_spec)))
-        except Exception as err:
-            self.post_message(JobFailed("load data", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="build vectors")
-    def build_job(self, pairs: list, cancel: threading.Event) -> None:
-        from steertui.errors import CancelledError
-
-        def progress(done: int, total: int) -> None:
-            self.post_message(JobProgress("build vectors", "activations", done, total))
-
-        try:
-            rec = self.ensure_recorder()
-            name = rec.next_vector_name()
-            result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
-                                   progress=progress, cancel=cancel)
-            self.post_message(VectorsBuilt(result, name, str(rec.path)))
-        except CancelledError as err:
-            self.post_message(JobCancelled("build vectors", str(err)))
-        except Exception as err:
-            self.post_message(JobFailed("build vectors", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
-    def tokens_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
-        from steertui.engine import gendiff, verdict
-        from steertui.engine.lens import lens_diff
-        from steertui.errors import CancelledError
-
-        try:
-            sample = pair.vulnerable
-            prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
-            if self.recorder is not None and steering:
-                self.recorded(self.recorder.set_steering, steering)
-                result = self.recorded(self.recorder.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
-                lens = self.recorded(self.recorder.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
-            else:
-                result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
-                lens = lens_diff(self.session, prompt, steers, k=5, target=" Yes", cancel=cancel)
-            answers = verdict.answer_tokens(self.session)
-            base = float(verdict.score(self.session, [prompt], answers)[0])
-            steered = float(verdict.score(self.session, [prompt], answers, steers=steers, cancel=cancel)[0])
-            self.post_message(TokensComputed(sample.id, result, base, steered,
-                                             [_describe(s.describe()) for s in steers], lens))
-        except CancelledError as err:
-            self.post_message(JobCancelled("next tokens", str(err)))
-        except Exception as err:
-            self.post_message(JobFailed("next tokens", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="generate")
-    def gen_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
-        from steertui.engine import gendiff
-        from steertui.errors import CancelledError
-
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(JobProgress("generate", stage, done, total))
-
-        try:
-            prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
-            if self.recorder is not None and steering:
-                self.recorded(self.recorder.set_steering, steering)
-                result = self.recorded(self.recorder.generate, [prompt.text], steering=steering,
-                                       max_new_tokens=NEW_TOKENS, cancel=cancel, progress=progress)
-            else:
-                result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
-                                                 cancel=cancel, progress=progress)
-            self.post_message(GenerationDiffed(prompt, result, [_describe(s.describe()) for s in steers]))
-        except CancelledError as err:
-            self.post_message(JobCancelled("generate", str(err)))
-        except Exception as err:
-            self.post_message(JobFailed("generate", f"{type(err).__name__}: {err}"))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="evaluate")
-    def eval_job(self, pairs: list, layer: int, alpha: float, method: str, cancel: threading.Event) -> None:
-        from steertui.engine.evaluate import EvalSettings
-        from steertui.errors import CancelledError
-
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(JobProgress("evaluate", stage, done, total))
-
-        try:
-            settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method=method, readout="last",
-                                    split="pairs", seed=0, folds=3)
-            result = self.recorded(self.ensure_recorder().evaluate, pairs, settings, progress=progress, cancel=cancel)
-            self.post_message(Evaluated(result))
-        except CancelledError as err:
-            self.post_message(JobCancelled("evaluate", str(err)))
-        except Exception as err:
-            self.post_message(JobFailed("evaluate", f"{type(err).__name__}: {err}"))
 
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
@@ -475,33 +332,6 @@ class SteerApp(App):
         elif job == "evaluate":
             self.query_one(EvalPane).border_subtitle = f"{how} · e: evaluate the steering layer"
 
-    def ensure_recorder(self) -> Any:
-        """The session everything the user makes is recorded in: the one opened with ``--session``, else a new
-        file in the sessions folder, created by the first build (called from a worker)."""
-        if self.recorder is None:
-            from steertui.engine.session import SessionRecorder
-            from steertui.engine.session.store import SessionSaveError
-
-            try:
-                self.recorder = SessionRecorder.new(self.session, self.dataset)
-            except (SessionSaveError, OSError) as err:  # the work goes on; the user is told it is not saved
-                self.recorder = SessionRecorder.new(self.session, self.dataset, path="unsaved-session.toml",
-                                                    autosave=False)
-                self.post_message(JobFailed("save session", f"{err} — this session is kept in memory only; set "
-                                            "STEERTUI_SESSIONS to a folder you can write"))
-        return self.recorder
-
-    def recorded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a recorder call; when only its save fails, keep its result, stop autosaving and say so once."""
-        from steertui.engine.session.store import SessionSaveError
-
-        try:
-            return call(*args, **kwargs)
-        except SessionSaveError as err:
-            self.recorder.autosave = False
-            self.post_message(JobFailed("save session", f"{err} — the session is kept in memory only from now on"))
-            return err.result
-
     def current_steering(self) -> list[dict]:
         """The current steering as the session records it: vector name, layer, alpha, positions."""
         d = self.steering_layer()
@@ -522,10 +352,6 @@ class SteerApp(App):
     def action_reprobe(self) -> None:
         if self.session is not None:
             self.probe()
-
-
-def _describe(d: dict[str, Any]) -> str:
-    return f"{d.get('label') or 'vector@' + str(d['layer'])} x{d['alpha']:.3g} ({d['positions']})"
 
 
 def run_app(args: argparse.Namespace) -> int:
