@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -15,6 +16,18 @@ async def _settle(app, pilot):
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+@asynccontextmanager
+async def _console(demo_model_path, *, build=False, size=(100, 30)):
+    """The console on the demo model and the builtin examples, settled; with ``build``, after pressing b."""
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=size) as pilot:
+        await _settle(app, pilot)
+        if build:
+            await pilot.press("b")
+            await _settle(app, pilot)
+        yield app, pilot
 
 
 def test_console_shows_layers_and_pairs(demo_model_path):
@@ -98,11 +111,7 @@ async def _builds_and_steers(demo_model_path):
     from steertui.tui.panes.steer import SteerPane
     from steertui.tui.panes.tokens import TokensPane
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("b")
-        await _settle(app, pilot)
+    async with _console(demo_model_path, build=True) as (app, pilot):
         assert not app.failures, app.failures
         s, pairs = app.session, list(app.dataset.pairs)
         ref = build_vectors(s, pairs, method="mean-diff", readout="last", seed=0)
@@ -163,9 +172,7 @@ def test_console_cancels_a_build(demo_model_path):
 async def _cancels_a_build(demo_model_path):
     import threading
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
+    async with _console(demo_model_path) as (app, pilot):
         cancel = threading.Event()
         cancel.set()  # as if Escape came before the first chunk
         app.build_job(list(app.dataset.pairs), cancel)
@@ -219,11 +226,7 @@ async def _diffs_continuations(demo_model_path):
     from steertui.tui.jobs import NEW_TOKENS
     from steertui.tui.panes.generate import GenPane
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("b")
-        await _settle(app, pilot)
+    async with _console(demo_model_path, build=True) as (app, pilot):
         await pilot.press("plus", "plus", "plus", "plus", "g")
         await _settle(app, pilot)
         assert not app.failures, app.failures
@@ -300,11 +303,7 @@ async def _evaluates(demo_model_path):
     from steertui.engine.evaluate import EvalSettings, evaluate
     from steertui.tui.panes.evaluate import EvalPane
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("b")
-        await _settle(app, pilot)
+    async with _console(demo_model_path, build=True) as (app, pilot):
         await pilot.press("plus", "plus", "e")
         await _settle(app, pilot)
         assert not app.failures, app.failures
@@ -338,9 +337,7 @@ async def _method_and_positions(demo_model_path):
     from steertui.tui.jobs import NEW_TOKENS
 
     assert app_module.METHODS == vectors.METHODS and app_module.POSITIONS == steering.POSITIONS
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
+    async with _console(demo_model_path) as (app, pilot):
         await pilot.press("m", "b")  # pca
         await _settle(app, pilot)
         assert not app.failures, app.failures
@@ -370,11 +367,7 @@ def test_console_keeps_working_when_sessions_cannot_be_saved(demo_model_path, tm
 
 
 async def _unsaveable(demo_model_path):
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("b")
-        await _settle(app, pilot)
+    async with _console(demo_model_path, build=True) as (app, pilot):
         assert [f.job for f in app.failures] == ["save session"]
         assert "not-a-folder" in app.failures[0].error and "STEERTUI_SESSIONS" in app.failures[0].error
         assert app.build is not None and app.recorder.autosave is False
@@ -391,9 +384,7 @@ def test_command_palette_offers_what_can_run_now(demo_model_path):
 async def _palette(demo_model_path):
     from steertui.tui.commands import COMMANDS, SteerCommands
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
+    async with _console(demo_model_path) as (app, pilot):
         provider = SteerCommands(app.screen)
         names = [h.text async for h in provider.discover()]
         assert "Build steering vectors" in names and "Alpha up" not in names and "Evaluate the steering layer" not in names
@@ -418,11 +409,7 @@ async def _later_save_fails(demo_model_path, monkeypatch):
     from steertui.engine.session import recorder as recorder_module
     from steertui.engine.session.store import SessionSaveError
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("b")
-        await _settle(app, pilot)
+    async with _console(demo_model_path, build=True) as (app, pilot):
         assert app.recorder.path.is_file() and not app.failures
 
         def disk_full(doc, path, vectors=None):
