@@ -422,3 +422,33 @@ async def _later_save_fails(demo_model_path, monkeypatch):
         assert app.tokens is not None and app.tokens.result.rows[0].kl > 0  # the result is still shown
         assert app.recorder.autosave is False
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
+
+
+def test_diff_lines_rebuild_both_files(shared_dataset):
+    from steertui.engine.data import load_dataset
+    from steertui.tui.panes.code import diff_lines
+
+    pairs = list(load_dataset("builtin").pairs) + list(load_dataset(shared_dataset).pairs)
+    for pair in pairs:
+        lines = diff_lines(pair.vulnerable.code, pair.patched.code)
+        assert [x for m, x in lines if m in " -"] == pair.vulnerable.code.splitlines(), pair.id
+        assert [x for m, x in lines if m in " +"] == pair.patched.code.splitlines(), pair.id
+        assert any(m != " " for m, _ in lines), pair.id  # every pair differs somewhere
+
+
+def test_code_pane_follows_the_pair_cursor(demo_model_path):
+    asyncio.run(_code_follows(demo_model_path))
+
+
+async def _code_follows(demo_model_path):
+    from steertui.tui.panes.code import CodePane
+
+    async with _console(demo_model_path) as (app, pilot):
+        code = app.query_one(CodePane)
+        assert code.pair_id == app.dataset.pairs[0].id  # the first pair is shown once the data is loaded
+        await pilot.press("d", "down", "down", "o")
+        await pilot.pause()
+        pair = app.dataset.pairs[2]
+        assert code.pair_id == pair.id and app.focused is code
+        body = str(code.query_one("#code-body").render())
+        assert pair.cwe_name in body and f"{len(pair.vulnerable.code.splitlines()):>4}" in body

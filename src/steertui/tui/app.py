@@ -15,6 +15,7 @@ from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
                                    ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
+from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane
 from steertui.tui.panes.generate import GenPane
@@ -39,6 +40,7 @@ class SteerApp(Jobs, App):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("d", "focus('pairs')", "Pairs", id="focus_pairs"),
+        Binding("o", "focus('code')", "Code", id="focus_code", show=False),
         Binding("l", "focus('layers')", "Layers", id="focus_layers"),
         Binding("s", "focus('steer')", "Steer", id="focus_steer"),
         Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
@@ -59,7 +61,7 @@ class SteerApp(Jobs, App):
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
     ]
-    TABS = {"layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
+    TABS = {"code": "tab-code", "layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
             "gen": "tab-gen", "eval": "tab-eval"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
@@ -90,7 +92,9 @@ class SteerApp(Jobs, App):
             yield DatasetPane(id="pairs")
         with Vertical(id="right"):
             yield Static("loading model…", id="status")
-            with TabbedContent(id="tabs"):
+            with TabbedContent(id="tabs", initial="tab-layers"):
+                with TabPane("Code", id="tab-code"):
+                    yield CodePane(id="code")
                 with TabPane("Layers", id="tab-layers"):
                     yield LayersPane(id="layers")
                 with TabPane("Steer", id="tab-steer"):
@@ -169,6 +173,10 @@ class SteerApp(Jobs, App):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "steer":
             self._show_steering()
+        elif event.data_table.id == "pairs" and self.dataset is not None:
+            pair = self.selected_pair()
+            if pair is not None:
+                self.query_one(CodePane).show_pair(pair)
 
     def on_evaluated(self, message: Evaluated) -> None:
         self.evaluation = message.result
