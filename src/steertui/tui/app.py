@@ -99,13 +99,13 @@ class SteerApp(Jobs, App):
                     yield LayersPane(id="layers")
                 with TabPane("Steer", id="tab-steer"):
                     yield SteerPane(id="steer")
-                with TabPane("Next tokens", id="tab-tokens"):
+                with TabPane("Tokens", id="tab-tokens"):
                     yield TokensPane(id="tokens")
                 with TabPane("Lens", id="tab-lens"):
                     yield LensPane(id="lens")
-                with TabPane("Continuations", id="tab-gen"):
+                with TabPane("Gen", id="tab-gen"):
                     yield GenPane(id="gen")
-                with TabPane("Evaluate", id="tab-eval"):
+                with TabPane("Eval", id="tab-eval"):
                     yield EvalPane(id="eval")
         yield Footer()
 
