@@ -325,3 +325,18 @@ def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_
                 assert all(gendiff._not_code(x) for x in vuln[i1:i2] + patched[j1:j2]), (pair.id, i1)
         dropped += fp.dropped_lines > 0
     assert dropped > 0  # real-world files are longer than the demo model's 1024-token context
+
+
+def test_top_tokens_logit_diff_is_the_verdict_score(demo_session):
+    from steertui.engine import verdict
+
+    s = demo_session
+    answers = verdict.answer_tokens(s)
+    steer = [Steer(LAYER, _vector(s), ALPHA)]
+    res = gendiff.top_tokens(s, PROMPTS, steer, k=3)
+    for row, prompt in enumerate(PROMPTS):
+        base, steered = res.logit_diff(answers.yes_id, answers.no_id, row)
+        assert base == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=1e-5)
+        assert steered == pytest.approx(float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=1e-5)
+        assert base != pytest.approx(steered, abs=1e-3)
+    assert "logits" not in res.to_dict()

@@ -430,7 +430,7 @@ def test_diff_lines_rebuild_both_files(shared_dataset):
 
     pairs = list(load_dataset("builtin").pairs) + list(load_dataset(shared_dataset).pairs)
     for pair in pairs:
-        lines = diff_lines(pair.vulnerable.code, pair.patched.code)
+        lines = diff_lines(pair)
         assert [x for m, x in lines if m in " -"] == pair.vulnerable.code.splitlines(), pair.id
         assert [x for m, x in lines if m in " +"] == pair.patched.code.splitlines(), pair.id
         assert any(m != " " for m, _ in lines), pair.id  # every pair differs somewhere

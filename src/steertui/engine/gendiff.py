@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import steering
@@ -87,6 +87,15 @@ class TopTokensResult:
     k: int
     rows: tuple[TopTokensRow, ...]
     steers: tuple[dict[str, Any], ...] = ()
+    # each row's logits at its last token, baseline and steered ([B, V] float32 CPU); not part of to_dict
+    logits: tuple["torch.Tensor", "torch.Tensor"] | None = field(default=None, repr=False, compare=False)
+
+    def logit_diff(self, a: int, b: int, row: int = 0) -> tuple[float, float]:
+        """logit(a) − logit(b) at ``row``'s last token, baseline and steered, from the forwards already run
+        (the verdict score when a, b are the " Yes", " No" ids)."""
+        if self.logits is None:
+            raise LensError("this result carries no logits", "compute it with gendiff.top_tokens")
+        return tuple(float(x[row, a] - x[row, b]) for x in self.logits)  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "rows": [r.to_dict() for r in self.rows], "steers": [dict(s) for s in self.steers]}
@@ -131,9 +140,10 @@ def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable
         steers = list(steers)
         prepared = prepare_steers(session, steers)
         enc = session.encode(prompts)
-        base = _last_logits(session, enc, []).log_softmax(-1)
+        base_logits = _last_logits(session, enc, [])
         check_cancel(cancel, "top tokens")
-        steer = _last_logits(session, enc, prepared).log_softmax(-1)
+        steer_logits = _last_logits(session, enc, prepared)
+        base, steer = base_logits.log_softmax(-1), steer_logits.log_softmax(-1)
         kl = (steer.exp() * (steer - base)).sum(-1)
         dec = TokenDecoder(session.tokenizer)
         rows = []
@@ -149,7 +159,7 @@ def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable
             changes = tuple(RankChange(t, dec(t), float(base[r, t].exp()), float(steer[r, t].exp()), br, sr)
                             for t, br, sr in zip(union, b_rank, s_rank))
             rows.append(TopTokensRow(prompt, lists[0], lists[1], float(kl[r]), changes))
-        return TopTokensResult(k, tuple(rows), tuple(s.describe() for s in steers))
+        return TopTokensResult(k, tuple(rows), tuple(s.describe() for s in steers), (base_logits, steer_logits))
 
 
 # ---- generation diff ------------------------------------------------------------------------------------
@@ -391,8 +401,7 @@ def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32
     from steertui.engine.activations import model_context
 
     vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
-    hunks = [op for op in difflib.SequenceMatcher(a=vuln, b=patched, autojunk=False).get_opcodes()
-             if op[0] != "equal" and op[1] > 0]
+    hunks = [op for op in pair.line_opcodes() if op[0] != "equal" and op[1] > 0]
     code_hunks = [op for op in hunks if not all(_not_code(x) for x in vuln[op[1]:op[2]] + patched[op[3]:op[4]])]
     if not hunks:
         raise GenDiffError(f"pair {pair.id}: the patch changes nothing after the first line",
@@ -405,10 +414,16 @@ def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32
         raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
                            "pick another pair")
     room = model_context(session) - max_new_tokens
-    dropped = 0
-    while len(lines) > 1 and count_tokens(session.tokenizer, "\n".join(lines)) > room:
-        lines, dropped = lines[1:], dropped + 1
-    return FixSitePrompt(pair.id, "\n".join(lines), site + 1, dropped, "\n".join(vuln[site:i2]),
+    # the fewest lines dropped from the top so the rest fits (a shorter suffix never has more tokens): bisect
+    low, high = 0, len(lines) - 1  # dropping `high` lines leaves one line, kept even when it is too long
+    while low < high:
+        mid = (low + high) // 2
+        if count_tokens(session.tokenizer, "\n".join(lines[mid:])) <= room:
+            high = mid
+        else:
+            low = mid + 1
+    dropped = low
+    return FixSitePrompt(pair.id, "\n".join(lines[dropped:]), site + 1, dropped, "\n".join(vuln[site:i2]),
                          "\n".join(patched[j1:j2]))
 
 

@@ -203,6 +203,11 @@ class Pair:
     def samples(self) -> tuple[Sample, Sample]:
         return (self.vulnerable, self.patched)
 
+    def line_opcodes(self) -> list[tuple[str, int, int, int, int]]:
+        """``difflib`` opcodes over the two files' lines (vulnerable = a, patched = b), whole files."""
+        return difflib.SequenceMatcher(a=self.vulnerable.code.splitlines(), b=self.patched.code.splitlines(),
+                                       autojunk=False).get_opcodes()
+
     @property
     def caveats(self) -> tuple[str, ...]:
         """Every caveat of either side, prefixed with the side's id."""

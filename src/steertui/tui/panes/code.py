@@ -3,7 +3,6 @@ in the patched file marked `+`, with the CWE, the labels' caveats and the ground
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from rich.text import Text
@@ -12,12 +11,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 
-def diff_lines(vulnerable: str, patched: str) -> list[tuple[str, str]]:
+def diff_lines(pair: Any) -> list[tuple[str, str]]:
     """(mark, line) for the whole of both files: ' ' in both, '-' only in the vulnerable one, '+' only in the
     patched one. The vulnerable file is the ' ' and '-' lines in order; the patched file the ' ' and '+' lines."""
-    a, b = vulnerable.splitlines(), patched.splitlines()
+    a, b = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
     out: list[tuple[str, str]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in pair.line_opcodes():
         if tag == "equal":
             out += [(" ", line) for line in a[i1:i2]]
         else:
@@ -49,7 +48,7 @@ file's ground truth as the dataset gives it.
         if pair.vulnerable.ground_truth:
             body.append(f"ground truth: {' '.join(pair.vulnerable.ground_truth.split())[:400]}\n", style="italic")
         body.append("\n")
-        lines = diff_lines(pair.vulnerable.code, pair.patched.code)
+        lines = diff_lines(pair)
         n = 0
         for mark, line in lines:
             if mark != "+":
