@@ -35,9 +35,7 @@ def test_console_shows_layers_and_pairs(demo_model_path):
 
 
 async def _shows_layers_and_pairs(demo_model_path):
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _settle(app, pilot)
+    async with _console(demo_model_path, size=(120, 40)) as (app, pilot):
         assert not app.failures, app.failures
         assert app.session is not None and app.layers_report is not None
         layers = app.query_one(LayersPane)
@@ -191,9 +189,7 @@ def test_help_shows_the_focused_panes_help(demo_model_path):
 async def _help(demo_model_path):
     from steertui.tui.screens.help import HelpScreen
 
-    app = SteerApp(model=str(demo_model_path), dataset="builtin")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+    async with _console(demo_model_path, size=(80, 24)) as (app, pilot):
         await pilot.press("s")
         await pilot.pause()
         await pilot.press("question_mark")
@@ -387,7 +383,8 @@ async def _palette(demo_model_path):
     async with _console(demo_model_path) as (app, pilot):
         provider = SteerCommands(app.screen)
         names = [h.text async for h in provider.discover()]
-        assert "Build steering vectors" in names and "Alpha up" not in names and "Evaluate the steering layer" not in names
+        assert "Build steering vectors" in names and "Alpha up" not in names
+        assert "Evaluate the steering layer" not in names
         assert set(names) <= {c[0] for c in COMMANDS}
         hit = [h async for h in provider.search("build vec")][0]
         assert hit.text == "Build steering vectors"
@@ -452,3 +449,20 @@ async def _code_follows(demo_model_path):
         assert code.pair_id == pair.id and app.focused is code
         body = str(code.query_one("#code-body").render())
         assert pair.cwe_name in body and f"{len(pair.vulnerable.code.splitlines()):>4}" in body
+
+
+def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path):
+    asyncio.run(_tokens_unsteered(demo_model_path))
+
+
+async def _tokens_unsteered(demo_model_path):
+    from steertui.tui.panes.lens import LensPane
+
+    async with _console(demo_model_path) as (app, pilot):
+        await pilot.press("t")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        row = app.tokens.result.rows[0]
+        assert row.kl == 0.0 and app.tokens.score_steered == app.tokens.score_baseline and app.tokens.steers == []
+        assert app.query_one(LensPane).row_count == app.session.n_layers
+        assert [st.kind for st in app.recorder.steps] == ["top_tokens", "lens"]

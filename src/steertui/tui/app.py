@@ -11,10 +11,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from steertui.engine.steering import POSITIONS  # plain constants: these modules import torch only when called
+from steertui.engine.vectors import METHODS
 from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
-from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress, LayersProbed,
-                                   ModelLoaded, SessionOpened, SteeringVectors, TokensComputed, VectorsBuilt)
+from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
+                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, TokensComputed,
+                                   VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane
@@ -25,8 +28,14 @@ from steertui.tui.panes.steer import SteerPane
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
-METHODS = ("mean-diff", "pca", "probe")  # engine.vectors.METHODS (not imported here: it would load torch at start)
-POSITIONS = ("all", "prompt", "generated")  # engine.steering.POSITIONS
+# the steering jobs: the pane each shows its progress and outcome in, and what to press when it is idle
+JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
+             "generate": ("gen", "g: generate for the selected pair"),
+             "evaluate": ("eval", "e: evaluate the steering layer")}
+# the tabs on the right: label, pane id (its tab is "tab-<id>"), pane
+TAB_PANES = (("Code", "code", CodePane), ("Layers", "layers", LayersPane), ("Steer", "steer", SteerPane),
+             ("Tokens", "tokens", TokensPane), ("Lens", "lens", LensPane), ("Gen", "gen", GenPane),
+             ("Eval", "eval", EvalPane))
 
 
 class SteerApp(Jobs, App):
@@ -61,8 +70,6 @@ class SteerApp(Jobs, App):
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
     ]
-    TABS = {"code": "tab-code", "layers": "tab-layers", "steer": "tab-steer", "tokens": "tab-tokens", "lens": "tab-lens",
-            "gen": "tab-gen", "eval": "tab-eval"}
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None) -> None:
@@ -80,7 +87,6 @@ class SteerApp(Jobs, App):
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
-        self.vector_name = ""  # the last build's name in the session
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
@@ -93,20 +99,9 @@ class SteerApp(Jobs, App):
         with Vertical(id="right"):
             yield Static("loading model…", id="status")
             with TabbedContent(id="tabs", initial="tab-layers"):
-                with TabPane("Code", id="tab-code"):
-                    yield CodePane(id="code")
-                with TabPane("Layers", id="tab-layers"):
-                    yield LayersPane(id="layers")
-                with TabPane("Steer", id="tab-steer"):
-                    yield SteerPane(id="steer")
-                with TabPane("Tokens", id="tab-tokens"):
-                    yield TokensPane(id="tokens")
-                with TabPane("Lens", id="tab-lens"):
-                    yield LensPane(id="lens")
-                with TabPane("Gen", id="tab-gen"):
-                    yield GenPane(id="gen")
-                with TabPane("Eval", id="tab-eval"):
-                    yield EvalPane(id="eval")
+                for label, pane_id, pane in TAB_PANES:
+                    with TabPane(label, id=f"tab-{pane_id}"):
+                        yield pane(id=pane_id)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -143,9 +138,7 @@ class SteerApp(Jobs, App):
             self.notify(str(warning), title="data", severity="warning")
 
     def on_job_progress(self, message: JobProgress) -> None:
-        pane = {"generate": self.query_one(GenPane), "evaluate": self.query_one(EvalPane)}.get(
-            message.job, self.query_one(SteerPane))
-        pane.border_subtitle = f"{message.job}: {message.stage} {message.done}/{message.total} · Escape cancels"
+        self._job_status(message.job, f"{message.job}: {message.stage} {message.done}/{message.total}")
 
     def on_job_cancelled(self, message: JobCancelled) -> None:
         self.cancelled.append(message)
@@ -162,7 +155,7 @@ class SteerApp(Jobs, App):
 
     def _show_vectors(self, vectors: SteeringVectors) -> Any:
         """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
-        self.build, self.vector_name, self.alpha_steps = vectors, vectors.name, 0
+        self.build, self.alpha_steps = vectors, 0
         pane = self.query_one(SteerPane)
         pane.show_build(vectors)
         best = max(vectors.diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
@@ -198,15 +191,16 @@ class SteerApp(Jobs, App):
             self.query_one(LayersPane).loading = False
         elif message.job == "load data":
             self.query_one(DatasetPane).loading = False
-        elif message.job in ("build vectors", "next tokens", "generate", "evaluate"):
+        elif message.job in JOB_PANES:
             self._job_ended(message.job, "failed")
         self.notify(message.error, title=message.job, severity="error", timeout=10)
 
     # ---- actions ------------------------------------------------------------------------------------
     def action_focus(self, pane_id: str) -> None:
         pane = self.query_one(f"#{pane_id}")
-        if pane_id in self.TABS and self.query_one(TabbedContent).active != self.TABS[pane_id]:
-            self.query_one(TabbedContent).active = self.TABS[pane_id]
+        tabs, tab = self.query_one(TabbedContent), f"tab-{pane_id}"
+        if pane_id != "pairs" and tabs.active != tab:
+            tabs.active = tab
             self.call_after_refresh(pane.focus)  # a pane can take focus once its tab is shown
         else:
             pane.focus()
@@ -233,7 +227,7 @@ class SteerApp(Jobs, App):
         if self.session is None or self.dataset is None:
             return
         self.action_focus("steer")
-        self.query_one(SteerPane).border_subtitle = "build vectors: starting · Escape cancels"
+        self._job_status("build vectors", "build vectors: starting")
         self.build_job(list(self.dataset.pairs), self._new_cancel())
 
     def action_alpha(self, direction: int) -> None:
@@ -247,16 +241,16 @@ class SteerApp(Jobs, App):
         if self.session is None or pair is None:
             return
         self.action_focus("tokens")
-        self.query_one(TokensPane).border_subtitle = f"computing for {pair.vulnerable.id} · Escape cancels"
-        self.tokens_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
+        self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
+        self.tokens_job(pair, self.current_steering(), self._new_cancel())
 
     def action_generate(self) -> None:
         pair = self.selected_pair()
         if self.session is None or pair is None:
             return
         self.action_focus("gen")
-        self.query_one(GenPane).border_subtitle = f"generating for {pair.id} · Escape cancels"
-        self.gen_job(pair, self.current_steers(), self.current_steering(), self._new_cancel())
+        self._job_status("generate", f"generating for {pair.id}")
+        self.gen_job(pair, self.current_steering(), self._new_cancel())
 
     def action_cycle_method(self) -> None:
         self.method = METHODS[(METHODS.index(self.method) + 1) % len(METHODS)]
@@ -273,16 +267,14 @@ class SteerApp(Jobs, App):
             return
         alpha = abs(self.alpha()) or ALPHA_STEP * d.residual_norm / d.vector_norm
         self.action_focus("eval")
-        self.query_one(EvalPane).border_subtitle = f"evaluating layer {d.layer} at ±{alpha:.3g} · Escape cancels"
+        self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
         self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method, self._new_cancel())
 
     def action_help(self) -> None:
         """The focused pane's HELP, then every key of the console."""
         from steertui.tui.screens.help import HelpScreen
 
-        pane = self.focused
-        while pane is not None and not getattr(pane, "HELP", None):
-            pane = pane.parent
+        pane = self._focused_pane()
         keys = "\n".join(f"| `{b.key}` | {b.description} |" for b in self.BINDINGS if b.description)
         text = (getattr(pane, "HELP", "") or "") + "\n## Keys\n| key | action |\n|---|---|\n" + keys
         self.push_screen(HelpScreen(text))
@@ -291,11 +283,15 @@ class SteerApp(Jobs, App):
         """Maximise the focused pane, or restore the layout."""
         if self.screen.maximized is not None:
             self.screen.minimize()
-        elif self.focused is not None:
-            pane = self.focused
-            while pane.parent is not None and not getattr(pane, "HELP", None):
-                pane = pane.parent
+        elif (pane := self._focused_pane()) is not None:
             self.screen.maximize(pane, container=False)
+
+    def _focused_pane(self) -> Any:
+        """The pane (a widget with HELP) that holds the focus, or None."""
+        node = self.focused
+        while node is not None and not getattr(node, "HELP", None):
+            node = node.parent
+        return node
 
     def action_cancel(self) -> None:
         if self.cancel_event is not None:
@@ -321,31 +317,28 @@ class SteerApp(Jobs, App):
             return 0.0
         return self.alpha_steps * ALPHA_STEP * d.residual_norm / d.vector_norm
 
-    def current_steers(self) -> list:
-        """The intervention the next-token view applies: the highlighted layer's vector times alpha."""
-        from steertui.engine.steering import Steer
+    @property
+    def vector_name(self) -> str:
+        """The name in the session of the vectors in the steering pane ("" before any)."""
+        return self.build.name if self.build is not None else ""
 
-        d = self.steering_layer()
-        if d is None:
-            return []
-        return [Steer(d.layer, self.build.vectors[d.layer], self.alpha(), self.positions,
-                      label=f"{self.build.name}@{d.layer}")]
+    def _job_status(self, job: str, text: str) -> None:
+        pane_id, _idle = JOB_PANES[job]
+        self.query_one(f"#{pane_id}").border_subtitle = f"{text} · Escape cancels"
 
     def _job_ended(self, job: str, how: str) -> None:
-        self._show_steering()
-        if job == "next tokens":
-            self.query_one(TokensPane).border_subtitle = f"{how} · t: compute for the selected pair"
-        elif job == "generate":
-            self.query_one(GenPane).border_subtitle = f"{how} · g: generate for the selected pair"
-        elif job == "evaluate":
-            self.query_one(EvalPane).border_subtitle = f"{how} · e: evaluate the steering layer"
+        pane_id, idle = JOB_PANES[job]
+        if pane_id == "steer":
+            self._show_steering()
+        else:
+            self.query_one(f"#{pane_id}").border_subtitle = f"{how} · {idle}"
 
     def current_steering(self) -> list[dict]:
         """The current steering as the session records it: vector name, layer, alpha, positions."""
         d = self.steering_layer()
-        if d is None or not self.vector_name:
+        if d is None:
             return []
-        return [{"vector": self.vector_name, "layer": d.layer, "alpha": self.alpha(), "positions": self.positions}]
+        return [{"vector": self.build.name, "layer": d.layer, "alpha": self.alpha(), "positions": self.positions}]
 
     def _show_steering(self) -> None:
         d = self.steering_layer()

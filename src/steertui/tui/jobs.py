@@ -63,7 +63,7 @@ class Jobs:
             if rec.dataset is not None:
                 self.post_message(DatasetLoaded(rec.dataset))
             steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
-            steering = [f"{iv.vector}@{iv.layer} x{iv.alpha:g} ({iv.positions})" for iv in rec.steering]
+            steering = describe([iv.model_dump() for iv in rec.steering])
             builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
             vectors = None
             if builds:
@@ -100,43 +100,36 @@ class Jobs:
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
-    def tokens_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
-        from steertui.engine import gendiff, verdict
-        from steertui.engine.lens import lens_diff
+    def tokens_job(self, pair: Any, steering: list[dict], cancel: threading.Event) -> None:
+        """Top tokens (two forwards: baseline, steered; the verdict score is read from the same logits) and the
+        lens (one forward of both rows) at the verdict slot, both recorded."""
+        from steertui.engine import verdict
 
         with self.reporting("next tokens"):
+            rec = self.ensure_recorder()
             sample = pair.vulnerable
             prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
-            if self.recorder is not None and steering:
-                self.recorded(self.recorder.set_steering, steering)
-                result = self.recorded(self.recorder.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
-                lens = self.recorded(self.recorder.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
-            else:
-                result = gendiff.top_tokens(self.session, [prompt], steers, k=10, cancel=cancel)
-                lens = lens_diff(self.session, prompt, steers, k=5, target=" Yes", cancel=cancel)
+            self.recorded(rec.set_steering, steering)
+            result = self.recorded(rec.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
+            lens = self.recorded(rec.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
             answers = verdict.answer_tokens(self.session)
-            base = float(verdict.score(self.session, [prompt], answers)[0])
-            steered = float(verdict.score(self.session, [prompt], answers, steers=steers, cancel=cancel)[0])
-            self.post_message(TokensComputed(sample.id, result, base, steered,
-                                             [_describe(s.describe()) for s in steers], lens))
+            base, steered = result.logit_diff(answers.yes_id, answers.no_id)
+            self.post_message(TokensComputed(sample.id, result, base, steered, describe(steering), lens))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="generate")
-    def gen_job(self, pair: Any, steers: list, steering: list[dict], cancel: threading.Event) -> None:
+    def gen_job(self, pair: Any, steering: list[dict], cancel: threading.Event) -> None:
         from steertui.engine import gendiff
 
         def progress(stage: str, done: int, total: int) -> None:
             self.post_message(JobProgress("generate", stage, done, total))
 
         with self.reporting("generate"):
+            rec = self.ensure_recorder()
             prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
-            if self.recorder is not None and steering:
-                self.recorded(self.recorder.set_steering, steering)
-                result = self.recorded(self.recorder.generate, [prompt.text], steering=steering,
-                                       max_new_tokens=NEW_TOKENS, cancel=cancel, progress=progress)
-            else:
-                result = gendiff.generation_diff(self.session, [prompt.text], steers, max_new_tokens=NEW_TOKENS,
-                                                 cancel=cancel, progress=progress)
-            self.post_message(GenerationDiffed(prompt, result, [_describe(s.describe()) for s in steers]))
+            self.recorded(rec.set_steering, steering)
+            result = self.recorded(rec.generate, [prompt.text], steering=steering, max_new_tokens=NEW_TOKENS,
+                                   cancel=cancel, progress=progress)
+            self.post_message(GenerationDiffed(prompt, result, describe(steering)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="evaluate")
     def eval_job(self, pairs: list, layer: int, alpha: float, method: str, cancel: threading.Event) -> None:
@@ -153,7 +146,7 @@ class Jobs:
 
     def ensure_recorder(self) -> Any:
         """The session everything the user makes is recorded in: the one opened with ``--session``, else a new
-        file in the sessions folder, created by the first build (called from a worker)."""
+        file in the sessions folder, created by the first job that computes something (called from a worker)."""
         if self.recorder is None:
             from steertui.engine.session import SessionRecorder
             from steertui.engine.session.store import SessionSaveError
@@ -179,5 +172,6 @@ class Jobs:
             return err.result
 
 
-def _describe(d: dict[str, Any]) -> str:
-    return f"{d.get('label') or 'vector@' + str(d['layer'])} x{d['alpha']:.3g} ({d['positions']})"
+def describe(steering: list[dict[str, Any]]) -> list[str]:
+    """The interventions as the panes name them: ``v1@3 x7.5 (all)``."""
+    return [f"{iv['vector']}@{iv['layer']} x{iv['alpha']:.3g} ({iv['positions']})" for iv in steering]

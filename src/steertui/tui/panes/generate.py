@@ -63,8 +63,9 @@ token, and its mean log-probability; the lines the patch actually has there are 
         for name, side, changed, style in (("baseline", row.baseline, base_changed, CHANGED_BASE),
                                            ("steered", row.steered, steer_changed, CHANGED_STEER)):
             mean = sum(side.logprobs) / len(side.logprobs) if side.logprobs else float("nan")
-            body.append(f"\n── {name}: {len(side.ids)} tokens{' (stopped at end token)' if side.stopped_at_eos else ''}"
-                        f", mean log-prob {mean:.2f}{'' if side.consistent else ', NOT reproduced by a teacher-forced pass'}\n",
+            stop = " (stopped at end token)" if side.stopped_at_eos else ""
+            check = "" if side.consistent else ", NOT reproduced by a teacher-forced pass"
+            body.append(f"\n── {name}: {len(side.ids)} tokens{stop}, mean log-prob {mean:.2f}{check}\n",
                         style="bold")
             body.append_text(side_text(side.texts, changed, style))
             body.append("\n")

@@ -30,12 +30,14 @@ last layer it must equal the model's real next-token distribution (max |Δp| sho
         self.add_columns("layer", "baseline", "steered", "p(Yes)", "most changed")
         self.border_subtitle = "t: compute for the selected pair"
 
-    def show_lens(self, diff: Any) -> None:
+    def show_lens(self, lens: Any) -> None:
+        """``lens``: a LensDiff, or a plain LensResult when nothing is steered (both sides are then the same)."""
         self.clear()
-        base, steered = diff.baseline, diff.steered
-        for b, s, d in zip(base.layers, steered.layers, diff.deltas):
+        diff = getattr(lens, "deltas", None) is not None
+        base, steered = (lens.baseline, lens.steered) if diff else (lens, lens)
+        for i, (b, s) in enumerate(zip(base.layers, steered.layers)):
             yes = (f"{b.target_prob[0]:.2g}→{s.target_prob[0]:.2g}" if b.target_prob is not None else "-")
-            top = d.top[0][0] if d.top and d.top[0] else None
+            top = lens.deltas[i].top[0][0] if diff and lens.deltas[i].top and lens.deltas[i].top[0] else None
             moved = f"{top.text!r} {top.delta:+.3f}" if top is not None else "-"
             self.add_row(str(b.layer), _tops(b.top[0]), _tops(s.top[0]), yes, moved, key=str(b.layer))
         self.border_subtitle = (f"last layer vs real softmax: max |Δp| {base.final_logits_check:.1e} · "

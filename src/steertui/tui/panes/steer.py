@@ -18,9 +18,10 @@ class SteerPane(DataTable):
     HELP = """\
 ## Steer
 `b` builds one contrastive vector per layer from every loaded pair with the current method (`m`; by default
-the mean difference, vulnerable minus patched, read at each file's last token; Escape cancels). Each row is a layer: `‖v‖` the vector's norm, `‖v‖/‖h‖` its
-norm over the mean residual norm there, `cons` the consistency of the per-pair differences (mean pairwise
-cosine), and the held-out AUROC of projecting onto the vector: `AUC pair` with pairs held out (k-fold),
+the mean difference, vulnerable minus patched, read at each file's last token; Escape cancels). Each row is
+a layer: `‖v‖` the vector's norm, `‖v‖/‖h‖` its norm over the mean residual norm there, `cons` the
+consistency of the per-pair differences (mean pairwise cosine), and the held-out AUROC of projecting onto
+the vector: `AUC pair` with pairs held out (k-fold),
 `AUC CWE` leaving one CWE out. An AUROC near 0.5 means the direction does not separate vulnerable from
 patched files it was not built from.
 
