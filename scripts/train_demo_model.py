@@ -28,6 +28,7 @@ import re
 import sysconfig
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -44,10 +45,19 @@ CXX = re.compile(r"^\s*(?:namespace\b|template\s*<)", re.M)
 # trained on headers alone answers `int main(...)\n{\n` with blank lines. The C sources (.c files: the example
 # programs Debian's -dev packages install under /usr/share/doc, X11's Xtrans, the stdlib's C test files) are where
 # function bodies are, so they are taken whole and repeated in the training stream.
+class Source(NamedTuple):
+    roots: tuple[Path, ...]
+    glob: str
+    skip: tuple[str, ...]
+    share: float
+    reject: re.Pattern | None
+    repeat: int
+
+
 SOURCES = {
-    "c": ((Path("/usr/include"),), "*.h", ("c++",), 0.6, CXX, 1),
-    "py": ((STDLIB,), "*.py", ("site-packages", "test", "tests", "idle_test"), 0.4, None, 1),
-    "c-src": ((Path("/usr/share/doc"), Path("/usr/include"), STDLIB), "*.c", ("site-packages",), 0.1, CXX, 8),
+    "c": Source((Path("/usr/include"),), "*.h", ("c++",), 0.6, CXX, 1),
+    "py": Source((STDLIB,), "*.py", ("site-packages", "test", "tests", "idle_test"), 0.4, None, 1),
+    "c-src": Source((Path("/usr/share/doc"), Path("/usr/include"), STDLIB), "*.c", ("site-packages",), 0.1, CXX, 8),
 }
 SOURCE_NAMES = {"c": "C headers (`*.h`)", "py": "Python stdlib (`*.py`)", "c-src": "C sources (`*.c`)"}
 TOKENIZER_SOURCES = ("c", "py")  # the BPE vocabulary is learned from these (the C sources are tokenized with it)
@@ -147,7 +157,7 @@ def train_tokenizer(texts: list[str]) -> tuple[Tokenizer, list[str]]:
 def corpus() -> dict:
     """Files, tokenizer and token streams (cached by a key over the file list and every corpus constant)."""
     sel = collect()
-    key_src = json.dumps([TOKENIZER_SOURCES, [v[5] for v in SOURCES.values()], CORPUS_CHARS, MAX_FILE_BYTES, CORPUS_SEED, HOLDOUT_MOD, VOCAB, FORCED, SPLIT, sel["stats"],
+    key_src = json.dumps([TOKENIZER_SOURCES, [v.repeat for v in SOURCES.values()], CORPUS_CHARS, MAX_FILE_BYTES, CORPUS_SEED, HOLDOUT_MOD, VOCAB, FORCED, SPLIT, sel["stats"],
                           [(s, n, r, len(t)) for s in sel["docs"] for n, r, t in sel["docs"][s]]])
     path = CACHE / f"corpus-{hashlib.sha1(key_src.encode()).hexdigest()[:16]}.pt"
     if path.exists():
@@ -159,7 +169,7 @@ def corpus() -> dict:
     out = dict(tokenizer=tok.to_str(), added=added, stats=sel["stats"])
     for split, docs in sel["docs"].items():
         encs = tok.encode_batch([t for _, _, t in docs])
-        reps = [SOURCES[n][5] if split == "train" else 1 for n, _, _ in docs]
+        reps = [SOURCES[n].repeat if split == "train" else 1 for n, _, _ in docs]
         ids = [i for e, k in zip(encs, reps) for _ in range(k) for i in [0] + e.ids]  # documents led by <|endoftext|>
         out[split] = torch.tensor(ids, dtype=torch.int16)
         for (name, _, _), e in zip(docs, encs):
@@ -374,8 +384,8 @@ def _missed_section(r: dict) -> str:
 
 def write_card(args, data: dict, r: dict) -> None:
     st, added = data["stats"], data["added"]
-    total_tok = sum(s["tokens"]["train"] * SOURCES[n][5] for n, s in st.items())  # the stream, repeats included
-    src_share = st["c-src"]["tokens"]["train"] * SOURCES["c-src"][5] / total_tok
+    total_tok = sum(s["tokens"]["train"] * SOURCES[n].repeat for n, s in st.items())  # the stream, repeats included
+    src_share = st["c-src"]["tokens"]["train"] * SOURCES["c-src"].repeat / total_tok
     how = (f"BPE did not learn every one of them from the corpus, so the merges {', '.join(f'`{m}`' for m in added)} "
            f"were appended after training (lowest priority, trained vocabulary made {len(added)} smaller so the total "
            "stays 8192); `Yes`/`No` still merge by ordinary BPE rules everywhere else."
@@ -386,7 +396,7 @@ def write_card(args, data: dict, r: dict) -> None:
     corpus_rows = "\n".join(
         f"| {SOURCE_NAMES[n]} | `{s['root']}` | {s['files']['train']} / {s['files']['heldout']} "
         f"| {s['chars']['train'] + s['chars']['heldout']:,} | {s['tokens']['train']:,} / {s['tokens']['heldout']:,} "
-        f"| {SOURCES[n][5]} |"
+        f"| {SOURCES[n].repeat} |"
         for n, s in st.items())
     cfg = ", ".join(f"{k}={MODEL[k]}" for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
                                                 "multi_query", "activation_function", "tie_word_embeddings"))
