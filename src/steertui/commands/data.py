@@ -48,7 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--commit", metavar="REV", default=None, help="commit to check out (default: the pinned one)")
     fetch.set_defaults(handler=run_fetch)
 
-    budget = sub.add_parser("budget", help="token count of every sample for a tokenizer, and what gets truncated")
+    budget = sub.add_parser(
+        "budget", help="token count of every sample for a tokenizer, and what gets truncated",
+        description="Token count of every sample and what the truncation rule keeps: a file of a pair that does "
+        "not fit keeps, like its partner, the same window of whole lines around the pair's first difference "
+        "(WINDOWED; 'window' gives the kept lines, 1-based); a file without a pair keeps lines from the top "
+        "(TRUNCATED). --json gives per sample its pair, 'windowed' and 'window': [first, last].")
     add_dataset_option(budget)
     budget.add_argument("--model", metavar="M", default=argparse.SUPPRESS,
                         help="model folder or Hugging Face id whose tokenizer to use (default: the demo model)")
@@ -293,7 +298,7 @@ def run_budget(args: argparse.Namespace) -> int:
 
         raise SteertuiError(f"context length {context} leaves no room after reserving {reserve} tokens",
                             "pass a larger --context or a smaller --reserve")
-    report = token_budget(dataset.samples, tokenizer, context, reserve, tokenizer_name=model)
+    report = token_budget(dataset.samples, tokenizer, context, reserve, tokenizer_name=model, pairs=dataset.pairs)
     if args.json:
         data = report.to_dict()
         data["source"] = dataset.source.label
@@ -365,20 +370,25 @@ def _render_budget(dataset: Dataset, report: Any, truncated_only: bool) -> None:
     console.print(Text(f"Rule: {report.rule}", style="dim"))
     table = Table(show_header=True)
     table.add_column("sample", overflow="fold")
-    for column in ("tokens", "kept lines", "dropped tokens"):
+    for column in ("tokens", "kept lines", "window", "dropped tokens"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("note", no_wrap=True)
     for item in report.items:
         if truncated_only and not item.truncated:
             continue
-        note = "TRUNCATED" if item.truncated else ""
+        note = ("WINDOWED" if item.windowed else "TRUNCATED") if item.truncated or item.windowed else ""
         if any(not c.startswith("truncated to") for c in item.caveats):
             note = (note + " caveat").strip()
-        table.add_row(item.sample_id, str(item.tokens), f"{item.kept_lines}/{item.total_lines}",
+        window = f"{item.window[0]}-{item.window[1]}" if item.window else "-"
+        table.add_row(item.sample_id, str(item.tokens), f"{item.kept_lines}/{item.total_lines}", window,
                       str(item.dropped_tokens), Text(note, style="bold yellow" if note else ""))
     console.print(table)
     cut = report.truncated
     console.print(Text(f"{len(cut)} of {len(report.items)} sample(s) truncated to fit {report.limit} tokens"
                        + (": " + ", ".join(i.sample_id for i in cut) if cut else ""),
                        style="bold yellow" if cut else ""))
+    windowed = report.windowed_pairs
+    if windowed:
+        console.print(Text(f"{len(windowed)} pair(s) windowed (both files keep the same lines around their first "
+                           f"difference): " + ", ".join(windowed), style="yellow"))
     _note_warnings(dataset)

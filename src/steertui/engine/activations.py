@@ -8,9 +8,11 @@ Readouts (what one sample contributes per layer, ``[d_model]``):
   token at the edit point stands in, so every side of a pair that differs at all gets a non-empty mask.
 
 The reduction happens inside the trace with a per-row weight matrix, so memory holds ``[samples, layers,
-d_model]``, never every position. Long inputs are cut to ``max_length`` tokens keeping the head; the cut is
+d_model]``, never every position. Texts longer than ``max_length`` tokens are cut keeping the head; the cut is
 recorded per sample (``truncated``), and a ``diff`` mask that the cut emptied falls back to ``mean`` (recorded
-in ``fallbacks``).
+in ``fallbacks``). Pairs are read through ``engine.build.pair_activations``, which first cuts both files of a
+long pair to the same window of lines around their first difference (``engine.data.fit_pair``), so this head
+cut is only a safety net there.
 """
 
 from __future__ import annotations

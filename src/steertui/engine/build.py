@@ -4,7 +4,7 @@ per layer, and diagnose it. The console's vector pane and ``steertui eval`` both
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from steertui.engine.activations import Progress, extract, model_context, token_diff_masks, tokenize
@@ -14,7 +14,7 @@ from steertui.errors import SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.data import Pair
+    from steertui.engine.data import Pair, Truncation
     from steertui.engine.model import ModelSession
 
 
@@ -30,16 +30,29 @@ class PairActivations:
     cwes: list[str]
     truncated: list[str]  # sample ids cut to the context
     fallbacks: list[str]  # sample ids whose diff mask was empty (mean readout used)
+    cuts: dict[str, "Truncation"] = field(default_factory=dict)  # sample id -> what of its file was read
 
 
 def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                      readout: str = "last", chunk_size: int = 8, max_length: int | None = None,
                      progress: Progress | None = None, cancel: threading.Event | None = None) -> PairActivations:
-    """Activations of every pair's two sides (vulnerable first), in one extraction."""
+    """Activations of every pair's two sides (vulnerable first), in one extraction.
+
+    Files longer than the code budget (``max_length`` tokens, default the model's context, less the
+    :data:`~steertui.engine.verdict.RESERVE_TOKENS` the verdict question takes) are read in their pair's window
+    around the first hunk where the two differ, the same lines the verdict prompt holds
+    (``engine.data.fit_pair``)."""
+    from steertui.engine.data import fit_pair
+    from steertui.engine.verdict import RESERVE_TOKENS
+
     if not pairs:
         raise SteertuiError("no pairs to read", "select at least one vulnerable/patched pair")
     max_length = max_length or model_context(session)
-    texts = [p.vulnerable.code for p in pairs] + [p.patched.code for p in pairs]
+    limit = max(max_length - RESERVE_TOKENS, 1)
+    fits = [fit_pair(p, session.tokenizer, limit) for p in pairs]
+    texts = [f.vulnerable.code for f in fits] + [f.patched.code for f in fits]
+    cuts = {p.vulnerable.id: f.vulnerable for p, f in zip(pairs, fits)}
+    cuts.update({p.patched.id: f.patched for p, f in zip(pairs, fits)})
     sample_ids = [p.vulnerable.id for p in pairs] + [p.patched.id for p in pairs]
     ids, _cut = tokenize(session, texts, None)
     masks = None
@@ -53,8 +66,8 @@ def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers
     return PairActivations(
         vulnerable=acts.values[:n], patched=acts.values[n:], layers=acts.layers, readout=readout,
         pair_ids=[p.id for p in pairs], cwes=[p.cwe for p in pairs],
-        truncated=[sample_ids[k] for k, t in enumerate(acts.truncated) if t],
-        fallbacks=[sample_ids[k] for k in acts.fallbacks],
+        truncated=[sid for sid, t in zip(sample_ids, acts.truncated) if t or cuts[sid].truncated],
+        fallbacks=[sample_ids[k] for k in acts.fallbacks], cuts=cuts,
     )
 
 

@@ -150,7 +150,7 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
     labels = [s.label_int for s in samples]  # 1 = vulnerable (the dataset's label; see caveats)
     n = len(pairs)
-    prompts = sample_prompts(session, samples)
+    prompts = sample_prompts(session, samples, pairs)
     neutral = [p.patched.code for p in pairs]
     n_configs = len(layers) * len(settings.alphas)
     total = 2 + len(fold_idx) * (1 + n_configs)

@@ -381,7 +381,9 @@ class FixSitePrompt:
     The prompt stops at the end of a line rather than after its newline: byte-level BPE joins a newline with
     the indentation that follows it, so a prompt ending in a lone newline is a token sequence the model has only
     seen before column-0 text. ``line`` is the 1-based number of the first changed line; when the prefix does
-    not fit the context, whole lines are dropped from the top (``dropped_lines``)."""
+    not fit the context, it keeps the window of whole lines that ends at the fix site (lines are dropped from
+    the top, ``dropped_lines``), chosen by ``engine.data.line_window`` like the pair windows of the verdict
+    prompt and the extraction."""
 
     pair_id: str
     text: str
@@ -397,8 +399,8 @@ class FixSitePrompt:
 
 def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
     """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
-    from steertui.engine.data import count_tokens
     from steertui.engine.activations import model_context
+    from steertui.engine.data import count_tokens, line_window
 
     vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
     hunks = [op for op in pair.line_opcodes() if op[0] != "equal" and op[1] > 0]
@@ -414,15 +416,13 @@ def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32
         raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
                            "pick another pair")
     room = model_context(session) - max_new_tokens
-    # the fewest lines dropped from the top so the rest fits (a shorter suffix never has more tokens): bisect
-    low, high = 0, len(lines) - 1  # dropping `high` lines leaves one line, kept even when it is too long
-    while low < high:
-        mid = (low + high) // 2
-        if count_tokens(session.tokenizer, "\n".join(lines[mid:])) <= room:
-            high = mid
-        else:
-            low = mid + 1
-    dropped = low
+    # the window of whole lines ending at the fix site, the largest that fits (engine.data.line_window decides
+    # every window); the last line is kept even when it alone is too long
+    def fits(a: int, b: int) -> bool:
+        return count_tokens(session.tokenizer, "\n".join(lines[a:b])) <= room
+
+    start, _end = line_window(len(lines), fits, anchor=len(lines), grow="before")
+    dropped = min(start, len(lines) - 1)
     return FixSitePrompt(pair.id, "\n".join(lines[dropped:]), site + 1, dropped, "\n".join(vuln[site:i2]),
                          "\n".join(patched[j1:j2]))
 

@@ -18,7 +18,7 @@ from steertui.errors import CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.data import Sample
+    from steertui.engine.data import Pair, Sample
     from steertui.engine.model import ModelSession
 
 QUESTION = "Does this code contain instances of the security vulnerability known as {cwe_name}?"
@@ -58,22 +58,54 @@ class VerdictPrompt:
     text: str
     truncated: bool
     dropped_lines: int
+    windowed: bool = False  # cut to its pair's window around the first difference (else the head rule, or uncut)
+    window: tuple[int, int] | None = None  # kept lines, 1-based, both included
+    total_lines: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        """What the prompt kept of its file: ``windowed``, ``window`` ([first, last], 1-based), line counts."""
+        return {"id": self.sample_id, "windowed": self.windowed,
+                "window": list(self.window) if self.window else None,
+                "kept_lines": self.total_lines - self.dropped_lines, "total_lines": self.total_lines}
 
 
-def build_prompt(session: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
-                 context: int | None = None) -> VerdictPrompt:
-    """The S1 prompt for one file; code longer than the context keeps whole lines from the top."""
-    from steertui.engine.data import count_tokens, truncate_code
+def code_limit(session: "ModelSession", cwe_name: str, context: int | None = None) -> int:
+    """Tokens of code the verdict prompt holds: the context less the question around the code (at least
+    :data:`RESERVE_TOKENS`)."""
+    from steertui.engine.data import count_tokens
 
     context = context or model_context(session)
     frame = count_tokens(session.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
-    cut = truncate_code(code, session.tokenizer, context - max(frame, RESERVE_TOKENS))
-    return VerdictPrompt(sample_id, TEMPLATE.format(code=cut.code.rstrip("\n"), cwe_name=cwe_name),
-                         cut.truncated, cut.dropped_lines)
+    return context - max(frame, RESERVE_TOKENS)
 
 
-def sample_prompts(session: "ModelSession", samples: Sequence["Sample"]) -> list[VerdictPrompt]:
-    return [build_prompt(session, s.code, s.cwe_name, s.id) for s in samples]
+def _prompt(cut: Any, cwe_name: str, sample_id: str) -> VerdictPrompt:
+    return VerdictPrompt(sample_id, TEMPLATE.format(code=cut.code.rstrip("\n"), cwe_name=cwe_name), cut.truncated,
+                         cut.dropped_lines, cut.windowed, cut.window, cut.total_lines)
+
+
+def build_prompt(session: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
+                 context: int | None = None, *, pair: "Pair | None" = None) -> VerdictPrompt:
+    """The S1 prompt for one file. Code longer than the context keeps the window of ``pair`` (the pair ``code``
+    is a file of) around the first hunk where the pair differs, or, without a pair, whole lines from the top
+    (``engine.data.fit_code``)."""
+    from steertui.engine.data import fit_code
+
+    cut = fit_code(code, session.tokenizer, code_limit(session, cwe_name, context), pair)
+    return _prompt(cut, cwe_name, sample_id)
+
+
+def sample_prompts(session: "ModelSession", samples: Sequence["Sample"],
+                   pairs: Sequence["Pair"] = ()) -> list[VerdictPrompt]:
+    """The S1 prompt of each sample; the files of ``pairs`` are cut by their pair's window."""
+    from steertui.engine.data import fit_samples
+
+    limits = {name: code_limit(session, name) for name in {s.cwe_name for s in samples}}
+    cuts = {}
+    for limit in set(limits.values()):
+        group = [s for s in samples if limits[s.cwe_name] == limit]
+        cuts.update(fit_samples(group, pairs, session.tokenizer, limit))
+    return [_prompt(cuts[s.id], s.cwe_name, s.id) for s in samples]
 
 
 def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),

@@ -108,7 +108,7 @@ class Jobs:
         with self.reporting("next tokens"):
             rec = self.ensure_recorder()
             sample = pair.vulnerable
-            prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id).text
+            prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id, pair=pair).text
             self.recorded(rec.set_steering, steering)
             result = self.recorded(rec.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
             lens = self.recorded(rec.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
