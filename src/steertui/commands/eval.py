@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from steertui.commands._common import add_dataset_option, add_model_options, load_session
+from steertui.engine.evaluate import ALPHA_SCALES
 from steertui.errors import SteertuiError
 
 
@@ -18,11 +19,13 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _layers(text: str) -> tuple[int, ...] | str:
+    if text.strip().lower() == "all":
+        return "all"
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of layer indices") from None
+        raise argparse.ArgumentTypeError(f"'{text}' is not 'all' or a comma-separated list of layer indices") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,11 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="held-out evaluation of steering on the vulnerability verdict",
         description="Build vectors on training pairs only, score held-out files with the zero-shot question "
         "(logit ' Yes' - logit ' No' at the answer slot), with and without steering, per CWE, against a random "
-        "vector of equal norm, with a fluency cost (KL on neutral code). Negative alphas: --alpha=-4,0,4.")
+        "vector of equal norm, with a fluency cost (KL on neutral code). Negative alphas: --alpha=-4,0,4. "
+        "--json FILE writes the settings (with the alpha scale), the folds, the truncated files (with the window "
+        "of lines each kept), the rows, and one record per held-out file from which every row can be recomputed.")
     add_model_options(p)
     add_dataset_option(p)
-    p.add_argument("--layers", type=_ints, required=True, metavar="L[,L...]", help="layers to steer, e.g. 1,3")
-    p.add_argument("--alpha", type=_floats, required=True, metavar="A[,A...]", help="coefficients, e.g. 0,4")
+    p.add_argument("--layers", type=_layers, required=True, metavar="L[,L...]|all",
+                   help="layers to steer, e.g. 1,3, or all (every layer of the model)")
+    p.add_argument("--alpha", type=_floats, required=True, metavar="A[,A...]",
+                   help="coefficients, e.g. 0,4 (in the unit of --alpha-scale)")
+    p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default="raw",
+                   help="raw (default): alpha multiplies the vector as built; residual: alpha 1.0 adds a vector "
+                   "whose norm is the layer's mean residual norm over the fold's training files (the console's "
+                   "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "
+                   "the raw coefficient each fold applied")
     p.add_argument("--method", choices=("mean-diff", "pca", "probe"), default="mean-diff")
     p.add_argument("--readout", choices=("last", "mean", "diff"), default="last")
     p.add_argument("--split", choices=("pairs", "cwe"), default="pairs",
@@ -74,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
     dataset, pairs, parts = _pairs(args)
     session = load_session(args)
-    settings = EvalSettings(layers=args.layers, alphas=args.alpha, method=args.method, readout=args.readout,
+    layers = tuple(range(session.n_layers)) if args.layers == "all" else args.layers
+    settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method, readout=args.readout,
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
-                            kl_tokens=args.kl_tokens, yes=args.yes, no=args.no)
+                            kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale)
     err = Console(stderr=True)
     err.print(f"[bold]{session.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -121,15 +134,25 @@ def _print_table(result, parts) -> None:
     console.print(f"source: [bold]{result.source}[/]  model: {result.model}  parts: {', '.join(parts)}")
     console.print(f"score = logit({a.yes!r}, id {a.yes_id}) - logit({a.no!r}, id {a.no_id}); vectors: {s.method}, "
                   f"readout {s.readout}, split {s.split}, seed {s.seed}; threshold fixed on each fold's training files")
-    if result.truncated:
-        console.print(f"[yellow]{len(result.truncated)} file(s) truncated to the context[/]")
+    if s.alpha_scale == "residual":
+        console.print("alpha scale: residual (alpha 1 adds a vector as long as the layer's mean residual norm on the "
+                      "fold's training files; 'raw' is the coefficient applied, per fold)")
+    else:
+        console.print("alpha scale: raw (alpha multiplies the vector as built)")
+    if result.cuts:
+        windowed = sum(1 for c in result.cuts if c.get("windowed"))
+        console.print(f"[yellow]{len(result.cuts)} file(s) cut to the context, {windowed} of them to their pair's "
+                      f"window around the first difference (see 'truncated' in --json)[/]")
     table = Table(header_style="bold")
-    for col in ("layer", "alpha", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift", "rand flip",
-                "KL", "rand KL", "yes rate"):
+    for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift", "rand flip",
+                "KL", "rand KL", "yes rate", "mass"):
         table.add_column(col, justify="right" if col != "cwe" else "left")
     for r in result.rows:
-        table.add_row(str(r.layer), f"{r.alpha:g}", r.cwe, str(r.n), f"{r.shift:+.3f}", f"{r.accuracy:.2f}",
+        raw = sorted(set(r.raw_alpha))
+        raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
+        table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), f"{r.shift:+.3f}", f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}", f"{r.random_shift:+.3f}",
                       f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
-                      f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", style="bold" if r.cwe == "all" else "")
+                      f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
+                      style="bold" if r.cwe == "all" else "")
     console.print(table)

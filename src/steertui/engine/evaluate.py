@@ -8,15 +8,22 @@ Protocol (what ``steertui eval`` runs):
 3. Unsteered verdict scores (logit(" Yes") − logit(" No") at the answer slot) are computed once for every
    file. Each fold fixes its threshold on its training files' unsteered scores (the accuracy-maximising one).
 4. For each fold, layer and alpha, the held-out files are scored with alpha·v added at that layer (every
-   position of the prompt), and with alpha·r for a random vector r of the same norm (the control).
+   position of the prompt), and with alpha·r for a random vector r of the same norm (the control). With
+   ``alpha_scale="residual"`` the coefficient applied is alpha·‖h‖/‖v‖, ‖h‖ the layer's mean residual norm
+   over the fold's training files (``vectors.residual_norm``, the console's alpha unit): alpha 1 adds a vector
+   as long as the layer's mean residual. The unsteered pass also gives p(yes) and p(no) at the answer slot.
 5. Fluency cost: mean per-token KL(steered ‖ unsteered) of the next-token distribution over the held-out
    *patched* files read as plain code (no question), the first ``kl_tokens`` tokens of each.
 
-Rows are pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has its ``n``.
+Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
+and, per layer and alpha, the steered and random scores and the coefficient applied; patched files also the KL);
+the rows are computed from those records only (:func:`rows_from_files`), pooled over folds per (layer, alpha)
+and per CWE, plus ``cwe="all"``; every row has its ``n``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import asdict, dataclass, field
@@ -24,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from steertui.engine.build import pair_activations, vectors_from_activations
 from steertui.engine.steering import Steer, forward
-from steertui.engine.verdict import AnswerTokens, answer_tokens, best_threshold, sample_prompts, score
+from steertui.engine.vectors import raw_alpha, residual_norm
+from steertui.engine.verdict import AnswerTokens, answer_tokens, best_threshold, sample_prompts, score, score_answers
 from steertui.errors import CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.model import ModelSession
 
 SPLITS = ("pairs", "cwe")
+ALPHA_SCALES = ("raw", "residual")  # raw: the coefficient itself; residual: in units of ‖h‖/‖v‖ at that layer
 EvalProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -50,6 +59,7 @@ class EvalSettings:
     kl_tokens: int = 64
     yes: str = " Yes"
     no: str = " No"
+    alpha_scale: str = "raw"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas)}
@@ -72,9 +82,11 @@ class EvalRow:
     baseline_yes_rate: float  # share of held-out files whose unsteered score is above its fold's threshold
     yes_rate: float  # the same, steered
     random_kl: float
+    answer_mass: float = float("nan")  # mean p(yes) + p(no) at the answer slot, unsteered
+    raw_alpha: tuple[float, ...] = ()  # the coefficient applied in each fold (index = fold)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
 
 
 @dataclass
@@ -85,13 +97,16 @@ class EvalResult:
     answers: AnswerTokens
     rows: list[EvalRow]
     folds: list[dict[str, Any]]
-    truncated: list[str] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)  # ids of the files cut to the context
     prompt_template: str = ""
+    files: list[dict[str, Any]] = field(default_factory=list)  # one record per held-out file (module docstring)
+    cuts: list[dict[str, Any]] = field(default_factory=list)  # per truncated file: pair, windowed, window, lines
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "model": self.model, "settings": self.settings.to_dict(),
                 "answer_tokens": self.answers.to_dict(), "prompt_template": self.prompt_template,
-                "folds": self.folds, "truncated": self.truncated, "results": [r.to_dict() for r in self.rows]}
+                "folds": self.folds, "truncated": self.cuts, "results": [r.to_dict() for r in self.rows],
+                "files": self.files}
 
 
 def make_folds(pairs: Sequence["Pair"], split: str, folds: int, seed: int) -> list[list[int]]:
@@ -144,6 +159,8 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
 
     if not pairs:
         raise SteertuiError("no pairs to evaluate", "select a dataset part that has vulnerable/patched pairs")
+    if settings.alpha_scale not in ALPHA_SCALES:
+        raise SteertuiError(f"unknown alpha scale '{settings.alpha_scale}'", f"use one of {', '.join(ALPHA_SCALES)}")
     layers = [session.check_layer(L) for L in settings.layers]
     answers = answer_tokens(session, settings.yes, settings.no)
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
@@ -172,14 +189,16 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
     base_all = score(session, [p.text for p in prompts], answers, chunk_size=settings.chunk_size, cancel=cancel)
     tick("baseline scores")
     base = torch.full((2 * n,), float("nan"))
+    logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no), from the held-out pass
 
     gen = torch.Generator().manual_seed(settings.seed)
-    # per (layer, alpha): per-sample steered score, random score, threshold; per pair: KL
+    # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
     steered = {(L, a): torch.full((2 * n,), float("nan")) for L in layers for a in settings.alphas}
     rand = {key: torch.full((2 * n,), float("nan")) for key in steered}
     kl = {key: [float("nan")] * n for key in steered}
     rkl = {key: [float("nan")] * n for key in steered}
-    thresholds = torch.zeros(2 * n)
+    raws = {key: [float("nan")] * len(fold_idx) for key in steered}
+    fold_of: dict[int, int] = {}
     folds_info = []
     for f, test in enumerate(fold_idx):
         train = [i for i in range(n) if i not in set(test)]
@@ -188,21 +207,29 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
         train_s = train + [n + i for i in train]
         test_s = test + [n + i for i in test]
         t = best_threshold([float(base_all[i]) for i in train_s], [labels[i] for i in train_s])
-        thresholds[test_s] = t
+        fold_of.update({i: f for i in test_s})
         vectors = vectors_from_activations(acts, settings.method, train)
-        folds_info.append({"fold": f, "threshold": t, "train_pairs": [pairs[i].id for i in train],
-                           "test_pairs": [pairs[i].id for i in test]})
+        info: dict[str, Any] = {"fold": f, "threshold": t, "train_pairs": [pairs[i].id for i in train],
+                                "test_pairs": [pairs[i].id for i in test], "residual_norm": {}, "vector_norm": {}}
+        folds_info.append(info)
         test_prompts = [prompts[i].text for i in test_s]
         test_neutral = [neutral[i] for i in test]
-        base[test_s] = score(session, test_prompts, answers, chunk_size=settings.chunk_size, cancel=cancel)
+        held = score_answers(session, test_prompts, answers, chunk_size=settings.chunk_size, cancel=cancel)
+        base[test_s] = held.score
+        logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
         base_t = _neutral_logprobs(session, test_neutral, (), settings.chunk_size, settings.kl_tokens)
         tick(f"fold {f + 1}/{len(fold_idx)} baseline")
         for L in layers:
             v = vectors[L]
+            k = acts.layers.index(L)
+            resid = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
+            info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid, float(v.norm())
             r = torch.randn(v.shape[0], generator=gen)
             r = r / r.norm() * v.norm()
             for a in settings.alphas:
-                sv, rv = [Steer(L, v, a, label="vector")], [Steer(L, r, a, label="random")]
+                coef = float(a) if settings.alpha_scale == "raw" else raw_alpha(a, resid, float(v.norm()))
+                raws[(L, a)][f] = coef
+                sv, rv = [Steer(L, v, coef, label="vector")], [Steer(L, r, coef, label="random")]
                 steered[(L, a)][test_s] = score(session, test_prompts, answers, steers=sv,
                                                 chunk_size=settings.chunk_size, cancel=cancel)
                 rand[(L, a)][test_s] = score(session, test_prompts, answers, steers=rv,
@@ -213,34 +240,67 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
                     kl[(L, a)][i], rkl[(L, a)][i] = k_s[j], k_r[j]
                 tick(f"fold {f + 1}/{len(fold_idx)} layer {L} alpha {a:g}")
 
-    rows = []
+    files = []
+    for i in (k for p in range(n) for k in (p, n + p)):  # pair by pair, vulnerable first
+        if i not in fold_of:
+            continue
+        f, pi, patched = fold_of[i], i % n, i >= n
+        files.append({
+            "id": samples[i].id, "pair": pairs[pi].id, "cwe": samples[i].cwe, "label": labels[i], "fold": f,
+            "threshold": folds_info[f]["threshold"], "p_yes": math.exp(float(logp[i, 0])),
+            "p_no": math.exp(float(logp[i, 1])), "baseline_score": float(base[i]),
+            "steered": [{"layer": L, "alpha": float(a), "raw_alpha": raws[(L, a)][f],
+                         "score": float(steered[(L, a)][i]), "random_score": float(rand[(L, a)][i]),
+                         "kl": kl[(L, a)][pi] if patched else None, "random_kl": rkl[(L, a)][pi] if patched else None}
+                        for L in layers for a in settings.alphas],
+        })
     cwes = sorted({p.cwe for p in pairs}, key=lambda c: int(c.split("-")[1]) if c.split("-")[-1].isdigit() else 0)
-    groups = [(c, [i for i in range(n) if pairs[i].cwe == c]) for c in cwes] + [("all", list(range(n)))]
-    for L in layers:
-        for a in settings.alphas:
-            for cwe, pidx in groups:
-                sidx = pidx + [n + i for i in pidx]
-                rows.append(_row(L, a, cwe, sidx, pidx, base, steered[(L, a)], rand[(L, a)], thresholds, labels,
-                                 kl[(L, a)], rkl[(L, a)]))
+    rows = rows_from_files(files, layers, settings.alphas, cwes)
+    pair_of = {s.id: p.id for p in pairs for s in p.samples}
+    cuts = [{**p.describe(), "pair": pair_of.get(p.sample_id)} for p in prompts if p.truncated or p.windowed]
     truncated = [p.sample_id for p in prompts if p.truncated]
     from steertui.engine.verdict import TEMPLATE
 
-    return EvalResult(pairs[0].source, session.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE)
+    return EvalResult(pairs[0].source, session.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
+                      files, cuts)
 
 
-def _row(L, a, cwe, sidx, pidx, base, steered, rand, thr, labels, kl, rkl) -> EvalRow:
-    import torch
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values) if values else float("nan")
 
-    idx = torch.tensor(sidx)
-    b, s, r, t = base[idx], steered[idx], rand[idx], thr[idx]
-    y = torch.tensor([labels[i] for i in sidx]).bool()
-    pb, ps, pr = b > t, s > t, r > t
-    return EvalRow(
-        layer=L, alpha=float(a), cwe=cwe, n=len(sidx),
-        shift=float((s - b).mean()), accuracy=float((ps == y).float().mean()),
-        flip_rate=float((ps != pb).float().mean()), random_shift=float((r - b).mean()),
-        random_flip_rate=float((pr != pb).float().mean()),
-        kl=float(sum(kl[i] for i in pidx) / len(pidx)), n_kl=len(pidx),
-        baseline_accuracy=float((pb == y).float().mean()), baseline_yes_rate=float(pb.float().mean()),
-        yes_rate=float(ps.float().mean()), random_kl=float(sum(rkl[i] for i in pidx) / len(pidx)),
-    )
+
+def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alphas: Sequence[float],
+                    cwes: Sequence[str]) -> list[EvalRow]:
+    """The table from the per-file records of :attr:`EvalResult.files` alone: per (layer, alpha), per CWE and
+    ``all``. Means are ``math.fsum(values) / n``; a file counts as "yes" when its score is above its fold's
+    threshold; shifts and flips compare each file's steered (or random) score with its unsteered one; the KL
+    means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
+    fold applied."""
+    rows = []
+    for L in layers:
+        for a in alphas:
+            by_fold = {f["fold"]: x["raw_alpha"] for f in files for x in f["steered"] if x["layer"] == L
+                       and x["alpha"] == a}
+            for cwe in list(cwes) + ["all"]:
+                group = [f for f in files if cwe == "all" or f["cwe"] == cwe]
+                st = [next(x for x in f["steered"] if x["layer"] == L and x["alpha"] == a) for f in group]
+                yes_b = [f["baseline_score"] > f["threshold"] for f in group]
+                yes_s = [x["score"] > f["threshold"] for f, x in zip(group, st)]
+                yes_r = [x["random_score"] > f["threshold"] for f, x in zip(group, st)]
+                truth = [bool(f["label"]) for f in group]
+                kls = [x["kl"] for x in st if x["kl"] is not None]
+                rkls = [x["random_kl"] for x in st if x["random_kl"] is not None]
+                rows.append(EvalRow(
+                    layer=L, alpha=float(a), cwe=cwe, n=len(group),
+                    shift=_mean([x["score"] - f["baseline_score"] for f, x in zip(group, st)]),
+                    accuracy=_mean([float(p == y) for p, y in zip(yes_s, truth)]),
+                    flip_rate=_mean([float(p != q) for p, q in zip(yes_s, yes_b)]),
+                    random_shift=_mean([x["random_score"] - f["baseline_score"] for f, x in zip(group, st)]),
+                    random_flip_rate=_mean([float(p != q) for p, q in zip(yes_r, yes_b)]),
+                    kl=_mean(kls), n_kl=len(kls),
+                    baseline_accuracy=_mean([float(p == y) for p, y in zip(yes_b, truth)]),
+                    baseline_yes_rate=_mean([float(p) for p in yes_b]), yes_rate=_mean([float(p) for p in yes_s]),
+                    random_kl=_mean(rkls), answer_mass=_mean([f["p_yes"] + f["p_no"] for f in group]),
+                    raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
+                ))
+    return rows

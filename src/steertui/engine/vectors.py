@@ -98,6 +98,19 @@ def consistency(diffs: "torch.Tensor") -> float | None:
     return float((cos.sum() - torch.diagonal(cos).sum()) / (n * (n - 1)))
 
 
+def residual_norm(vuln: "torch.Tensor", patched: "torch.Tensor") -> float:
+    """One layer's mean residual norm: the mean L2 norm of the paired activations ``[P, D]``, each side
+    averaged over its files and the two sides averaged (the unit of the console's alpha step and of
+    ``steertui eval --alpha-scale residual``)."""
+    return float(0.5 * (vuln.float().norm(dim=1).mean() + patched.float().norm(dim=1).mean()))
+
+
+def raw_alpha(alpha: float, residual: float, vector_norm: float) -> float:
+    """The coefficient that makes ``raw * v`` have norm ``alpha * residual`` for a vector of norm
+    ``vector_norm``: alpha in units of the layer's mean residual norm, as the coefficient the model gets."""
+    return float(alpha) * residual / vector_norm if vector_norm else 0.0
+
+
 @dataclass(frozen=True)
 class LayerDiagnostics:
     layer: int
@@ -151,7 +164,7 @@ def diagnose(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int
     for k_idx, layer in enumerate(layers):
         a, b = vuln[:, k_idx].float(), patched[:, k_idx].float()
         v = direction(a, b, method)
-        resid = float(0.5 * (a.norm(dim=1).mean() + b.norm(dim=1).mean()))
+        resid = residual_norm(a, b)
         au_p, f_p = _heldout_auroc(a, b, method, folds) if folds else (None, 0)
         au_c, f_c = _heldout_auroc(a, b, method, cwe_folds) if cwe_folds else (None, 0)
         out.append(LayerDiagnostics(layer, n, consistency(a - b), float(v.norm()), resid,

@@ -108,10 +108,29 @@ def sample_prompts(session: "ModelSession", samples: Sequence["Sample"],
     return [_prompt(cuts[s.id], s.cwe_name, s.id) for s in samples]
 
 
-def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
-          chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
-          cancel: threading.Event | None = None) -> "torch.Tensor":
-    """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""
+@dataclass(frozen=True)
+class AnswerScores:
+    """Per prompt ``[N]`` (float32): the verdict score and the log-probabilities of both answer tokens at the
+    answer slot (log-softmax of the same logits)."""
+
+    score: "torch.Tensor"
+    logp_yes: "torch.Tensor"
+    logp_no: "torch.Tensor"
+
+    @property
+    def p_yes(self) -> "torch.Tensor":
+        return self.logp_yes.exp()
+
+    @property
+    def p_no(self) -> "torch.Tensor":
+        return self.logp_no.exp()
+
+
+def score_answers(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *,
+                  steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
+                  cancel: threading.Event | None = None) -> AnswerScores:
+    """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
+    last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first)."""
     import torch
 
     out = []
@@ -121,13 +140,23 @@ def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens
             raise CancelledError(f"scoring cancelled after {start} of {len(prompts)} prompts")
         rows = order[start:start + chunk_size]
         logits = forward(session, [prompts[r] for r in rows], steers=steers, logits_at="last").logits.float()
-        out.append((rows, (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu()))
+        logp = logits.log_softmax(-1)[:, [answers.yes_id, answers.no_id]]
+        out.append((rows, (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu(), logp.cpu()))
         if progress is not None:
             progress(min(start + chunk_size, len(prompts)), len(prompts))
-    scores = torch.zeros(len(prompts))
-    for rows, vals in out:
+    scores, logps = torch.zeros(len(prompts)), torch.zeros(len(prompts), 2)
+    for rows, vals, lp in out:
         scores[rows] = vals
-    return scores
+        logps[rows] = lp
+    return AnswerScores(scores, logps[:, 0], logps[:, 1])
+
+
+def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
+          chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
+          cancel: threading.Event | None = None) -> "torch.Tensor":
+    """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""
+    return score_answers(session, prompts, answers, steers=steers, chunk_size=chunk_size, progress=progress,
+                         cancel=cancel).score
 
 
 def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:

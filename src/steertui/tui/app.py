@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from steertui.engine.steering import POSITIONS  # plain constants: these modules import torch only when called
-from steertui.engine.vectors import METHODS
+from steertui.engine.vectors import METHODS, raw_alpha
 from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
@@ -265,7 +265,7 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         if self.session is None or self.dataset is None or d is None:
             return
-        alpha = abs(self.alpha()) or ALPHA_STEP * d.residual_norm / d.vector_norm
+        alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
         self.action_focus("eval")
         self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
         self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method, self._new_cancel())
@@ -315,7 +315,7 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         if d is None or not d.vector_norm:
             return 0.0
-        return self.alpha_steps * ALPHA_STEP * d.residual_norm / d.vector_norm
+        return raw_alpha(self.alpha_steps * ALPHA_STEP, d.residual_norm, d.vector_norm)
 
     @property
     def vector_name(self) -> str:
