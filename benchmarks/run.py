@@ -86,7 +86,7 @@ def bench_eval(session, pairs):
     from steertui.engine.evaluate import EvalSettings, evaluate
     from steertui.engine.verdict import sample_prompts
 
-    prompts = [p.text for p in sample_prompts(session, [s for pr in pairs for s in pr.samples])]
+    prompts = [p.text for p in sample_prompts(session, [s for pr in pairs for s in pr.samples], pairs)]
 
     def one_pass():
         for start in range(0, len(prompts), 8):
