@@ -25,6 +25,8 @@ import json
 import math
 import random
 import re
+import os
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -36,6 +38,11 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig,
                           PreTrainedTokenizerFast)
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import synth_vulns  # noqa: E402  (the synthetic vulnerable/patched pairs, beside this script)
+from steertui.engine.data import DEFAULT_CWE_NAMES, load_builtin, load_checkout  # noqa: E402
+from steertui.engine.verdict import TEMPLATE  # noqa: E402  (the question exactly as the engine asks it)
+
 CACHE = ROOT / "scripts" / ".corpus_cache"
 EOT = "<|endoftext|>"
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -80,6 +87,14 @@ MODEL = dict(vocab_size=VOCAB, n_positions=1024, n_embd=128, n_layer=4, n_head=4
 # windows (a batch of 8 long windows is ~8 files), and beat 24 x 128 + 1 x 1024 even on positions 512-1023.
 TRAIN = dict(batch=32, seq=128, lr=5e-3, min_lr_frac=0.1, warmup=100, weight_decay=0.1, clip=1.0)
 STEPS = 1600  # ~0.75 s/step on an idle 2-core machine: ~20 min of training
+# Stage 2: the verdict question. Each step holds code windows (so stage 1 is not forgotten) and QA_PAIRS synthetic
+# programs asked about their own CWE in both versions (vulnerable -> " Yes", patched -> " No": the pair differs
+# only in the fix, so the fix is what decides) plus QA_OTHER files asked about a CWE they are not an instance of
+# (-> " No", so the answer depends on the code and the question together). The answer token's cross-entropy is
+# averaged over examples and added with weight ANSWER_WEIGHT to the language-model loss of every token.
+QA = dict(steps=800, code_batch=8, pairs=4, other=2, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
+          synth_pairs=2400, same_language_other=0.7)
+ANSWERS = (" Yes", " No")
 # The C prompt ends at the end of a statement line, where the next token starts the next line. A prompt ending in
 # "{\n" ends on a lone "\n" token, which in training text is only ever followed by column-0 text (the pre-tokenizer
 # joins a newline with the indentation after it), so any model answers it with "}", "#" or more blank lines.
@@ -162,7 +177,7 @@ def corpus() -> dict:
     path = CACHE / f"corpus-{hashlib.sha1(key_src.encode()).hexdigest()[:16]}.pt"
     if path.exists():
         print(f"corpus: cached {path.relative_to(ROOT)}", flush=True)
-        return {**torch.load(path), "cached": True}
+        return {**torch.load(path), "cached": True, "docs": sel["docs"]}
     t0 = time.time()
     tok, added = train_tokenizer([t for n, _, t in sel["docs"]["train"] if n in TOKENIZER_SOURCES])
     print(f"tokenizer: trained in {time.time() - t0:.0f}s, appended merges {added or 'none'}", flush=True)
@@ -177,7 +192,7 @@ def corpus() -> dict:
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(out, path)
     print(f"corpus: tokenized in {time.time() - t0:.0f}s -> {path.relative_to(ROOT)}", flush=True)
-    return {**out, "cached": False}
+    return {**out, "cached": False, "docs": sel["docs"]}
 
 
 def windows(stream: torch.Tensor, length: int) -> torch.Tensor:
@@ -277,11 +292,176 @@ def greedy(model, tok, prompt: str, new: int = 40) -> str:
     return tok.decode(out[0, ids.shape[1]:])
 
 
+def shared_dataset() -> Path:
+    """The SecLLMHolmes checkout the model is measured on ($STEERTUI_DATASET, else ../shared/secllmholmes)."""
+    path = Path(os.environ.get("STEERTUI_DATASET") or ROOT.parent / "shared" / "secllmholmes")
+    if not (path / "datasets").is_dir():
+        raise SystemExit(f"SecLLMHolmes checkout not found at {path}: set STEERTUI_DATASET to it (the training data is "
+                         "checked against every file of it before training)")
+    return path
+
+
+def reference_texts() -> list[str]:
+    """Every text file of the builtin examples and of the SecLLMHolmes checkout: what the model is measured on."""
+    texts = []
+    for root in (ROOT / "assets" / "examples", shared_dataset() / "datasets"):  # not LICENSE: the GPL text is in headers
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and not p.is_symlink() and p.stat().st_size < 2_000_000:
+                try:
+                    texts.append(p.read_bytes().decode("utf-8"))
+                except UnicodeDecodeError:
+                    continue
+    return texts
+
+
+def check_disjoint(pairs: list, docs: list[tuple[str, str, str]], refs: list[str]) -> dict:
+    """Refuse to train when any synthetic file or corpus file shares a 3-line window (60+ characters, blank lines
+    dropped, whitespace normalised) with a reference file, or when a reference file is in the corpus verbatim."""
+    hits = synth_vulns.overlaps(pairs, refs)
+    ref_windows = set().union(*(synth_vulns.windows3(t) for t in refs))
+    ref_hashes = {hashlib.sha1(" ".join(t.split()).encode()).digest() for t in refs if t.strip()}
+    corpus_hits = [(f"{n}:{r}", w) for n, r, t in docs for w in synth_vulns.windows3(t) & ref_windows]
+    verbatim = [f"{n}:{r}" for n, r, t in docs if hashlib.sha1(" ".join(t.split()).encode()).digest() in ref_hashes]
+    if hits or corpus_hits or verbatim:
+        shown = "\n  ".join(f"{i}: {w!r}" for i, w in (hits + corpus_hits)[:10])
+        raise SystemExit(f"training data overlaps the evaluation files ({len(hits)} synthetic, {len(corpus_hits)} "
+                         f"corpus windows, {len(verbatim)} verbatim files):\n  {shown}")
+    return dict(reference_files=len(refs), reference_windows=len(ref_windows), synthetic_files=2 * len(pairs),
+                corpus_files=len(docs))
+
+
+def verdict_prompt(code: str, cwe: str) -> str:
+    return TEMPLATE.format(code=code.rstrip("\n"), cwe_name=DEFAULT_CWE_NAMES[cwe])
+
+
+def qa_items(pairs: list, tok, seed: int) -> list[dict]:
+    """Per pair: the two own-CWE questions and two other-CWE questions, tokenized once."""
+    rng = random.Random(f"qa:{seed}")
+    texts, meta = [], []
+    for k, p in enumerate(pairs):
+        same = [c for c in synth_vulns.CWES if c != p.cwe and synth_vulns.LANG[c] == p.lang]
+        other = [c for c in synth_vulns.CWES if c != p.cwe and synth_vulns.LANG[c] != p.lang]
+        for code, label in ((p.vulnerable, 1), (p.patched, 0)):
+            texts.append(verdict_prompt(code, p.cwe))
+            meta.append((k, label, True))
+            wrong = rng.choice(same if same and rng.random() < QA["same_language_other"] else other)
+            texts.append(verdict_prompt(code, wrong))
+            meta.append((k, label, False))
+    enc = tok(texts)["input_ids"]
+    return [dict(pair=k, label=label, own=own, ids=ids) for (k, label, own), ids in zip(meta, enc)]
+
+
+def qa_batch(items: list[dict], picks: list[int], answer_ids: tuple[int, int]):
+    """Right-padded batch; labels -100 on padding; the index of the position that predicts the answer."""
+    seqs = [items[i]["ids"] + [answer_ids[0] if items[i]["label"] and items[i]["own"] else answer_ids[1]]
+            for i in picks]
+    width = max(map(len, seqs))
+    x = torch.zeros(len(seqs), width, dtype=torch.long)
+    mask = torch.zeros(len(seqs), width, dtype=torch.long)
+    for b, s in enumerate(seqs):
+        x[b, :len(s)] = torch.tensor(s)
+        mask[b, :len(s)] = 1
+    labels = x.masked_fill(mask == 0, -100)
+    slot = torch.tensor([len(s) - 2 for s in seqs])
+    target = torch.tensor([s[-1] for s in seqs])
+    return x, mask, labels, slot, target
+
+
+def qa_lr(step: int, steps: int) -> float:
+    if step < QA["warmup"]:
+        return QA["lr"] * (step + 1) / QA["warmup"]
+    frac = (step - QA["warmup"]) / max(1, steps - QA["warmup"])
+    return QA["lr"] * (QA["min_lr_frac"] + (1 - QA["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answer_ids: tuple[int, int], steps: int,
+             seed: int) -> list[dict]:
+    groups = [{"params": [p for p in model.parameters() if (p.dim() >= 2) == d], "weight_decay": wd}
+              for d, wd in ((True, TRAIN["weight_decay"]), (False, 0.0))]
+    opt = torch.optim.AdamW(groups, lr=QA["lr"], betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(seed + 1)
+    rng = random.Random(f"qa-steps:{seed}")
+    by_pair: dict[int, list[int]] = {}
+    for i, it in enumerate(items):
+        by_pair.setdefault(it["pair"], []).append(i)
+    log, t0 = [], time.time()
+    model.train()
+    for step in range(steps):
+        seq = TRAIN["seq"]
+        starts = torch.randint(0, len(stream) - seq, (QA["code_batch"],), generator=gen)
+        xc = torch.stack([stream[s:s + seq] for s in starts.tolist()]).long()
+        pos = torch.randint(0, MODEL["n_positions"] - seq + 1, (QA["code_batch"], 1), generator=gen) + torch.arange(seq)
+        picks = []
+        for k in rng.sample(range(n_pairs), QA["pairs"]):  # both versions, asked about their own CWE
+            picks += [i for i in by_pair[k] if items[i]["own"]]
+        for k in rng.sample(range(n_pairs), QA["other"]):  # one version, asked about another CWE
+            picks.append(rng.choice([i for i in by_pair[k] if not items[i]["own"]]))
+        x, mask, labels, slot, target = qa_batch(items, picks, answer_ids)
+        for g in opt.param_groups:
+            g["lr"] = qa_lr(step, steps)
+        code_loss = model(input_ids=xc, labels=xc, position_ids=pos).loss
+        out = model(input_ids=x, attention_mask=mask, labels=labels)
+        answer_loss = torch.nn.functional.cross_entropy(out.logits[torch.arange(len(picks)), slot], target)
+        loss = code_loss + out.loss + QA["answer_weight"] * answer_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["clip"])
+        opt.step()
+        log.append(dict(code=code_loss.item(), qa_lm=out.loss.item(), answer=answer_loss.item()))
+        if (step + 1) % 25 == 0 or step + 1 == steps:
+            last = log[-25:]
+            el = time.time() - t0
+            print(f"qa step {step + 1}/{steps}  code {sum(d['code'] for d in last) / len(last):.3f}  "
+                  f"qa-lm {sum(d['qa_lm'] for d in last) / len(last):.3f}  "
+                  f"answer {sum(d['answer'] for d in last) / len(last):.3f}  {el / 60:.1f} min  "
+                  f"eta {el / (step + 1) * (steps - step - 1) / 60:.1f} min", flush=True)
+    return log
+
+
+@torch.no_grad()
+def answer_metrics(model, tok, files: list[tuple[str, str, int]], answer_ids: tuple[int, int]) -> dict:
+    """files: (code, cwe, label). Unsteered p(" Yes"), p(" No") at the answer slot of the engine's prompt:
+    answer mass, accuracy of the plain Yes/No argmax, yes-rate, and how many prompts did not fit the context."""
+    model.eval()
+    mass, correct, yes, too_long = [], 0, 0, 0
+    for code, cwe, label in files:
+        ids = tok(verdict_prompt(code, cwe), return_tensors="pt").input_ids
+        if ids.shape[1] > MODEL["n_positions"]:
+            too_long += 1
+            ids = ids[:, -MODEL["n_positions"]:]
+        probs = model(input_ids=ids).logits[0, -1].float().softmax(-1)
+        py, pn = probs[answer_ids[0]].item(), probs[answer_ids[1]].item()
+        mass.append(py + pn)
+        yes += py > pn
+        correct += (py > pn) == bool(label)
+    n = max(len(files), 1)
+    return dict(n=len(files), answer_mass=sum(mass) / n, accuracy=correct / n, yes_rate=yes / n, too_long=too_long)
+
+
+def measured_parts(held: list) -> dict[str, list[tuple[str, str, int]]]:
+    """The files the card reports on: held-out synthetic shapes (own CWE, and another CWE's question), the builtin
+    examples, and SecLLMHolmes' hand-crafted part."""
+    rng = random.Random("card")
+    sample = rng.sample(held, min(len(held), 120))
+    other = [(p.vulnerable, rng.choice([c for c in synth_vulns.CWES if c != p.cwe]), 0) for p in sample[:60]]
+    builtin = load_builtin()
+    hand = load_checkout(shared_dataset()).select(parts=["hand-crafted"])
+    return {
+        "held-out synthetic shapes": [(c, p.cwe, y) for p in sample for c, y in ((p.vulnerable, 1), (p.patched, 0))],
+        "held-out synthetic, another CWE's question (all No)": other,
+        "builtin examples": [(s.code, s.cwe, s.label_int) for s in builtin.samples],
+        "SecLLMHolmes hand-crafted": [(s.code, s.cwe, s.label_int) for s in hand.samples],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models" / "demo-starcoder")
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--qa-steps", type=int, default=QA["steps"])
+    ap.add_argument("--init", type=Path, default=None,
+                    help="skip stage 1: start stage 2 from this saved stage-1 model folder (same tokenizer)")
     ap.add_argument("--card-only", action="store_true",
                     help="do not train: evaluate the model already in --out and (re)write its card, "
                          "listing any missed target in it")
@@ -297,17 +477,44 @@ def main() -> None:
     for name, s in data["stats"].items():
         print(f"{name}: {s['files']} files, {s['chars']} chars, {s['tokens']} tokens (of {s['available']} files)")
 
+    pairs = synth_vulns.generate(QA["synth_pairs"], args.seed)
+    qa_train, qa_held = synth_vulns.split(pairs)
+    t_check = time.time()
+    disjoint = check_disjoint(pairs, [d for split in data["docs"].values() for d in split], reference_texts())
+    print(f"disjoint from the evaluation files: {disjoint} ({time.time() - t_check:.0f}s)", flush=True)
+    tok_obj = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(data["tokenizer"]), bos_token=EOT,
+                                      eos_token=EOT, unk_token=EOT, pad_token=EOT,
+                                      model_max_length=MODEL["n_positions"], clean_up_tokenization_spaces=False)
+    answer_ids = tuple(tok_obj.encode(a, add_special_tokens=False)[0] for a in ANSWERS)
+    stage1_min, qa_log, qa_min, init_sha = float("nan"), [], float("nan"), None
     if args.card_only:
         model = AutoModelForCausalLM.from_pretrained(args.out, dtype=torch.float32).eval()
         n_params = sum(p.numel() for p in model.parameters())
         losses, train_min = [float("nan")], float("nan")
     else:
-        model = GPTBigCodeForCausalLM(GPTBigCodeConfig(**MODEL))
-        n_params = sum(p.numel() for p in model.parameters())
-        print(f"model: {n_params:,} parameters; training {args.steps} steps", flush=True)
-        t_train = time.time()
-        losses = train(model, data["train"], args.steps, args.seed)
-        train_min = (time.time() - t_train) / 60
+        if args.init is not None:  # stage 1 already done: its saved (fp16) weights
+            init_sha = hashlib.sha256((args.init / "model.safetensors").read_bytes()).hexdigest()
+            model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32)
+            if json.loads(Tokenizer.from_file(str(args.init / "tokenizer.json")).to_str())["model"]["vocab"] != \
+                    json.loads(data["tokenizer"])["model"]["vocab"]:
+                raise SystemExit(f"{args.init} has another tokenizer than this corpus'")
+            n_params = sum(p.numel() for p in model.parameters())
+            losses = [float("nan")]
+            print(f"stage 1: loaded {args.init} (sha256 {init_sha[:16]})", flush=True)
+        else:
+            model = GPTBigCodeForCausalLM(GPTBigCodeConfig(**MODEL))
+            n_params = sum(p.numel() for p in model.parameters())
+            print(f"model: {n_params:,} parameters; stage 1: {args.steps} steps of code", flush=True)
+            t_train = time.time()
+            losses = train(model, data["train"], args.steps, args.seed)
+            stage1_min = (time.time() - t_train) / 60
+            model.half().float()  # stage 2 starts from the fp16-rounded weights, as from a saved stage 1
+        items = qa_items(qa_train, tok_obj, args.seed)
+        print(f"stage 2: {len(qa_train)} synthetic pairs ({len(items)} questions), {args.qa_steps} steps", flush=True)
+        t_qa = time.time()
+        qa_log = train_qa(model, data["train"], items, len(qa_train), answer_ids, args.qa_steps, args.seed)
+        qa_min = (time.time() - t_qa) / 60
+        train_min = (stage1_min if stage1_min == stage1_min else 0.0) + qa_min
 
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "README.md").unlink(missing_ok=True)  # the card is written only once every check passes
@@ -315,9 +522,7 @@ def main() -> None:
         model.float()
         cfg_path = args.out / "config.json"  # fp16 on disk, but a plain from_pretrained gives float32 on CPU
         cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "dtype": "float32"}, indent=2) + "\n")
-        PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(data["tokenizer"]), bos_token=EOT, eos_token=EOT,
-                                unk_token=EOT, pad_token=EOT, model_max_length=MODEL["n_positions"],
-                                clean_up_tokenization_spaces=False).save_pretrained(args.out)
+        tok_obj.save_pretrained(args.out)
     train_loss, _ = eval_loss(model, train_rows)
     held_loss, _ = eval_loss(model, heldout)
     _, long_pos = eval_loss(model, windows(data["heldout"], MODEL["n_positions"]))
@@ -354,6 +559,16 @@ def main() -> None:
         failures.append(f"positions 512-1023 are worse than 1-511 ({second:.3f} vs {first:.3f})")
     if abs(reload_loss - ref_loss) > 1e-3:
         failures.append("the saved folder does not reproduce the trained model")
+    t_m = time.time()
+    answers = {name: answer_metrics(model, tok, files, answer_ids) for name, files in measured_parts(qa_held).items()}
+    for name, m in answers.items():
+        print(f"{name}: {m}", flush=True)
+    print(f"answer metrics in {time.time() - t_m:.0f}s", flush=True)
+    b = answers["builtin examples"]
+    if b["answer_mass"] < 0.9:
+        failures.append(f"answer mass on the builtin examples {b['answer_mass']:.3f} < 0.9")
+    if b["accuracy"] < 0.75:
+        failures.append(f"Yes/No accuracy on the builtin examples {b['accuracy']:.3f} < 0.75")
     if failures and not args.card_only:
         raise SystemExit("TARGETS MISSED:\n  " + "\n  ".join(failures))
 
@@ -361,7 +576,9 @@ def main() -> None:
     write_card(args, data, dict(n_params=n_params, train_loss=train_loss, held_loss=held_loss, uni=uni, first=first,
                                 second=second, fwd=fwd, c_text=c_text, py_text=py_text, train_min=train_min,
                                 wall=wall, ids={w: i[0] for w, i in ids.items()}, last=sum(losses[-50:]) / 50,
-                                heldout_rows=len(heldout), missed=failures, more=more))
+                                heldout_rows=len(heldout), missed=failures, more=more, answers=answers,
+                                disjoint=disjoint, qa_log=qa_log, qa_min=qa_min, stage1_min=stage1_min,
+                                init_sha=init_sha, synth=(len(pairs), len(qa_train), len(qa_held))))
     size_mb = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
     print(f"folder {args.out}: {size_mb:.2f} MB; wall-clock {wall:.1f} min")
     if size_mb > MAX_MB:
