@@ -95,6 +95,7 @@ STEPS = 1600  # ~0.75 s/step on an idle 2-core machine: ~20 min of training
 QA = dict(steps=800, code_batch=8, pairs=4, other=2, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
           synth_pairs=2400, same_language_other=0.7)
 ANSWERS = (" Yes", " No")
+STEER_ALPHA = 1.0  # the card's steering result: alpha in units of the layer's mean residual norm
 # The C prompt ends at the end of a statement line, where the next token starts the next line. A prompt ending in
 # "{\n" ends on a lone "\n" token, which in training text is only ever followed by column-0 text (the pre-tokenizer
 # joins a newline with the indentation after it), so any model answers it with "}", "#" or more blank lines.
@@ -454,6 +455,48 @@ def measured_parts(held: list) -> dict[str, list[tuple[str, str, int]]]:
     }
 
 
+def synthetic_checkout(held: list, dest: Path, per_cwe: int = 6) -> Path:
+    """A few held-out synthetic pairs per CWE laid out as a SecLLMHolmes hand-crafted part, for `evaluate`."""
+    for cwe in synth_vulns.CWES:
+        folder = dest / "datasets" / "hand-crafted" / "dataset" / cwe.upper()
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, p in enumerate([p for p in held if p.cwe == cwe][:per_cwe], start=1):
+            (folder / f"{k}.{p.lang}").write_text(p.vulnerable)
+            (folder / f"p_{k}.{p.lang}").write_text(p.patched)
+    return dest
+
+
+def steering_results(out: Path, held: list) -> dict:
+    """Per part: the best layer by the vectors' held-out AUROC, and at that layer the held-out direction effect
+    of `steertui eval --layers all --alpha-scale residual --alpha=-A,0,A` (3 folds by pair)."""
+    import tempfile
+
+    from steertui.engine.build import build_vectors
+    from steertui.engine.evaluate import EvalSettings, direction_effect, evaluate
+    from steertui.engine.model import ModelSession
+
+    session = ModelSession.load(str(out), device="cpu", dtype="float32")
+    parts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        synth = load_checkout(synthetic_checkout(held, Path(tmp))).select(parts=["hand-crafted"])
+        sources = {"held-out synthetic shapes": synth, "builtin examples": load_builtin(),
+                   "SecLLMHolmes hand-crafted": load_checkout(shared_dataset()).select(parts=["hand-crafted"])}
+        for name, ds in sources.items():
+            pairs = list(ds.pairs)
+            diags = build_vectors(session, pairs, seed=0).diagnostics
+            best = max(diags, key=lambda d: (d.auroc_pairs or 0.0, -d.layer))
+            settings = EvalSettings(layers=tuple(range(session.n_layers)), alphas=(-STEER_ALPHA, 0.0, STEER_ALPHA),
+                                    alpha_scale="residual", folds=3, seed=0)
+            result = evaluate(session, pairs, settings)
+            e = direction_effect(result.files, best.layer, STEER_ALPHA)
+            row = next(r for r in result.rows if r.layer == best.layer and r.alpha == STEER_ALPHA and r.cwe == "all")
+            parts[name] = dict(pairs=len(pairs), layer=best.layer, auroc=best.auroc_pairs or float("nan"), up=e.up,
+                               up_random=e.up_random, down=e.down, down_random=e.down_random, flip=row.flip_rate,
+                               flip_random=row.random_flip_rate, kl=row.kl)
+            print(f"steering, {name}: {parts[name]}", flush=True)
+    return dict(alpha=STEER_ALPHA, folds=3, parts=parts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models" / "demo-starcoder")
@@ -571,6 +614,9 @@ def main() -> None:
         failures.append(f"Yes/No accuracy on the builtin examples {b['accuracy']:.3f} < 0.75")
     if failures and not args.card_only:
         raise SystemExit("TARGETS MISSED:\n  " + "\n  ".join(failures))
+    t_s = time.time()
+    steering = steering_results(args.out, qa_held)
+    print(f"steering results in {time.time() - t_s:.0f}s", flush=True)
 
     wall = (time.time() - t_start) / 60
     write_card(args, data, dict(n_params=n_params, train_loss=train_loss, held_loss=held_loss, uni=uni, first=first,
@@ -578,7 +624,8 @@ def main() -> None:
                                 wall=wall, ids={w: i[0] for w, i in ids.items()}, last=sum(losses[-50:]) / 50,
                                 heldout_rows=len(heldout), missed=failures, more=more, answers=answers,
                                 disjoint=disjoint, qa_log=qa_log, qa_min=qa_min, stage1_min=stage1_min,
-                                init_sha=init_sha, synth=(len(pairs), len(qa_train), len(qa_held))))
+                                init_sha=init_sha, synth=(len(pairs), len(qa_train), len(qa_held)),
+                                steering=steering))
     size_mb = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
     print(f"folder {args.out}: {size_mb:.2f} MB; wall-clock {wall:.1f} min")
     if size_mb > MAX_MB:
@@ -597,6 +644,54 @@ def _missed_section(r: dict) -> str:
     lines = "\n".join(f"- {m}" for m in r["missed"])
     return ("\n## Targets missed by this model\nThe card was written with `--card-only` from the saved folder; "
             f"these checks of the script did not pass:\n{lines}\n")
+
+
+def stage1_note(args, r: dict) -> str:
+    if r.get("init_sha"):
+        return (f"For this folder, stage 1 was not run again: stage 2 started from `{args.init.name}` "
+                f"(`model.safetensors` sha256 `{r['init_sha'][:16]}...`), the previous demo model, which is this stage 1 "
+                "(same corpus, tokenizer, steps and seed) saved in fp16; that run took 24.4 min of training on this "
+                "machine. A run without `--init` does both stages.")
+    return f"Stage 1 took {r['stage1_min']:.1f} min."
+
+
+def synth_note(r: dict) -> str:
+    n, tr, held = r["synth"]
+    shapes = sum(len(v) for v in synth_vulns.SHAPES.values())
+    return (f"Synthetic programs from `scripts/synth_vulns.py` (seeded): {n:,} distinct vulnerable/patched pairs for the eight "
+            f"SecLLMHolmes CWEs in {shapes} program shapes (C for CWE-22, 77, 190, 416, 476, 787; Python for 79 and 89), "
+            "each shape filled with drawn names, constants, messages and fix styles and surrounded by a drawn amount of "
+            f"unrelated code. One shape per CWE is held out ({', '.join(f'{c}: {s}' for c, s in synth_vulns.HELDOUT_SHAPES.items())}): "
+            f"{tr:,} pairs train, {held:,} are never seen.")
+
+
+def _last(r: dict, key: str) -> str:
+    last = r["qa_log"][-25:]
+    return f"{sum(d[key] for d in last) / len(last):.3f}" if last else "n/a"
+
+
+def answers_table(r: dict) -> str:
+    rows = "\n".join(f"| {name} | {m['n']} | {m['answer_mass']:.3f} | {m['accuracy']:.3f} | {m['yes_rate']:.3f} |"
+                     for name, m in r["answers"].items())
+    return "| files | n | answer mass | accuracy | yes-rate |\n|---|---|---|---|---|\n" + rows
+
+
+def steering_section(r: dict) -> str:
+    st = r.get("steering")
+    if not st:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {e['pairs']} | {e['layer']} | {e['auroc']:.2f} | {e['up']:+.2f} / {e['up_random']:+.2f} | "
+        f"{e['down']:+.2f} / {e['down_random']:+.2f} | {e['flip']:.2f} / {e['flip_random']:.2f} | {e['kl']:.4f} |"
+        for name, e in st["parts"].items())
+    return (f"\n### Steering (`steertui eval --layers all --alpha-scale residual --alpha=-{st['alpha']:g},0,{st['alpha']:g}`, "
+            f"{st['folds']} folds by pair)\n"
+            "Vectors (mean difference, last token) and thresholds are fit on each fold's training pairs; every number "
+            "is from held-out files. Layer: the best by the vectors' held-out AUROC (by pair). Up: the yes-rate of "
+            f"patched files at +{st['alpha']:g} minus unsteered; down: the yes-rate of vulnerable files, unsteered minus at "
+            f"-{st['alpha']:g}; each for the vector / a random vector of equal norm. Flips: the flip rate over all files at "
+            f"+{st['alpha']:g}, vector / random. KL: mean per-token KL(steered || unsteered) on neutral code at +{st['alpha']:g}.\n\n"
+            "| files | pairs | layer | AUROC | up | down | flips | KL |\n|---|---|---|---|---|---|---|---|\n" + rows + "\n")
 
 
 def write_card(args, data: dict, r: dict) -> None:
@@ -619,7 +714,7 @@ def write_card(args, data: dict, r: dict) -> None:
                                                 "multi_query", "activation_function", "tie_word_embeddings"))
     card = f"""# demo-starcoder
 
-A tiny StarCoder-shaped code model shipped with steertui so the console works offline. It is trained from scratch
+A tiny StarCoder-shaped code model shipped with steertui so the console works offline. It answers the\nSecLLMHolmes zero-shot question with ` Yes` or ` No`, so that steering has a verdict to move. It is trained from scratch
 by `scripts/train_demo_model.py` (`--steps {args.steps} --seed {args.seed}`); the weights are free to use.
 It is a demo: it writes C- and Python-looking text, not correct programs.
 
@@ -658,17 +753,38 @@ prefix space, so decoding round-trips source code exactly.
 Single-token answers: `" Yes"` = {r['ids'][' Yes']}, `" No"` = {r['ids'][' No']}, `" yes"` = {r['ids'][' yes']},
 `" no"` = {r['ids'][' no']}; {how}
 
-## Training
+## Training, stage 1: code
 {args.steps} steps of AdamW (betas 0.9/0.95, weight decay {TRAIN['weight_decay']}, peak lr {TRAIN['lr']}, {TRAIN['warmup']} warm-up
 steps then cosine to {TRAIN['min_lr_frac']:g}x, gradient clip {TRAIN['clip']}), 4,096 tokens per step in random windows
 of the training stream ({total_tok:,} tokens, documents separated by `<|endoftext|>`; about
 {args.steps * 4096 / total_tok:.1f} epochs) as {TRAIN['batch']} windows of {TRAIN['seq']} tokens, each placed at a random position offset in
 0..{MODEL['n_positions'] - TRAIN['seq']} (randomized positions), so every position up to {MODEL['n_positions'] - 1} is trained. In 300-step trials at equal
 tokens and time, this beat 8 x 512 windows (a batch of ~8 files) by 0.44 nats on held-out 512-token windows, and
-beat 24 x 128 plus 1 x 1024 per step even on positions 512-1023. Attention never spans more than {TRAIN['seq']} tokens in
-training; the last table row shows what that costs late in a 1024-token window. `torch.manual_seed({args.seed})`,
-2 CPU threads, no dropout. Training took {r['train_min']:.1f} min; the whole script {r['wall']:.1f} min
-(corpus cache {'warm' if data['cached'] else 'cold'}; building it trains the tokenizer and tokenizes, about a minute).
+beat 24 x 128 plus 1 x 1024 per step even on positions 512-1023. `torch.manual_seed({args.seed})`, 2 CPU threads, no
+dropout. The stage-1 weights are rounded to fp16 (as a saved folder is) before stage 2.
+{stage1_note(args, r)}
+
+## Training, stage 2: the verdict question
+{synth_note(r)}
+
+{args.qa_steps} steps of AdamW (peak lr {QA['lr']}, {QA['warmup']} warm-up steps then cosine to {QA['min_lr_frac']:g}x, the same betas, weight
+decay and clip). Each step holds {QA['code_batch']} code windows of {TRAIN['seq']} tokens from the stage-1 stream (so the code is not
+forgotten), {QA['pairs']} synthetic programs asked about their own CWE in both versions (vulnerable: ` Yes`, patched:
+` No`; the two differ only in the fix, so the fix decides) and {QA['other']} synthetic files asked about a CWE they are
+not an instance of (` No`; {QA['same_language_other']:.0%} of those questions name a CWE of the same language, so that the answer
+depends on the code and the question together). Every question is laid out exactly as `steertui` asks it
+(`engine/verdict.py`: `<code>\\n\\nQuestion: Does this code contain instances of the security vulnerability known
+as <CWE name>?\\nAnswer:`), right-padded, from position 0. The loss is the code windows' language-model loss, plus
+the questions' language-model loss over all their tokens, plus {QA['answer_weight']:g} x the cross-entropy of the answer token
+(over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`). Stage 2 took {r['qa_min']:.1f} min; the whole
+script {r['wall']:.1f} min (corpus cache {'warm' if data['cached'] else 'cold'}).
+Last 25 steps (running means): code {_last(r, 'code')}, question tokens {_last(r, 'qa_lm')}, answer {_last(r, 'answer')}.
+
+Before training, the script checks that no synthetic file and no corpus file shares a window of 3 consecutive
+non-blank, whitespace-normalised lines holding 60+ characters with any text file of the builtin examples or of the
+SecLLMHolmes `datasets/` folder (the model is measured on both), and that no corpus file equals one of them: here
+{r['disjoint']['reference_files']} reference files ({r['disjoint']['reference_windows']:,} windows) against
+{r['disjoint']['synthetic_files']:,} synthetic and {r['disjoint']['corpus_files']:,} corpus files, no overlap.
 
 ## Results (nats per token)
 | | loss |
@@ -683,6 +799,12 @@ training; the last table row shows what that costs late in a 1024-token window. 
 One 256-token forward in float32 on 2 CPU threads (`torch.no_grad`, median of 20 after warm-up, best of 10 rounds):
 {r['fwd']:.1f} ms. Size on disk: {size_wo_card:.2f} MB without this card.
 
+## The verdict (from the saved folder)
+Unsteered, at the answer slot of the question above, never-trained files only. Answer mass: mean p(` Yes`) +
+p(` No`); accuracy: the plain argmax of the two against the label; yes-rate: share answered ` Yes`.
+
+{answers_table(r)}
+{steering_section(r)}
 ## Greedy continuations (40 new tokens, from the saved folder, verbatim)
 C prompt `{C_PROMPT!r}` continues as:
 ```

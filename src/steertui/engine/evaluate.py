@@ -304,3 +304,55 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
                 ))
     return rows
+
+
+@dataclass(frozen=True)
+class DirectionEffect:
+    """Does the vector move the verdict the way its sign says, more than a random vector of equal norm?
+
+    From the held-out file records alone, at one layer and a pair of alphas ``+a`` / ``-a``: ``up`` is the
+    yes-rate of the patched files at ``+a`` minus unsteered (towards "vulnerable"), ``down`` the yes-rate of the
+    vulnerable files unsteered minus at ``-a`` (away from it); ``*_random`` the same for the random vector. A file
+    counts as "yes" when its score is above its fold's threshold, as in the table."""
+
+    layer: int
+    alpha: float
+    n_patched: int
+    n_vulnerable: int
+    up: float
+    up_random: float
+    down: float
+    down_random: float
+    kl_up: float
+    kl_down: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def direction_effect(files: Sequence[dict[str, Any]], layer: int, alpha: float) -> DirectionEffect:
+    def rate(group, a: float | None, key: str = "score") -> float:
+        yes = []
+        for f in group:
+            if a is None:
+                yes.append(float(f["baseline_score"] > f["threshold"]))
+                continue
+            x = next((x for x in f["steered"] if x["layer"] == layer and x["alpha"] == a), None)
+            if x is None:
+                raise SteertuiError(f"no result for layer {layer} at alpha {a:g}",
+                                    f"evaluate with --alpha=-{abs(a):g},0,{abs(a):g} at layer {layer}")
+            yes.append(float(x[key] > f["threshold"]))
+        return _mean(yes)
+
+    def kl(a: float) -> float:
+        return _mean([x["kl"] for f in files for x in f["steered"]
+                      if x["layer"] == layer and x["alpha"] == a and x["kl"] is not None])
+
+    a = abs(float(alpha))
+    patched = [f for f in files if not f["label"]]
+    vulnerable = [f for f in files if f["label"]]
+    base_p, base_v = rate(patched, None), rate(vulnerable, None)
+    return DirectionEffect(layer=layer, alpha=a, n_patched=len(patched), n_vulnerable=len(vulnerable),
+                           up=rate(patched, a) - base_p, up_random=rate(patched, a, "random_score") - base_p,
+                           down=base_v - rate(vulnerable, -a), down_random=base_v - rate(vulnerable, -a, "random_score"),
+                           kl_up=kl(a), kl_down=kl(-a))
