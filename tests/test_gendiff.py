@@ -16,6 +16,7 @@ import torch
 from steertui.engine import gendiff
 from steertui.engine.steering import Steer
 from steertui.errors import CancelledError
+from tolerances import FORWARD, logit_tol
 
 PROMPTS = ["int main(int argc, char **argv) {\n    char buf[16];", "def handler(request):\n    name ="]
 LAYER, ALPHA, N = 2, 32.0, 12
@@ -99,9 +100,12 @@ def test_generations_equal_hf_generate_with_hook(demo_session, mode):
         assert len(row.baseline.logprobs) == N and len(row.steered.texts) == N
         assert row.baseline.consistent and row.steered.consistent and row.consistent
         assert not row.baseline.stopped_at_eos and not row.steered.stopped_at_eos
-        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, prompt, row.baseline.ids), abs=1e-4)
+        # batched, left-padded, KV-cached steps against one unpadded full forward: log-probs after a whole
+        # forward's rounding
+        tol = logit_tol(s, FORWARD)
+        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, prompt, row.baseline.ids), abs=tol)
         assert row.steered.logprobs == pytest.approx(
-            _hf_logprobs(s, prompt, row.steered.ids, LAYER, ALPHA * v, mode), abs=1e-4)
+            _hf_logprobs(s, prompt, row.steered.ids, LAYER, ALPHA * v, mode), abs=tol)
         assert all(lp <= 0 for lp in row.steered.logprobs)
         assert row.steered.texts == tuple(s.tokenizer.decode([t]) for t in row.steered.ids)
         assert row.steered.text == s.tokenizer.decode(list(row.steered.ids), skip_special_tokens=True)
@@ -155,9 +159,10 @@ def test_eos_stops_each_row_and_is_cut(demo_session):
         assert ids[-1] == eos and len(ids) <= 2 and eos not in ids[:-1]
         assert row.steered.stopped_at_eos and row.steered.consistent and row.baseline.consistent
         assert len(row.steered.logprobs) == len(ids)
+        tol = logit_tol(s, FORWARD)  # as in test_generations_equal_hf_generate_with_hook
         assert row.steered.logprobs == pytest.approx(
-            _hf_logprobs(s, row.prompt, ids, last, 1e4 * d, "generated"), abs=1e-4)
-        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, row.prompt, row.baseline.ids), abs=1e-4)
+            _hf_logprobs(s, row.prompt, ids, last, 1e4 * d, "generated"), abs=tol)
+        assert row.baseline.logprobs == pytest.approx(_hf_logprobs(s, row.prompt, row.baseline.ids), abs=tol)
         assert row.baseline.stopped_at_eos == (row.baseline.ids[-1] == eos)
         assert row.first_divergence is not None and row.first_divergence <= 1
         assert s.tokenizer.eos_token not in row.steered.text
@@ -185,7 +190,8 @@ def test_chunks_progress_and_json(demo_session):
                     ("baseline", 5, 8), ("steered", 6, 8), ("score-baseline", 7, 8), ("score-steered", 8, 8)]
     for a, b in zip(whole.rows, parts.rows):
         assert a.baseline.ids == b.baseline.ids and a.steered.ids == b.steered.ids
-        assert a.steered.logprobs == pytest.approx(b.steered.logprobs, abs=1e-4)
+        # batches of two against one prompt alone: log-probs after a whole forward's rounding
+        assert a.steered.logprobs == pytest.approx(b.steered.logprobs, abs=logit_tol(s, FORWARD))
     d = json.loads(json.dumps(whole.to_dict()))
     assert d["max_new_tokens"] == 5 and d["steers"][0]["layer"] == LAYER
     row = d["rows"][0]
@@ -336,7 +342,8 @@ def test_top_tokens_logit_diff_is_the_verdict_score(demo_session):
     res = gendiff.top_tokens(s, PROMPTS, steer, k=3)
     for row, prompt in enumerate(PROMPTS):
         base, steered = res.logit_diff(answers.yes_id, answers.no_id, row)
-        assert base == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=1e-5)
-        assert steered == pytest.approx(float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=1e-5)
-        assert base != pytest.approx(steered, abs=1e-3)
+        tol = logit_tol(s, FORWARD)  # a batch of two prompts against one alone: a logit difference's rounding
+        assert base == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=tol)
+        assert steered == pytest.approx(float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=tol)
+        assert base != pytest.approx(steered, abs=tol)
     assert "logits" not in res.to_dict()
