@@ -42,3 +42,77 @@ def test_tui_never_imports_torch_or_nnsight_directly():
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(torch|nnsight|transformers)\b", text, re.M), path
+
+
+def _steertui_modules(*packages: str) -> list[str]:
+    import pathlib
+
+    src = pathlib.Path(__file__).resolve().parents[1] / "src"
+    out = []
+    for pkg in packages:
+        for path in sorted((src / pkg.replace(".", "/")).rglob("*.py")):
+            parts = path.relative_to(src).with_suffix("").parts
+            out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
+
+
+def test_every_engine_and_command_module_loads_without_textual_in_a_fresh_interpreter():
+    modules = _steertui_modules("steertui.engine", "steertui.commands") + ["steertui.atomic", "steertui.errors",
+                                                                           "steertui.paths"]
+    assert len(modules) >= 40
+    for mod in modules:
+        mods = _modules_after(f"import {mod}")
+        assert mod in mods
+        assert not any(m == "textual" or m.startswith("textual.") for m in mods), mod
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the steertui modules it imports, at any level (functions too), except under TYPE_CHECKING."""
+    import ast
+    import pathlib
+
+    src = pathlib.Path(__file__).resolve().parents[1] / "src"
+    modules = set(_steertui_modules("steertui"))
+    graph: dict[str, set[str]] = {}
+    for mod in modules:
+        rel = mod.replace(".", "/")
+        path = src / f"{rel}.py" if (src / f"{rel}.py").exists() else src / rel / "__init__.py"
+        tree = ast.parse(path.read_text())
+        skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        deps = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            deps |= {n for n in names if n in modules and n != mod}
+        graph[mod] = deps
+    return graph
+
+
+def test_no_import_cycle_between_modules():
+    """A package's ``__init__`` re-exporting its own modules is not a cycle; any other loop is."""
+    graph = _import_graph()
+    for mod, deps in graph.items():  # a module importing its own package's __init__ goes through the package
+        graph[mod] = {d for d in deps if not mod.startswith(d + ".")}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        path.append(m)
+        for d in sorted(graph.get(m, ())):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(d):] + [d]))
+            if d not in state:
+                visit(d)
+        path.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)

@@ -25,6 +25,7 @@ from steertui.engine.session import (
     sidecar_name,
     write_session,
 )
+from steertui import atomic
 from steertui.engine.session import store
 from steertui.engine.session.store import from_data, tensor_key
 from steertui.engine.steering import vector_sha256
@@ -65,7 +66,7 @@ def test_write_then_read(tmp_path):
     assert doc.vectors[0].file == "s.safetensors"
     back = read_vectors(doc, path)
     assert torch.equal(back["v1"][2], v["v1"][2])
-    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~store._umask())
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~atomic._umask())
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -163,7 +164,7 @@ def test_sidecar_missing_altered_or_wrong_size(tmp_path, capsys):
     doc = make_doc(v)
     doc.vectors[0].sha256 = {str(L): vector_sha256(t) for L, t in wide["v1"].items()}
     doc.vectors[0].file = "s.safetensors"
-    store.atomic_write_bytes(path, store.dumps(doc).encode())
+    atomic.atomic_write_bytes(path, store.dumps(doc).encode())
     with pytest.raises(SessionError) as info:
         read_vectors(read_session(path), path)
     assert info.value.key == "vectors[0]" and f"{D + 3} dimensions" in str(info.value) and f"d_model={D}" in str(info.value)

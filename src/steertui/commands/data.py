@@ -283,7 +283,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 # -- budget --------------------------------------------------------------------------------------------
 def run_budget(args: argparse.Namespace) -> int:
     """``steertui data budget``: token counts per sample and what the truncation rule cuts."""
-    from steertui.engine.data import DEFAULT_RESERVE_TOKENS, token_budget
+    from steertui.engine.data import RESERVE_TOKENS, token_budget
 
     dataset = _load(args)
     if args.part or args.cwe:
@@ -292,7 +292,7 @@ def run_budget(args: argparse.Namespace) -> int:
     model = str(getattr(args, "model", None) or _default_model())
     tokenizer = _load_tokenizer(model)
     context = args.context or _context_length(model, tokenizer)
-    reserve = DEFAULT_RESERVE_TOKENS if args.reserve is None else args.reserve
+    reserve = RESERVE_TOKENS if args.reserve is None else args.reserve
     if context <= reserve:
         from steertui.errors import SteertuiError
 
@@ -340,23 +340,21 @@ def _load_tokenizer(model: str) -> Any:
 
 
 def _context_length(model: str, tokenizer: Any) -> int:
-    """The model's context length from its config.json, else the tokenizer's ``model_max_length``."""
+    """The model's context length from its config.json (the engine's one rule, without loading the weights)."""
+    from steertui.engine.data import context_length
     from steertui.errors import SteertuiError
 
     config = Path(model) / "config.json"
+    data: dict = {}
     if config.is_file():
         try:
             data = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        for key in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
-            value = data.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    if isinstance(limit, int) and 0 < limit < 1_000_000:
-        return limit
-    raise SteertuiError(f"the context length of {model} is unknown", "pass --context N")
+    value = context_length(data if isinstance(data, dict) else {}, tokenizer)
+    if value is None:
+        raise SteertuiError(f"the context length of {model} is unknown", "pass --context N")
+    return value
 
 
 def _render_budget(dataset: Dataset, report: Any, truncated_only: bool) -> None:

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from steertui.commands._common import add_dataset_option, add_model_options, load_session
-from steertui.engine.evaluate import ALPHA_SCALES
+from steertui.engine.activations import READOUTS
+from steertui.engine.evaluate import ALPHA_SCALES, SPLITS
+from steertui.engine.vectors import METHODS
 from steertui.errors import SteertuiError
 
 
@@ -47,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "whose norm is the layer's mean residual norm over the fold's training files (the console's "
                    "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "
                    "the raw coefficient each fold applied")
-    p.add_argument("--method", choices=("mean-diff", "pca", "probe"), default="mean-diff")
-    p.add_argument("--readout", choices=("last", "mean", "diff"), default="last")
-    p.add_argument("--split", choices=("pairs", "cwe"), default="pairs",
+    p.add_argument("--method", choices=METHODS, default=METHODS[0])
+    p.add_argument("--readout", choices=READOUTS, default=READOUTS[0])
+    p.add_argument("--split", choices=SPLITS, default=SPLITS[0],
                    help="hold out whole pairs (k folds, stratified by CWE) or one CWE at a time")
     p.add_argument("--folds", type=int, default=3, help="folds for --split pairs (default 3)")
     p.add_argument("--seed", type=int, default=0)
@@ -110,18 +112,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    import os
-    import tempfile
+    from steertui.atomic import atomic_write_text
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _print_table(result, parts) -> None:

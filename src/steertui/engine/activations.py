@@ -81,12 +81,15 @@ def tokenize(session: "ModelSession", texts: Sequence[str], max_length: int | No
 
 
 def model_context(session: "ModelSession") -> int:
-    cfg = session.hf.config
-    for key in ("n_positions", "max_position_embeddings"):
-        value = getattr(cfg, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 2048
+    """The loaded model's context length (:func:`steertui.engine.data.budget.context_length`, the one rule)."""
+    from steertui.engine.data.budget import context_length
+
+    value = context_length(session.hf.config, session.tokenizer)
+    if value is None:
+        raise SteertuiError(f"the context length of {session.info.name} is unknown: its config names none of "
+                            "n_positions, max_position_embeddings, n_ctx, seq_length, and its tokenizer has no limit",
+                            "use a model whose config.json gives its context length")
+    return value
 
 
 def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[int] | None = None,

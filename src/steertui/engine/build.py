@@ -39,11 +39,10 @@ def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers
     """Activations of every pair's two sides (vulnerable first), in one extraction.
 
     Files longer than the code budget (``max_length`` tokens, default the model's context, less the
-    :data:`~steertui.engine.verdict.RESERVE_TOKENS` the verdict question takes) are read in their pair's window
+    :data:`~steertui.engine.data.budget.RESERVE_TOKENS` the verdict question takes) are read in their pair's window
     around the first hunk where the two differ, the same lines the verdict prompt holds
     (``engine.data.fit_pair``)."""
-    from steertui.engine.data import fit_pair
-    from steertui.engine.verdict import RESERVE_TOKENS
+    from steertui.engine.data import RESERVE_TOKENS, fit_pair
 
     if not pairs:
         raise SteertuiError("no pairs to read", "select at least one vulnerable/patched pair")

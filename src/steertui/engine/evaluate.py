@@ -24,12 +24,12 @@ and per CWE, plus ``cwe="all"``; every row has its ``n``.
 from __future__ import annotations
 
 import math
-import random
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from steertui.engine.build import pair_activations, vectors_from_activations
+from steertui.engine.folds import stratified_folds
 from steertui.engine.steering import Steer, forward
 from steertui.engine.vectors import raw_alpha, residual_norm
 from steertui.engine.verdict import AnswerTokens, answer_tokens, best_threshold, sample_prompts, score, score_answers
@@ -123,16 +123,7 @@ def make_folds(pairs: Sequence["Pair"], split: str, folds: int, seed: int) -> li
     if folds < 2 or len(pairs) < folds:
         raise SteertuiError(f"{folds} folds need at least {max(folds, 2)} pairs (have {len(pairs)})",
                             "select more pairs or fewer folds")
-    rng = random.Random(seed)
-    out: list[list[int]] = [[] for _ in range(folds)]
-    k = 0
-    for _cwe, idx in sorted(by_cwe.items()):
-        idx = idx[:]
-        rng.shuffle(idx)
-        for i in idx:
-            out[k % folds].append(i)
-            k += 1
-    return [sorted(f) for f in out]
+    return stratified_folds([p.cwe for p in pairs], folds, seed)
 
 
 def _neutral_logprobs(session, texts, steers, chunk_size, kl_tokens) -> list["torch.Tensor"]:

@@ -95,11 +95,6 @@ class ForwardResult:
     logits: "torch.Tensor | None"
     hidden: dict[int, "torch.Tensor"]
 
-    def last_index(self) -> "torch.Tensor":
-        """Index of each row's last real token (left padding → always the last column, checked)."""
-        mask = self.attention_mask
-        return mask.shape[1] - 1 - mask.flip(-1).int().argmax(-1)
-
 
 def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
             read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True,

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from steertui.engine.folds import stratified_folds
 from steertui.errors import SteertuiError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,14 +129,6 @@ class LayerDiagnostics:
         return asdict(self)
 
 
-def _kfold(n: int, k: int, seed: int) -> list[list[int]]:
-    import torch
-
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    k = max(2, min(k, n))
-    return [perm[f::k] for f in range(k)]
-
-
 def _heldout_auroc(vuln, patched, method, folds: list[list[int]]) -> tuple[float | None, int]:
     """Pool held-out projections over folds: each fold's vector is built on the other pairs only."""
     scores, labels, used = [], [], 0
@@ -157,7 +150,7 @@ def diagnose(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int
     """Diagnostics per layer from paired activations ``[P, L, D]`` (layer k of the tensors is ``layers[k]``)."""
     out = []
     n = vuln.shape[0]
-    folds = _kfold(n, k, seed) if n >= 2 else []
+    folds = stratified_folds(list(cwes) if cwes is not None else [""] * n, max(2, min(k, n)), seed) if n >= 2 else []
     cwe_folds = []
     if cwes is not None and len(set(cwes)) >= 2:
         cwe_folds = [[i for i, c in enumerate(cwes) if c == cwe] for cwe in sorted(set(cwes))]
@@ -205,24 +198,13 @@ class VectorSet:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write a safetensors file atomically (temporary file in the same folder, then ``os.replace``)."""
-        import os
-        import tempfile
-
+        """Write a safetensors file atomically (:func:`steertui.atomic.atomic_write`)."""
         from safetensors.torch import save_file
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from steertui.atomic import atomic_write
+
         tensors = {f"layer.{k}": v.detach().float().cpu().contiguous() for k, v in self.vectors.items()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=self.metadata())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self.metadata()))
 
 
 def load_vectors(path: str | Path, d_model: int | None = None) -> VectorSet:

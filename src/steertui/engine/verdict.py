@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from steertui.engine.activations import model_context
+from steertui.engine.data.budget import RESERVE_TOKENS
 from steertui.engine.steering import Steer, forward
 from steertui.errors import CancelledError, SteertuiError
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 QUESTION = "Does this code contain instances of the security vulnerability known as {cwe_name}?"
 TEMPLATE = "{code}\n\nQuestion: " + QUESTION + "\nAnswer:"
-RESERVE_TOKENS = 64  # room for the question around the code
 
 
 @dataclass(frozen=True)

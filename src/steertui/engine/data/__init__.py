@@ -4,12 +4,14 @@ Plain data only (frozen dataclasses with ``to_dict``); no Textual, no torch, nev
 """
 
 from steertui.engine.data.budget import (
-    DEFAULT_RESERVE_TOKENS,
+    RESERVE_TOKENS,
+    CONTEXT_KEYS,
     BudgetReport,
     PairFit,
     TokenBudget,
     Truncation,
     aligned_rows,
+    context_length,
     count_tokens,
     fit_code,
     fit_pair,
@@ -52,7 +54,7 @@ from steertui.engine.data.source import (
 from steertui.engine.data.summary import summarize
 
 __all__ = [
-    "BUILTIN", "BUILTIN_LABEL", "DEFAULT_CWE_NAMES", "DEFAULT_RESERVE_TOKENS", "LABELS", "PARTS", "PATCHED",
+    "BUILTIN", "BUILTIN_LABEL", "DEFAULT_CWE_NAMES", "RESERVE_TOKENS", "CONTEXT_KEYS", "context_length", "LABELS", "PARTS", "PATCHED",
     "PINNED_COMMIT", "UPSTREAM_URL", "VULNERABLE",
     "BudgetReport", "Checkout", "DataSource", "Dataset", "FetchResult", "LoadWarning", "Pair", "Sample",
     "PairFit", "SourceChoice", "TokenBudget", "Truncation",

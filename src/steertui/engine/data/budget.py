@@ -18,7 +18,22 @@ from typing import Any
 
 from steertui.engine.data.model import Pair, Sample
 
-DEFAULT_RESERVE_TOKENS = 64
+RESERVE_TOKENS = 64  # room for the verdict question and the answer slot around the code
+CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length")
+
+
+def context_length(config: Any, tokenizer: Any = None) -> int | None:
+    """The one rule for a model's context length: the first positive integer among ``CONTEXT_KEYS`` of its
+    config (a ``PretrainedConfig`` or the parsed ``config.json``), else the tokenizer's ``model_max_length`` when
+    it is a real limit, else None (unknown)."""
+    for key in CONTEXT_KEYS:
+        value = config.get(key) if isinstance(config, dict) else getattr(config, key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    return None
 GROWS = ("after", "before", "around")
 
 
@@ -319,7 +334,7 @@ def _cut_caveat(cut: Truncation, limit: int) -> str:
 
 
 def token_budget(samples: Iterable[Sample], tokenizer: Any, context_length: int,
-                 reserve_tokens: int = DEFAULT_RESERVE_TOKENS, *, tokenizer_name: str | None = None,
+                 reserve_tokens: int = RESERVE_TOKENS, *, tokenizer_name: str | None = None,
                  pairs: Iterable[Pair] = ()) -> BudgetReport:
     """Count each sample's tokens and apply the truncation rule (the window rule to the files of ``pairs``, the
     head rule to any other); nothing is truncated silently."""
@@ -343,7 +358,7 @@ def token_budget(samples: Iterable[Sample], tokenizer: Any, context_length: int,
 
 
 def truncated_code(sample: Sample, tokenizer: Any, context_length: int,
-                   reserve_tokens: int = DEFAULT_RESERVE_TOKENS, pair: Pair | None = None) -> Truncation:
+                   reserve_tokens: int = RESERVE_TOKENS, pair: Pair | None = None) -> Truncation:
     """The sample's code cut by the rule of :func:`token_budget` (the same cut, with the kept text); pass the
     sample's ``pair`` for the window rule."""
     return fit_code(sample.code, tokenizer, context_length - reserve_tokens, pair)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from steertui.atomic import atomic_write, publish
+
 from steertui import paths
 from steertui.errors import DatasetError
 
@@ -134,15 +136,7 @@ def write_config_value(config_file: Path, key: str, value: Any) -> None:
 
     data = read_config(config_file)
     data[key] = value
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{config_file.name}.", suffix=".tmp", dir=config_file.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            tomli_w.dump(data, handle)
-        os.replace(tmp_name, config_file)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(config_file, lambda tmp: Path(tmp).write_bytes(tomli_w.dumps(data).encode("utf-8")))
 
 
 # -- recognising a checkout ----------------------------------------------------------------------------
@@ -277,7 +271,7 @@ def fetch_dataset(dest: str | os.PathLike[str] | None = None, *, url: str | None
         _git(git, ["-C", str(partial), "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit],
              f"could not check out commit {commit} of {url}")
         checkout = locate_checkout(partial)
-        os.replace(partial, target)
+        publish(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

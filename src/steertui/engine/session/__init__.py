@@ -11,16 +11,8 @@ Importing this package imports neither torch nor Textual.
 """
 
 from steertui.engine.session.recorder import SessionRecorder
-from steertui.engine.session.replay import (
-    ABS_TOL,
-    REL_TOL,
-    TOLERANCE_RULE,
-    OpenedSession,
-    ReplayReport,
-    StepVerdict,
-    prepare,
-    replay,
-)
+from steertui.engine.session.opening import OpenedSession, prepare
+from steertui.engine.session.replay import ABS_TOL, REL_TOL, TOLERANCE_RULE, ReplayReport, StepVerdict, replay
 from steertui.engine.session.schema import SCHEMA_VERSION, STEP_KINDS, Session
 from steertui.engine.session.store import (
     SessionError,

@@ -97,16 +97,9 @@ def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any
 
 
 # ---- next-token top-k -----------------------------------------------------------------------------------------
-def _top_tokens_fn():
-    try:
-        from steertui.engine.gendiff import top_tokens
-    except ImportError:  # it lived in lens.py first
-        from steertui.engine.lens import top_tokens
-    return top_tokens
-
-
 def run_top_tokens(ctx: StepContext, inputs: S.TopTokensInputs) -> tuple[S.TopTokensOutputs, Any]:
-    top_tokens = _top_tokens_fn()
+    from steertui.engine.gendiff import top_tokens
+
 
     result = top_tokens(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers), k=inputs.k,
                         cancel=ctx.cancel)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from steertui.engine.session import ops
 from steertui.engine.session import schema as S
+from steertui.engine.session.opening import environment, prepare
 from steertui.engine.session.store import SessionSaveError, new_session_path, write_session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,28 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from steertui.engine.data import Dataset, Pair
     from steertui.engine.model import ModelSession
-    from steertui.engine.vectors import VectorSet
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _version(module: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(module)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def environment() -> dict[str, str]:
-    """The versions a session records (and a replay compares, as notes)."""
-    from steertui import __version__
-
-    return {"version": __version__, "python": platform.python_version(), "torch": _version("torch"),
-            "transformers": _version("transformers"), "nnsight": _version("nnsight")}
 
 
 def header(note: str | None = None) -> S.Header:
@@ -144,8 +126,6 @@ class SessionRecorder:
         its sidecar, the data and the model exactly as a replay does (a :class:`SessionError` says what is
         wrong) and loads them, without re-running any step. ``session``/``dataset``: already loaded ones to use
         (checked against the recording); ``model``/``dataset_path``/``device``/``dtype``: overrides."""
-        from steertui.engine.session.replay import prepare
-
         opened = prepare(path, session=session, dataset=dataset, model=model, dataset_path=dataset_path,
                          device=device, dtype=dtype, need_dataset=True)
         rec = cls(opened.doc, opened.path, opened.session, opened.dataset, opened.vectors, autosave=autosave)
@@ -175,27 +155,6 @@ class SessionRecorder:
         ops.steers_from(self.context(), ivs)  # every vector and layer must exist
         with self.lock:
             self.doc.steering = S.Steering(interventions=ivs)
-            self._autosave(None)
-
-    def add_vectors(self, name: str, vset: "VectorSet") -> None:
-        """Record vectors that did not come from a step of this session (a loaded vector file)."""
-        from steertui.engine.session.store import sidecar_name
-        from steertui.engine.steering import vector_sha256
-
-        with self.lock:
-            if name in self.vectors:
-                raise ValueError(f"a vector named {name!r} is already in the session")
-            if vset.d_model != self.session.d_model:
-                from steertui.errors import VectorError
-
-                raise VectorError(f"vectors '{name}' have d_model={vset.d_model}, the model has "
-                                  f"{self.session.d_model}", "load vectors built on this model")
-            rec = S.VectorRec(name=name, file=sidecar_name(self.path), layers=vset.layers,
-                              method=vset.method, readout=vset.readout, d_model=vset.d_model,
-                              pair_ids=[], split=vset.split, seed=vset.seed, source=vset.source,
-                              sha256={str(L): vector_sha256(v) for L, v in sorted(vset.vectors.items())})
-            self.doc.vectors.append(rec)
-            self.vectors[name] = {int(L): v.detach().float().cpu() for L, v in vset.vectors.items()}
             self._autosave(None)
 
     def next_vector_name(self) -> str:

@@ -1,7 +1,7 @@
 """Session files on disk: TOML written with tomli-w and read with tomllib, vectors in a safetensors sidecar.
 
 Writes are atomic: each file goes to a temporary file in the same folder (``.NAME.XXXX.tmp``), is flushed
-and fsynced, then moved over the old one with ``os.replace``. The sidecar is written first, then the TOML,
+and fsynced, then moved over the old one (``steertui.atomic``, the one writer of every user file). The sidecar is written first, then the TOML,
 so the TOML on disk always names vectors the sidecar on disk holds (the recorder only ever adds vectors,
 and every vector is checked by its own sha256). A save that fails or is killed leaves the previous file.
 
@@ -12,11 +12,9 @@ file is a :class:`SessionError` naming the file, the key and what to do.
 from __future__ import annotations
 
 import difflib
-import functools
 import json
 import os
 import re
-import tempfile
 import tomllib
 import types
 import typing
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
+from steertui.atomic import atomic_write, atomic_write_bytes
 from steertui.engine.session.schema import SCHEMA_VERSION, STEP_TYPES, Session
 from steertui.errors import SteertuiError
 
@@ -109,65 +108,6 @@ def list_sessions(folder: str | os.PathLike[str] | None = None) -> list[Path]:
         return []
     found = [p for p in base.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-# ---- atomic writes --------------------------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
-    """Write ``path`` atomically: ``write(tmp_path)`` fills a temporary file in the same folder, which is
-    fsynced and moved over ``path`` with ``os.replace``. On any failure the old file stays and the
-    temporary file is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-    return path
-
-
-def _mode_for(path: Path) -> int:
-    """The permissions the file would get if written plainly: the old file's, else 0o666 minus the umask."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    """The process umask, read once (setting it to read it is not thread-safe, so it is done only once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-
-    return atomic_write(path, write)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---- TOML ---------------------------------------------------------------------------------------------------
