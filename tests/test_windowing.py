@@ -11,7 +11,7 @@ from fixtures_data import build_tokenizer
 
 from steertui.cli import main
 from steertui.engine.data import (
-    DEFAULT_RESERVE_TOKENS,
+    RESERVE_TOKENS,
     Pair,
     Sample,
     aligned_rows,
@@ -25,7 +25,7 @@ from steertui.engine.data import (
 
 # The demo model's context when this rule was written; fixed here so that the check does not move with the model.
 CONTEXT = 1024
-LIMIT = CONTEXT - DEFAULT_RESERVE_TOKENS
+LIMIT = CONTEXT - RESERVE_TOKENS
 
 
 @pytest.fixture(scope="module")
