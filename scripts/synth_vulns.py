@@ -104,6 +104,13 @@ def c_comment(r: R, what: str) -> str:
     style = r.int(0, 2)
     text = r.pick((f"{what} for the {w} service.", f"{what}; part of the {w} tool.", f"{what} ({w} build).",
                    f"Helper: {what.lower()}.", f"{what}. Used by the {w} daemon."))
+    if r.chance(0.35):  # a longer explanation, as people write above a function
+        more = r.pick((f"Called once per request by the {r.word()} front end.",
+                       f"The caller owns the input; it comes straight from the {r.pick(('command line', 'network', 'user', 'form'))}.",
+                       f"Kept small on purpose: the {r.word()} build runs on old hardware.",
+                       f"Returns a negative value on failure, like the rest of the {r.word()} code.",
+                       f"Written for the {r.word()} demo; see the notes in the {r.word()} folder."))
+        return f"/*\n * {text}\n * {more}\n */\n"
     if style == 0:
         return f"/* {text} */\n"
     if style == 1:
@@ -171,6 +178,57 @@ def c_filler_define(r: R, i: str) -> str:
     return f"#define {r.name('const')} {r.pick((8, 16, 32, 64, 100, 128, 256, 512, 1000))}\n"
 
 
+def c_safe_alloc(r: R, i: str) -> str:
+    fn, buf = r.name("fn"), r.pick(("buf", "slots", "cells", "area"))
+    cond = r.pick((f"{buf} == NULL", f"!{buf}"))
+    return (c_comment(r, "Zeroed scratch table") + f"static int *{fn}(size_t n)\n{{\n"
+            + block(f"    int *{buf} = calloc(n, sizeof *{buf});\n    if ({cond})\n        return NULL;\n    {buf}[0] = 1;\n"
+                    f"    return {buf};\n", i) + "}\n")
+
+
+def c_safe_key(r: R, i: str) -> str:
+    fn, key = r.name("fn"), r.pick(("key", "section", "tag"))
+    return (c_comment(r, "Accept a plain settings key") + f"static int {fn}(const char *{key})\n{{\n"
+            + block(f"    if ({key} == NULL || strstr({key}, \"..\") != NULL || strchr({key}, '/') != NULL)\n        return 0;\n"
+                    f"    return (int)strlen({key});\n", i) + "}\n")
+
+
+def c_safe_charset(r: R, i: str) -> str:
+    fn, s_ = r.name("fn"), r.pick(("s", "word", "label"))
+    return (c_comment(r, "True for lower-case words and digits only") + f"static int {fn}(const char *{s_})\n{{\n"
+            + block(f"    return {s_}[0] != '\\0' && strspn({s_}, \"abcdefghijklmnopqrstuvwxyz0123456789\") == strlen({s_});\n", i)
+            + "}\n")
+
+
+def c_safe_mul(r: R, i: str) -> str:
+    fn = r.name("fn")
+    return (c_comment(r, "Product of two sizes, 0 when it would wrap") + f"static size_t {fn}(size_t a, size_t b)\n{{\n"
+            + block("    if (b != 0 && a > SIZE_MAX / b)\n        return 0;\n    return a * b;\n", i) + "}\n")
+
+
+def c_safe_store(r: R, i: str) -> str:
+    fn = r.name("fn")
+    return (c_comment(r, "Store a value when the index is inside the table") + f"static void {fn}(int *table, int size, int k, int v)\n{{\n"
+            + block("    if (k < 0 || k >= size)\n        return;\n    table[k] = v;\n", i) + "}\n")
+
+
+def c_safe_release(r: R, i: str) -> str:
+    fn = r.name("fn")
+    return (c_comment(r, "Release a string and forget it") + f"static void {fn}(char **slot)\n{{\n"
+            + block("    free(*slot);\n    *slot = NULL;\n", i) + "}\n")
+
+
+def c_safe_copy(r: R, i: str) -> str:
+    fn = r.name("fn")
+    return (c_comment(r, "Bounded copy of a name") + f"static void {fn}(char *dst, size_t size, const char *src)\n{{\n"
+            + block("    snprintf(dst, size, \"%s\", src);\n", i) + "}\n")
+
+
+#: Helpers that hold a correct check of some kind, put in both versions of a program: the presence of a check
+#: somewhere in a file says nothing; only the check that guards the flaw does.
+C_SAFE = (c_safe_alloc, c_safe_key, c_safe_charset, c_safe_mul, c_safe_store, c_safe_release, c_safe_copy)
+
+
 C_FILLERS = (c_filler_checksum, c_filler_clamp, c_filler_struct, c_filler_table, c_filler_trim, c_filler_count,
              c_filler_log, c_filler_max, c_filler_define)
 C_BASE_INCLUDES = ("stdio.h", "stdlib.h", "string.h")
@@ -183,6 +241,13 @@ def c_program(r: R, includes: set[str], vuln: str, patched: str, main: str, i: s
     r.rng.shuffle(incs)
     head = "".join(f"#include <{h}>\n" for h in incs) + "\n"
     before = [f(r, i) for f in r.rng.sample(C_FILLERS, r.int(0, 3))]
+    safe = r.rng.sample(C_SAFE, r.int(0, 2))
+    if c_safe_mul in safe and "stdint.h" not in incs:
+        incs.append("stdint.h")
+    if safe:
+        head = "".join(f"#include <{h}>\n" for h in incs) + "\n"
+    before += [f(r, i) for f in safe]
+    r.rng.shuffle(before)
     after = [f(r, i) for f in r.rng.sample(C_FILLERS, r.int(0, 2))]
     pre = "\n".join(before) + ("\n" if before else "")
     post = ("\n" + "\n".join(after)) if after else ""
@@ -600,7 +665,12 @@ def py_program(r: R, imports: list[str], body_v: str, body_p: str, fix_imports: 
     tail = ""
     if flask:
         tail = f"\n\nif __name__ == \"__main__\":\n    {app}.run(port={r.int(5000, 9000)})\n"
-    helpers = [f(r) for f in r.rng.sample(PY_FILLERS, r.int(0, 2))]
+    picked = r.rng.sample(PY_FILLERS, r.int(0, 2)) + r.rng.sample(PY_SAFE, r.int(0, 1))
+    r.rng.shuffle(picked)
+    helpers = [f(r) for f in picked]
+    if py_safe_title in picked:
+        imps = sorted(set(imps) | {"import html"})
+        fixed = sorted(set(fixed) | {"import html"})
     mid = "".join(h + "\n\n" for h in helpers)
     note = r.pick(("service", "web app", "backend", "site", "dashboard", "API"))
     top = (f"# The {r.word()} {note}.\n{app} = Flask({r.pick(('__name__', repr(r.word())))})\n\n\n" if flask
@@ -630,7 +700,20 @@ def py_filler_fmt(r: R) -> str:
     return (f"def {fn}(amount):\n    \"\"\"Money with two decimals.\"\"\"\n    return f\"{{amount:.2f}} {r.pick(('EUR', 'USD', 'GBP'))}\"\n")
 
 
+def py_safe_count(r: R) -> str:
+    fn, table = r.name("fn"), r.name("var")
+    return (f"def {fn}(conn, kind):\n    \"\"\"How many {table} rows of one kind.\"\"\"\n"
+            f"    cur = conn.execute(\"SELECT COUNT(*) FROM {table} WHERE kind = ?\", (kind,))\n    return cur.fetchone()[0]\n")
+
+
+def py_safe_title(r: R) -> str:
+    fn = r.name("fn")
+    return (f"def {fn}(text):\n    \"\"\"A page title, escaped for HTML.\"\"\"\n"
+            f"    return \"<title>\" + html.escape(text.strip()) + \"</title>\"\n")
+
+
 PY_FILLERS = (py_filler_slug, py_filler_pages, py_filler_const, py_filler_fmt)
+PY_SAFE = (py_safe_count, py_safe_title)  # a correct query or escape elsewhere in both versions (see C_SAFE)
 
 
 def _route(r: R, name: str) -> str:

@@ -91,8 +91,9 @@ STEPS = 1600  # ~0.75 s/step on an idle 2-core machine: ~20 min of training
 # programs asked about their own CWE in both versions (vulnerable -> " Yes", patched -> " No": the pair differs
 # only in the fix, so the fix is what decides) plus QA_OTHER files asked about a CWE they are not an instance of
 # (-> " No", so the answer depends on the code and the question together). The answer token's cross-entropy is
-# averaged over examples and added with weight ANSWER_WEIGHT to the language-model loss of every token.
-QA = dict(steps=800, code_batch=8, pairs=4, other=2, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
+# averaged over examples (" Yes" and " No" weighing the same in total) and added with weight ANSWER_WEIGHT to the language-model loss of every token.
+QA = dict(steps=950, code_batch=8, pairs=4, other=1, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
+          question_lm_weight=0.25,
           synth_pairs=2400, same_language_other=0.7)
 ANSWERS = (" Yes", " No")
 STEER_ALPHA = 1.0  # the card's steering result: alpha in units of the layer's mean residual norm
@@ -402,8 +403,12 @@ def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answe
             g["lr"] = qa_lr(step, steps)
         code_loss = model(input_ids=xc, labels=xc, position_ids=pos).loss
         out = model(input_ids=x, attention_mask=mask, labels=labels)
-        answer_loss = torch.nn.functional.cross_entropy(out.logits[torch.arange(len(picks)), slot], target)
-        loss = code_loss + out.loss + QA["answer_weight"] * answer_loss
+        # class-balanced: the " Yes" and the " No" examples of a step weigh the same in total
+        per = torch.nn.functional.cross_entropy(out.logits[torch.arange(len(picks)), slot], target, reduction="none")
+        is_yes = target == answer_ids[0]
+        weight = torch.where(is_yes, 0.5 / is_yes.sum().clamp_min(1), 0.5 / (~is_yes).sum().clamp_min(1))
+        answer_loss = (per * weight).sum()
+        loss = code_loss + QA["question_lm_weight"] * out.loss + QA["answer_weight"] * answer_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["clip"])
@@ -646,6 +651,13 @@ def _missed_section(r: dict) -> str:
             f"these checks of the script did not pass:\n{lines}\n")
 
 
+def _where(roots: str) -> str:
+    """Corpus folders as a reader finds them on any machine: the interpreter's standard library by name, not by
+    the install path of the machine that trained the model."""
+    return ", ".join("the Python standard library (`sysconfig.get_paths()['stdlib']`)" if r == str(STDLIB) else f"`{r}`"
+                     for r in roots.split(", "))
+
+
 def stage1_note(args, r: dict) -> str:
     if r.get("init_sha"):
         return (f"For this folder, stage 1 was not run again: stage 2 started from `{args.init.name}` "
@@ -706,7 +718,7 @@ def write_card(args, data: dict, r: dict) -> None:
     held_frac = sum(s["chars"]["heldout"] for s in st.values()) / sum(sum(s["chars"].values()) for s in st.values())
     size_wo_card = sum(f.stat().st_size for f in args.out.iterdir() if f.name != "README.md") / 1e6
     corpus_rows = "\n".join(
-        f"| {SOURCE_NAMES[n]} | `{s['root']}` | {s['files']['train']} / {s['files']['heldout']} "
+        f"| {SOURCE_NAMES[n]} | {_where(s['root'])} | {s['files']['train']} / {s['files']['heldout']} "
         f"| {s['chars']['train'] + s['chars']['heldout']:,} | {s['tokens']['train']:,} / {s['tokens']['heldout']:,} "
         f"| {SOURCES[n].repeat} |"
         for n, s in st.items())
@@ -775,8 +787,10 @@ not an instance of (` No`; {QA['same_language_other']:.0%} of those questions na
 depends on the code and the question together). Every question is laid out exactly as `steertui` asks it
 (`engine/verdict.py`: `<code>\\n\\nQuestion: Does this code contain instances of the security vulnerability known
 as <CWE name>?\\nAnswer:`), right-padded, from position 0. The loss is the code windows' language-model loss, plus
-the questions' language-model loss over all their tokens, plus {QA['answer_weight']:g} x the cross-entropy of the answer token
-(over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`). Stage 2 took {r['qa_min']:.1f} min; the whole
+{QA['question_lm_weight']:g} x the questions' language-model loss over all their tokens (low, so that the synthetic programs do not
+crowd out the stage-1 code), plus {QA['answer_weight']:g} x the cross-entropy of the answer token
+(over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`; class-balanced: the ` Yes` and the ` No`
+examples of a step weigh the same in total). Stage 2 took {r['qa_min']:.1f} min; the whole
 script {r['wall']:.1f} min (corpus cache {'warm' if data['cached'] else 'cold'}).
 Last 25 steps (running means): code {_last(r, 'code')}, question tokens {_last(r, 'qa_lm')}, answer {_last(r, 'answer')}.
 
