@@ -369,6 +369,13 @@ def qa_batch(items: list[dict], picks: list[int], answer_ids: tuple[int, int]):
     return x, mask, labels, slot, target
 
 
+def log_summary(path: Path) -> tuple[list[dict], float]:
+    """The last stage-2 progress line of a printed training log: its 25-step running means and its minutes."""
+    line = [ln for ln in path.read_text().splitlines() if ln.startswith("qa step ")][-1]
+    m = re.search(r"code ([\d.]+)\s+qa-lm ([\d.]+)\s+answer ([\d.]+)\s+([\d.]+) min", line)
+    return [dict(code=float(m[1]), qa_lm=float(m[2]), answer=float(m[3]))], float(m[4])
+
+
 def qa_lr(step: int, steps: int) -> float:
     if step < QA["warmup"]:
         return QA["lr"] * (step + 1) / QA["warmup"]
@@ -513,6 +520,9 @@ def main() -> None:
     ap.add_argument("--card-only", action="store_true",
                     help="do not train: evaluate the model already in --out and (re)write its card, "
                          "listing any missed target in it")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="with --card-only: the printed log of the run that trained --out, for the card's stage-2 "
+                         "losses and time (and --init for its stage-1 weights)")
     args = ap.parse_args()
     t_start = time.time()
     torch.manual_seed(args.seed)
@@ -539,6 +549,10 @@ def main() -> None:
         model = AutoModelForCausalLM.from_pretrained(args.out, dtype=torch.float32).eval()
         n_params = sum(p.numel() for p in model.parameters())
         losses, train_min = [float("nan")], float("nan")
+        if args.log is not None:
+            qa_log, qa_min = log_summary(args.log)
+        if args.init is not None:
+            init_sha = hashlib.sha256((args.init / "model.safetensors").read_bytes()).hexdigest()
     else:
         if args.init is not None:  # stage 1 already done: its saved (fp16) weights
             init_sha = hashlib.sha256((args.init / "model.safetensors").read_bytes()).hexdigest()
@@ -677,6 +691,13 @@ def synth_note(r: dict) -> str:
             f"{tr:,} pairs train, {held:,} are never seen.")
 
 
+def _wall(args, r: dict, data: dict) -> str:
+    if args.card_only:
+        return ("this card was written afterwards from the saved folder by `--card-only` (checks, losses and results "
+                "below are from that run; stage-2 figures from the training run's log)")
+    return f"the whole script {r['wall']:.1f} min (corpus cache {'warm' if data['cached'] else 'cold'})"
+
+
 def _last(r: dict, key: str) -> str:
     last = r["qa_log"][-25:]
     return f"{sum(d[key] for d in last) / len(last):.3f}" if last else "n/a"
@@ -790,8 +811,7 @@ as <CWE name>?\\nAnswer:`), right-padded, from position 0. The loss is the code 
 {QA['question_lm_weight']:g} x the questions' language-model loss over all their tokens (low, so that the synthetic programs do not
 crowd out the stage-1 code), plus {QA['answer_weight']:g} x the cross-entropy of the answer token
 (over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`; class-balanced: the ` Yes` and the ` No`
-examples of a step weigh the same in total). Stage 2 took {r['qa_min']:.1f} min; the whole
-script {r['wall']:.1f} min (corpus cache {'warm' if data['cached'] else 'cold'}).
+examples of a step weigh the same in total). Stage 2 took {r['qa_min']:.1f} min; {_wall(args, r, data)}.
 Last 25 steps (running means): code {_last(r, 'code')}, question tokens {_last(r, 'qa_lm')}, answer {_last(r, 'answer')}.
 
 Before training, the script checks that no synthetic file and no corpus file shares a window of 3 consecutive

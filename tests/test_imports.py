@@ -59,7 +59,7 @@ def _steertui_modules(*packages: str) -> list[str]:
 def test_every_engine_and_command_module_loads_without_textual_in_a_fresh_interpreter():
     modules = _steertui_modules("steertui.engine", "steertui.commands") + ["steertui.atomic", "steertui.errors",
                                                                            "steertui.paths"]
-    assert len(modules) >= 40
+    assert len(modules) >= 35  # every module of both packages, found on disk
     for mod in modules:
         mods = _modules_after(f"import {mod}")
         assert mod in mods

@@ -182,7 +182,6 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
     base = torch.full((2 * n,), float("nan"))
     logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no), from the held-out pass
 
-    gen = torch.Generator().manual_seed(settings.seed)
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
     steered = {(L, a): torch.full((2 * n,), float("nan")) for L in layers for a in settings.alphas}
     rand = {key: torch.full((2 * n,), float("nan")) for key in steered}
@@ -215,6 +214,8 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
             k = acts.layers.index(L)
             resid = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
             info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid, float(v.norm())
+            # the control's direction depends on (seed, fold, layer) only, not on which other layers are evaluated
+            gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + f * 1_009 + L)
             r = torch.randn(v.shape[0], generator=gen)
             r = r / r.norm() * v.norm()
             for a in settings.alphas:
