@@ -30,3 +30,25 @@ def load_session(args: argparse.Namespace):
                              dtype=getattr(args, "dtype", None),
                              trust_remote_code=getattr(args, "trust_remote_code", False),
                              allow_download=getattr(args, "download", False))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: pass a whole number of at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: pass 0 or more")
+    return value

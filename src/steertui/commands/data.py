@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steertui.commands._common import add_dataset_option
+from steertui.commands._common import add_dataset_option, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show", help="a pair side by side, differing lines highlighted, with its ground truth")
     show.add_argument("id", metavar="ID", help="a sample id (hand-crafted/CWE-787/p_1) or pair id (.../pair-1)")
     add_dataset_option(show)
-    show.add_argument("--context", type=int, metavar="N", default=None,
+    show.add_argument("--context", type=non_negative_int, metavar="N", default=None,
                       help="show only the differing lines with N lines around them (default: whole files)")
     show.add_argument("--json", action="store_true", help="print the pair or sample as JSON")
     show.set_defaults(handler=run_show)
@@ -57,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_dataset_option(budget)
     budget.add_argument("--model", metavar="M", default=argparse.SUPPRESS,
                         help="model folder or Hugging Face id whose tokenizer to use (default: the demo model)")
-    budget.add_argument("--context", type=int, metavar="N", help="context length (default: the model's)")
-    budget.add_argument("--reserve", type=int, metavar="N", default=None,
+    budget.add_argument("--context", type=positive_int, metavar="N", help="context length (default: the model's)")
+    budget.add_argument("--reserve", type=non_negative_int, metavar="N", default=None,
                         help="tokens kept free for the prompt around the code (default: 64)")
     budget.add_argument("--part", action="append", metavar="PART", help="only this part (repeatable)")
     budget.add_argument("--cwe", action="append", metavar="CWE", help="only this CWE, e.g. cwe-787 (repeatable)")
@@ -291,7 +291,7 @@ def run_budget(args: argparse.Namespace) -> int:
         dataset = dataset.select(parts=args.part, cwes=args.cwe)
     model = str(getattr(args, "model", None) or _default_model())
     tokenizer = _load_tokenizer(model)
-    context = args.context or _context_length(model, tokenizer)
+    context = args.context if args.context is not None else _context_length(model, tokenizer)
     reserve = RESERVE_TOKENS if args.reserve is None else args.reserve
     if context <= reserve:
         from steertui.errors import SteertuiError

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
-from steertui.commands._common import add_dataset_option, add_model_options, load_session
+from steertui.commands._common import add_dataset_option, add_model_options, load_session, positive_int
 from steertui.engine.activations import READOUTS
 from steertui.engine.evaluate import ALPHA_SCALES, SPLITS
 from steertui.engine.vectors import METHODS
@@ -16,18 +18,38 @@ from steertui.errors import SteertuiError
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
+        values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+    if not values:
+        raise argparse.ArgumentTypeError("no value given: pass at least one number, e.g. --alpha=-1,0,1")
+    bad = [x for x in values if not math.isfinite(x)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{bad[0]} is not a finite number: alphas must be finite, e.g. --alpha=-1,0,1")
+    return values
 
 
 def _layers(text: str) -> tuple[int, ...] | str:
     if text.strip().lower() == "all":
         return "all"
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
+        values = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not 'all' or a comma-separated list of layer indices") from None
+    if not values:
+        raise argparse.ArgumentTypeError("no layer given: pass 'all' or layer indices, e.g. --layers 1,3")
+    return values
+
+
+def _finite_json(value: Any) -> Any:
+    """The data with every NaN or infinity replaced by null (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,12 +75,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readout", choices=READOUTS, default=READOUTS[0])
     p.add_argument("--split", choices=SPLITS, default=SPLITS[0],
                    help="hold out whole pairs (k folds, stratified by CWE) or one CWE at a time")
-    p.add_argument("--folds", type=int, default=3, help="folds for --split pairs (default 3)")
+    p.add_argument("--folds", type=positive_int, default=3, help="folds for --split pairs (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
-    p.add_argument("--chunk-size", type=int, default=8, help="samples per forward pass (default 8)")
-    p.add_argument("--kl-tokens", type=int, default=64, help="tokens of each neutral file for the KL (default 64)")
+    p.add_argument("--chunk-size", type=positive_int, default=8, help="samples per forward pass (default 8)")
+    p.add_argument("--kl-tokens", type=positive_int, default=64, help="tokens of each neutral file for the KL (default 64)")
     p.add_argument("--yes", default=" Yes", help="answer token for 'vulnerable' (default ' Yes')")
     p.add_argument("--no", default=" No", help="answer token for 'not vulnerable' (default ' No')")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
@@ -114,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
 def _write_json(path: Path, data: dict) -> None:
     from steertui.atomic import atomic_write_text
 
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    # NaN (a mean over no files, e.g. the KL of vulnerable files) is written as null: JSON has no NaN
+    atomic_write_text(path, json.dumps(_finite_json(data), indent=1, allow_nan=False) + "\n")
 
 
 def _print_table(result, parts) -> None:

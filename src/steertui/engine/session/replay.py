@@ -219,7 +219,9 @@ def _compare_vector(recorded: Any, rebuilt: Any, path: str, out: list[Diff]) -> 
     if a.shape != b.shape:
         out.append(Diff(path, list(a.shape), list(b.shape), "shape differs"))
         return
-    bad = (b - a).abs() > ABS_TOL + REL_TOL * a.abs()
+    # NaN against a number (either way) is a difference; NaN against a recorded NaN, or equal infinities, are not
+    close = ((b - a).abs() <= ABS_TOL + REL_TOL * a.abs()) | (a == b) | (a.isnan() & b.isnan())
+    bad = ~close
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
         out.append(Diff(f"{path}[{i}]", float(a[i]), float(b[i]),

@@ -1,0 +1,104 @@
+"""Bad input gets one clear line naming the thing and what to do, and exit code 2 (1 only for a replay that ran and
+differs): the command line in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "steertui", *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def _error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--layers", "", "no layer given"),
+    ("--layers", ",,,", "no layer given"),
+    ("--alpha", "", "no value given"),
+    ("--alpha", "nan", "not a finite number"),
+    ("--alpha", "0,inf", "not a finite number"),
+    ("--alpha", "1e400", "not a finite number"),
+    ("--kl-tokens", "0", "at least 1"),
+    ("--folds", "-2", "at least 1"),
+    ("--chunk-size", "0", "at least 1"),
+])
+def test_eval_refuses_empty_and_non_finite_arguments(flag, value, says):
+    args = {"--layers": "1", "--alpha": "0,1"}
+    args[flag] = value
+    argv = ["eval", "--dataset", "builtin"] + [f"{k}={v}" for k, v in args.items()]
+    proc = _run(*argv)
+    assert proc.returncode == 2
+    line = _error_line(proc)
+    assert flag in line and says in line, line
+
+
+@pytest.mark.parametrize("flag, value, says", [("--context", "0", "at least 1"), ("--reserve", "-10", "negative")])
+def test_data_budget_refuses_impossible_budgets(flag, value, says):
+    proc = _run("data", "budget", "--dataset", "builtin", f"{flag}={value}")
+    assert proc.returncode == 2
+    line = _error_line(proc)
+    assert flag in line and says in line, line
+
+
+def test_console_refuses_to_start_without_a_terminal():
+    proc = _run(timeout=60)  # stdin is /dev/null and stdout a pipe: no terminal
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = _error_line(proc)
+    assert "terminal" in line and "steertui layers" in line, line
+
+
+def test_eval_json_never_holds_nan(tmp_path):
+    out = tmp_path / "out.json"
+    proc = _run("eval", "--dataset", "builtin", "--layers", "1", "--alpha=0,1", "--folds", "2", "--kl-tokens", "8",
+                "--json", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+    def refuse(name: str):
+        raise AssertionError(f"{name} in the JSON")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    # the KL of vulnerable files is a mean over no files: null, not NaN
+    assert any(f["steered"][0]["kl"] is None for f in data["files"] if f["label"] == 1)
+    for row in data["results"]:
+        assert all(not (isinstance(v, float) and not math.isfinite(v)) for v in row.values())
+
+
+def test_replay_counts_a_nan_in_a_sidecar_vector_as_a_difference(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from steertui.engine.steering import vector_sha256
+
+    for name in ("demo-tour.toml", "demo-tour.safetensors"):
+        shutil.copy(REPO / "sessions" / name, tmp_path / name)
+    side = tmp_path / "demo-tour.safetensors"
+    tensors = load_file(side)
+    v = tensors["vuln/1"].clone()
+    old = vector_sha256(v)
+    v[0] = float("nan")
+    tensors["vuln/1"] = v
+    save_file(tensors, side)
+    toml = tmp_path / "demo-tour.toml"
+    text = toml.read_text()
+    head, sep, rest = text.partition("[vectors.sha256]")
+    toml.write_text(head + sep + rest.replace(old, vector_sha256(v), 1))  # the vector's own record only
+    assert not torch.isfinite(v).all()
+    proc = _run("replay", str(toml), "--check", timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "nan" in proc.stdout.lower()
