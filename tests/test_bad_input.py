@@ -102,3 +102,31 @@ def test_replay_counts_a_nan_in_a_sidecar_vector_as_a_difference(tmp_path):
     proc = _run("replay", str(toml), "--check", timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "nan" in proc.stdout.lower()
+
+
+def test_console_shows_an_error_with_markup_characters_and_keeps_running(tmp_path):
+    """A model path holding Textual markup ([/red], brackets) fails to load; the error is shown as text in the
+    status line and a notification, and the console goes on (it used to die with a MarkupError)."""
+    import asyncio
+
+    from textual.widgets import Static
+
+    from steertui.tui.app import SteerApp
+
+    bad = tmp_path / "[red]x[" / "red]model[b]"  # the path reads .../[red]x[/red]model[b]
+    bad.mkdir(parents=True)
+
+    async def run() -> None:
+        app = SteerApp(model=str(bad), dataset="builtin")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert [f.job for f in app.failures] == ["load model"]
+            status = str(app.query_one("#status", Static).render())
+            assert "model not loaded" in status and "[/red]model[b]" in status
+            assert app.is_running
+            await pilot.press("d")  # still answers keys
+            assert app.focused is not None
+
+    asyncio.run(run())

@@ -8,6 +8,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
@@ -116,7 +117,7 @@ class SteerApp(Jobs, App):
         self.session = message.session
         i = message.info
         self.query_one("#status", Static).update(
-            f"[b]{i['name']}[/] · {i['model_type']} · {i['n_layers']} layers · d_model {i['d_model']} · "
+            f"[b]{escape(str(i['name']))}[/] · {i['model_type']} · {i['n_layers']} layers · d_model {i['d_model']} · "
             f"{i['dtype']} on {i['device']} · blocks return {i['adapter']['block_output']}")
 
     def on_session_opened(self, message: SessionOpened) -> None:
@@ -135,7 +136,7 @@ class SteerApp(Jobs, App):
         self.dataset = message.dataset
         self.query_one(DatasetPane).show_dataset(message.dataset)
         for warning in message.dataset.warnings[:3]:
-            self.notify(str(warning), title="data", severity="warning")
+            self.notify(str(warning), title="data", severity="warning", markup=False)
 
     def on_job_progress(self, message: JobProgress) -> None:
         self._job_status(message.job, f"{message.job}: {message.stage} {message.done}/{message.total}")
@@ -143,7 +144,7 @@ class SteerApp(Jobs, App):
     def on_job_cancelled(self, message: JobCancelled) -> None:
         self.cancelled.append(message)
         self._job_ended(message.job, "cancelled")
-        self.notify(message.detail, title=f"{message.job} cancelled", severity="warning")
+        self.notify(message.detail, title=f"{message.job} cancelled", severity="warning", markup=False)
 
     def on_vectors_built(self, message: VectorsBuilt) -> None:
         r = message.result
@@ -187,13 +188,13 @@ class SteerApp(Jobs, App):
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)
         if message.job == "load model":
-            self.query_one("#status", Static).update(f"[red]model not loaded:[/] {message.error}")
+            self.query_one("#status", Static).update(f"[red]model not loaded:[/] {escape(message.error)}")
             self.query_one(LayersPane).loading = False
         elif message.job == "load data":
             self.query_one(DatasetPane).loading = False
         elif message.job in JOB_PANES:
             self._job_ended(message.job, "failed")
-        self.notify(message.error, title=message.job, severity="error", timeout=10)
+        self.notify(message.error, title=message.job, severity="error", timeout=10, markup=False)
 
     # ---- actions ------------------------------------------------------------------------------------
     def action_focus(self, pane_id: str) -> None:
