@@ -130,3 +130,40 @@ def test_console_shows_an_error_with_markup_characters_and_keeps_running(tmp_pat
             assert app.focused is not None
 
     asyncio.run(run())
+
+
+def _tiny_checkout(tmp_path: Path) -> Path:
+    """The builtin examples laid out as a SecLLMHolmes hand-crafted part."""
+    root = tmp_path / "checkout"
+    shutil.copytree(REPO / "assets" / "examples" / "dataset", root / "datasets" / "hand-crafted" / "dataset")
+    return root
+
+
+def test_special_files_in_a_dataset_are_skipped_not_read(tmp_path):
+    import os
+
+    root = _tiny_checkout(tmp_path)
+    cwe = root / "datasets" / "hand-crafted" / "dataset" / "CWE-476"
+    (cwe / "1.c").unlink()
+    os.mkfifo(cwe / "1.c")  # would block a plain read forever
+    (cwe / "2.c").unlink()
+    (cwe / "2.c").symlink_to("/dev/zero")  # would be read until memory runs out
+    secret = tmp_path / "secret.c"
+    secret.write_text("int leaked_outside_the_dataset;\n")
+    (cwe / "p_1.c").unlink()
+    (cwe / "p_1.c").symlink_to(secret)  # a link out of the checkout
+    proc = _run("data", "summary", "--dataset", str(root), "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    text = json.dumps(data)
+    assert "leaked_outside_the_dataset" not in text
+    assert "CWE-476/1.c is a FIFO" in text and "CWE-476/2.c is a link to /dev/zero" in text
+    assert "CWE-476/p_1.c is a link to" in text and "outside the dataset folder" in text
+
+    from steertui.engine.data import load_checkout
+
+    ds = load_checkout(root)
+    assert not any(s.id.startswith("hand-crafted/CWE-476/") and s.id.endswith(("/1", "/2", "/p_1"))
+                   for s in ds.samples)
+    codes = {w.code for w in ds.warnings}
+    assert {"special-file", "outside-dataset"} <= codes

@@ -39,10 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise SteertuiError("the console needs a terminal on standard input and output, and this run has "
-                                    "none", "run it in a terminal, or use the headless commands: steertui layers, "
-                                    "data, eval, replay (steertui --help)")
             from steertui.tui.app import run_app
 
             return run_app(args)

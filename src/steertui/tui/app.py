@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from typing import Any
 
@@ -14,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from steertui.engine.steering import POSITIONS  # plain constants: these modules import torch only when called
 from steertui.engine.vectors import METHODS, raw_alpha
+from steertui.errors import SteertuiError
 from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
@@ -364,6 +366,10 @@ def run_app(args: argparse.Namespace) -> int:
         path = resolve_session_file(session_file)
         read_session(path)  # a bad file stops here with one line and exit 2, before the console starts
         session_file = str(path)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise SteertuiError("the console needs a terminal on standard input and output, and this run has none",
+                            "run it in a terminal, or use the headless commands: steertui layers, data, eval, replay "
+                            "(steertui --help)")
     SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
              session_file=session_file).run()
     return 0

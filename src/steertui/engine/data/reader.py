@@ -7,7 +7,9 @@ Only files with a known source-code or text extension are ever opened: the exten
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from steertui.engine.data.model import (
 
 CODE_LANGUAGES: Mapping[str, str] = {".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".py": "python"}
 SKIPPED_DIRS = frozenset({"embeddings", "__pycache__", ".git"})
+MAX_FILE_BYTES = 5_000_000  # one code or text file; the largest SecLLMHolmes file is under 0.5 MB
 #: Parts whose layout leaves files without a twin by design: one summary warning, not one per file.
 ONE_SIDED_BY_DESIGN = frozenset({AUGMENTED_NON_TRIVIAL})
 
@@ -123,11 +126,30 @@ class Collector:
         return (text or "").strip()
 
     def _read_bytes(self, path: Path, action: str) -> bytes | None:
+        """The bytes of a regular file inside the dataset folder, at most :data:`MAX_FILE_BYTES`; anything else
+        (a link that resolves outside the folder, a FIFO, a device, a socket, a larger file) is never opened:
+        a warning names it and says what to do."""
+        rel = self.rel(path)
         try:
-            return path.read_bytes()
+            real = path.resolve(strict=True)
+            if not real.is_relative_to(self.root.resolve()):
+                self.warn("outside-dataset", f"{rel} is a link to {real}, outside the dataset folder; {action} "
+                          "(replace the link with the file itself)", path)
+                return None
+            st = os.stat(real)
+            if not stat.S_ISREG(st.st_mode):
+                kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                        or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+                self.warn("special-file", f"{rel} is {kind}, not a regular file; {action} (remove it)", path)
+                return None
+            if st.st_size > MAX_FILE_BYTES:
+                self.warn("too-large", f"{rel} is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for one "
+                          f"file; {action}", path)
+                return None
+            return real.read_bytes()  # a regular file of at most MAX_FILE_BYTES (checked just above)
         except OSError as err:
             reason = err.strerror or type(err).__name__
-            self.warn("unreadable", f"cannot read {self.rel(path)} ({reason}); {action}", path)
+            self.warn("unreadable", f"cannot read {rel} ({reason}); {action}", path)
             return None
 
     def _decode(self, raw: bytes, path: Path, action: str) -> str | None:
