@@ -167,3 +167,40 @@ def test_special_files_in_a_dataset_are_skipped_not_read(tmp_path):
                    for s in ds.samples)
     codes = {w.code for w in ds.warnings}
     assert {"special-file", "outside-dataset"} <= codes
+
+
+def _model_copy(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(REPO / "assets" / "models" / "demo-starcoder", folder)
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random", "empty", "pickle-only"])
+def test_damaged_weights_get_one_line_naming_the_file(tmp_path, damage):
+    folder = _model_copy(tmp_path, damage)
+    weights = folder / "model.safetensors"
+    raw = weights.read_bytes()
+    if damage == "truncated":
+        weights.write_bytes(raw[: len(raw) // 2])
+    elif damage == "random":
+        weights.write_bytes(bytes(range(256)) * 64)
+    elif damage == "empty":
+        weights.write_bytes(b"")
+    else:
+        weights.unlink()
+        (folder / "pytorch_model.bin").write_bytes(b"not opened")
+    proc = _run("layers", "--model", str(folder), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    line = _error_line(proc)
+    if damage == "pickle-only":
+        assert "no *.safetensors weights" in line and "pytorch_model.bin" in line, line
+    else:
+        assert "model.safetensors" in line and "cannot be read" in line, line
+
+
+@pytest.mark.parametrize("device", ["tpu9", "meta"])
+def test_unknown_devices_are_refused(device):
+    proc = _run("layers", "--device", device, timeout=120)
+    assert proc.returncode == 2
+    line = _error_line(proc)
+    assert f"unknown device '{device}'" in line, line

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ def pick_device(device: str | None) -> str:
     import torch
 
     if device:
+        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+            raise ModelLoadError(f"unknown device '{device}'", "pass --device cpu, cuda, cuda:N or mps")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelLoadError(f"device '{device}' asked for, but CUDA is not available here",
                                  "drop --device or pass --device cpu")
@@ -153,10 +156,23 @@ class ModelSession:
         hf_logging.disable_progress_bar()
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
+        weights = sorted(Path(folder).glob("*.safetensors"))
+        if not weights:
+            pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
+            raise ModelLoadError(f"no *.safetensors weights in {folder}"
+                                 + (f" (only the pickle checkpoint {', '.join(pickles)}, which steertui never loads)"
+                                    if pickles else ""),
+                                 "convert the weights to safetensors (model.save_pretrained(folder) writes them)")
+        from safetensors import SafetensorError
+
         try:
-            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dt),
+            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dt), use_safetensors=True,
                                                       trust_remote_code=trust_remote_code)
             tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        except (SafetensorError, RuntimeError, KeyError) as err:  # truncated, random or empty weight files
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(f"the weights of '{name}' ({', '.join(w.name for w in weights)}) cannot be read: "
+                                 f"{first[:200]}", "the file is damaged or incomplete: copy or download it again") from err
         except ValueError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             hint = ("it needs its own code: pass --trust-remote-code only if you trust it"
