@@ -149,23 +149,25 @@ class ModelSession:
              allow_download: bool = False) -> "ModelSession":
         folder, name, is_demo = resolve_model_folder(spec, revision, allow_download)
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
-        weights = sorted(Path(folder).glob("*.safetensors"))
-        if not weights:
-            pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
-            raise ModelLoadError(f"no *.safetensors weights in {folder}"
-                                 + (f" (only the pickle checkpoint {', '.join(pickles)}, which steertui never loads)"
-                                    if pickles else ""),
-                                 "convert the weights to safetensors (model.save_pretrained(folder) writes them)")
         from safetensors import SafetensorError
 
+        weights: list[Path] = []
         try:
+            AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)  # an unknown architecture first
+            weights = sorted(Path(folder).glob("*.safetensors"))
+            if not weights:
+                pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
+                raise ModelLoadError(f"no *.safetensors weights in {folder}"
+                                     + (f" (only the pickle checkpoint {', '.join(pickles)}, which steertui never loads)"
+                                        if pickles else ""),
+                                     "convert the weights to safetensors (model.save_pretrained(folder) writes them)")
             hf = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dt), use_safetensors=True,
                                                       trust_remote_code=trust_remote_code)
             tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
