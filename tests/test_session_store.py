@@ -201,3 +201,23 @@ def test_sessions_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("STEERTUI_DATA_DIR", str(tmp_path / "data"))
     assert store.default_folder() == tmp_path / "data" / "sessions"
     assert os.environ.get("STEERTUI_SESSIONS") is None
+
+
+def test_next_save_removes_temporary_files_left_by_a_killed_save(tmp_path):
+    import os
+    import time
+
+    target = tmp_path / "s.toml"
+    stale = tmp_path / ".s.toml.abc123.tmp"
+    fresh = tmp_path / ".s.toml.def456.tmp"
+    other = tmp_path / ".other.toml.ghi789.tmp"
+    for p in (stale, fresh, other):
+        p.write_text("partial")
+    old = time.time() - atomic.STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    atomic.atomic_write_bytes(target, b"x = 1\n")
+    assert target.read_bytes() == b"x = 1\n"
+    assert not stale.exists()  # left by a killed save of this file
+    assert fresh.exists()  # may belong to a save in progress
+    assert other.exists()  # another file's

@@ -4,7 +4,8 @@ The new content goes to a temporary file in the same folder (``.NAME.XXXX.tmp``,
 crosses a file system), is flushed and fsynced, gets the permissions the file would have had if written plainly
 (the old file's, else 0o666 minus the umask), and is moved over the old file with ``os.replace``; then the
 folder is fsynced so the rename itself survives a power cut. On any failure, or when the process is killed, the
-old file stays as it was and the temporary file is removed (or, after a kill, left with a name no reader takes).
+old file stays as it was and the temporary file is removed (or, after a kill, left with a name no reader takes,
+and removed by the next save of the same file).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish", "remove_stale_temps"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
     """Write ``path`` atomically: ``write(tmp_path)`` fills a temporary file in the same folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -46,6 +48,27 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+STALE_SECONDS = 300  # a save takes well under a second; a temporary file this old was left by a killed save
+
+
+def remove_stale_temps(path: str | os.PathLike[str], now: float | None = None) -> list[Path]:
+    """Remove the temporary files a killed save of ``path`` left beside it (``.NAME.*.tmp`` older than
+    :data:`STALE_SECONDS`); younger ones may belong to a save in progress and stay. Returns what was removed."""
+    import time
+
+    path = Path(path)
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if tmp.is_file() and not tmp.is_symlink() and now - tmp.stat().st_mtime > STALE_SECONDS:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def publish(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
