@@ -375,6 +375,7 @@ async def _unsaveable(demo_model_path):
         assert [f.job for f in app.failures] == ["save session"]
         assert "not-a-folder" in app.failures[0].error and "STEERTUI_SESSIONS" in app.failures[0].error
         assert app.build is not None and app.recorder.autosave is False
+        assert "NOT SAVED" in app.sub_title and "autosaved" not in app.sub_title
         await pilot.press("plus", "t")
         await _settle(app, pilot)
         assert app.tokens is not None and len(app.failures) == 1

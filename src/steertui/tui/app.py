@@ -152,7 +152,7 @@ class SteerApp(Jobs, App):
         r = message.result
         best = self._show_vectors(SteeringVectors(message.name, r.vectors.method, list(r.diagnostics),
                                                   r.vectors.vectors))
-        self.sub_title = f"session {message.session_path} (autosaved)"
+        self.sub_title = self._session_title()
         self.notify(f"{len(r.diagnostics)} layers from {len(r.activations.pair_ids)} pairs; layer {best.layer} has "
                     "the best held-out AUROC and is selected", title=f"vectors {message.name} built")
 
@@ -196,7 +196,18 @@ class SteerApp(Jobs, App):
             self.query_one(DatasetPane).loading = False
         elif message.job in JOB_PANES:
             self._job_ended(message.job, "failed")
+        if message.job == "save session":
+            self.sub_title = self._session_title()
         self.notify(message.error, title=message.job, severity="error", timeout=10, markup=False)
+
+    def _session_title(self) -> str:
+        """The header's session line: the file, and whether what is made is still being saved to it."""
+        rec = self.recorder
+        if rec is None:
+            return ""
+        if rec.autosave:
+            return f"session {rec.path} (autosaved)"
+        return f"session {rec.path}: NOT SAVED (autosave stopped; kept in memory only)"
 
     # ---- actions ------------------------------------------------------------------------------------
     def action_focus(self, pane_id: str) -> None:
