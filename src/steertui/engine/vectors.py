@@ -2,15 +2,15 @@
 
 Methods (all oriented toward "vulnerable": a positive coefficient pushes toward the vulnerable side):
 - ``mean-diff``: mean over pairs of (vulnerable − patched) activations.
-- ``pca``: first principal direction of the paired differences (uncentred SVD, as repeng and
-  steering-vectors do), sign fixed so the mean difference projects positively, scaled to the mean
-  difference's projection on it.
+- ``pca``: first principal direction of the paired differences by an uncentred SVD (as steering-vectors 0.12.2
+  does; repeng 0.4.0 centres the differences first, which removes the mean difference the direction is about),
+  sign fixed so the mean difference projects positively, scaled to the mean difference's projection on it.
 - ``probe``: the weight direction of an L2-regularised logistic regression (vulnerable = 1) on the
   activations (standardised during fitting, mapped back to activation space), scaled like ``pca``.
 
 Diagnostics per layer: consistency (mean pairwise cosine of the pair differences), the vector's norm over the
-mean residual norm at that layer, and held-out AUROC of the projections — held out by pair (k folds) and
-leave-one-CWE-out — where every fold's vector is built on its training pairs only.
+mean residual norm at that layer, and held-out AUROC of the projections — held out by pair (k folds stratified by
+CWE, ``engine.folds``) and leave-one-CWE-out — where every fold's vector is built on its training pairs only.
 """
 
 from __future__ import annotations
