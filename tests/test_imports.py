@@ -27,6 +27,9 @@ def test_help_imports_no_torch():
     mods = _modules_after(code)
     for heavy in ("torch", "transformers", "nnsight", "textual"):
         assert heavy not in mods, heavy
+    # the parser's choices come from engine.choices, not from the modules that implement them
+    for engine_module in ("steertui.engine.evaluate", "steertui.engine.build", "steertui.engine.verdict"):
+        assert engine_module not in mods, engine_module
 
 
 def test_python_dash_m_works():

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from steertui.commands._common import add_dataset_option, add_model_options, load_session, positive_int
-from steertui.engine.activations import READOUTS
-from steertui.engine.evaluate import ALPHA_SCALES, SPLITS
-from steertui.engine.vectors import METHODS
+from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
 
 
@@ -66,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="layers to steer, e.g. 1,3, or all (every layer of the model)")
     p.add_argument("--alpha", type=_floats, required=True, metavar="A[,A...]",
                    help="coefficients, e.g. 0,4 (in the unit of --alpha-scale)")
-    p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default="raw",
+    p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default=ALPHA_SCALES[0],
                    help="raw (default): alpha multiplies the vector as built; residual: alpha 1.0 adds a vector "
                    "whose norm is the layer's mean residual norm over the fold's training files (the console's "
                    "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from steertui.engine.choices import READOUTS  # declared once there, re-exported here
 from steertui.errors import CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from steertui.engine.model import ModelSession
 
-READOUTS = ("last", "mean", "diff")
 
 Progress = Callable[[int, int], None]  # (done, total) samples
 

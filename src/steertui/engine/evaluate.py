@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from steertui.engine.build import pair_activations, vectors_from_activations
+from steertui.engine.choices import ALPHA_SCALES, SPLITS
 from steertui.engine.folds import stratified_folds
 from steertui.engine.steering import Steer, forward
 from steertui.engine.vectors import raw_alpha, residual_norm
@@ -41,8 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.data import Pair
     from steertui.engine.model import ModelSession
 
-SPLITS = ("pairs", "cwe")
-ALPHA_SCALES = ("raw", "residual")  # raw: the coefficient itself; residual: in units of ‖h‖/‖v‖ at that layer
 EvalProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 

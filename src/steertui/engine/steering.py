@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from steertui.engine.choices import POSITIONS  # declared once there, re-exported here
 from steertui.errors import CancelledError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from steertui.engine.model import ModelSession
 
-POSITIONS = ("all", "prompt", "generated")
 
 # nnsight warns when an open-ended per-step loop outlives a generation that stopped early (EOS): expected.
 _LOOP_WARNING = r".*was never reached: the loop asked for a step"

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from steertui.engine.choices import METHODS  # declared once there, re-exported here
 from steertui.engine.folds import stratified_folds
 from steertui.errors import SteertuiError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-METHODS = ("mean-diff", "pca", "probe")
 FORMAT = "steertui.vectors/1"
 
 

@@ -13,8 +13,8 @@ from textual.markup import escape
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from steertui.engine.steering import POSITIONS  # plain constants: these modules import torch only when called
-from steertui.engine.vectors import METHODS, raw_alpha
+from steertui.engine.choices import METHODS, POSITIONS
+from steertui.engine.vectors import raw_alpha  # imports torch only when called
 from steertui.errors import SteertuiError
 from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
