@@ -14,6 +14,7 @@ from steertui.engine.build import build_vectors
 from steertui.engine.data import load_builtin
 from steertui.engine.evaluate import EvalSettings, direction_effect, evaluate
 from steertui.engine.steering import forward
+from steertui.engine.vectors import best_layer
 from steertui.engine.verdict import answer_tokens, sample_prompts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,21 +64,20 @@ def test_plain_argmax_verdict_is_right_on_most_builtin_files(answer_probs):
 
 
 @pytest.fixture(scope="module")
-def best_layer(demo_session, builtin):
-    diags = build_vectors(demo_session, list(builtin.pairs), seed=0).diagnostics
-    return max(diags, key=lambda d: (d.auroc_pairs or 0.0, -d.layer))
+def builtin_best(demo_session, builtin):
+    return best_layer(build_vectors(demo_session, list(builtin.pairs), seed=0).diagnostics)
 
 
 @pytest.fixture(scope="module")
-def held_out_effect(demo_session, builtin, best_layer):
-    settings = EvalSettings(layers=(best_layer.layer,), alphas=(-ALPHA, 0.0, ALPHA), alpha_scale="residual",
+def held_out_effect(demo_session, builtin, builtin_best):
+    settings = EvalSettings(layers=(builtin_best.layer,), alphas=(-ALPHA, 0.0, ALPHA), alpha_scale="residual",
                             folds=3, seed=0)
     result = evaluate(demo_session, list(builtin.pairs), settings)
-    return result, direction_effect(result.files, best_layer.layer, ALPHA)
+    return result, direction_effect(result.files, builtin_best.layer, ALPHA)
 
 
-def test_best_layer_separates_held_out_pairs(best_layer):
-    assert best_layer.auroc_pairs is not None and best_layer.auroc_pairs > 0.5, best_layer
+def test_best_layer_separates_held_out_pairs(builtin_best):
+    assert builtin_best.auroc_pairs is not None and builtin_best.auroc_pairs > 0.5, builtin_best
 
 
 def test_steering_moves_the_verdict_both_ways_more_than_a_random_vector(held_out_effect):
@@ -110,20 +110,13 @@ def synthetic_pairs(tmp_path_factory):
     import synth_vulns
 
     _, held = synth_vulns.split(synth_vulns.generate(2400, seed=0))
-    root = tmp_path_factory.mktemp("synthetic")
-    for cwe in synth_vulns.CWES:
-        folder = root / "datasets" / "hand-crafted" / "dataset" / cwe.upper()
-        folder.mkdir(parents=True)
-        for k, p in enumerate([p for p in held if p.cwe == cwe][:6], start=1):
-            (folder / f"{k}.{p.lang}").write_text(p.vulnerable)
-            (folder / f"p_{k}.{p.lang}").write_text(p.patched)
+    root = synth_vulns.write_checkout(held, tmp_path_factory.mktemp("synthetic"), per_cwe=6)
     return list(load_checkout(root).select(parts=["hand-crafted"]).pairs)
 
 
 def test_steering_on_held_out_synthetic_shapes_beats_random_by_the_margin(demo_session, synthetic_pairs):
     assert len(synthetic_pairs) == 48
-    diags = build_vectors(demo_session, synthetic_pairs, seed=0).diagnostics
-    best = max(diags, key=lambda d: (d.auroc_pairs or 0.0, -d.layer))
+    best = best_layer(build_vectors(demo_session, synthetic_pairs, seed=0).diagnostics)
     settings = EvalSettings(layers=(best.layer,), alphas=(-ALPHA, 0.0, ALPHA), alpha_scale="residual", folds=3,
                             seed=0)
     e = direction_effect(evaluate(demo_session, synthetic_pairs, settings).files, best.layer, ALPHA)

@@ -32,23 +32,22 @@ def load_session(args: argparse.Namespace):
                              allow_download=getattr(args, "download", False))
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: pass a whole number of at least 1")
-    return value
+def int_at_least(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            below = "negative" if minimum == 0 else "not allowed"
+            raise argparse.ArgumentTypeError(f"{value} is {below}: pass a whole number of at least {minimum}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"  # argparse names the type in its messages
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: pass 0 or more")
-    return value
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)

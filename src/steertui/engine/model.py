@@ -149,6 +149,7 @@ class ModelSession:
              allow_download: bool = False) -> "ModelSession":
         folder, name, is_demo = resolve_model_folder(spec, revision, allow_download)
         import torch
+        from safetensors import SafetensorError
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         from transformers.utils import logging as hf_logging
@@ -156,11 +157,9 @@ class ModelSession:
         hf_logging.disable_progress_bar()
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
-        from safetensors import SafetensorError
-
         weights: list[Path] = []
         try:
-            AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)  # an unknown architecture first
+            config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)  # architecture first
             weights = sorted(Path(folder).glob("*.safetensors"))
             if not weights:
                 pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
@@ -168,8 +167,8 @@ class ModelSession:
                                      + (f" (only the pickle checkpoint {', '.join(pickles)}, which steertui never loads)"
                                         if pickles else ""),
                                      "convert the weights to safetensors (model.save_pretrained(folder) writes them)")
-            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dt), use_safetensors=True,
-                                                      trust_remote_code=trust_remote_code)
+            hf = AutoModelForCausalLM.from_pretrained(folder, config=config, dtype=getattr(torch, dt),
+                                                      use_safetensors=True, trust_remote_code=trust_remote_code)
             tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
         except (SafetensorError, RuntimeError, KeyError) as err:  # truncated, random or empty weight files
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

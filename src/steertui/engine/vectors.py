@@ -129,6 +129,12 @@ class LayerDiagnostics:
         return asdict(self)
 
 
+def best_layer(diagnostics: Sequence[LayerDiagnostics]) -> LayerDiagnostics:
+    """The layer whose vector separates held-out pairs best (highest held-out AUROC by pair; a layer without one
+    counts as below chance; ties go to the first, i.e. the lowest layer)."""
+    return max(diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
+
+
 def _heldout_auroc(vuln, patched, method, folds: list[list[int]]) -> tuple[float | None, int]:
     """Pool held-out projections over folds: each fold's vector is built on the other pairs only."""
     scores, labels, used = [], [], 0

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from steertui.engine.choices import METHODS, POSITIONS
-from steertui.engine.vectors import raw_alpha  # imports torch only when called
+from steertui.engine.vectors import best_layer, raw_alpha  # import torch only when called
 from steertui.errors import SteertuiError
 from steertui.tui.commands import SteerCommands
 from steertui.tui.jobs import Jobs
@@ -161,7 +161,7 @@ class SteerApp(Jobs, App):
         self.build, self.alpha_steps = vectors, 0
         pane = self.query_one(SteerPane)
         pane.show_build(vectors)
-        best = max(vectors.diagnostics, key=lambda d: d.auroc_pairs if d.auroc_pairs is not None else -1.0)
+        best = best_layer(vectors.diagnostics)
         pane.move_cursor(row=vectors.diagnostics.index(best))
         self._show_steering()
         return best

@@ -4,8 +4,8 @@ Plain data only (frozen dataclasses with ``to_dict``); no Textual, no torch, nev
 """
 
 from steertui.engine.data.budget import (
-    RESERVE_TOKENS,
     CONTEXT_KEYS,
+    RESERVE_TOKENS,
     BudgetReport,
     PairFit,
     TokenBudget,
@@ -54,11 +54,12 @@ from steertui.engine.data.source import (
 from steertui.engine.data.summary import summarize
 
 __all__ = [
-    "BUILTIN", "BUILTIN_LABEL", "DEFAULT_CWE_NAMES", "RESERVE_TOKENS", "CONTEXT_KEYS", "context_length", "LABELS", "PARTS", "PATCHED",
-    "PINNED_COMMIT", "UPSTREAM_URL", "VULNERABLE",
-    "BudgetReport", "Checkout", "DataSource", "Dataset", "FetchResult", "LoadWarning", "Pair", "Sample",
-    "PairFit", "SourceChoice", "TokenBudget", "Truncation",
-    "aligned_rows", "count_tokens", "fit_code", "fit_pair", "fit_samples", "line_window", "fetch_dataset", "load_builtin", "load_checkout", "load_choice", "load_dataset",
-    "locate_checkout", "normalize_cwe", "read_config", "read_git_commit", "resolve_source", "summarize",
-    "token_budget", "truncate_code", "truncated_code", "truncation_rule", "write_config_value",
+    "BUILTIN", "BUILTIN_LABEL", "CONTEXT_KEYS", "DEFAULT_CWE_NAMES", "LABELS", "PARTS", "PATCHED", "PINNED_COMMIT",
+    "RESERVE_TOKENS", "UPSTREAM_URL", "VULNERABLE",
+    "BudgetReport", "Checkout", "DataSource", "Dataset", "FetchResult", "LoadWarning", "Pair", "PairFit", "Sample",
+    "SourceChoice", "TokenBudget", "Truncation",
+    "aligned_rows", "context_length", "count_tokens", "fetch_dataset", "fit_code", "fit_pair", "fit_samples",
+    "line_window", "load_builtin", "load_checkout", "load_choice", "load_dataset", "locate_checkout", "normalize_cwe",
+    "read_config", "read_git_commit", "resolve_source", "summarize", "token_budget", "truncate_code",
+    "truncated_code", "truncation_rule", "write_config_value",
 ]

@@ -34,7 +34,9 @@ def context_length(config: Any, tokenizer: Any = None) -> int | None:
     if isinstance(limit, int) and 0 < limit < 1_000_000:
         return limit
     return None
-GROWS = ("after", "before", "around")
+
+
+GROWS = ("after", "before", "around")  # where line_window grows a window
 
 
 def truncation_rule(context_length: int, reserve_tokens: int) -> str:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steertui.atomic import atomic_write, publish
-
 from steertui import paths
+from steertui.atomic import atomic_write, publish
 from steertui.errors import DatasetError
 
 ENV_DATASET = "STEERTUI_DATASET"

@@ -100,7 +100,6 @@ def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any
 def run_top_tokens(ctx: StepContext, inputs: S.TopTokensInputs) -> tuple[S.TopTokensOutputs, Any]:
     from steertui.engine.gendiff import top_tokens
 
-
     result = top_tokens(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers), k=inputs.k,
                         cancel=ctx.cancel)
     rows = [S.TopTokensRowRec(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from steertui.engine.session import ops
-from steertui.engine.session.opening import OpenedSession, load_data, load_model, prepare  # noqa: F401
+from steertui.engine.session.opening import OpenedSession, load_data, load_model, prepare  # re-exported
 from steertui.engine.session.store import SessionError
 from steertui.errors import SteertuiError
 

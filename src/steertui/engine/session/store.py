@@ -1,8 +1,8 @@
 """Session files on disk: TOML written with tomli-w and read with tomllib, vectors in a safetensors sidecar.
 
-Writes are atomic: each file goes to a temporary file in the same folder (``.NAME.XXXX.tmp``), is flushed
-and fsynced, then moved over the old one (``steertui.atomic``, the one writer of every user file). The sidecar is written first, then the TOML,
-so the TOML on disk always names vectors the sidecar on disk holds (the recorder only ever adds vectors,
+Writes are atomic (``steertui.atomic``, the one writer of every user file): each file goes to a temporary file
+in the same folder (``.NAME.XXXX.tmp``), is flushed and fsynced, then moved over the old one. The sidecar is
+written first, then the TOML, so the TOML on disk always names vectors the sidecar on disk holds (the recorder only ever adds vectors,
 and every vector is checked by its own sha256). A save that fails or is killed leaves the previous file.
 
 Reading never executes anything: TOML is parsed by tomllib, tensors by safetensors. Every problem with a
