@@ -20,6 +20,7 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 CWES = ("cwe-22", "cwe-77", "cwe-79", "cwe-89", "cwe-190", "cwe-416", "cwe-476", "cwe-787")
@@ -345,7 +346,7 @@ def s476_list(r: R, i: str):
     t, fn, node, fld = r.name("type"), r.name("fn"), r.pick(("node", "cur", "it", "n")), r.pick(("score", "level", "size", "weight"))
     defs = (f"struct {t} {{\n{i}int id;\n{i}int {fld};\n{i}struct {t} *next;\n}};\n\n"
             f"static struct {t} *find_{t}(struct {t} *head, int id)\n{{\n"
-            + block(f"    for (; head != NULL; head = head->next) {{\n        if (head->id == id)\n            return head;\n"
+            + block("    for (; head != NULL; head = head->next) {\n        if (head->id == id)\n            return head;\n"
                     "    }\n    return NULL;\n", i) + "}\n\n")
     head = c_comment(r, f"Raise the {fld} of one {t}") + f"int {fn}(struct {t} *list, int id, int delta)\n{{\n" \
         + f"{i}struct {t} *{node} = find_{t}(list, id);\n"
@@ -557,7 +558,7 @@ def _traversal_check(r: R, name: str, i: str, err: str) -> str:
 def s22_open_read(r: R, i: str):
     fn, name, root = r.name("fn"), r.pick(("name", "file", "doc", "page")), r.pick(("/srv/", "/var/www/", "/opt/", "/home/")) + r.word()
     head = (c_comment(r, "Send a file from the public folder") + f"int {fn}(const char *{name}, FILE *out)\n{{\n"
-            + block(f"    char path[512];\n    char chunk[256];\n    size_t got;\n", i))
+            + block("    char path[512];\n    char chunk[256];\n    size_t got;\n", i))
     tail = block(f"    snprintf(path, sizeof path, \"%s/%s\", \"{root}\", {name});\n    FILE *fp = fopen(path, \"rb\");\n"
                  "    if (fp == NULL)\n        return -1;\n    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0)\n"
                  "        fwrite(chunk, 1, got, out);\n    fclose(fp);\n    return 0;\n}\n", i)
@@ -656,6 +657,14 @@ def s77_env(r: R, i: str):
 
 
 # ------------------------------------------------------------------------------------------------ Python programs
+def twin(r: R, body: Callable, vulnerable: object, patched: object) -> tuple[str, str]:
+    """``body`` rendered for the vulnerable and for the patched version with the same draws (one program)."""
+    state = r.rng.getstate()
+    v = body(vulnerable)
+    r.rng.setstate(state)
+    return v, body(patched)
+
+
 def py_program(r: R, imports: list[str], body_v: str, body_p: str, fix_imports: list[str] = (), flask: bool = True,
                app: str = "app") -> tuple[str, str]:
     extra = r.rng.sample(["import json", "import logging", "import time", "import re", "from datetime import datetime",
@@ -768,11 +777,7 @@ def s89_flask(r: R, kind: str):
                 f"    \"\"\"{r.pick(('Look up', 'Change', 'Query', 'Handle'))} {table} for the {r.word()} page.\"\"\"\n"
                 f"    {field} = {src}\n    {conn} = sqlite3.connect(\"{_db(r)}\")\n    cur = {conn}.cursor()\n"
                 f"    cur.execute({sql})\n    {res}\n")
-    state = r.rng.getstate()
-    bv = body(sql_v)
-    r.rng.setstate(state)
-    bp = body(sql_p)
-    return py_program(r, ["import sqlite3", "from flask import Flask, request"], bv, bp)
+    return py_program(r, ["import sqlite3", "from flask import Flask, request"], *twin(r, body, sql_v, sql_p))
 
 
 def s89_select(r):
@@ -821,10 +826,7 @@ def s79_greeting(r: R):
         return (f"@app.route(\"{_route(r, fn.split('_')[0])}\")\ndef {fn}():\n"
                 f"    {field} = request.args.get(\"{field}\", \"{r.pick(('guest', 'friend', 'visitor'))}\")\n"
                 f"    return f\"<{tag}>{greet}, {{{expr}}}!</{tag}>\"\n")
-    st = r.rng.getstate()
-    v = body(field)
-    r.rng.setstate(st)
-    return py_program(r, ["from flask import Flask, request"], v, body(f"{esc}({field})"), [imp])
+    return py_program(r, ["from flask import Flask, request"], *twin(r, body, field, f"{esc}({field})"), [imp])
 
 
 def s79_list(r: R):
@@ -837,10 +839,7 @@ def s79_list(r: R):
                 f"    \"\"\"Show the {r.word()} items the visitor sent.\"\"\"\n    {src}\n"
                 f"    rows = \"\".join(\"<li>\" + {expr} + \"</li>\" for x in {items})\n"
                 f"    return \"<ul>\" + rows + \"</ul>\"\n")
-    st = r.rng.getstate()
-    v = body("x")
-    r.rng.setstate(st)
-    return py_program(r, ["from flask import Flask, request"], v, body(f"{esc}(x)"), [imp])
+    return py_program(r, ["from flask import Flask, request"], *twin(r, body, "x", f"{esc}(x)"), [imp])
 
 
 def s79_error(r: R):
@@ -852,10 +851,7 @@ def s79_error(r: R):
                 f"    if not {q}.isalnum():\n"
                 f"        return \"<p class='error'>Nothing found for \" + {expr} + \"</p>\", 404\n"
                 f"    return \"<p>Results for {r.word()}</p>\"\n")
-    st = r.rng.getstate()
-    v = body(q)
-    r.rng.setstate(st)
-    return py_program(r, ["from flask import Flask, request"], v, body(f"{esc}({q})"), [imp])
+    return py_program(r, ["from flask import Flask, request"], *twin(r, body, q, f"{esc}({q})"), [imp])
 
 
 def s79_format(r: R):
@@ -867,10 +863,7 @@ def s79_format(r: R):
                 f"@app.route(\"{_route(r, field)}\", methods=[\"POST\"])\ndef {fn}():\n"
                 f"    who = request.form.get(\"author\", \"anonymous\")\n    text = request.form.get(\"{field}\", \"\")\n"
                 f"    return PAGE.format(who={expr('who')}, text={expr('text')})\n")
-    st = r.rng.getstate()
-    v = body(lambda x: x)
-    r.rng.setstate(st)
-    return py_program(r, ["from flask import Flask, request"], v, body(lambda x: f"{esc}({x})"), [imp])
+    return py_program(r, ["from flask import Flask, request"], *twin(r, body, lambda x: x, lambda x: f"{esc}({x})"), [imp])
 
 
 def s79_cookie(r: R):
@@ -881,10 +874,7 @@ def s79_cookie(r: R):
         return (f"@app.route(\"{_route(r, 'prefs')}\")\ndef {fn}():\n    value = request.cookies.get(\"{ck}\", \"\")\n"
                 f"    resp = make_response(\"<span id='pref'>\" + {expr} + \"</span>\")\n"
                 f"    resp.headers[\"Content-Type\"] = \"text/html\"\n    return resp\n")
-    st = r.rng.getstate()
-    v = body("value")
-    r.rng.setstate(st)
-    return py_program(r, ["from flask import Flask, make_response, request"], v, body(f"{esc}(value)"), [imp])
+    return py_program(r, ["from flask import Flask, make_response, request"], *twin(r, body, "value", f"{esc}(value)"), [imp])
 
 
 # ------------------------------------------------------------------------------------------------------- registry
@@ -940,6 +930,18 @@ def split(pairs: list[SynthPair]) -> tuple[list[SynthPair], list[SynthPair]]:
     """(train, held-out) by shape."""
     held = [p for p in pairs if HELDOUT_SHAPES[p.cwe] == p.shape]
     return [p for p in pairs if HELDOUT_SHAPES[p.cwe] != p.shape], held
+
+
+def write_checkout(pairs: list[SynthPair], dest: Path, per_cwe: int) -> Path:
+    """The first ``per_cwe`` pairs of each CWE laid out as a SecLLMHolmes hand-crafted part under ``dest``
+    (``datasets/hand-crafted/dataset/CWE-N/{k,p_k}.ext``), for ``load_checkout`` and ``evaluate``."""
+    for cwe in CWES:
+        folder = dest / "datasets" / "hand-crafted" / "dataset" / cwe.upper()
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, p in enumerate([p for p in pairs if p.cwe == cwe][:per_cwe], start=1):
+            (folder / f"{k}.{p.lang}").write_text(p.vulnerable)
+            (folder / f"p_{k}.{p.lang}").write_text(p.patched)
+    return dest
 
 
 # ------------------------------------------------------------------------------------------ overlap with test data

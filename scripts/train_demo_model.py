@@ -223,26 +223,38 @@ def unigram_baseline(train: torch.Tensor, rows: torch.Tensor) -> float:
     return -logp[rows[:, 1:].reshape(-1)].mean().item()
 
 
-def lr_at(step: int, steps: int) -> float:
-    if step < TRAIN["warmup"]:
-        return TRAIN["lr"] * (step + 1) / TRAIN["warmup"]
-    frac = (step - TRAIN["warmup"]) / max(1, steps - TRAIN["warmup"])
-    lo = TRAIN["min_lr_frac"]
-    return TRAIN["lr"] * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * frac)))
+def lr_at(step: int, steps: int, cfg: dict = TRAIN) -> float:
+    """Linear warm-up, then cosine down to ``min_lr_frac`` of the peak (``cfg``: TRAIN for stage 1, QA for 2)."""
+    if step < cfg["warmup"]:
+        return cfg["lr"] * (step + 1) / cfg["warmup"]
+    frac = (step - cfg["warmup"]) / max(1, steps - cfg["warmup"])
+    lo = cfg["min_lr_frac"]
+    return cfg["lr"] * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def adamw(model, lr: float) -> torch.optim.AdamW:
+    """AdamW (betas 0.9/0.95) with weight decay on matrices only (none on biases and norms)."""
+    groups = [{"params": [p for p in model.parameters() if (p.dim() >= 2) == d], "weight_decay": wd}
+              for d, wd in ((True, TRAIN["weight_decay"]), (False, 0.0))]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+def code_windows(stream: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` windows of TRAIN["seq"] tokens at random places of the stream, each at a random position offset."""
+    seq = TRAIN["seq"]
+    starts = torch.randint(0, len(stream) - seq, (batch,), generator=gen)
+    x = torch.stack([stream[s:s + seq] for s in starts.tolist()]).long()
+    pos = torch.randint(0, MODEL["n_positions"] - seq + 1, (batch, 1), generator=gen) + torch.arange(seq)
+    return x, pos
 
 
 def train(model, stream: torch.Tensor, steps: int, seed: int) -> list[float]:
-    groups = [{"params": [p for p in model.parameters() if (p.dim() >= 2) == d], "weight_decay": wd}
-              for d, wd in ((True, TRAIN["weight_decay"]), (False, 0.0))]  # no decay on biases and norms
-    opt = torch.optim.AdamW(groups, lr=TRAIN["lr"], betas=(0.9, 0.95))
+    opt = adamw(model, TRAIN["lr"])
     gen = torch.Generator().manual_seed(seed)
     losses, t0 = [], time.time()
     model.train()
     for step in range(steps):
-        bsz, seq = TRAIN["batch"], TRAIN["seq"]
-        starts = torch.randint(0, len(stream) - seq, (bsz,), generator=gen)
-        x = torch.stack([stream[s:s + seq] for s in starts.tolist()]).long()
-        pos = torch.randint(0, MODEL["n_positions"] - seq + 1, (bsz, 1), generator=gen) + torch.arange(seq)
+        x, pos = code_windows(stream, TRAIN["batch"], gen)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps)
         loss = model(input_ids=x, labels=x, position_ids=pos).loss
@@ -376,18 +388,9 @@ def log_summary(path: Path) -> tuple[list[dict], float]:
     return [dict(code=float(m[1]), qa_lm=float(m[2]), answer=float(m[3]))], float(m[4])
 
 
-def qa_lr(step: int, steps: int) -> float:
-    if step < QA["warmup"]:
-        return QA["lr"] * (step + 1) / QA["warmup"]
-    frac = (step - QA["warmup"]) / max(1, steps - QA["warmup"])
-    return QA["lr"] * (QA["min_lr_frac"] + (1 - QA["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
 def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answer_ids: tuple[int, int], steps: int,
              seed: int) -> list[dict]:
-    groups = [{"params": [p for p in model.parameters() if (p.dim() >= 2) == d], "weight_decay": wd}
-              for d, wd in ((True, TRAIN["weight_decay"]), (False, 0.0))]
-    opt = torch.optim.AdamW(groups, lr=QA["lr"], betas=(0.9, 0.95))
+    opt = adamw(model, QA["lr"])
     gen = torch.Generator().manual_seed(seed + 1)
     rng = random.Random(f"qa-steps:{seed}")
     by_pair: dict[int, list[int]] = {}
@@ -396,10 +399,7 @@ def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answe
     log, t0 = [], time.time()
     model.train()
     for step in range(steps):
-        seq = TRAIN["seq"]
-        starts = torch.randint(0, len(stream) - seq, (QA["code_batch"],), generator=gen)
-        xc = torch.stack([stream[s:s + seq] for s in starts.tolist()]).long()
-        pos = torch.randint(0, MODEL["n_positions"] - seq + 1, (QA["code_batch"], 1), generator=gen) + torch.arange(seq)
+        xc, pos = code_windows(stream, QA["code_batch"], gen)
         picks = []
         for k in rng.sample(range(n_pairs), QA["pairs"]):  # both versions, asked about their own CWE
             picks += [i for i in by_pair[k] if items[i]["own"]]
@@ -407,7 +407,7 @@ def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answe
             picks.append(rng.choice([i for i in by_pair[k] if not items[i]["own"]]))
         x, mask, labels, slot, target = qa_batch(items, picks, answer_ids)
         for g in opt.param_groups:
-            g["lr"] = qa_lr(step, steps)
+            g["lr"] = lr_at(step, steps, QA)
         code_loss = model(input_ids=xc, labels=xc, position_ids=pos).loss
         out = model(input_ids=x, attention_mask=mask, labels=labels)
         # class-balanced: the " Yes" and the " No" examples of a step weigh the same in total
@@ -467,17 +467,6 @@ def measured_parts(held: list) -> dict[str, list[tuple[str, str, int]]]:
     }
 
 
-def synthetic_checkout(held: list, dest: Path, per_cwe: int = 6) -> Path:
-    """A few held-out synthetic pairs per CWE laid out as a SecLLMHolmes hand-crafted part, for `evaluate`."""
-    for cwe in synth_vulns.CWES:
-        folder = dest / "datasets" / "hand-crafted" / "dataset" / cwe.upper()
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, p in enumerate([p for p in held if p.cwe == cwe][:per_cwe], start=1):
-            (folder / f"{k}.{p.lang}").write_text(p.vulnerable)
-            (folder / f"p_{k}.{p.lang}").write_text(p.patched)
-    return dest
-
-
 def steering_results(out: Path, held: list) -> dict:
     """Per part: the best layer by the vectors' held-out AUROC, and at that layer the held-out direction effect
     of `steertui eval --layers all --alpha-scale residual --alpha=-A,0,A` (3 folds by pair)."""
@@ -486,17 +475,18 @@ def steering_results(out: Path, held: list) -> dict:
     from steertui.engine.build import build_vectors
     from steertui.engine.evaluate import EvalSettings, direction_effect, evaluate
     from steertui.engine.model import ModelSession
+    from steertui.engine.vectors import best_layer
 
     session = ModelSession.load(str(out), device="cpu", dtype="float32")
     parts = {}
     with tempfile.TemporaryDirectory() as tmp:
-        synth = load_checkout(synthetic_checkout(held, Path(tmp))).select(parts=["hand-crafted"])
+        synth = load_checkout(synth_vulns.write_checkout(held, Path(tmp), per_cwe=6)).select(parts=["hand-crafted"])
         sources = {"held-out synthetic shapes": synth, "builtin examples": load_builtin(),
                    "SecLLMHolmes hand-crafted": load_checkout(shared_dataset()).select(parts=["hand-crafted"])}
         for name, ds in sources.items():
             pairs = list(ds.pairs)
             diags = build_vectors(session, pairs, seed=0).diagnostics
-            best = max(diags, key=lambda d: (d.auroc_pairs or 0.0, -d.layer))
+            best = best_layer(diags)
             settings = EvalSettings(layers=tuple(range(session.n_layers)), alphas=(-STEER_ALPHA, 0.0, STEER_ALPHA),
                                     alpha_scale="residual", folds=3, seed=0)
             result = evaluate(session, pairs, settings)
