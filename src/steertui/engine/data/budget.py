@@ -104,6 +104,12 @@ def line_window(n: int, fits: Callable[[int, int], bool], *, anchor: int = 0, sp
     return at(low)
 
 
+def kept_window(first_line: int, kept_lines: int) -> tuple[int, int] | None:
+    """Lines ``first_line`` .. ``first_line + kept_lines`` (0-based, end exclusive) as 1-based ``(first, last)``,
+    both included; None when no line is kept."""
+    return (first_line + 1, first_line + kept_lines) if kept_lines else None
+
+
 @dataclass(frozen=True)
 class Truncation:
     """What is left of one text after truncation: lines ``first_line`` .. ``first_line + kept_lines`` (0-based,
@@ -132,7 +138,7 @@ class Truncation:
     @property
     def window(self) -> tuple[int, int] | None:
         """The kept lines as 1-based line numbers ``(first, last)``, both included; None when none is kept."""
-        return (self.first_line + 1, self.first_line + self.kept_lines) if self.kept_lines else None
+        return kept_window(self.first_line, self.kept_lines)
 
     def describe(self) -> dict[str, Any]:
         """What was kept, for reports: ``windowed``, ``window`` ([first, last], 1-based) and the line counts."""
@@ -287,7 +293,7 @@ class TokenBudget:
     @property
     def window(self) -> tuple[int, int] | None:
         """Kept lines, 1-based, both included (the whole file when nothing is cut); None when none is kept."""
-        return (self.first_line + 1, self.first_line + self.kept_lines) if self.kept_lines else None
+        return kept_window(self.first_line, self.kept_lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.sample_id, "part": self.part, "pair": self.pair_id, "tokens": self.tokens,
