@@ -80,6 +80,30 @@ def test_batch_reads_each_rows_last_real_token(arch_session):
         torch.testing.assert_close(batched.logits[row, -1], single.logits[0, -1], rtol=0, atol=logit_tol(s, FORWARD))
 
 
+def test_right_padded_batch_reads_each_rows_last_real_token(arch_session):
+    """Handed a right-padded encoding, read="last" and logits_at="last" take each row's last real token from
+    the mask, not the last column (which is padding for the shorter rows); steering applies the same way."""
+    _arch, s = arch_session
+    s.tokenizer.padding_side = "right"
+    try:
+        enc = s.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    finally:
+        s.tokenizer.padding_side = "left"
+    enc = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    assert not enc["attention_mask"][:, -1].all(), "the shorter rows must end in padding for this test"
+    steer = steering.Steer(layer=1, vector=torch.randn(32, generator=torch.Generator().manual_seed(3)), alpha=2.0)
+    batched = steering.forward(s, enc, steers=[steer], read_layers=range(s.n_layers), read="last",
+                               logits_at="last")
+    assert batched.logits.shape == (3, s.info.vocab_size)
+    for row, prompt in enumerate(PROMPTS):
+        single = steering.forward(s, [prompt], steers=[steer], read_layers=range(s.n_layers), read="last",
+                                  logits_at="last")
+        for i in range(s.n_layers):
+            want = single.hidden[i][0]
+            torch.testing.assert_close(batched.hidden[i][row], want, rtol=0, atol=f32_tol(want, ulps=FORWARD))
+        torch.testing.assert_close(batched.logits[row], single.logits[0], rtol=0, atol=logit_tol(s, FORWARD))
+
+
 def _hook_logits(s, texts, layer, delta):
     enc = s.encode(texts)
     block = s.hf_module(s.adapter.block_path(layer))

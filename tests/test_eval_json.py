@@ -124,7 +124,7 @@ def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_session, monk
 
     def spy(session, prompts, answers, *, steers=(), **kw):
         for s in steers:
-            # the model adds alpha * vector cast to float32 (steering.prepare_steers); measure that vector
+            # the model adds alpha * vector cast to float32 (steering.SteerPlan); measure that vector
             applied.append((s.layer, s.label, float((float(s.alpha) * s.vector.detach().float()).norm())))
         return real_score(session, prompts, answers, steers=steers, **kw)
 

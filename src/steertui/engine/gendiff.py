@@ -8,9 +8,9 @@ KL(steered ‖ baseline) in nats), with one batched forward per side.
 For each side (baseline, steered) the continuation comes from :func:`steering.generate` (greedy, EOS-safe:
 each row's new ids are cut after its first EOS when ``stop_at_eos``). Per-token log-probabilities of the
 chosen tokens then come from ONE extra teacher-forced forward per side over prompt + generated ids, with
-the same steers applied. In that forward a steer's ``positions`` becomes a column mask: ``all`` adds the
-vector at every position, ``prompt`` only at the prompt's columns (< P, the prompt pass of generation) and
-``generated`` only at the generated columns (>= P, the generation steps). The argmax of the teacher-forced
+the same steers applied through the same :class:`steering.SteerPlan`, told that the generated tokens start at
+column P: ``all`` adds the vector at every position, ``prompt`` only at the prompt's columns (< P, the prompt
+pass of generation) and ``generated`` only at the generated columns (>= P, the generation steps). The argmax of the teacher-forced
 logits must reproduce the greedy tokens; each side reports that as ``consistent`` (True on CPU float32;
 half precision can flip near-ties). With ``stop_at_eos=False`` generation suppresses EOS (``min_new_tokens``),
 so the consistency argmax suppresses it too; the reported log-probs are always the model's unmasked ones.
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import steering
 from steertui.engine.lens import LensError, TokenDecoder, TokenProb, check_cancel, check_k
-from steertui.engine.steering import Steer, prepare_steers
+from steertui.engine.steering import Steer, SteerPlan
 from steertui.errors import SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,22 +101,6 @@ class TopTokensResult:
         return {"k": self.k, "rows": [r.to_dict() for r in self.rows], "steers": [dict(s) for s in self.steers]}
 
 
-def _last_logits(session: "ModelSession", enc: dict[str, Any], prepared: list) -> "torch.Tensor":
-    """One traced forward; returns each row's logits at its last real token [B, V] (float32, CPU)."""
-    import nnsight
-
-    adapter, blocks = session.adapter, session.block_envoys()
-    last_layer = max((layer for layer, _s, _d in prepared), default=-1)
-    with session.nn.trace(dict(enc)):
-        for i in range(last_layer + 1):
-            h = adapter.hidden(blocks[i].output)
-            for layer, s, delta in prepared:
-                if layer == i and s.positions != "generated":
-                    h[:] += delta
-        logits = nnsight.save(session.envoy(adapter.unembed).output[:, -1].float().cpu())
-    return logits
-
-
 def _ranks(logp: "torch.Tensor", ids: "torch.Tensor") -> list[int]:
     """1-based rank of each id in the distribution ``logp`` [V]."""
     return [int((logp > logp[i]).sum()) + 1 for i in ids.tolist()]
@@ -137,12 +121,11 @@ def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable
         raise LensError("no prompts given", "pass at least one prompt")
     check_cancel(cancel, "top tokens")
     with session.lock, torch.no_grad():
-        steers = list(steers)
-        prepared = prepare_steers(session, steers)
+        plan = SteerPlan(session, steers)
         enc = session.encode(prompts)
-        base_logits = _last_logits(session, enc, [])
+        base_logits = steering.forward(session, enc, logits_at="last").logits.float().cpu()
         check_cancel(cancel, "top tokens")
-        steer_logits = _last_logits(session, enc, prepared)
+        steer_logits = steering.forward(session, enc, steers=plan.steers, logits_at="last").logits.float().cpu()
         base, steer = base_logits.log_softmax(-1), steer_logits.log_softmax(-1)
         kl = (steer.exp() * (steer - base)).sum(-1)
         dec = TokenDecoder(session.tokenizer)
@@ -159,7 +142,7 @@ def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable
             changes = tuple(RankChange(t, dec(t), float(base[r, t].exp()), float(steer[r, t].exp()), br, sr)
                             for t, br, sr in zip(union, b_rank, s_rank))
             rows.append(TopTokensRow(prompt, lists[0], lists[1], float(kl[r]), changes))
-        return TopTokensResult(k, tuple(rows), tuple(s.describe() for s in steers), (base_logits, steer_logits))
+        return TopTokensResult(k, tuple(rows), plan.describe(), (base_logits, steer_logits))
 
 
 # ---- generation diff ------------------------------------------------------------------------------------
@@ -249,9 +232,10 @@ def _suppressed_eos(session: "ModelSession") -> list[int]:
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
 
-def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, prepared: list,
+def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, plan: SteerPlan,
                    mask_ids: Sequence[int] = ()) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """One traced forward over a generation's prompt + new ids with ``prepared`` steers position-masked.
+    """One traced forward over a generation's prompt + new ids with ``plan``'s steers on the columns their
+    positions cover (the generated tokens start at column P).
 
     Returns (log-prob of each generated token [B, T], argmax at each generated step [B, T]) on CPU; the argmax
     ignores ``mask_ids``. Columns past a row's EOS hold padding and are meaningless."""
@@ -264,18 +248,9 @@ def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, prep
     mask = torch.cat([gen.attention_mask, torch.ones_like(seq[:, P:])], dim=1)[:, : P + T - 1]
     chosen = seq[:, P:].unsqueeze(-1)
     adapter, blocks = session.adapter, session.block_envoys()
-    last_layer = max((layer for layer, _s, _d in prepared), default=-1)
     with session.nn.trace({"input_ids": ids, "attention_mask": mask}):
-        for i in range(last_layer + 1):
-            h = adapter.hidden(blocks[i].output)
-            for layer, s, delta in prepared:
-                if layer == i:
-                    if s.positions == "all":
-                        h[:] += delta
-                    elif s.positions == "prompt":
-                        h[:, :P] += delta
-                    else:
-                        h[:, P:] += delta
+        for i in plan.layers:
+            plan.apply(adapter.hidden(blocks[i].output), i, generated_from=P)
         logp = session.envoy(adapter.unembed).output[:, P - 1:].float().log_softmax(-1)
         chosen_lp = nnsight.save(logp.gather(-1, chosen).squeeze(-1).cpu())
         if mask_ids:
@@ -292,21 +267,6 @@ def _side(session: "ModelSession", gen: steering.GenerationResult, lp: "torch.Te
     return GenSide(tuple(ids), tuple(text(t) for t in ids), tuple(float(x) for x in lp[row, : len(ids)]),
                    session.tokenizer.decode(ids, skip_special_tokens=True),
                    bool(stop_at_eos and eos is not None and ids and ids[-1] == eos), mism is None, mism)
-
-
-def _keep_alive(steers: list[Steer]) -> list[Steer]:
-    """``steers`` plus a zero ``all`` steer at each steered layer (adds exactly 0.0).
-
-    Workaround: in :func:`steering.generate` a ``tracer.all()`` step whose body requests no module value does
-    not wait for the model, so a run whose steers all skip some step (only ``prompt`` or only ``generated``)
-    spins forever (``prompt``) — reading the layer at every step keeps each loop step tied to a real step."""
-    import torch
-
-    if all(s.positions == "all" for s in steers):
-        return steers
-    extra = [Steer(layer, torch.zeros_like(s.vector), 0.0, "all", "keep-alive")
-             for layer, s in {s.layer: s for s in steers}.items()]
-    return steers + extra
 
 
 def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *,
@@ -346,28 +306,28 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
 
     rows: list[GenDiffRow] = []
     with session.lock, torch.no_grad():
-        prepared = prepare_steers(session, steers)
+        plan = SteerPlan(session, steers)
         for chunk in chunks:
             check_cancel(cancel, "generation diff")
             base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos,
                                      cancel=cancel)
             step("baseline")
             check_cancel(cancel, "generation diff")
-            steered = steering.generate(session, chunk, steers=_keep_alive(steers),
+            steered = steering.generate(session, chunk, steers=steers,
                                         max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos, cancel=cancel)
             step("steered")
             check_cancel(cancel, "generation diff")
-            b_lp, b_am = teacher_forced(session, base, [], masked)
+            b_lp, b_am = teacher_forced(session, base, SteerPlan(session, ()), masked)
             step("score-baseline")
             check_cancel(cancel, "generation diff")
-            s_lp, s_am = teacher_forced(session, steered, prepared, masked)
+            s_lp, s_am = teacher_forced(session, steered, plan, masked)
             step("score-steered")
             for r, prompt in enumerate(chunk):
                 b = _side(session, base, b_lp, b_am, r, stop_at_eos, text)
                 s = _side(session, steered, s_lp, s_am, r, stop_at_eos, text)
                 ops, first = token_diff(b.ids, s.ids, text)
                 rows.append(GenDiffRow(prompt, b, s, ops, first))
-    return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, tuple(s.describe() for s in steers))
+    return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, plan.describe())
 
 
 # ---- the prompt the console continues: a pair's vulnerable file up to the line its patch changes -------------

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from steertui.engine.steering import Steer, prepare_steers
+from steertui.engine.steering import Steer, SteerPlan
 from steertui.errors import CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -206,11 +206,11 @@ def check_k(session: "ModelSession", k: int) -> int:
 
 
 # ---- logit lens -------------------------------------------------------------------------------------------
-def _lens_pass(session: "ModelSession", ids: "torch.Tensor", prepared: list, steer_rows: slice,
+def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
                pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
-    ``prepared`` steers are added to rows ``steer_rows``. Per wanted layer returns (on CPU) top-k log-probs and
+    ``plan``'s steers are added to rows ``steer_rows``. Per wanted layer returns (on CPU) top-k log-probs and
     ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of the union of both
     rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
     import nnsight
@@ -250,9 +250,7 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", prepared: list, ste
         last = None
         for i in range(n):
             h = adapter.hidden(blocks[i].output)
-            for layer, s, delta in prepared:
-                if layer == i and s.positions != "generated":
-                    h[steer_rows] += delta
+            plan.apply(h, i, rows=steer_rows)
             if i in wanted:
                 out[i] = merged([reduce(lensed(h, cols)) for cols in chunks])
             if i == n - 1:
@@ -271,7 +269,7 @@ def _layers(session: "ModelSession", layers: Iterable[int] | None) -> list[int]:
 
 def _build_result(session: "ModelSession", prompt: str, ids: list[int], pos: list[int], k: int,
                   target: tuple[int | None, str | None], data: dict, row: int, check: float,
-                  steers: Sequence[Steer], dec: TokenDecoder) -> LensResult:
+                  steers: tuple[dict[str, Any], ...], dec: TokenDecoder) -> LensResult:
     layers = []
     for i in sorted(data):
         rec = data[i]
@@ -285,7 +283,7 @@ def _build_result(session: "ModelSession", prompt: str, ids: list[int], pos: lis
             tr = tuple(int(x) for x in rec["t_rank"][row])
         layers.append(LensLayer(i, top, tp, tr))
     return LensResult(prompt, tuple(ids), tuple(dec(t) for t in ids), tuple(pos), k, target[0], target[1],
-                      tuple(layers), check, tuple(s.describe() for s in steers))
+                      tuple(layers), check, steers)
 
 
 def logit_lens(session: "ModelSession", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
@@ -304,13 +302,12 @@ def logit_lens(session: "ModelSession", prompt: str, *, steers: Iterable[Steer] 
     tgt = resolve_target(session, target)
     check_cancel(cancel, "logit lens")
     with session.lock, torch.no_grad():
-        steers = list(steers)
-        prepared = prepare_steers(session, steers)
+        plan = SteerPlan(session, steers)
         ids = session.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(session, ids, prepared, slice(None), pos, set(_layers(session, layers)), k,
+        data, check = _lens_pass(session, ids, plan, slice(None), pos, set(_layers(session, layers)), k,
                                  tgt[0], pair=False)
-        return _build_result(session, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, steers,
+        return _build_result(session, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, plan.describe(),
                              TokenDecoder(session.tokenizer))
 
 
@@ -328,16 +325,15 @@ def lens_diff(session: "ModelSession", prompt: str, steers: Iterable[Steer], *, 
     tgt = resolve_target(session, target)
     check_cancel(cancel, "logit lens")
     with session.lock, torch.no_grad():
-        steers = list(steers)
-        prepared = prepare_steers(session, steers)
+        plan = SteerPlan(session, steers)
         ids = session.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(session, ids.expand(2, -1), prepared, slice(1, 2), pos,
+        data, check = _lens_pass(session, ids.expand(2, -1), plan, slice(1, 2), pos,
                                  set(_layers(session, layers)), k, tgt[0], pair=True)
         dec = TokenDecoder(session.tokenizer)
         token_ids = ids[0].tolist()
         base = _build_result(session, prompt, token_ids, pos, k, tgt, data, 0, check, (), dec)
-        steered = _build_result(session, prompt, token_ids, pos, k, tgt, data, 1, check, steers, dec)
+        steered = _build_result(session, prompt, token_ids, pos, k, tgt, data, 1, check, plan.describe(), dec)
         deltas = []
         for i in sorted(data):
             rec = data[i]

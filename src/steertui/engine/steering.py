@@ -53,9 +53,6 @@ class Steer:
     def sha256(self) -> str:
         return vector_sha256(self.vector)
 
-    def applies_to_step(self, step: int) -> bool:
-        return self.positions == "all" or (self.positions == "prompt") == (step == 0)
-
     def describe(self) -> dict[str, Any]:
         """Plain data for the UI's list of active interventions and for sessions."""
         return {"layer": self.layer, "alpha": float(self.alpha), "positions": self.positions, "label": self.label,
@@ -71,19 +68,72 @@ def vector_sha256(vector: "torch.Tensor") -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
-def prepare_steers(session: "ModelSession", steers: Iterable[Steer]) -> list[tuple[int, Steer, "torch.Tensor"]]:
-    """Validate layers and sizes; move each vector to the model's device and dtype. Sorted by layer."""
-    out = []
-    for s in steers:
-        layer = session.check_layer(s.layer)
-        if s.vector.shape[0] != session.d_model:
-            raise VectorError(
-                f"steering vector '{s.label or f'layer {s.layer}'}' has {s.vector.shape[0]} dimensions, "
-                f"{session.info.name} has d_model={session.d_model}",
-                "build the vector on this model, or load a model of the size the vector was made for")
-        delta = (float(s.alpha) * s.vector.detach().float()).to(device=session.device, dtype=session.hf.dtype)
-        out.append((layer, s, delta))
-    return sorted(out, key=lambda t: t[0])
+def steer_columns(positions: str, generated_from: int | None) -> slice | None:
+    """The columns of one forward that a steer with ``positions`` covers (None: none).
+
+    ``generated_from`` is the first column of this forward that holds a generated token: None when none does
+    (a plain forward, or generation's prompt pass), 0 for a generation step after the prompt pass, the prompt
+    length for a teacher-forced pass over prompt + generated ids. ``all`` covers every column, ``prompt`` the
+    columns before ``generated_from``, ``generated`` the columns from it on."""
+    if positions == "all":
+        return slice(None)
+    if positions == "prompt":
+        return slice(None, generated_from)
+    return None if generated_from is None else slice(generated_from, None)
+
+
+class SteerPlan:
+    """Steers checked against a model and ready to add: the one place where a vector meets the model.
+
+    Built once per call (layers and sizes validated, each ``alpha * vector`` cast to the model's device and
+    dtype); :meth:`apply` is the only edit of a block's hidden state in steertui. Forward, generation, the
+    lens, top tokens, teacher forcing and the evaluation all go through it, so they describe one intervention.
+    """
+
+    def __init__(self, session: "ModelSession", steers: Iterable[Steer]) -> None:
+        self.steers = list(steers)
+        self.by_layer: dict[int, list[tuple[Steer, "torch.Tensor"]]] = {}
+        for s in self.steers:
+            layer = session.check_layer(s.layer)
+            if s.vector.shape[0] != session.d_model:
+                raise VectorError(
+                    f"steering vector '{s.label or f'layer {s.layer}'}' has {s.vector.shape[0]} dimensions, "
+                    f"{session.info.name} has d_model={session.d_model}",
+                    "build the vector on this model, or load a model of the size the vector was made for")
+            delta = (float(s.alpha) * s.vector.detach().float()).to(device=session.device, dtype=session.hf.dtype)
+            self.by_layer.setdefault(layer, []).append((s, delta))
+
+    @property
+    def layers(self) -> list[int]:
+        """The steered layers (non-negative), in execution order."""
+        return sorted(self.by_layer)
+
+    @property
+    def last_layer(self) -> int:
+        """The last steered layer, -1 when nothing is steered."""
+        return max(self.by_layer, default=-1)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_layer)
+
+    def apply(self, hidden: "torch.Tensor", layer: int, *, rows: slice = slice(None),
+              generated_from: int | None = None) -> None:
+        """Add every steer of ``layer`` to ``hidden`` [B, S, D] in place, at ``rows`` and the columns its
+        positions rule covers in this forward (:func:`steer_columns`). Padding columns are steered like any
+        other: the attention mask keeps them out of every real token's computation."""
+        for s, delta in self.by_layer.get(layer, ()):
+            cols = steer_columns(s.positions, generated_from)
+            if cols is not None:
+                hidden[rows, cols] += delta
+
+    def describe(self) -> tuple[dict[str, Any], ...]:
+        return tuple(s.describe() for s in self.steers)
+
+
+def last_real_columns(attention_mask: "torch.Tensor") -> "torch.Tensor":
+    """Each row's last real (mask 1) column [B]: read from the mask, so left and right padding both work."""
+    S = attention_mask.shape[1]
+    return S - 1 - attention_mask.flip(-1).long().argmax(-1)
 
 
 @dataclass
@@ -102,30 +152,30 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
     """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
 
     ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
-    ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps only the last position ``[B, V]`` (left padding
-    puts every row's last real token there), which is what scoring a batch needs.
+    ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps each row's last real token ``[B, V]``, which is
+    what scoring a batch needs. "Last real" is read from the attention mask (left or right padding).
     """
     import nnsight
     import torch
 
     enc = texts if isinstance(texts, dict) else session.encode(list(texts))
-    prepared = prepare_steers(session, steers)
+    plan = SteerPlan(session, steers)
     wanted = sorted({session.check_layer(i) for i in read_layers})
-    last_needed = max([L for L, _, _ in prepared] + wanted, default=-1)
+    last_needed = max([plan.last_layer] + wanted)
     adapter, blocks = session.adapter, session.block_envoys()
+    rows = torch.arange(enc["input_ids"].shape[0], device=enc["input_ids"].device)
+    last = last_real_columns(enc["attention_mask"]).to(rows.device)
     with session.lock, torch.no_grad():
         with session.nn.trace(dict(enc)):
             saved = nnsight.save({})
             for i in range(last_needed + 1):
                 h = adapter.hidden(blocks[i].output)
-                for layer, _s, delta in prepared:
-                    if layer == i and _s.positions != "generated":
-                        h[:] += delta
+                plan.apply(h, i)
                 if i in wanted:
-                    saved[i] = (h[:, -1] if read == "last" else h).clone()
+                    saved[i] = (h[rows, last] if read == "last" else h).clone()
             if want_logits:
                 out = session.envoy(adapter.unembed).output
-                logits = (out[:, -1] if logits_at == "last" else out).save()
+                logits = (out[rows, last] if logits_at == "last" else out).save()
     return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, dict(saved))
 
 
@@ -152,7 +202,7 @@ def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1")
     enc = session.encode(list(texts))
-    prepared = prepare_steers(session, steers)
+    plan = SteerPlan(session, steers)
     adapter, blocks = session.adapter, session.block_envoys()
     eos = session.tokenizer.eos_token_id
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
@@ -164,15 +214,14 @@ def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[
             warnings.filterwarnings("ignore", message=_LOOP_WARNING)
             with session.nn.generate(**kwargs) as tracer:
                 with tracer.invoke(dict(enc)):
-                    if prepared or cancel is not None:
+                    if plan or cancel is not None:
                         for step in tracer.all():
                             # Every step reads each steered layer, applying or not: a step whose body asks
                             # nnsight for no value does not wait for the model and would spin forever.
-                            for layer, s, delta in prepared:
-                                h = adapter.hidden(blocks[layer].output)
-                                if s.applies_to_step(step):
-                                    h[:] += delta
-                            if not prepared:
+                            for layer in plan.layers:
+                                plan.apply(adapter.hidden(blocks[layer].output), layer,
+                                           generated_from=None if step == 0 else 0)
+                            if not plan:
                                 blocks[0].output
                             if cancel is not None and cancel.is_set():
                                 tracer.stop()
