@@ -204,3 +204,64 @@ def test_unknown_devices_are_refused(device):
     assert proc.returncode == 2
     line = _error_line(proc)
     assert f"unknown device '{device}'" in line, line
+
+
+_FULL_DISK_CONSOLE = r'''
+import asyncio, json, resource, sys
+
+from steertui.tui.app import SteerApp
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def main():
+    app = SteerApp(model=sys.argv[1], dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        # from here on no file of this process may grow past 2 KB: the new session's TOML (~0.5 KB) is written,
+        # the vectors' sidecar (~2.7 KB) fails with EFBIG, as on a full disk (CPython ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        await pilot.press("b")
+        await settle(app, pilot)
+        out = {"failures": [[f.job, f.error] for f in app.failures], "built": app.build is not None,
+               "vectors": sorted(app.recorder.vectors), "title": app.sub_title, "path": str(app.recorder.path)}
+        await pilot.press("plus", "t")
+        await settle(app, pilot)
+        out.update(tokens=app.tokens is not None, later_failures=len(app.failures) - len(out["failures"]),
+                   steps=[st.kind for st in app.recorder.steps], running=app.is_running)
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+'''
+
+
+def test_a_full_disk_while_the_vectors_are_saved_keeps_them_and_stops_autosave(tmp_path, demo_model_path):
+    """The sidecar write fails for real (a file-size limit: EFBIG, as ENOSPC on a full disk): the console says
+    once, in one line naming the sidecar, that the session could not be saved, keeps the built vectors, shows
+    NOT SAVED in the header and goes on working (it used to get a raw SafetensorError, drop the vectors and
+    fail every later job)."""
+    import os
+
+    env = dict(os.environ, STEERTUI_SESSIONS=str(tmp_path / "sessions"))
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK_CONSOLE, str(demo_model_path)], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert [job for job, _ in out["failures"]] == ["save session"], out["failures"]
+    error = out["failures"][0][1]
+    side = out["path"].removesuffix(".toml") + ".safetensors"
+    assert "\n" not in error and f"could not save the session's vectors to {side} (File too large)" in error, error
+    assert "free some space" in error and "SafetensorError" not in error, error
+    assert out["built"] and out["vectors"] == ["v1"]
+    assert "NOT SAVED" in out["title"] and "autosaved" not in out["title"]
+    assert out["tokens"] and out["later_failures"] == 0 and out["running"]
+    assert out["steps"] == ["build_vectors", "top_tokens", "lens"]
+    assert not Path(side).exists()  # the previous state: no sidecar, and the TOML without the build
+    from steertui.engine.session.store import read_session
+
+    assert read_session(out["path"]).steps == []

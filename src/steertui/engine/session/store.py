@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from steertui.atomic import atomic_write, atomic_write_bytes
+from steertui.atomic import atomic_write_bytes
 from steertui.engine.session.schema import SCHEMA_VERSION, STEP_TYPES, Session
 from steertui.errors import SteertuiError
 
@@ -128,13 +128,18 @@ def write_session(doc: Session, path: str | os.PathLike[str],
     for rec in doc.vectors:
         rec.file = side
     text = dumps(doc).encode("utf-8")
+    target = path
     try:
         if vectors:
-            write_sidecar(path.parent / side, vectors)
+            target = path.parent / side
+            write_sidecar(target, vectors)
+            target = path
         atomic_write_bytes(path, text)
     except OSError as err:
-        raise SessionSaveError(path, "", f"could not save the session ({type(err).__name__}: {err})",
-                               "the previous file is intact; check the folder's permissions and free space") from err
+        what = "the session" if target == path else f"the session's vectors to {target}"
+        raise SessionSaveError(path, "", f"could not save {what} ({err.strerror or type(err).__name__})",
+                               "the previous file is intact; free some space or make the folder writable, or "
+                               "record into another folder (STEERTUI_SESSIONS)") from err
     return path
 
 
@@ -401,8 +406,11 @@ def tensor_key(name: str, layer: int) -> str:
 
 
 def write_sidecar(path: str | os.PathLike[str], vectors: Mapping[str, Mapping[int, "torch.Tensor"]]) -> Path:
-    """All vectors of a session in one safetensors file (``NAME/LAYER`` -> float32 ``[d_model]``), atomically."""
-    from safetensors.torch import save_file
+    """All vectors of a session in one safetensors file (``NAME/LAYER`` -> float32 ``[d_model]``), atomically.
+
+    The file is serialized in memory and written by the atomic writer, so a full disk or a file-size limit is an
+    ``OSError`` with its errno (safetensors' own writer reports it as a ``SafetensorError``)."""
+    from safetensors.torch import save
 
     from steertui.engine.steering import vector_sha256
 
@@ -410,7 +418,7 @@ def write_sidecar(path: str | os.PathLike[str], vectors: Mapping[str, Mapping[in
                for name, layers in vectors.items() for L, t in layers.items()}
     meta = {"format": SIDECAR_FORMAT,
             "sha256": json.dumps({k: vector_sha256(t) for k, t in sorted(tensors.items())})}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def read_vectors(doc: Session, path: str | os.PathLike[str],
