@@ -265,3 +265,64 @@ def test_a_full_disk_while_the_vectors_are_saved_keeps_them_and_stops_autosave(t
     from steertui.engine.session.store import read_session
 
     assert read_session(out["path"]).steps == []
+
+
+_CONSOLE_ENDING = r'''
+import sys
+
+from steertui.tui import app as console
+
+
+def on_mount(self):  # the console's own mount replaced: it fails at once, or quits as `q` does
+    if sys.argv[1] == "error":
+        raise RuntimeError("the console failed here")
+    self.call_after_refresh(self.run_action, "quit")
+
+
+console.SteerApp.on_mount = on_mount
+from steertui.cli import main
+
+sys.exit(main(["--dataset", "builtin"]))
+'''
+
+
+def _run_in_a_terminal(script: str, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """Run ``python -c script args`` with a pseudo-terminal (100x30) on stdin, stdout and stderr; its exit code and
+    everything it wrote."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=slave, stdout=slave, stderr=slave,
+                            env=dict(os.environ, TERM="xterm-256color"), close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        while select.select([master], [], [], timeout)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        return proc.wait(timeout=30), out.decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+@pytest.mark.parametrize("ending, code", [("error", 1), ("quit", 0)])
+def test_the_console_exits_non_zero_when_it_ends_on_an_error(ending, code):
+    """`steertui` in a terminal: an unhandled exception in the app ends the process with Textual's return code 1
+    (it used to exit 0); a quit exits 0."""
+    rc, out = _run_in_a_terminal(_CONSOLE_ENDING, ending)
+    assert rc == code, out[-2000:]
+    assert ("the console failed here" in out) == (ending == "error")

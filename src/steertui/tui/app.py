@@ -381,6 +381,7 @@ def run_app(args: argparse.Namespace) -> int:
         raise SteertuiError("the console needs a terminal on standard input and output, and this run has none",
                             "run it in a terminal, or use the headless commands: steertui layers, data, eval, replay "
                             "(steertui --help)")
-    SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
-             session_file=session_file).run()
-    return 0
+    app = SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
+                   session_file=session_file)
+    app.run()
+    return app.return_code or 0  # Textual sets 1 when the app ended on an unhandled exception; a quit is 0
