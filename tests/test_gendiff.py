@@ -314,7 +314,6 @@ def test_fix_site_prompt_stops_before_the_first_changed_code_line(demo_session):
 
 
 def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_session, shared_dataset):
-    from steertui.engine.activations import model_context
     from steertui.engine.data import count_tokens, load_dataset
 
     ds = load_dataset(shared_dataset)
@@ -322,7 +321,7 @@ def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_
     for pair in ds.pairs:
         fp = gendiff.fix_site_prompt(demo_session, pair, max_new_tokens=32)
         assert fp.text.strip() and not fp.text.endswith("\n"), pair.id
-        assert count_tokens(demo_session.tokenizer, fp.text) <= model_context(demo_session) - 32, pair.id
+        assert count_tokens(demo_session.tokenizer, fp.text) <= demo_session.context_length - 32, pair.id
         # the prompt is the vulnerable file's own text, and the patch changes no line of code before it
         assert fp.text in pair.vulnerable.code, pair.id
         vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()

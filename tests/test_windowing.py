@@ -86,7 +86,6 @@ def test_real_world_pairs_keep_their_first_difference(shared_dataset, tokenizer)
 
 @pytest.mark.dataset
 def test_verdict_prompts_and_vectors_read_the_window(shared_dataset, demo_session) -> None:
-    from steertui.engine.activations import model_context
     from steertui.engine.build import pair_activations
     from steertui.engine.verdict import RESERVE_TOKENS, build_prompt, code_limit, sample_prompts
 
@@ -108,7 +107,7 @@ def test_verdict_prompts_and_vectors_read_the_window(shared_dataset, demo_sessio
     assert not alone.windowed and alone.window[0] == 1
 
     acts = pair_activations(demo_session, pairs, layers=[demo_session.n_layers - 1])
-    limit = model_context(demo_session) - RESERVE_TOKENS
+    limit = demo_session.context_length - RESERVE_TOKENS
     for k, pair in enumerate(pairs):
         fit = fit_pair(pair, demo_session.tokenizer, limit)
         assert acts.cuts[pair.vulnerable.id] == fit.vulnerable and acts.cuts[pair.patched.id] == fit.patched

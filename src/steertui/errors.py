@@ -33,5 +33,9 @@ class VectorError(SteertuiError):
     """A steering vector that does not fit the model."""
 
 
+class ContextLengthError(SteertuiError):
+    """A prompt that is empty, or that (with the tokens asked for) does not fit the model's context."""
+
+
 class CancelledError(Exception):
     """Raised inside a long engine job when its cancel event was set."""

@@ -80,18 +80,6 @@ def tokenize(session: "ModelSession", texts: Sequence[str], max_length: int | No
     return ids, cut
 
 
-def model_context(session: "ModelSession") -> int:
-    """The loaded model's context length (:func:`steertui.engine.data.budget.context_length`, the one rule)."""
-    from steertui.engine.data.budget import context_length
-
-    value = context_length(session.hf.config, session.tokenizer)
-    if value is None:
-        raise SteertuiError(f"the context length of {session.info.name} is unknown: its config names none of "
-                            "n_positions, max_position_embeddings, n_ctx, seq_length, and its tokenizer has no limit",
-                            "use a model whose config.json gives its context length")
-    return value
-
-
 def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[int] | None = None,
             readout: str = "last", diff_masks: Sequence[Sequence[bool]] | None = None,
             ids: Sequence[Sequence[int]] | None = None, chunk_size: int = 8, max_length: int | None = None,
@@ -109,7 +97,7 @@ def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[i
     if chunk_size < 1:
         raise SteertuiError(f"chunk size {chunk_size} must be at least 1")
     layer_list = sorted({session.check_layer(i) for i in (range(session.n_layers) if layers is None else layers)})
-    max_length = max_length or model_context(session)
+    max_length = max_length or session.context_length
     if ids is None:
         ids, truncated = tokenize(session, texts, max_length)
     else:

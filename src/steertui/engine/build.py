@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from steertui.engine.activations import Progress, extract, model_context, token_diff_masks, tokenize
+from steertui.engine.activations import Progress, extract, token_diff_masks, tokenize
 from steertui.engine.vectors import LayerDiagnostics, VectorSet, diagnose, direction
 from steertui.errors import SteertuiError
 
@@ -46,7 +46,7 @@ def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers
 
     if not pairs:
         raise SteertuiError("no pairs to read", "select at least one vulnerable/patched pair")
-    max_length = max_length or model_context(session)
+    max_length = max_length or session.context_length
     limit = max(max_length - RESERVE_TOKENS, 1)
     fits = [fit_pair(p, session.tokenizer, limit) for p in pairs]
     texts = [f.vulnerable.code for f in fits] + [f.patched.code for f in fits]

@@ -307,6 +307,7 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
     rows: list[GenDiffRow] = []
     with session.lock, torch.no_grad():
         plan = SteerPlan(session, steers)
+        session.encode(prompts, new_tokens=max_new_tokens)  # every prompt fits before any chunk runs
         for chunk in chunks:
             check_cancel(cancel, "generation diff")
             base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos,
@@ -359,7 +360,6 @@ class FixSitePrompt:
 
 def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
     """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
-    from steertui.engine.activations import model_context
     from steertui.engine.data import count_tokens, line_window
 
     vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
@@ -375,7 +375,7 @@ def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32
     if not lines:
         raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
                            "pick another pair")
-    room = model_context(session) - max_new_tokens
+    room = session.context_length - max_new_tokens
     # the window of whole lines ending at the fix site, the largest that fits (engine.data.line_window decides
     # every window); the last line is kept even when it alone is too long
     def fits(a: int, b: int) -> bool:

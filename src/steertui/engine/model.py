@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from steertui.engine.adapters import ArchAdapter, build_adapter, resolve
-from steertui.errors import LayerIndexError, ModelLoadError
+from steertui.errors import ContextLengthError, LayerIndexError, ModelLoadError, SteertuiError
 from steertui.paths import demo_model_dir
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -125,6 +125,42 @@ def resolve_model_folder(spec: str | os.PathLike | None, revision: str | None = 
     return Path(folder), text, False
 
 
+class LockedTokenizer:
+    """A loaded model's tokenizer whose every call takes the model's lock.
+
+    A fast tokenizer keeps its padding and truncation settings as state that each call rewrites, so two
+    threads encoding at once can mix them up (one thread's batch padded with another's settings). Every
+    method call and ``tokenizer(...)`` goes through the lock (an ``RLock``: calls made inside an engine
+    operation, which already holds it, pass straight through); attributes are read and set on the tokenizer.
+    """
+
+    def __init__(self, tokenizer: Any, lock: threading.RLock) -> None:
+        object.__setattr__(self, "_tokenizer", tokenizer)
+        object.__setattr__(self, "_lock", lock)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._tokenizer, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+        lock = self._lock
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._tokenizer, name, value)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
+
 class ModelSession:
     """A loaded model: the HF module, its tokenizer, the nnsight wrapper, the adapter and the lock."""
 
@@ -132,11 +168,12 @@ class ModelSession:
         from nnsight import TransformersModel
 
         self.hf = hf
-        self.tokenizer = tokenizer
         self.info = info
         self.adapter = adapter
         self.lock = threading.RLock()
         self.nn = TransformersModel(hf, tokenizer=tokenizer)
+        self.tokenizer = LockedTokenizer(tokenizer, self.lock)
+        self._context: int | None = None
         # nnsight sets left padding on the tokenizer; the engine relies on it and checks it.
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -240,10 +277,46 @@ class ModelSession:
     def hf_module(self, path: str) -> Any:
         return resolve(self.hf, path)
 
-    def encode(self, texts: list[str], max_length: int | None = None) -> dict[str, Any]:
-        """Tokenize a batch with left padding; returns ``input_ids`` and ``attention_mask`` on the model's device."""
-        enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, truncation=max_length is not None,
-                             max_length=max_length)
+    @property
+    def context_length(self) -> int:
+        """The model's context length, by the one rule (:func:`steertui.engine.data.budget.context_length`)."""
+        if self._context is None:
+            from steertui.engine.data.budget import context_length
+
+            value = context_length(self.hf.config, self.tokenizer)
+            if value is None:
+                raise SteertuiError(f"the context length of {self.info.name} is unknown: its config names none of "
+                                    "n_positions, max_position_embeddings, n_ctx, seq_length, and its tokenizer has "
+                                    "no limit", "use a model whose config.json gives its context length")
+            self._context = value
+        return self._context
+
+    def encode(self, texts: list[str], max_length: int | None = None, new_tokens: int = 0) -> dict[str, Any]:
+        """Tokenize a batch with left padding; returns ``input_ids`` and ``attention_mask`` on the model's device.
+
+        With ``max_length`` each text is cut to that many tokens. Without it, every text (plus ``new_tokens``
+        to be generated after it) must fit the model's context, and no text may be empty: otherwise a
+        :class:`ContextLengthError` says which prompt and what to do, before the model sees anything."""
+        texts = list(texts)
+        with self.lock:
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=max_length is not None,
+                                 max_length=max_length)
+        lengths = enc["attention_mask"].sum(-1).tolist() if texts else []
+        which = (lambda r: "the prompt" if len(texts) == 1 else f"prompt {r + 1} of {len(texts)}")
+        for r, n in enumerate(lengths):
+            if n == 0:
+                raise ContextLengthError(f"{which(r)} is empty (0 tokens)", "give at least one token of text")
+        if max_length is None and lengths:
+            r = max(range(len(lengths)), key=lengths.__getitem__)
+            n, ctx = int(lengths[r]), self.context_length
+            if n + new_tokens > ctx:
+                need = f"{n} tokens" + (f" + {new_tokens} new tokens" if new_tokens else "")
+                room = ctx - n
+                hint = ("ask for at most {} new tokens".format(room) if new_tokens and room > 0 else
+                        "shorten it: the dataset commands keep a window of whole lines that fits "
+                        "(see `steertui data budget`)")
+                raise ContextLengthError(f"{which(r)} is {need}, more than {self.info.name}'s context of {ctx}",
+                                         hint)
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
     def token_id(self, text: str) -> int | None:

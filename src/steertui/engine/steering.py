@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from steertui.engine.choices import POSITIONS  # declared once there, re-exported here
-from steertui.errors import CancelledError, VectorError
+from steertui.errors import CancelledError, ContextLengthError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
     import threading
@@ -199,9 +199,9 @@ def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[
     :class:`~steertui.errors.CancelledError` is raised."""
     import torch
 
-    if max_new_tokens < 1:
-        raise ValueError("max_new_tokens must be at least 1")
-    enc = session.encode(list(texts))
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ContextLengthError(f"max_new_tokens={max_new_tokens!r} is not a positive integer", "use 1 or more")
+    enc = session.encode(list(texts), new_tokens=max_new_tokens)
     plan = SteerPlan(session, steers)
     adapter, blocks = session.adapter, session.block_envoys()
     eos = session.tokenizer.eos_token_id

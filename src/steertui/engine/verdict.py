@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from steertui.engine.activations import model_context
 from steertui.engine.data.budget import RESERVE_TOKENS
 from steertui.engine.steering import Steer, forward
 from steertui.errors import CancelledError, SteertuiError
@@ -74,7 +73,7 @@ def code_limit(session: "ModelSession", cwe_name: str, context: int | None = Non
     :data:`RESERVE_TOKENS`)."""
     from steertui.engine.data import count_tokens
 
-    context = context or model_context(session)
+    context = context or session.context_length
     frame = count_tokens(session.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
     return context - max(frame, RESERVE_TOKENS)
 
