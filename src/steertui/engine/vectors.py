@@ -1,4 +1,5 @@
-"""Steering vectors from vulnerable/patched pairs, per layer, with diagnostics; safetensors files.
+"""Steering vectors from vulnerable/patched pairs, per layer, with diagnostics (saved only in a session's safetensors sidecar:
+the one vector file format, ``session.store.write_sidecar``).
 
 Methods (all oriented toward "vulnerable": a positive coefficient pushes toward the vulnerable side):
 - ``mean-diff``: mean over pairs of (vulnerable − patched) activations.
@@ -15,19 +16,15 @@ CWE, ``engine.folds``) and leave-one-CWE-out — where every fold's vector is bu
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from steertui.engine.choices import METHODS  # declared once there, re-exported here
 from steertui.engine.folds import stratified_folds
-from steertui.errors import SteertuiError, VectorError
+from steertui.errors import SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-FORMAT = "steertui.vectors/1"
 
 
 def direction(vuln: "torch.Tensor", patched: "torch.Tensor", method: str, *, l2: float = 1.0) -> "torch.Tensor":
@@ -190,64 +187,3 @@ class VectorSet:
     @property
     def layers(self) -> list[int]:
         return sorted(self.vectors)
-
-    def metadata(self) -> dict[str, str]:
-        from steertui import __version__
-        from steertui.engine.steering import vector_sha256
-
-        return {
-            "format": FORMAT, "steertui": __version__, "model": self.model, "model_sha256": self.model_sha256,
-            "method": self.method, "readout": self.readout, "source": self.source, "d_model": str(self.d_model),
-            "layers": json.dumps(self.layers), "sample_ids": json.dumps(self.sample_ids), "split": self.split,
-            "seed": "" if self.seed is None else str(self.seed), "extra": json.dumps(self.extra),
-            "sha256": json.dumps({str(k): vector_sha256(v) for k, v in sorted(self.vectors.items())}),
-        }
-
-    def save(self, path: str | Path) -> Path:
-        """Write a safetensors file atomically (:func:`steertui.atomic.atomic_write`)."""
-        from safetensors.torch import save_file
-
-        from steertui.atomic import atomic_write
-
-        tensors = {f"layer.{k}": v.detach().float().cpu().contiguous() for k, v in self.vectors.items()}
-        return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self.metadata()))
-
-
-def load_vectors(path: str | Path, d_model: int | None = None) -> VectorSet:
-    """Read a vector file written by :meth:`VectorSet.save` (safetensors only; never pickle)."""
-    from safetensors import SafetensorError, safe_open
-
-    from steertui.engine.steering import vector_sha256
-
-    path = Path(path)
-    if not path.is_file():
-        raise VectorError(f"vector file '{path}' does not exist", "check the path, or build vectors first")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise VectorError(f"'{path}' is not a readable safetensors file ({err})",
-                          "vector files are written by steertui as .safetensors") from err
-    if meta.get("format") != FORMAT:
-        raise VectorError(f"'{path}' is not a steertui vector file (metadata format={meta.get('format')!r})",
-                          "build vectors with steertui, or add the metadata it expects")
-    try:
-        vectors = {int(k.split(".", 1)[1]): t.float() for k, t in tensors.items()}
-        hashes = json.loads(meta["sha256"])
-        file_d = int(meta["d_model"])
-    except (KeyError, ValueError, IndexError) as err:
-        raise VectorError(f"'{path}': malformed metadata ({err})", "rebuild the vectors") from err
-    for layer, v in vectors.items():
-        if v.ndim != 1 or v.shape[0] != file_d:
-            raise VectorError(f"'{path}': layer {layer} has shape {tuple(v.shape)}, metadata says d_model={file_d}")
-        if hashes.get(str(layer)) != vector_sha256(v):
-            raise VectorError(f"'{path}': layer {layer} does not match its recorded sha256", "the file was altered")
-    if d_model is not None and file_d != d_model:
-        raise VectorError(f"'{path}' holds {file_d}-dimensional vectors, the model has d_model={d_model}",
-                          "load the model the vectors were built on")
-    return VectorSet(vectors=vectors, model=meta.get("model", ""), method=meta.get("method", ""),
-                     readout=meta.get("readout", ""), source=meta.get("source", ""),
-                     sample_ids=json.loads(meta.get("sample_ids", "[]")), d_model=file_d,
-                     model_sha256=meta.get("model_sha256", ""), split=meta.get("split", ""),
-                     seed=int(meta["seed"]) if meta.get("seed") else None, extra=json.loads(meta.get("extra", "{}")))
