@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -326,3 +327,122 @@ def test_the_console_exits_non_zero_when_it_ends_on_an_error(ending, code):
     rc, out = _run_in_a_terminal(_CONSOLE_ENDING, ending)
     assert rc == code, out[-2000:]
     assert ("the console failed here" in out) == (ending == "error")
+
+
+_SESSION_WRITER = r'''
+import sys
+
+from steertui.engine.data import load_dataset
+from steertui.engine.model import ModelSession
+from steertui.engine.session import SessionRecorder
+
+session = ModelSession.load(sys.argv[2], device="cpu", dtype="float32")
+rec = SessionRecorder.open(sys.argv[1], session=session, dataset=load_dataset("builtin"))
+rec.probe_layers("x = 1")
+print("writing", flush=True)
+sys.stdin.readline()  # hold the file until the test says
+rec.probe_layers("x = 2")
+rec.close()
+'''
+
+
+def _session_writer(path: Path, model: Path) -> subprocess.Popen:
+    """A second process that opens the session ``path`` to record into it, records one step and holds it until
+    its stdin is closed (then records one more step and closes it)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SESSION_WRITER, str(path), str(model)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line == "writing\n", proc.stderr.read() if proc.poll() is not None else line
+    return proc
+
+
+def _recorded_session(tmp_path: Path, demo_session) -> Path:
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder
+
+    path = tmp_path / "shared.toml"
+    with SessionRecorder.new(demo_session, load_dataset("builtin"), path) as rec:
+        rec.probe_layers("x = 0")
+    assert not (tmp_path / "shared.toml.lock").exists()
+    return path
+
+
+def test_a_session_file_has_one_writer(tmp_path, demo_session, demo_model_path):
+    """While another process records into a session file, opening it to record, or creating it anew, is refused
+    with one line naming the file, the holder's pid and what to do (two writers used to lose about half the
+    steps); the console opens it read-only and appends nothing. When the writer ends, its lock is gone."""
+    import socket
+
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder, read_session
+    from steertui.engine.session.lock import SessionLockedError
+
+    path = _recorded_session(tmp_path, demo_session)
+    writer = _session_writer(path, demo_model_path)
+    try:
+        lock = tmp_path / "shared.toml.lock"
+        assert json.loads(lock.read_text())["pid"] == writer.pid
+        for second in (lambda: SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")),
+                       lambda: SessionRecorder.new(demo_session, load_dataset("builtin"), path)):
+            with pytest.raises(SessionLockedError) as info:
+                second()
+            line = str(info.value)
+            assert "\n" not in line and line.startswith(f"{path}: is being written by another steertui "
+                                                        f"(pid {writer.pid} on {socket.gethostname()}"), line
+            assert "quit that steertui first, or open a copy of the file" in line, line
+        before = path.read_bytes()
+        view = SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"),
+                                    read_only_if_locked=True)  # the console's way: a view that never saves
+        assert isinstance(view.read_only, SessionLockedError) and not view.autosave
+        view.probe_layers("not saved")
+        assert path.read_bytes() == before and len(view.steps) == 3
+        assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "x = 1"]
+    finally:
+        _, err = writer.communicate("\n", timeout=120)
+    assert writer.returncode == 0, err
+    assert not lock.exists()
+    assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "x = 1", "x = 2"]  # nothing lost
+    with SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")) as rec:
+        rec.probe_layers("x = 3")  # the file is free again
+    assert len(read_session(path).steps) == 4 and not lock.exists()
+
+
+def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path, demo_session, demo_model_path):
+    import signal
+
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder, read_session
+
+    path = _recorded_session(tmp_path, demo_session)
+    writer = _session_writer(path, demo_model_path)
+    writer.send_signal(signal.SIGKILL)
+    writer.communicate(timeout=60)  # reaped: its pid runs no more
+    lock = tmp_path / "shared.toml.lock"
+    assert json.loads(lock.read_text())["pid"] == writer.pid  # left behind by the kill
+    rec = SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    rec.probe_layers("x = 9")
+    rec.close()
+    assert not lock.exists()
+    assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "x = 1", "x = 9"]
+
+
+def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_session):
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.lock import SessionLockedError
+
+    path = _recorded_session(tmp_path, demo_session)
+    lock = tmp_path / "shared.toml.lock"
+    for content, says in [('{"pid": 1, "host": "elsewhere"}', "pid 1 on elsewhere"),
+                          ("", "an unknown process")]:
+        lock.write_text(content)
+        with pytest.raises(SessionLockedError) as info:
+            SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+        assert says in str(info.value) and f"delete {lock}" in str(info.value), str(info.value)
+        assert lock.read_text() == content
+    lock.unlink()
+    with SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")) as rec:
+        with pytest.raises(SessionLockedError, match="this process"):  # one writer within a process too
+            SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+        rec.probe_layers("y")

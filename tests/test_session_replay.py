@@ -124,6 +124,7 @@ def test_recorder_autosaves_every_step_and_replays(tmp_path, demo_session, built
     assert report.ok, [str(d) for s in report.steps for d in s.diffs]
 
     # reopen and continue: the new step lands in the same file
+    rec.close()  # one writer per file
     again = SessionRecorder.open(path, session=demo_session, dataset=builtin)
     assert set(again.vectors) == {"v"} and again.steering[0].alpha == 6.0
     again.probe_layers()

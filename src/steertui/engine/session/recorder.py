@@ -10,6 +10,10 @@ Each method runs the engine operation (the same function a replay runs), appends
 outputs, and saves atomically. Steps that steer take ``steering=`` (a list of interventions naming recorded
 vectors); left out, the recorder's current steering (``set_steering``) applies. A cancelled or failing
 operation records nothing. The recorder is thread-safe: one operation runs at a time.
+
+One process writes a session file: the recorder holds its lock file (``NAME.toml.lock``,
+:mod:`~steertui.engine.session.lock`) from its first save, or from ``open``, until :meth:`close`; another
+writer gets a :class:`~steertui.engine.session.lock.SessionLockedError` naming the holder.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from steertui.engine.session import ops
 from steertui.engine.session import schema as S
+from steertui.engine.session.lock import SessionLock, SessionLockedError
 from steertui.engine.session.opening import environment, prepare
 from steertui.engine.session.store import SessionSaveError, new_session_path, write_session
 
@@ -99,6 +104,8 @@ class SessionRecorder:
         self.autosave = autosave
         self.lock = threading.RLock()
         self._sidecar_names: set[str] | None = set(self.vectors) if self.path.exists() else None
+        self._file_lock: SessionLock | None = None
+        self.read_only: SessionSaveError | None = None  # why it was opened without its lock: it never saves
 
     # ---- creating and opening ------------------------------------------------------------------------------
     @classmethod
@@ -111,25 +118,53 @@ class SessionRecorder:
             from steertui.engine.data import load_dataset
 
             dataset = load_dataset(None)
-        path = Path(path) if path is not None else new_session_path()
-        doc = S.Session(steertui=header(note), model=model_rec(session, path), data=data_rec(dataset))
-        rec = cls(doc, path, session, dataset, autosave=autosave)
-        if autosave:
-            rec.save()
-        return rec
+        tries = 0
+        while True:
+            where = Path(path) if path is not None else new_session_path()
+            doc = S.Session(steertui=header(note), model=model_rec(session, where), data=data_rec(dataset))
+            rec = cls(doc, where, session, dataset, autosave=autosave)
+            if not autosave:
+                return rec
+            try:
+                rec.save()
+            except SessionLockedError:
+                tries += 1
+                if path is not None or tries == 5:
+                    raise
+                continue  # another process took the new name between the look and the lock: pick another
+            return rec
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], session: "ModelSession | None" = None,
              dataset: "Dataset | None" = None, *, model: str | None = None, dataset_path: str | None = None,
-             device: str | None = None, dtype: str | None = None, autosave: bool = True) -> "SessionRecorder":
+             device: str | None = None, dtype: str | None = None, autosave: bool = True,
+             read_only_if_locked: bool = False) -> "SessionRecorder":
         """Open a saved session to look at and continue it (the console's ``--session FILE``): checks the file,
         its sidecar, the data and the model exactly as a replay does (a :class:`SessionError` says what is
         wrong) and loads them, without re-running any step. ``session``/``dataset``: already loaded ones to use
-        (checked against the recording); ``model``/``dataset_path``/``device``/``dtype``: overrides."""
-        opened = prepare(path, session=session, dataset=dataset, model=model, dataset_path=dataset_path,
-                         device=device, dtype=dtype, need_dataset=True)
+        (checked against the recording); ``model``/``dataset_path``/``device``/``dtype``: overrides.
+
+        With ``autosave`` the file's lock is taken first: another writer holding it is a
+        :class:`SessionLockedError` (a lock file that cannot be created, a :class:`SessionSaveError`), or with
+        ``read_only_if_locked`` a recorder that never saves, its ``read_only`` holding that error."""
+        held, read_only = None, None
+        if autosave:
+            try:
+                held = SessionLock.acquire(path)  # another writer: stop before loading anything
+            except SessionSaveError as err:
+                if not read_only_if_locked:
+                    raise
+                read_only, autosave = err, False
+        try:
+            opened = prepare(path, session=session, dataset=dataset, model=model, dataset_path=dataset_path,
+                             device=device, dtype=dtype, need_dataset=True)
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
         rec = cls(opened.doc, opened.path, opened.session, opened.dataset, opened.vectors, autosave=autosave)
         rec._sidecar_names = set(opened.vectors)
+        rec._file_lock, rec.read_only = held, read_only
         return rec
 
     # ---- state ---------------------------------------------------------------------------------------------
@@ -164,13 +199,39 @@ class SessionRecorder:
         return f"v{n}"
 
     # ---- saving --------------------------------------------------------------------------------------------
+    def hold(self) -> None:
+        """Take the session file's lock, if not held yet: :class:`SessionLockedError` when another writer has
+        it, :class:`SessionSaveError` when the lock file cannot be created."""
+        with self.lock:
+            if self._file_lock is None or not self._file_lock.held:
+                self._file_lock = SessionLock.acquire(self.path)
+
+    def close(self) -> None:
+        """Stop autosaving and release the session file's lock (a later :meth:`save` takes it again)."""
+        with self.lock:
+            self.autosave = False
+            if self._file_lock is not None:
+                self._file_lock.release()
+                self._file_lock = None
+
+    def __enter__(self) -> "SessionRecorder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Save atomically (sidecar first when the vectors changed, then the TOML). With ``path``: save a copy
-        there and keep recording into it."""
+        """Save atomically (sidecar first when the vectors changed, then the TOML), holding the file's lock. With
+        ``path``: save a copy there and keep recording into it (its lock taken, the old one released)."""
         with self.lock:
             if path is not None and Path(path) != self.path:
+                new = SessionLock.acquire(path)
+                if self._file_lock is not None:
+                    self._file_lock.release()
+                self._file_lock = new
                 self.path = Path(path)
                 self._sidecar_names = None
+            self.hold()
             need_sidecar = bool(self.vectors) and self._sidecar_names != set(self.vectors)
             write_session(self.doc, self.path, self.vectors if need_sidecar else None)
             if need_sidecar:

@@ -68,6 +68,12 @@ def sidecar_name(path: str | os.PathLike[str]) -> str:
     return f"{stem}.safetensors"
 
 
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file of a session file (``NAME.toml.lock``): see :mod:`steertui.engine.session.lock`."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.lock")
+
+
 def default_folder() -> Path:
     """Where sessions go by default: ``$STEERTUI_SESSIONS``, else the user data folder's ``sessions/``."""
     from steertui.paths import sessions_dir
@@ -83,7 +89,7 @@ def new_session_path(folder: str | os.PathLike[str] | None = None, name: str | N
     stem = name or "session-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
     path, n = base / f"{stem}{SUFFIX}", 1
-    while path.exists():
+    while path.exists() or lock_path(path).exists():
         n += 1
         path = base / f"{stem}-{n}{SUFFIX}"
     return path
