@@ -1,12 +1,13 @@
 """Logit lens (plain, and steered against baseline), as plain data for the console.
 
 The logit lens decodes every layer's hidden state through the model's own final norm and unembedding
-(``adapter.final_norm``, ``adapter.unembed``) in ONE traced forward: inside the trace the two envoys are
-called ad hoc on each layer's output (that does not consume their real visit), and each layer is reduced
-to its top-k tokens and a target token's probability and rank before the next layer runs, so only a few
-numbers per layer leave the trace. The lens at the last layer is the model's real output distribution;
-every result carries ``final_logits_check``, the largest absolute difference between the two. The window of
-positions is lensed in chunks (``LENS_BUDGET``) so long prompts never hold [layers, seq, vocab] at once.
+(``adapter.final_norm``, ``adapter.unembed``, in float32: ``ModelSession.float32_head``) from ONE traced
+forward: the trace keeps each layer's hidden states at the lensed window of positions, and each layer is then
+decoded and reduced to its top-k tokens and a target token's probability and rank. The lens at the last layer
+is the model's real output distribution; every result carries ``final_logits_check``, the largest absolute
+difference between the two (rounding for a float32 model; for bfloat16 the model's own rounding of its logits,
+which the lens does not share). The window is decoded in chunks (``LENS_BUDGET``) so long prompts never hold
+[layers, seq, vocab] at once.
 
 Every public function takes ``session.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
 """
@@ -210,14 +211,15 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, st
                pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
-    ``plan``'s steers are added to rows ``steer_rows``. Per wanted layer returns (on CPU) top-k log-probs and
-    ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of the union of both
-    rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
+    ``plan``'s steers are added to rows ``steer_rows``. The trace keeps each wanted layer's hidden states at the
+    window ``pos`` ([R, W, D]: d_model / vocab of the logits they make); after it, each layer is decoded through
+    :meth:`ModelSession.float32_head` in chunks of positions and reduced. Per wanted layer returns (on CPU)
+    top-k log-probs and ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of
+    the union of both rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
     import nnsight
     import torch
 
     adapter, blocks = session.adapter, session.block_envoys()
-    norm, unembed = session.envoy(adapter.final_norm), session.envoy(adapter.unembed)
     n = session.n_layers
     idx = torch.tensor(pos, device=session.device)
     enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -235,30 +237,29 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, st
             rec["u_lp"] = logp.gather(-1, union.unsqueeze(0).expand(logp.shape[0], -1, -1))
         return {key: v.to("cpu") for key, v in rec.items()}
 
-    # Lens the window in chunks of positions so the transient [R, chunk, V] log-probs stay near LENS_BUDGET.
-    step = max(1, LENS_BUDGET // (ids.shape[0] * session.info.vocab_size))
-    chunks = [idx[c: c + step] for c in range(0, len(pos), step)]
+    with session.nn.trace(enc):
+        states = nnsight.save({})
+        for i in range(n):
+            h = adapter.hidden(blocks[i].output)
+            plan.apply(h, i, rows=steer_rows)
+            if i in wanted or i == n - 1:
+                states[i] = h[:, idx].clone()
+        real = session.envoy(adapter.unembed).output[:, idx].float().save()
 
-    def lensed(h: "torch.Tensor", cols: "torch.Tensor") -> "torch.Tensor":
-        return unembed(norm(h[:, cols])).float().log_softmax(-1)  # [R, w, V]
+    # Decode the window in chunks of positions so the transient [R, chunk, V] log-probs stay near LENS_BUDGET.
+    head = session.float32_head()
+    step = max(1, LENS_BUDGET // (ids.shape[0] * session.info.vocab_size))
+    chunks = [slice(c, c + step) for c in range(0, len(pos), step)]
+
+    def lensed(i: int, cols: slice) -> "torch.Tensor":
+        return head(states[i][:, cols]).float().log_softmax(-1)  # [R, w, V]
 
     def merged(recs: list[dict[str, "torch.Tensor"]]) -> dict[str, "torch.Tensor"]:
         return {key: torch.cat([r[key] for r in recs], dim=0 if key == "u_id" else 1) for key in recs[0]}
 
-    with session.nn.trace(enc):
-        out = nnsight.save({})
-        last = None
-        for i in range(n):
-            h = adapter.hidden(blocks[i].output)
-            plan.apply(h, i, rows=steer_rows)
-            if i in wanted:
-                out[i] = merged([reduce(lensed(h, cols)) for cols in chunks])
-            if i == n - 1:
-                last = h
-        real = unembed.output
-        check = nnsight.save(max(float((lensed(last, cols).exp() - real[:, cols].float().softmax(-1)).abs().max())
-                                 for cols in chunks))
-    return dict(out), check
+    out = {i: merged([reduce(lensed(i, cols)) for cols in chunks]) for i in sorted(wanted)}
+    check = max(float((lensed(n - 1, cols).exp() - real[:, cols].softmax(-1)).abs().max()) for cols in chunks)
+    return out, check
 
 
 def _layers(session: "ModelSession", layers: Iterable[int] | None) -> list[int]:

@@ -174,6 +174,7 @@ class ModelSession:
         self.nn = TransformersModel(hf, tokenizer=tokenizer)
         self.tokenizer = LockedTokenizer(tokenizer, self.lock)
         self._context: int | None = None
+        self._norm32: Any = None
         # nnsight sets left padding on the tokenizer; the engine relies on it and checks it.
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -290,6 +291,31 @@ class ModelSession:
                                     "no limit", "use a model whose config.json gives its context length")
             self._context = value
         return self._context
+
+    def float32_head(self) -> Any:
+        """The final norm and the unembedding as one float32 function ``hidden [..., D] -> logits [..., V]``.
+
+        A model in bfloat16 or float16 rounds its logits to 8 or 11 bits of mantissa (a logit of 20 to steps of
+        0.125 in bfloat16), which is as large as the verdict shifts steering makes; the verdict score and the
+        lens read logits through this head instead. For a float32 model it is the model's own modules; for
+        another dtype a float32 copy of the final norm (d_model numbers, made once) and the unembedding weight
+        cast to float32 for this head (a transient copy of vocab × d_model floats). Call it outside a trace."""
+        import copy
+
+        import torch
+
+        norm, unembed = self.hf_module(self.adapter.final_norm), self.hf_module(self.adapter.unembed)
+        if self.hf.dtype == torch.float32:
+            return lambda h: unembed(norm(h))
+        if self._norm32 is None:
+            self._norm32 = copy.deepcopy(norm).float()
+        norm32 = self._norm32
+        if isinstance(unembed, torch.nn.Linear):
+            weight = unembed.weight.float()
+            bias = None if unembed.bias is None else unembed.bias.float()
+            return lambda h: torch.nn.functional.linear(norm32(h.float()), weight, bias)
+        unembed32 = copy.deepcopy(unembed).float()
+        return lambda h: unembed32(norm32(h.float()))
 
     def encode(self, texts: list[str], max_length: int | None = None, new_tokens: int = 0) -> dict[str, Any]:
         """Tokenize a batch with left padding; returns ``input_ids`` and ``attention_mask`` on the model's device.

@@ -153,7 +153,8 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
 
     ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
     ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps each row's last real token ``[B, V]``, which is
-    what scoring a batch needs. "Last real" is read from the attention mask (left or right padding).
+    what scoring a batch needs. "Last real" is read from the attention mask (left or right padding). For a model
+    in bfloat16 or float16, ``last`` logits come from :meth:`ModelSession.float32_head` (float32).
     """
     import nnsight
     import torch
@@ -161,7 +162,10 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
     enc = texts if isinstance(texts, dict) else session.encode(list(texts))
     plan = SteerPlan(session, steers)
     wanted = sorted({session.check_layer(i) for i in read_layers})
-    last_needed = max([plan.last_layer] + wanted)
+    # logits at the last token of a model in another dtype than float32 are read through the float32 head
+    head32 = want_logits and logits_at == "last" and session.hf.dtype != torch.float32
+    final = session.n_layers - 1
+    last_needed = max([plan.last_layer] + wanted + ([final] if head32 else []))
     adapter, blocks = session.adapter, session.block_envoys()
     rows = torch.arange(enc["input_ids"].shape[0], device=enc["input_ids"].device)
     last = last_real_columns(enc["attention_mask"]).to(rows.device)
@@ -173,10 +177,15 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
                 plan.apply(h, i)
                 if i in wanted:
                     saved[i] = (h[rows, last] if read == "last" else h).clone()
-            if want_logits:
+                if head32 and i == final:
+                    saved["final"] = h[rows, last].clone()
+            if want_logits and not head32:
                 out = session.envoy(adapter.unembed).output
                 logits = (out[rows, last] if logits_at == "last" else out).save()
-    return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, dict(saved))
+        saved = dict(saved)
+        if head32:
+            logits = session.float32_head()(saved.pop("final"))
+    return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, saved)
 
 
 @dataclass
