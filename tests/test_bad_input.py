@@ -446,3 +446,42 @@ def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_
         with pytest.raises(SessionLockedError, match="this process"):  # one writer within a process too
             SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
         rec.probe_layers("y")
+
+
+def test_the_console_opens_a_session_another_process_writes_read_only(tmp_path, demo_session, demo_model_path):
+    """`steertui --session FILE` while another process records into FILE: the console opens it as a view (the
+    header says READ-ONLY and names the writer's pid), computes as usual and appends nothing to the file; the
+    writer's lock stays its own."""
+    import asyncio
+
+    from steertui.engine.session.lock import SessionLockedError
+    from steertui.tui.app import SteerApp
+
+    path = _recorded_session(tmp_path, demo_session)
+    writer = _session_writer(path, demo_model_path)
+    lock = tmp_path / "shared.toml.lock"
+
+    async def run() -> None:
+        app = SteerApp(session_file=str(path))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert not app.failures, [f.error for f in app.failures]
+            assert isinstance(app.recorder.read_only, SessionLockedError) and not app.recorder.autosave
+            assert "READ-ONLY" in app.sub_title and f"pid {writer.pid}" in app.sub_title, app.sub_title
+            before = path.read_bytes()
+            await pilot.press("t")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.tokens is not None and not app.failures and app.is_running
+            assert path.read_bytes() == before
+        assert json.loads(lock.read_text())["pid"] == writer.pid
+
+    try:
+        asyncio.run(run())
+    finally:
+        _, err = writer.communicate("\n", timeout=120)
+    assert writer.returncode == 0, err
+    assert not lock.exists()

@@ -124,7 +124,10 @@ class SteerApp(Jobs, App):
 
     def on_session_opened(self, message: SessionOpened) -> None:
         self.session_steps = message.steps
-        self.sub_title = f"session {message.path}"
+        self.sub_title = self._session_title() or f"session {message.path}"
+        if self.recorder is not None and self.recorder.read_only is not None:
+            self.notify(f"{self.recorder.read_only} — opened read-only: what you do here is not saved to it",
+                        title="session", severity="warning", timeout=10, markup=False)
         if message.vectors is not None:
             self._show_vectors(message.vectors)
         active = ", ".join(message.steering) or "none"
@@ -207,7 +210,15 @@ class SteerApp(Jobs, App):
             return ""
         if rec.autosave:
             return f"session {rec.path} (autosaved)"
+        holder = getattr(rec.read_only, "holder", None)  # opened while another process writes it
+        if holder is not None:
+            who = f"pid {holder.pid}" if holder.pid is not None else "another process"
+            return f"session {rec.path}: READ-ONLY (being written by {who}; nothing is saved here)"
         return f"session {rec.path}: NOT SAVED (autosave stopped; kept in memory only)"
+
+    def on_unmount(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()  # the session file's lock is released
 
     # ---- actions ------------------------------------------------------------------------------------
     def action_focus(self, pane_id: str) -> None:

@@ -57,7 +57,8 @@ class Jobs:
 
         with self.reporting("load model"):
             rec = SessionRecorder.open(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
-                                       device=self.device_spec, dtype=self.dtype_spec)
+                                       device=self.device_spec, dtype=self.dtype_spec,
+                                       read_only_if_locked=True)  # another process writes it: a view
             self.recorder = rec
             self.post_message(ModelLoaded(rec.session.info.to_dict(), rec.session))
             if rec.dataset is not None:
