@@ -429,7 +429,7 @@ def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path, demo_session, de
 
 def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_session):
     from steertui.engine.data import load_dataset
-    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session import SessionRecorder, read_session
     from steertui.engine.session.lock import SessionLockedError
 
     path = _recorded_session(tmp_path, demo_session)
@@ -446,6 +446,13 @@ def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_
         with pytest.raises(SessionLockedError, match="this process"):  # one writer within a process too
             SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
         rec.probe_layers("y")
+        lock.unlink()  # deleted by hand, and taken by a writer elsewhere: the next save is refused
+        lock.write_text('{"pid": 1, "host": "elsewhere"}')
+        with pytest.raises(SessionLockedError, match="pid 1 on elsewhere") as info:
+            rec.probe_layers("z")
+        assert info.value.result is not None  # the step's result is still handed back
+    assert lock.read_text() == '{"pid": 1, "host": "elsewhere"}'  # closing removed no other writer's lock
+    assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "y"]
 
 
 def test_the_console_opens_a_session_another_process_writes_read_only(tmp_path, demo_session, demo_model_path):

@@ -125,7 +125,7 @@ class SessionLock:
     """The lock of one session file, held by this process until :meth:`release`."""
 
     def __init__(self, path: Path, lock: Path, raw: bytes) -> None:
-        self.path, self.lock = path, lock
+        self.path, self.lock, self._raw = path, lock, raw
         self._finalizer = weakref.finalize(self, _release, lock, raw, os.getpid())
 
     @classmethod
@@ -172,7 +172,13 @@ class SessionLock:
 
     @property
     def held(self) -> bool:
-        return self._finalizer.alive
+        """Not released, and the lock file still is this lock (not deleted, nor taken by another writer)."""
+        if not self._finalizer.alive:
+            return False
+        try:
+            return self.lock.read_bytes() == self._raw
+        except OSError:
+            return False
 
     def release(self) -> None:
         """Remove the lock file (only if it is still this lock). Safe to call twice."""

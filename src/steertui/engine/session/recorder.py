@@ -203,7 +203,9 @@ class SessionRecorder:
         """Take the session file's lock, if not held yet: :class:`SessionLockedError` when another writer has
         it, :class:`SessionSaveError` when the lock file cannot be created."""
         with self.lock:
-            if self._file_lock is None or not self._file_lock.held:
+            if self._file_lock is None or not self._file_lock.held:  # never taken, or deleted or taken over
+                if self._file_lock is not None:
+                    self._file_lock.release()  # removes nothing that is not this lock
                 self._file_lock = SessionLock.acquire(self.path)
 
     def close(self) -> None:
