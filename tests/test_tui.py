@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 
 import pytest
@@ -30,11 +29,7 @@ async def _console(demo_model_path, *, build=False, size=(100, 30)):
         yield app, pilot
 
 
-def test_console_shows_layers_and_pairs(demo_model_path):
-    asyncio.run(_shows_layers_and_pairs(demo_model_path))
-
-
-async def _shows_layers_and_pairs(demo_model_path):
+async def test_console_shows_layers_and_pairs(demo_model_path):
     async with _console(demo_model_path, size=(120, 40)) as (app, pilot):
         assert not app.failures, app.failures
         assert app.session is not None and app.layers_report is not None
@@ -52,11 +47,7 @@ async def _shows_layers_and_pairs(demo_model_path):
         assert app.focused is pairs
 
 
-def test_console_survives_a_bad_model(tmp_path):
-    asyncio.run(_survives_a_bad_model(tmp_path))
-
-
-async def _survives_a_bad_model(tmp_path):
+async def test_console_survives_a_bad_model(tmp_path):
     app = SteerApp(model=str(tmp_path / "missing"), dataset="builtin")
     async with app.run_test(size=(100, 30)) as pilot:
         await _settle(app, pilot)
@@ -65,11 +56,7 @@ async def _survives_a_bad_model(tmp_path):
         assert "does not exist" in app.failures[0].error
 
 
-def test_console_opens_a_session(demo_model_path):
-    asyncio.run(_opens_a_session())
-
-
-async def _opens_a_session():
+async def test_console_opens_a_session(demo_model_path):
     from pathlib import Path
 
     from steertui.engine.session.store import read_session
@@ -95,11 +82,7 @@ def test_cli_session_bad_file_exits_2(tmp_path, capsys):
     assert "bad.toml" in capsys.readouterr().err
 
 
-def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path):
-    asyncio.run(_builds_and_steers(demo_model_path))
-
-
-async def _builds_and_steers(demo_model_path):
+async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path):
     import torch
 
     from steertui.engine import gendiff, verdict
@@ -170,11 +153,7 @@ async def _builds_and_steers(demo_model_path):
         assert all(d == 0.0 for x in app.tokens.lens.deltas for d in x.target_delta)
 
 
-def test_console_cancels_a_build(demo_model_path):
-    asyncio.run(_cancels_a_build(demo_model_path))
-
-
-async def _cancels_a_build(demo_model_path):
+async def test_console_cancels_a_build(demo_model_path):
     import threading
 
     async with _console(demo_model_path) as (app, pilot):
@@ -189,11 +168,7 @@ async def _cancels_a_build(demo_model_path):
         assert not app.failures, app.failures
 
 
-def test_help_shows_the_focused_panes_help(demo_model_path):
-    asyncio.run(_help(demo_model_path))
-
-
-async def _help(demo_model_path):
+async def test_help_shows_the_focused_panes_help(demo_model_path):
     from steertui.tui.screens.help import HelpScreen
 
     async with _console(demo_model_path, size=(80, 24)) as (app, pilot):
@@ -219,11 +194,7 @@ async def _help(demo_model_path):
         assert app.screen.maximized is None
 
 
-def test_console_diffs_steered_continuations(demo_model_path):
-    asyncio.run(_diffs_continuations(demo_model_path))
-
-
-async def _diffs_continuations(demo_model_path):
+async def test_console_diffs_steered_continuations(demo_model_path):
     from steertui.engine import gendiff
     from steertui.engine.steering import Steer
     from steertui.tui.jobs import NEW_TOKENS
@@ -262,11 +233,7 @@ async def _diffs_continuations(demo_model_path):
         assert main(["replay", str(app.recorder.path), "--check"]) == 0
 
 
-def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
-    asyncio.run(_continues_a_session(tmp_path))
-
-
-async def _continues_a_session(tmp_path):
+async def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
     import shutil
     from pathlib import Path
 
@@ -298,11 +265,7 @@ async def _continues_a_session(tmp_path):
     assert main(["replay", str(path), "--check"]) == 0
 
 
-def test_console_evaluates_the_steering_layer(demo_model_path):
-    asyncio.run(_evaluates(demo_model_path))
-
-
-async def _evaluates(demo_model_path):
+async def test_console_evaluates_the_steering_layer(demo_model_path):
     from steertui.engine.evaluate import EvalSettings, evaluate
     from steertui.tui.panes.evaluate import EvalPane
 
@@ -328,11 +291,7 @@ async def _evaluates(demo_model_path):
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
 
 
-def test_console_method_and_positions(demo_model_path):
-    asyncio.run(_method_and_positions(demo_model_path))
-
-
-async def _method_and_positions(demo_model_path):
+async def test_console_method_and_positions(demo_model_path):
     import torch
 
     from steertui.engine import gendiff, steering, vectors
@@ -363,14 +322,10 @@ async def _method_and_positions(demo_model_path):
         assert app.recorder.steps[0].inputs.method == "pca"
 
 
-def test_console_keeps_working_when_sessions_cannot_be_saved(demo_model_path, tmp_path, monkeypatch):
+async def test_console_keeps_working_when_sessions_cannot_be_saved(demo_model_path, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the sessions folder should be")
     monkeypatch.setenv("STEERTUI_SESSIONS", str(blocker / "sessions"))
-    asyncio.run(_unsaveable(demo_model_path))
-
-
-async def _unsaveable(demo_model_path):
     async with _console(demo_model_path, build=True) as (app, pilot):
         assert [f.job for f in app.failures] == ["save session"]
         assert "not-a-folder" in app.failures[0].error and "STEERTUI_SESSIONS" in app.failures[0].error
@@ -382,11 +337,7 @@ async def _unsaveable(demo_model_path):
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
 
 
-def test_command_palette_offers_what_can_run_now(demo_model_path):
-    asyncio.run(_palette(demo_model_path))
-
-
-async def _palette(demo_model_path):
+async def test_command_palette_offers_what_can_run_now(demo_model_path):
     from steertui.tui.commands import COMMANDS, SteerCommands
 
     async with _console(demo_model_path) as (app, pilot):
@@ -407,11 +358,7 @@ async def _palette(demo_model_path):
         assert app.alpha_steps == 1
 
 
-def test_console_keeps_results_when_a_later_save_fails(demo_model_path, monkeypatch):
-    asyncio.run(_later_save_fails(demo_model_path, monkeypatch))
-
-
-async def _later_save_fails(demo_model_path, monkeypatch):
+async def test_console_keeps_results_when_a_later_save_fails(demo_model_path, monkeypatch):
     from steertui.engine.session import recorder as recorder_module
     from steertui.engine.session.store import SessionSaveError
 
@@ -442,11 +389,7 @@ def test_diff_lines_rebuild_both_files(shared_dataset):
         assert any(m != " " for m, _ in lines), pair.id  # every pair differs somewhere
 
 
-def test_code_pane_follows_the_pair_cursor(demo_model_path):
-    asyncio.run(_code_follows(demo_model_path))
-
-
-async def _code_follows(demo_model_path):
+async def test_code_pane_follows_the_pair_cursor(demo_model_path):
     from steertui.tui.panes.code import CodePane
 
     async with _console(demo_model_path) as (app, pilot):
@@ -460,11 +403,7 @@ async def _code_follows(demo_model_path):
         assert pair.cwe_name in body and f"{len(pair.vulnerable.code.splitlines()):>4}" in body
 
 
-def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path):
-    asyncio.run(_tokens_unsteered(demo_model_path))
-
-
-async def _tokens_unsteered(demo_model_path):
+async def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path):
     from steertui.tui.panes.lens import LensPane
 
     async with _console(demo_model_path) as (app, pilot):
