@@ -17,6 +17,15 @@ async def _settle(app, pilot):
     await pilot.pause()
 
 
+async def _until(pilot, condition, tries=600):
+    """Let the app run until ``condition()`` holds (a cancelled job's thread reports after its worker ended)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition()
+
+
 @asynccontextmanager
 async def _console(demo_model_path, *, build=False, size=(100, 30)):
     """The console on the demo model and the builtin examples, settled; with ``build``, after pressing b."""
@@ -85,7 +94,7 @@ def test_cli_session_bad_file_exits_2(tmp_path, capsys):
 async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path):
     import torch
 
-    from steertui.engine import gendiff, verdict
+    from steertui.engine import gendiff, ops, verdict
     from steertui.engine.build import build_vectors
     from steertui.engine.steering import Steer
     from steertui.tui.app import ALPHA_STEP
@@ -111,12 +120,22 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
         await pilot.press("d", "down", "t")  # second pair, vulnerable file
         await _settle(app, pilot)
         assert not app.failures, app.failures
-        pair = pairs[1]
-        assert app.tokens.sample_id == pair.vulnerable.id
+        pair, result = pairs[1], app.tokens.result
+        assert result.sample_id == pair.vulnerable.id
         prompt = verdict.build_prompt(s, pair.vulnerable.code, pair.vulnerable.cwe_name).text
+        assert result.prompt.text == prompt  # the file fits: the verdict prompt is the whole file
         steer = [Steer(d.layer, ref.vectors.vectors[d.layer], app.alpha())]
+        # the job is the headless operation, recorded: the same numbers exactly
+        headless = ops.next_tokens(s, pair, steer)
+        assert [t.id for t in headless.row.steered] == [t.id for t in result.row.steered]
+        assert (headless.row.kl, headless.score_baseline, headless.score_steered) == \
+            (result.row.kl, result.score_baseline, result.score_steered)
+        for side in ("baseline", "steered"):  # (the recorded steer carries the vector's name, this one none)
+            assert [x.to_dict() for x in getattr(headless.lens, side).layers] == \
+                [x.to_dict() for x in getattr(result.lens, side).layers]
+        assert [x.to_dict() for x in headless.lens.deltas] == [x.to_dict() for x in result.lens.deltas]
         want = gendiff.top_tokens(s, [prompt], steer, k=10).rows[0]
-        got = app.tokens.result.rows[0]
+        got = result.row
         assert [t.id for t in got.baseline] == [t.id for t in want.baseline]
         assert [t.id for t in got.steered] == [t.id for t in want.steered]
         # the console ran the same call on the same prompt and vector: a replay, so exactly equal; and the KL is
@@ -124,17 +143,18 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
         assert got.kl == want.kl and got.kl > 0
         answers = verdict.answer_tokens(s)
         tol = logit_tol(s, FORWARD)  # the score read from the top-token forward against the verdict's own forward
-        assert app.tokens.score_baseline == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=tol)
-        assert app.tokens.score_steered == pytest.approx(
+        assert result.answers == answers
+        assert result.score_baseline == pytest.approx(float(verdict.score(s, [prompt], answers)[0]), abs=tol)
+        assert result.score_steered == pytest.approx(
             float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=tol)
-        assert app.tokens.score_steered != pytest.approx(app.tokens.score_baseline, abs=tol)
+        assert result.score_steered != pytest.approx(result.score_baseline, abs=tol)
         assert app.query_one(TokensPane).row_count == 10 and "KL" in app.query_one(TokensPane).border_subtitle
 
         # the lens at the same slot, baseline and steered, equals the engine's
         from steertui.engine.lens import lens_diff
         from steertui.tui.panes.lens import LensPane
 
-        want_lens, lens = lens_diff(s, prompt, steer, k=5, target=" Yes"), app.tokens.lens
+        want_lens, lens = lens_diff(s, prompt, steer, k=5, target=" Yes"), result.lens
         for side in ("baseline", "steered"):
             a, b = getattr(lens, side), getattr(want_lens, side)
             assert [[t.id for t in x.top[0]] for x in a.layers] == [[t.id for t in x.top[0]] for x in b.layers]
@@ -146,58 +166,86 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
 
         await pilot.press("s", "0", "t")  # alpha 0: both sides identical, KL exactly 0
         await _settle(app, pilot)
-        row = app.tokens.result.rows[0]
-        assert app.alpha() == 0.0 and row.kl == 0.0
-        assert [t.id for t in row.baseline] == [t.id for t in row.steered]
-        assert app.tokens.score_steered == app.tokens.score_baseline
-        assert all(d == 0.0 for x in app.tokens.lens.deltas for d in x.target_delta)
+        result = app.tokens.result
+        assert app.alpha() == 0.0 and result.row.kl == 0.0
+        assert [t.id for t in result.row.baseline] == [t.id for t in result.row.steered]
+        assert result.score_steered == result.score_baseline
+        assert all(d == 0.0 for x in result.lens.deltas for d in x.target_delta)
 
 
 async def test_console_cancels_a_build(demo_model_path):
-    import threading
+    from textual.system_commands import SystemCommandsProvider
 
     async with _console(demo_model_path) as (app, pilot):
-        cancel = threading.Event()
-        cancel.set()  # as if Escape came before the first chunk
-        app.build_job(list(app.dataset.pairs), cancel)
+        assert app.check_action("cancel", ()) is None  # nothing runs: Escape is not offered
+        with app.session.lock:  # the build waits for the model, so Escape comes before its first chunk is done
+            await pilot.press("b")
+            [worker] = app.steer_jobs()
+            assert app.check_action("cancel", ()) is True
+            assert "Cancel" in [h.text async for h in SystemCommandsProvider(app.screen).discover()]
+            await pilot.press("escape")
+            assert worker.cancelled_event.is_set()  # the event the engine reads between chunks
+        await _until(pilot, lambda: app.cancelled)  # the job's thread stops at its next check and says so
+        assert [c.job for c in app.cancelled] == ["build vectors"] and "cancelled" in app.cancelled[0].detail
+        assert app.build is None and not app.failures and app.recorder.steps == []
+        assert app.query_one("#steer").row_count == 0
+        assert app.check_action("cancel", ()) is None
+        await pilot.press("b")  # the next build runs to its end
         await _settle(app, pilot)
-        assert [c.job for c in app.cancelled] == ["build vectors"] and app.build is None and not app.failures
-        await pilot.press("b", "escape")
-        assert app.cancel_event.is_set()
-        await _settle(app, pilot)
-        assert not app.failures, app.failures
+        assert app.build is not None and not app.failures, app.failures
 
 
-async def test_help_shows_the_focused_panes_help(demo_model_path):
-    from steertui.tui.screens.help import HelpScreen
+async def test_help_panel_shows_the_focused_panes_help_and_the_keys(demo_model_path):
+    import io
 
-    async with _console(demo_model_path, size=(80, 24)) as (app, pilot):
-        await pilot.press("s")
+    from rich.console import Console
+    from textual.widgets import HelpPanel, Markdown
+    from textual.widgets._key_panel import BindingsTable
+
+    def keys_text() -> str:
+        out = Console(file=io.StringIO(), width=200, record=True)
+        out.print(app.screen.query_one(BindingsTable).render_bindings_table())
+        return out.export_text()
+
+    async with _console(demo_model_path, build=True, size=(120, 36)) as (app, pilot):
+        await pilot.press("s", "question_mark")
         await pilot.pause()
-        await pilot.press("question_mark")
+        panel = app.screen.query_one(HelpPanel)
+        assert panel.query_one("#widget-help", Markdown).source.startswith("## Steer")
+        keys = keys_text()  # every key that can run now, hidden ones too, with what it does
+        assert "Build vectors one vector per layer" in keys and "Alpha 0 no steering" in keys and "Method" in keys
+        await pilot.press("d")  # the panel follows the focus
         await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        assert "## Steer" in app.screen.text and "| `b` | Build vectors |" in app.screen.text
-        await pilot.press("escape")
+        assert panel.query_one("#widget-help", Markdown).source.startswith("## Pairs")
+        await pilot.press("f1")  # ? and F1 show and hide it
         await pilot.pause()
-        assert not isinstance(app.screen, HelpScreen)
-        await pilot.press("d", "question_mark")
-        await pilot.pause()
-        assert "## Pairs" in app.screen.text
-        await pilot.press("escape", "s")
-        await pilot.pause()
-        await pilot.press("z")  # zoom: the focused pane fills the screen, z again restores the layout
-        await pilot.pause()
-        assert app.screen.maximized is app.query_one("#steer")
-        await pilot.press("z")
-        await pilot.pause()
-        assert app.screen.maximized is None
+        assert not app.screen.query(HelpPanel)
+
+
+async def test_zoom_fills_the_screen_with_the_focused_pane(demo_model_path):
+    from textual.widgets import TabbedContent
+
+    async with _console(demo_model_path, size=(100, 30)) as (app, pilot):
+        for key, pane_id, maximized in (("s", "steer", "tabs"), ("o", "code", "tabs"), ("d", "pairs", "pairs")):
+            await pilot.press(key)
+            await pilot.pause()
+            pane = app.query_one(f"#{pane_id}")
+            before = pane.region.width
+            await pilot.press("z")
+            await pilot.pause()
+            # the pane, or the tabs holding it, fill the screen
+            assert app.screen.maximized is app.query_one(f"#{maximized}") and pane.region.width == app.size.width
+            assert pane.region.width > before
+            await pilot.press("z")  # z again restores the layout
+            await pilot.pause()
+            assert app.screen.maximized is None and pane.region.width == before
+        assert isinstance(app.query_one("#tabs"), TabbedContent)
 
 
 async def test_console_diffs_steered_continuations(demo_model_path):
-    from steertui.engine import gendiff
+    from steertui.engine import gendiff, ops
+    from steertui.engine.ops import NEW_TOKENS
     from steertui.engine.steering import Steer
-    from steertui.tui.jobs import NEW_TOKENS
     from steertui.tui.panes.generate import GenPane
 
     async with _console(demo_model_path, build=True) as (app, pilot):
@@ -206,10 +254,13 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         assert not app.failures, app.failures
         s, pair, d = app.session, app.dataset.pairs[0], app.steering_layer()
         fp = gendiff.fix_site_prompt(s, pair, NEW_TOKENS)
-        assert app.generation.prompt == fp
-        want = gendiff.generation_diff(s, [fp.text], [Steer(d.layer, app.build.vectors[d.layer], app.alpha())],
-                                       max_new_tokens=NEW_TOKENS).rows[0]
-        got = app.generation.result.rows[0]
+        assert app.generation.result.prompt == fp
+        steer = [Steer(d.layer, app.build.vectors[d.layer], app.alpha())]
+        want = gendiff.generation_diff(s, [fp.text], steer, max_new_tokens=NEW_TOKENS).rows[0]
+        got = app.generation.result.row
+        # the job is the headless operation, recorded: the same continuation
+        headless = ops.fix_site_continuation(s, pair, steer)
+        assert headless.prompt == fp and headless.row.to_dict() == got.to_dict()
         assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
         for side in (got.baseline, got.steered):  # real multi-token continuations, or a visible stop at EOS
             assert len(side.ids) == NEW_TOKENS or side.stopped_at_eos
@@ -294,27 +345,38 @@ async def test_console_evaluates_the_steering_layer(demo_model_path):
 async def test_console_method_and_positions(demo_model_path):
     import torch
 
-    from steertui.engine import gendiff, steering, vectors
+    from steertui.engine import gendiff, steering
     from steertui.engine.build import build_vectors
-    from steertui.tui import app as app_module
-    from steertui.tui.jobs import NEW_TOKENS
+    from steertui.engine.ops import NEW_TOKENS
 
-    assert app_module.METHODS == vectors.METHODS and app_module.POSITIONS == steering.POSITIONS
     async with _console(demo_model_path) as (app, pilot):
-        await pilot.press("m", "b")  # pca
+        # m and p step through the methods and positions the README names, in that order, and wrap around; once
+        # m is pressed the Steer pane names the method the next build uses
+        methods, positions, lines = [], [], []
+        for _ in range(4):
+            methods.append(app.method)
+            positions.append(app.positions)
+            lines.append(app.query_one("#steer").border_subtitle)
+            await pilot.press("m", "p")
+        assert methods == ["mean-diff", "pca", "probe", "mean-diff"]
+        assert positions == ["all", "prompt", "generated", "all"]
+        assert lines[1:] == [f"b: build {m} vectors from the pairs (m: method)" for m in methods[1:]]
+        assert (app.method, app.positions) == ("pca", "prompt")
+        await pilot.press("b")
         await _settle(app, pilot)
         assert not app.failures, app.failures
         ref = build_vectors(app.session, list(app.dataset.pairs), method="pca", readout="last", seed=0)
         assert app.build.method == "pca" and app.build.diagnostics == ref.diagnostics
         assert all(torch.equal(app.build.vectors[L], ref.vectors.vectors[L]) for L in ref.vectors.vectors)
-        await pilot.press("p", "p", "plus", "plus", "plus", "plus", "g")  # steer only the generated tokens
+        await pilot.press("p", "plus", "plus", "plus", "plus", "g")  # steer only the generated tokens
         await _settle(app, pilot)
         assert not app.failures, app.failures
-        d, fp = app.steering_layer(), app.generation.prompt
+        assert "generated positions" in app.query_one("#steer").border_subtitle
+        d, fp = app.steering_layer(), app.generation.result.prompt
         want = gendiff.generation_diff(app.session, [fp.text], [steering.Steer(d.layer, ref.vectors.vectors[d.layer],
                                                                                app.alpha(), "generated")],
                                        max_new_tokens=NEW_TOKENS).rows[0]
-        got = app.generation.result.rows[0]
+        got = app.generation.result.row
         assert got.baseline.ids == want.baseline.ids and got.steered.ids == want.steered.ids
         assert got.steered.ids[0] == got.baseline.ids[0]  # the first new token comes from the unsteered prompt pass
         gen = app.recorder.steps[-1]
@@ -337,25 +399,33 @@ async def test_console_keeps_working_when_sessions_cannot_be_saved(demo_model_pa
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
 
 
-async def test_command_palette_offers_what_can_run_now(demo_model_path):
-    from steertui.tui.commands import COMMANDS, SteerCommands
+async def test_command_palette_offers_the_keys_that_can_run_now(demo_model_path):
+    from textual.system_commands import SystemCommandsProvider
+
+    async def commands() -> dict:
+        return {h.text: h async for h in SystemCommandsProvider(app.screen).discover()}
 
     async with _console(demo_model_path) as (app, pilot):
-        provider = SteerCommands(app.screen)
-        names = [h.text async for h in provider.discover()]
-        assert "Build steering vectors" in names and "Alpha up" not in names
-        assert "Evaluate the steering layer" not in names
-        assert set(names) <= {c[0] for c in COMMANDS}
-        hit = [h async for h in provider.search("build vec")][0]
-        assert hit.text == "Build steering vectors"
-        await hit.command()  # runs the same action as the key b
+        hits = await commands()
+        # before a build: what needs a model and pairs, not what needs vectors or a running job
+        assert {"Build vectors", "Next tokens", "Generate", "Re-probe", "Method", "Positions", "Pairs"} <= set(hits)
+        assert not {"Alpha +", "Alpha -", "Alpha 0", "Evaluate", "Cancel"} & set(hits)
+        # Textual's own commands stand for q, ? / F1 and z, which are not offered a second time
+        assert {"Quit", "Keys", "Maximize", "Theme"} <= set(hits) and not {"Help", "Zoom"} & set(hits)
+        assert hits["Build vectors"].help == "one vector per layer from every loaded pair, with diagnostics (b)"
+        await hits["Build vectors"].command()  # the same action as the key b
         await _settle(app, pilot)
-        assert app.build is not None
-        names = [h.text async for h in provider.discover()]
-        assert {"Alpha up", "Alpha down", "Evaluate the steering layer"} <= set(names)
-        up = [h async for h in provider.search("alpha up")][0]
-        await up.command()
+        assert app.build is not None and [st.kind for st in app.recorder.steps] == ["build_vectors"]
+        hits = await commands()
+        assert {"Alpha +", "Alpha -", "Alpha 0", "Evaluate"} <= set(hits)
+        assert hits["Alpha +"].help.endswith("(+ =)")  # both keys of the binding
+        await hits["Alpha +"].command()
         assert app.alpha_steps == 1
+        await pilot.press("plus")
+        assert app.alpha_steps == 2
+        hits["Keys"].command()  # Textual's help panel, as ? opens it
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
 
 
 async def test_console_keeps_results_when_a_later_save_fails(demo_model_path, monkeypatch):
@@ -372,7 +442,7 @@ async def test_console_keeps_results_when_a_later_save_fails(demo_model_path, mo
         await pilot.press("plus", "t")
         await _settle(app, pilot)
         assert [f.job for f in app.failures] == ["save session"] and "No space left" in app.failures[0].error
-        assert app.tokens is not None and app.tokens.result.rows[0].kl > 0  # the result is still shown
+        assert app.tokens is not None and app.tokens.result.row.kl > 0  # the result is still shown
         assert app.recorder.autosave is False
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
 
@@ -404,13 +474,15 @@ async def test_code_pane_follows_the_pair_cursor(demo_model_path):
 
 
 async def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path):
+    from steertui.engine.lens import LensResult
     from steertui.tui.panes.lens import LensPane
 
     async with _console(demo_model_path) as (app, pilot):
         await pilot.press("t")
         await _settle(app, pilot)
         assert not app.failures, app.failures
-        row = app.tokens.result.rows[0]
-        assert row.kl == 0.0 and app.tokens.score_steered == app.tokens.score_baseline and app.tokens.steers == []
+        result = app.tokens.result
+        assert result.row.kl == 0.0 and result.score_steered == result.score_baseline and app.tokens.steers == []
+        assert isinstance(result.lens, LensResult)  # nothing steered: the plain lens, one side
         assert app.query_one(LensPane).row_count == app.session.n_layers
         assert [st.kind for st in app.recorder.steps] == ["top_tokens", "lens"]

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-import threading
-from typing import Any
+from typing import Any, Iterable
 
-from textual.app import App, ComposeResult
+from textual.actions import parse as parse_action
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.markup import escape
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, HelpPanel, Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from steertui.engine.choices import METHODS, POSITIONS
 from steertui.engine.vectors import best_layer, raw_alpha  # import torch only when called
 from steertui.errors import SteertuiError
-from steertui.tui.commands import SteerCommands
-from steertui.tui.jobs import Jobs
+from steertui.tui.jobs import STEER_GROUP, Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
                                    LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, TokensComputed,
                                    VectorsBuilt)
@@ -35,6 +37,8 @@ ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm al
 JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
              "generate": ("gen", "g: generate for the selected pair"),
              "evaluate": ("eval", "e: evaluate the steering layer")}
+# the actions whose command Textual's own palette commands already are: Quit, Keys (the help panel), Maximize
+TEXTUAL_COMMANDS = ("quit", "help", "zoom")
 # the tabs on the right: label, pane id (its tab is "tab-<id>"), pane
 TAB_PANES = (("Code", "code", CodePane), ("Layers", "layers", LayersPane), ("Steer", "steer", SteerPane),
              ("Tokens", "tokens", TokensPane), ("Lens", "lens", LensPane), ("Gen", "gen", GenPane),
@@ -47,31 +51,42 @@ class SteerApp(Jobs, App):
     continuations at a pair's fix site, and the held-out evaluation. The workers are in :mod:`steertui.tui.jobs`."""
 
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {SteerCommands}
     TITLE = "steertui"
+    # the command palette (ctrl+p) offers Textual's system commands and every binding below that can run now,
+    # named by its description and explained by its tooltip (get_system_commands)
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
-        Binding("d", "focus('pairs')", "Pairs", id="focus_pairs"),
-        Binding("o", "focus('code')", "Code", id="focus_code", show=False),
-        Binding("l", "focus('layers')", "Layers", id="focus_layers"),
-        Binding("s", "focus('steer')", "Steer", id="focus_steer"),
-        Binding("n", "focus('tokens')", "Tokens", id="focus_tokens"),
-        Binding("k", "focus('lens')", "Lens", id="focus_lens", show=False),
-        Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False),
-        Binding("v", "focus('eval')", "Evaluation", id="focus_eval", show=False),
-        Binding("r", "reprobe", "Re-probe", id="reprobe"),
-        Binding("b", "build", "Build vectors", id="build"),
-        Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up"),
-        Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down"),
-        Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False),
-        Binding("m", "cycle_method", "Method", id="method", show=False),
-        Binding("p", "cycle_positions", "Positions", id="positions", show=False),
-        Binding("t", "tokens", "Next tokens", id="tokens"),
-        Binding("g", "generate", "Generate", id="generate"),
-        Binding("e", "evaluate", "Evaluate", id="evaluate"),
-        Binding("escape", "cancel", "Cancel", id="cancel", show=False),
-        Binding("question_mark,f1", "help", "Help", id="help"),
-        Binding("z", "zoom", "Zoom", id="zoom", show=False),
+        Binding("d", "focus('pairs')", "Pairs", id="focus_pairs", tooltip="focus the pairs"),
+        Binding("o", "focus('code')", "Code", id="focus_code", show=False,
+                tooltip="focus the code of the pair under the cursor"),
+        Binding("l", "focus('layers')", "Layers", id="focus_layers", tooltip="focus the layers"),
+        Binding("s", "focus('steer')", "Steer", id="focus_steer", tooltip="focus the steering vectors"),
+        Binding("n", "focus('tokens')", "Tokens", id="focus_tokens", tooltip="focus the next tokens"),
+        Binding("k", "focus('lens')", "Lens", id="focus_lens", show=False, tooltip="focus the logit lens"),
+        Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False, tooltip="focus the continuations"),
+        Binding("v", "focus('eval')", "Evaluation", id="focus_eval", show=False, tooltip="focus the evaluation"),
+        Binding("r", "reprobe", "Re-probe", id="reprobe", tooltip="probe the layers again: one real forward"),
+        Binding("b", "build", "Build vectors", id="build",
+                tooltip="one vector per layer from every loaded pair, with diagnostics"),
+        Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up",
+                tooltip="one step up: a quarter of the layer's mean residual norm"),
+        Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down", tooltip="one step down"),
+        Binding("0", "alpha(0)", "Alpha 0", id="alpha_zero", show=False, tooltip="no steering"),
+        Binding("m", "cycle_method", "Method", id="method", show=False,
+                tooltip="the method of the next build: mean-diff, pca or probe"),
+        Binding("p", "cycle_positions", "Positions", id="positions", show=False,
+                tooltip="where the steering is added: all, prompt or generated"),
+        Binding("t", "tokens", "Next tokens", id="tokens",
+                tooltip="the selected pair's verdict prompt, baseline against steered, and its logit lens"),
+        Binding("g", "generate", "Generate", id="generate",
+                tooltip="the selected pair continued at its fix site, baseline against steered"),
+        Binding("e", "evaluate", "Evaluate", id="evaluate",
+                tooltip="held-out verdict shift of the steering layer at -a, 0, +a with a random control"),
+        Binding("escape", "cancel", "Cancel", id="cancel", show=False,
+                tooltip="the running build, next-token, generation or evaluation job"),
+        Binding("question_mark,f1", "help", "Help", id="help",
+                tooltip="show or hide the focused pane's help and every key"),
+        Binding("z", "zoom", "Zoom", id="zoom", show=False, tooltip="the focused pane fills the screen, or not"),
     ]
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
@@ -93,7 +108,6 @@ class SteerApp(Jobs, App):
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
-        self.cancel_event: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -188,7 +202,7 @@ class SteerApp(Jobs, App):
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
         self.query_one(TokensPane).show_tokens(message)
-        self.query_one(LensPane).show_lens(message.lens)
+        self.query_one(LensPane).show_lens(message.result.lens)
 
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)
@@ -237,23 +251,25 @@ class SteerApp(Jobs, App):
             return None
         if action in ("alpha", "evaluate") and self.build is None:
             return None
-        if action == "cancel" and self.cancel_event is None:
+        if action == "cancel" and not self.steer_jobs():
             return None
         return True
 
-    def _new_cancel(self) -> threading.Event:
-        if self.cancel_event is not None:
-            self.cancel_event.set()  # a newer job of the same group replaces the older one
-        self.cancel_event = threading.Event()
-        self.refresh_bindings()
-        return self.cancel_event
+    def steer_jobs(self) -> list[Worker]:
+        """The steering jobs (build, next tokens, generation, evaluation) not yet finished: at most one, as a
+        newer one cancels the older (exclusive workers)."""
+        return [w for w in self.workers if w.group == STEER_GROUP and not w.is_finished]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == STEER_GROUP:
+            self.refresh_bindings()  # Escape is offered while a steering job runs
 
     def action_build(self) -> None:
         if self.session is None or self.dataset is None:
             return
         self.action_focus("steer")
         self._job_status("build vectors", "build vectors: starting")
-        self.build_job(list(self.dataset.pairs), self._new_cancel())
+        self.build_job(list(self.dataset.pairs))
 
     def action_alpha(self, direction: int) -> None:
         if self.build is None:
@@ -267,7 +283,7 @@ class SteerApp(Jobs, App):
             return
         self.action_focus("tokens")
         self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
-        self.tokens_job(pair, self.current_steering(), self._new_cancel())
+        self.tokens_job(pair, self.current_steering())
 
     def action_generate(self) -> None:
         pair = self.selected_pair()
@@ -275,7 +291,7 @@ class SteerApp(Jobs, App):
             return
         self.action_focus("gen")
         self._job_status("generate", f"generating for {pair.id}")
-        self.gen_job(pair, self.current_steering(), self._new_cancel())
+        self.gen_job(pair, self.current_steering())
 
     def action_cycle_method(self) -> None:
         self.method = METHODS[(METHODS.index(self.method) + 1) % len(METHODS)]
@@ -293,34 +309,38 @@ class SteerApp(Jobs, App):
         alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
         self.action_focus("eval")
         self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
-        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method, self._new_cancel())
+        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method)
 
     def action_help(self) -> None:
-        """The focused pane's HELP, then every key of the console."""
-        from steertui.tui.screens.help import HelpScreen
-
-        pane = self._focused_pane()
-        keys = "\n".join(f"| `{b.key}` | {b.description} |" for b in self.BINDINGS if b.description)
-        text = (getattr(pane, "HELP", "") or "") + "\n## Keys\n| key | action |\n|---|---|\n" + keys
-        self.push_screen(HelpScreen(text))
+        """Textual's help panel (the focused pane's HELP and every active key), or hide it."""
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     def action_zoom(self) -> None:
-        """Maximise the focused pane, or restore the layout."""
+        """Maximise the focused pane (Textual's maximize), or restore the layout."""
         if self.screen.maximized is not None:
-            self.screen.minimize()
-        elif (pane := self._focused_pane()) is not None:
-            self.screen.maximize(pane, container=False)
-
-    def _focused_pane(self) -> Any:
-        """The pane (a widget with HELP) that holds the focus, or None."""
-        node = self.focused
-        while node is not None and not getattr(node, "HELP", None):
-            node = node.parent
-        return node
+            self.screen.action_minimize()
+        else:
+            self.screen.action_maximize()
 
     def action_cancel(self) -> None:
-        if self.cancel_event is not None:
-            self.cancel_event.set()
+        """Cancel the running steering job: its worker's cancelled_event stops the engine between chunks."""
+        self.workers.cancel_group(self, STEER_GROUP)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: Textual's commands (Theme, Quit, Keys, Maximize, ...), then every binding of the
+        console that can run now (``check_action``), named by its description, with its tooltip and keys."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            _, action, params = parse_action(binding.action)
+            if action in TEXTUAL_COMMANDS or not self.check_action(action, params):
+                continue
+            keys = " ".join(self.get_key_display(dataclasses.replace(binding, key=key))
+                            for key in binding.key.split(","))
+            yield SystemCommand(binding.description, f"{binding.tooltip} ({keys})",
+                                lambda call=binding.action: self.run_action(call))
 
     # ---- state read by actions and tests ----------------------------------------------------------------
     def selected_pair(self) -> Any:

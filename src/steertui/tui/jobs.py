@@ -1,20 +1,21 @@
-"""The console's jobs: one thread worker per kind of job. Each calls the engine (through the session recorder
-when one is open) and reports only by posting messages; a cancelled job posts JobCancelled, a failed one
-JobFailed, and the app never dies on a model error."""
+"""The console's jobs: one thread worker per kind of job. Each runs one engine operation (through the session
+recorder for everything it records) and reports only by posting its result as a message; a cancelled job posts
+JobCancelled, a failed one JobFailed, and the app never dies on a model error. A job is cancelled through its
+worker (Escape, or a newer job of the same group): the engine reads the worker's ``cancelled_event``."""
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from textual import work
+from textual.worker import get_current_worker
 
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
                                    LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, TokensComputed,
                                    VectorsBuilt)
 
-NEW_TOKENS = 32  # continuation length on each side
+STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
 
 
 class Jobs:
@@ -29,7 +30,6 @@ class Jobs:
         """Turn the engine's CancelledError into JobCancelled and any other error into JobFailed for ``job``."""
         from steertui.errors import CancelledError
 
-
         try:
             yield
         except CancelledError as err:
@@ -37,42 +37,40 @@ class Jobs:
         except Exception as err:
             self.post_message(JobFailed(job, f"{type(err).__name__}: {err}"))
 
+    def progress(self, job: str, stage: str | None = None) -> Any:
+        """A progress callback posting JobProgress for ``job``: ``(done, total)`` of ``stage`` when it is given,
+        else ``(stage, done, total)``."""
+        if stage is not None:
+            return lambda done, total: self.post_message(JobProgress(job, stage, done, total))
+        return lambda name, done, total: self.post_message(JobProgress(job, name, done, total))
+
     # ---- workers (one per kind of job) -----------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="load model")
     def load_model(self) -> None:
-        from steertui.engine.layers import probe_layers
-        from steertui.engine.model import ModelSession
+        from steertui.engine.ops import load_model
 
         with self.reporting("load model"):
-            session = ModelSession.load(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
-            self.post_message(ModelLoaded(session.info.to_dict(), session))
-            self.post_message(LayersProbed(probe_layers(session)))
+            loaded = load_model(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
+            self.post_message(ModelLoaded(loaded.session.info.to_dict(), loaded.session))
+            self.post_message(LayersProbed(loaded.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
     def open_session(self) -> None:
         """Open a saved session: its model, its data and its recorded steps (checked, not re-run)."""
-        from steertui.engine.layers import probe_layers
-        from steertui.engine.session import SessionRecorder
-        from steertui.engine.session.replay import summarize
+        from steertui.engine.session.resume import resume
 
         with self.reporting("load model"):
-            rec = SessionRecorder.open(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
-                                       device=self.device_spec, dtype=self.dtype_spec,
-                                       read_only_if_locked=True)  # another process writes it: a view
-            self.recorder = rec
+            opened = resume(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
+                            device=self.device_spec, dtype=self.dtype_spec)
+            rec = self.recorder = opened.recorder
             self.post_message(ModelLoaded(rec.session.info.to_dict(), rec.session))
             if rec.dataset is not None:
                 self.post_message(DatasetLoaded(rec.dataset))
-            steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
+            v = opened.vectors
+            vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors) if v is not None else None
             steering = describe([iv.model_dump() for iv in rec.steering])
-            builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
-            vectors = None
-            if builds:
-                last = builds[-1]
-                vectors = SteeringVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
-                                          rec.vectors[last.inputs.vector])
-            self.post_message(SessionOpened(str(rec.path), steps, steering, vectors))
-            self.post_message(LayersProbed(probe_layers(rec.session)))
+            self.post_message(SessionOpened(str(rec.path), opened.steps, steering, vectors))
+            self.post_message(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
     def probe(self) -> None:
@@ -88,61 +86,46 @@ class Jobs:
         with self.reporting("load data"):
             self.post_message(DatasetLoaded(load_dataset(self.dataset_spec)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="build vectors")
-    def build_job(self, pairs: list, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
-            self.post_message(JobProgress("build vectors", "activations", done, total))
-
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="build vectors")
+    def build_job(self, pairs: list) -> None:
+        cancel = get_current_worker().cancelled_event
         with self.reporting("build vectors"):
             rec = self.ensure_recorder()
             name = rec.next_vector_name()
             result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
-                                   progress=progress, cancel=cancel)
+                                   progress=self.progress("build vectors", "activations"), cancel=cancel)
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="next tokens")
-    def tokens_job(self, pair: Any, steering: list[dict], cancel: threading.Event) -> None:
-        """Top tokens (two forwards: baseline, steered; the verdict score is read from the same logits) and the
-        lens (one forward of both rows) at the verdict slot, both recorded."""
-        from steertui.engine import verdict
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
+    def tokens_job(self, pair: Any, steering: list[dict]) -> None:
+        """The next tokens, the lens and the verdict score at the pair's verdict slot (engine.ops.next_tokens)."""
+        from steertui.engine.session.recorded import next_tokens
 
+        cancel = get_current_worker().cancelled_event
         with self.reporting("next tokens"):
-            rec = self.ensure_recorder()
-            sample = pair.vulnerable
-            prompt = verdict.build_prompt(self.session, sample.code, sample.cwe_name, sample.id, pair=pair).text
-            self.recorded(rec.set_steering, steering)
-            result = self.recorded(rec.top_tokens, [prompt], steering=steering, k=10, cancel=cancel)
-            lens = self.recorded(rec.lens, prompt, steering=steering, k=5, target=" Yes", cancel=cancel)
-            answers = verdict.answer_tokens(self.session)
-            base, steered = result.logit_diff(answers.yes_id, answers.no_id)
-            self.post_message(TokensComputed(sample.id, result, base, steered, describe(steering), lens))
+            result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, cancel=cancel)
+            self.post_message(TokensComputed(result, describe(steering)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="generate")
-    def gen_job(self, pair: Any, steering: list[dict], cancel: threading.Event) -> None:
-        from steertui.engine import gendiff
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")
+    def gen_job(self, pair: Any, steering: list[dict]) -> None:
+        """The pair continued at its fix site, baseline and steered (engine.ops.fix_site_continuation)."""
+        from steertui.engine.session.recorded import fix_site_continuation
 
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(JobProgress("generate", stage, done, total))
-
+        cancel = get_current_worker().cancelled_event
         with self.reporting("generate"):
-            rec = self.ensure_recorder()
-            prompt = gendiff.fix_site_prompt(self.session, pair, NEW_TOKENS)
-            self.recorded(rec.set_steering, steering)
-            result = self.recorded(rec.generate, [prompt.text], steering=steering, max_new_tokens=NEW_TOKENS,
-                                   cancel=cancel, progress=progress)
-            self.post_message(GenerationDiffed(prompt, result, describe(steering)))
+            result = self.recorded(fix_site_continuation, self.ensure_recorder(), pair, steering=steering,
+                                   cancel=cancel, progress=self.progress("generate"))
+            self.post_message(GenerationDiffed(result, describe(steering)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="steer", description="evaluate")
-    def eval_job(self, pairs: list, layer: int, alpha: float, method: str, cancel: threading.Event) -> None:
-        from steertui.engine.evaluate import EvalSettings
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="evaluate")
+    def eval_job(self, pairs: list, layer: int, alpha: float, method: str) -> None:
+        """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings)."""
+        from steertui.engine.ops import layer_eval_settings
 
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(JobProgress("evaluate", stage, done, total))
-
+        cancel = get_current_worker().cancelled_event
         with self.reporting("evaluate"):
-            settings = EvalSettings(layers=(layer,), alphas=(-alpha, 0.0, alpha), method=method, readout="last",
-                                    split="pairs", seed=0, folds=3)
-            result = self.recorded(self.ensure_recorder().evaluate, pairs, settings, progress=progress, cancel=cancel)
+            result = self.recorded(self.ensure_recorder().evaluate, pairs, layer_eval_settings(layer, alpha, method),
+                                   progress=self.progress("evaluate"), cancel=cancel)
             self.post_message(Evaluated(result))
 
     def ensure_recorder(self) -> Any:
@@ -162,7 +145,7 @@ class Jobs:
         return self.recorder
 
     def recorded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a recorder call; when only its save fails, keep its result, stop autosaving and say so once."""
+        """Run a recorded operation; when only its save fails, keep its result, stop autosaving and say so once."""
         from steertui.engine.session.store import SessionSaveError
 
         try:

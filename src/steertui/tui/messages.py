@@ -76,22 +76,17 @@ class VectorsBuilt(Message):
 
 @dataclass
 class TokensComputed(Message):
-    """Next-token top-k baseline vs steered for one verdict prompt, and the verdict score on both sides."""
+    """Next-token top-k baseline vs steered at one verdict prompt, with the lens and the verdict score."""
 
-    sample_id: str
-    result: Any  # engine.gendiff.TopTokensResult (one row)
-    score_baseline: float  # logit(" Yes") - logit(" No")
-    score_steered: float
+    result: Any  # engine.ops.NextTokens (plain data)
     steers: list[str]  # the interventions, described
-    lens: Any  # engine.lens.LensDiff at the same prompt's last token, target " Yes"
 
 
 @dataclass
 class GenerationDiffed(Message):
     """Greedy continuations of a pair's fix-site prompt, baseline against steered."""
 
-    prompt: Any  # engine.gendiff.FixSitePrompt
-    result: Any  # engine.gendiff.GenDiffResult (one row)
+    result: Any  # engine.ops.Continuation: the FixSitePrompt and the GenDiffResult (one row)
     steers: list[str]
 
 

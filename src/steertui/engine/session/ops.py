@@ -78,17 +78,12 @@ def _lens_layers(result) -> list[S.LensLayerRec]:
 
 
 def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any]:
-    from steertui.engine.lens import lens_diff, logit_lens
+    from steertui.engine.lens import LensDiff
+    from steertui.engine.ops import lens_of
 
-    steers = steers_from(ctx, inputs.steers)
-    kwargs = dict(k=inputs.k, positions=list(inputs.positions), target=inputs.target, layers=inputs.layers,
-                  cancel=ctx.cancel)
-    if steers:
-        diff = lens_diff(ctx.session, inputs.prompt, steers, **kwargs)
-        base, steered, result = diff.baseline, diff.steered, diff
-    else:
-        base = result = logit_lens(ctx.session, inputs.prompt, **kwargs)
-        steered = None
+    result = lens_of(ctx.session, inputs.prompt, steers_from(ctx, inputs.steers), k=inputs.k,
+                     positions=list(inputs.positions), target=inputs.target, layers=inputs.layers, cancel=ctx.cancel)
+    base, steered = (result.baseline, result.steered) if isinstance(result, LensDiff) else (result, None)
     out = S.LensOutputs(token_ids=list(base.token_ids), token_texts=list(base.token_texts),
                         positions=list(base.positions), target_id=base.target_id, target_text=base.target_text,
                         final_logits_check=float(base.final_logits_check), baseline=_lens_layers(base),

@@ -26,6 +26,7 @@ def diff_lines(pair: Any) -> list[tuple[str, str]]:
 
 class CodePane(VerticalScroll, can_focus=True):
     BORDER_TITLE = "Code"
+    ALLOW_MAXIMIZE = True  # z fills the screen with it (a scrolling container is not maximised by default)
     pair_id = ""  # the pair shown
     HELP = """\
 ## Code

@@ -36,6 +36,7 @@ def changed_indices(ops: Any) -> tuple[set[int], set[int]]:
 class GenPane(VerticalScroll, can_focus=True):
     """The prompt's last lines, then each side's continuation with the tokens that differ highlighted."""
 
+    ALLOW_MAXIMIZE = True  # z fills the screen with it (a scrolling container is not maximised by default)
     BORDER_TITLE = "Continuations"
     HELP = """\
 ## Continuations
@@ -51,7 +52,8 @@ token, and its mean log-probability; the lines the patch actually has there are 
         yield Static("g: continue the selected pair at its fix site, baseline and steered", id="gen-body")
 
     def show_diff(self, message: Any) -> None:
-        prompt, row = message.prompt, message.result.rows[0]
+        """``message``: a GenerationDiffed (its ``result`` is an engine.ops.Continuation)."""
+        prompt, row = message.result.prompt, message.result.row
         base_changed, steer_changed = changed_indices(row.ops)
         body = Text()
         tail = "\n".join(prompt.text.splitlines()[-3:])

@@ -26,11 +26,13 @@ A changed token is marked `*`.
         self.border_subtitle = "t: compute for the selected pair"
 
     def show_tokens(self, message: Any) -> None:
+        """``message``: a TokensComputed (its ``result`` is an engine.ops.NextTokens)."""
         self.clear()
-        row = message.result.rows[0]
+        result = message.result
+        row = result.row
         for b, s in zip(row.baseline, row.steered):
             self.add_row(str(b.rank), repr(b.text), f"{b.prob:.3f}", repr(s.text), f"{s.prob:.3f}",
                          "" if b.id == s.id else "*")
-        self.border_title = f"Next tokens · {message.sample_id}"
-        self.border_subtitle = (f"KL {row.kl:.4f} · verdict {message.score_baseline:+.3f} → "
-                                f"{message.score_steered:+.3f} · {', '.join(message.steers) or 'no steering'}")
+        self.border_title = f"Next tokens · {result.sample_id}"
+        self.border_subtitle = (f"KL {row.kl:.4f} · verdict {result.score_baseline:+.3f} → "
+                                f"{result.score_steered:+.3f} · {', '.join(message.steers) or 'no steering'}")

@@ -1,0 +1,74 @@
+"""The operations of :mod:`steertui.engine.ops` run through a :class:`SessionRecorder`: each returns the same
+result as its headless twin and records its parts as the session's steps (next tokens: a ``top_tokens`` and a
+``lens`` step; a fix-site continuation: a ``generate`` step), so a replay re-runs them part by part.
+
+``steering`` given: it becomes the session's current steering first; left out, the current steering applies.
+The recorder's lock is held for the whole operation, so no other step lands between its parts. When a save
+fails, the remaining parts still run and record, autosave stops, and the :class:`SessionSaveError` is raised
+once at the end with the whole operation's result in ``result``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from steertui.engine import ops as engine
+from steertui.engine.gendiff import fix_site_prompt
+from steertui.engine.session.store import SessionSaveError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from steertui.engine.data import Pair
+    from steertui.engine.session.recorder import SessionRecorder
+
+
+class _Parts:
+    """Runs an operation's recorded parts; keeps the first failed save and each part's result."""
+
+    def __init__(self, rec: "SessionRecorder") -> None:
+        self.rec = rec
+        self.error: SessionSaveError | None = None
+
+    def __call__(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except SessionSaveError as err:  # the part ran and is recorded; only writing the file failed
+            self.rec.autosave = False
+            self.error = self.error or err
+            return err.result
+
+    def done(self, result: Any) -> Any:
+        if self.error is not None:
+            self.error.result = result
+            raise self.error
+        return result
+
+
+@contextmanager
+def _operation(rec: "SessionRecorder", steering: Iterable[Any] | None) -> Iterator[_Parts]:
+    with rec.lock:
+        part = _Parts(rec)
+        if steering is not None:
+            part(rec.set_steering, steering)
+        yield part
+
+
+def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steering: Iterable[Any] | None = None,
+                k: int = engine.TOP_K, lens_k: int = engine.LENS_K, target: int | str | None = engine.LENS_TARGET,
+                cancel=None) -> engine.NextTokens:
+    """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded."""
+    with _operation(rec, steering) as part:
+        prompt = engine.verdict_prompt(rec.session, pair_or_prompt)
+        top = part(rec.top_tokens, [prompt.text], k=k, cancel=cancel)
+        lens = part(rec.lens, prompt.text, k=lens_k, target=target, cancel=cancel)
+        return part.done(engine.NextTokens.of(rec.session, prompt, top, lens))
+
+
+def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Iterable[Any] | None = None,
+                          max_new_tokens: int = engine.NEW_TOKENS, cancel=None,
+                          progress: Callable[[str, int, int], None] | None = None) -> engine.Continuation:
+    """:func:`steertui.engine.ops.fix_site_continuation` on the recorder's model, recorded."""
+    with _operation(rec, steering) as part:
+        prompt = fix_site_prompt(rec.session, pair, max_new_tokens)
+        diff = part(rec.generate, [prompt.text], max_new_tokens=max_new_tokens, cancel=cancel, progress=progress)
+        return part.done(engine.Continuation(prompt, diff))

@@ -1,0 +1,52 @@
+"""Open a saved session to continue it: the recorder, one line per recorded step, the last vectors built in it
+with their recorded diagnostics, and the layer report of its model (one real forward). Nothing is re-run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from steertui.engine.session.recorder import SessionRecorder
+from steertui.engine.session.replay import summarize
+
+if TYPE_CHECKING:  # pragma: no cover
+    from steertui.engine.layers import LayersReport
+
+
+@dataclass(frozen=True)
+class RecordedVectors:
+    """The vectors of one ``build_vectors`` step: their name in the session, method and per-layer diagnostics
+    as recorded, and the vectors from the sidecar (layer -> [d_model] tensor)."""
+
+    name: str
+    method: str
+    diagnostics: list[Any]  # schema.DiagnosticsRec (the fields of vectors.LayerDiagnostics)
+    vectors: dict[int, Any]
+
+
+@dataclass(frozen=True)
+class ResumedSession:
+    recorder: SessionRecorder
+    steps: list[str]  # "i. kind: summary" per recorded step
+    vectors: RecordedVectors | None  # the last vectors built in the session, None when it built none
+    layers: "LayersReport"
+
+
+def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_path: str | None = None,
+           device: str | None = None, dtype: str | None = None) -> ResumedSession:
+    """Check and open ``path`` exactly as :meth:`SessionRecorder.open` does (``model``, ``dataset_path``,
+    ``device``, ``dtype``: overrides; a file another process is writing opens read-only), summarise its steps
+    and probe its model's layers."""
+    from steertui.engine.layers import probe_layers
+
+    rec = SessionRecorder.open(path, model=model, dataset_path=dataset_path, device=device, dtype=dtype,
+                               read_only_if_locked=True)  # another process writes it: a view that never saves
+    steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
+    builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
+    vectors = None
+    if builds:
+        last = builds[-1]
+        vectors = RecordedVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
+                                  rec.vectors[last.inputs.vector])
+    return ResumedSession(rec, steps, vectors, probe_layers(rec.session))
