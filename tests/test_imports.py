@@ -12,12 +12,6 @@ def _modules_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_engine_never_imports_textual():
-    mods = _modules_after("import steertui.engine.model, steertui.engine.steering, steertui.engine.layers, "
-                          "steertui.engine.adapters, steertui.engine.data")
-    assert "textual" not in mods
-
-
 def test_help_imports_no_torch():
     code = ("import sys, io, contextlib\nfrom steertui.cli import main\n"
             "buf = io.StringIO()\n"
@@ -67,6 +61,15 @@ def test_every_engine_and_command_module_loads_without_textual_in_a_fresh_interp
         mods = _modules_after(f"import {mod}")
         assert mod in mods
         assert not any(m == "textual" or m.startswith("textual.") for m in mods), mod
+
+
+def test_console_and_its_engine_operations_load_without_torch():
+    """The console imports torch only when a job first computes: its app and the engine operations its jobs
+    call load without it (a worker pays for it, not the start)."""
+    for mod in ("steertui.tui.app", "steertui.engine.ops", "steertui.engine.session.recorded",
+                "steertui.engine.session.resume"):
+        mods = _modules_after(f"import {mod}")
+        assert mod in mods and not {"torch", "nnsight", "transformers"} & mods, mod
 
 
 def _import_graph() -> dict[str, set[str]]:
