@@ -154,14 +154,17 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
         from steertui.engine.lens import lens_diff
         from steertui.tui.panes.lens import LensPane
 
-        want_lens, lens = lens_diff(s, prompt, steer, k=5, target=" Yes"), result.lens
+        # the grid's window: the prompt's last 16 positions, the answer slot last
+        want_lens, lens = lens_diff(s, prompt, steer, k=5, target=" Yes", positions=slice(-16, None)), result.lens
+        assert lens.baseline.positions == tuple(range(len(lens.baseline.token_ids) - 16, len(lens.baseline.token_ids)))
         for side in ("baseline", "steered"):
             a, b = getattr(lens, side), getattr(want_lens, side)
-            assert [[t.id for t in x.top[0]] for x in a.layers] == [[t.id for t in x.top[0]] for x in b.layers]
-            assert [x.target_prob[0] for x in a.layers] == [x.target_prob[0] for x in b.layers]  # a replay
+            assert [[[t.id for t in col] for col in x.top] for x in a.layers] == \
+                [[[t.id for t in col] for col in x.top] for x in b.layers]
+            assert [x.target_prob for x in a.layers] == [x.target_prob for x in b.layers]  # a replay
         # the lens of the last layer against the real output: one matmul over another number of rows
         assert lens.baseline.final_logits_check <= logit_tol(s, SAME_OP) and lens.baseline.target_text == " Yes"
-        assert app.query_one(LensPane).row_count == s.n_layers
+        assert app.query_one(LensPane).grid.row_count == s.n_layers
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
 
         await pilot.press("s", "0", "t")  # alpha 0: both sides identical, KL exactly 0
@@ -484,5 +487,5 @@ async def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path)
         result = app.tokens.result
         assert result.row.kl == 0.0 and result.score_steered == result.score_baseline and app.tokens.steers == []
         assert isinstance(result.lens, LensResult)  # nothing steered: the plain lens, one side
-        assert app.query_one(LensPane).row_count == app.session.n_layers
+        assert app.query_one(LensPane).grid.row_count == app.session.n_layers
         assert [st.kind for st in app.recorder.steps] == ["top_tokens", "lens"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 TOP_K = 10  # next tokens listed on each side
 LENS_K = 5  # lens tokens kept per layer and side
 LENS_TARGET = " Yes"  # the token whose probability the lens follows: the verdict's first answer
+LENS_WINDOW = 16  # the verdict prompt's last positions the lens grid decodes
 NEW_TOKENS = 32  # continuation length on each side
 EVAL_FOLDS = 3  # folds by pair of the one-layer evaluation
 
@@ -98,14 +99,34 @@ class NextTokens:
 
 def next_tokens(session: "ModelSession", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
                 k: int = TOP_K, lens_k: int = LENS_K, target: int | str | None = LENS_TARGET,
-                cancel: threading.Event | None = None) -> NextTokens:
+                window: int = LENS_WINDOW, cancel: threading.Event | None = None) -> NextTokens:
     """Top ``k`` next tokens (two forwards: baseline, steered), the verdict score from the same logits, and the
-    lens (one forward of both rows) at the verdict slot of ``pair_or_prompt`` (see :func:`verdict_prompt`)."""
+    lens (one forward of both rows) over the last ``window`` positions of the verdict prompt of
+    ``pair_or_prompt`` (see :func:`verdict_prompt`); the answer slot is the window's last position. The target
+    is checked first, so a target that is not one token costs no forward."""
+    from steertui.engine.lens import resolve_target
+
     steers = list(steers)
+    resolve_target(session, target)
     prompt = verdict_prompt(session, pair_or_prompt)
     top = gendiff.top_tokens(session, [prompt.text], steers, k=k, cancel=cancel)
     return NextTokens.of(session, prompt, top, lens_of(session, prompt.text, steers, k=lens_k, target=target,
-                                                       cancel=cancel))
+                                                       positions=lens_window(window), cancel=cancel))
+
+
+def lens_window(window: int) -> slice:
+    """The lensed positions: the last ``window`` tokens of the prompt (all of them when it is shorter)."""
+    return slice(-max(1, int(window)), None)
+
+
+def steers_from(steering: Sequence[dict[str, Any]], vectors: dict[int, Any]) -> list["Steer"]:
+    """Interventions as the session records them (``{"vector", "layer", "alpha", "positions"}``) made into
+    steers with ``vectors`` (layer -> [d_model] tensor of the named vector set), for an operation that is not
+    recorded (the console's live preview)."""
+    from steertui.engine.steering import Steer
+
+    return [Steer(int(iv["layer"]), vectors[int(iv["layer"])], float(iv["alpha"]), iv.get("positions", "all"),
+                  str(iv.get("vector", ""))) for iv in steering]
 
 
 # ---- continuations at a pair's fix site --------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
-from steertui.tui.panes.lens import LensPane
+from steertui.tui.panes.lens import LensGrid, LensPane
 from steertui.tui.panes.steer import SteerPane
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
+LIVE_DELAY = 0.2  # seconds without a steering change before the next tokens and the lens grid re-run by themselves
 # the steering jobs: the pane each shows its progress and outcome in, and what to press when it is idle
 JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
              "generate": ("gen", "g: generate for the selected pair"),
@@ -108,6 +109,11 @@ class SteerApp(Jobs, App):
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
+        self.lens_target = " Yes"  # the token the lens grid follows (the lens pane changes it)
+        self.target_tried: str | None = None  # a new target whose lens is running; reverted if it is not a token
+        self.preview_due = False  # the steering changed since the next tokens on screen were computed
+        self.preview_timer: Any = None
+        self.preview_worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -181,15 +187,18 @@ class SteerApp(Jobs, App):
         best = best_layer(vectors.diagnostics)
         pane.move_cursor(row=vectors.diagnostics.index(best))
         self._show_steering()
+        self.steering_changed("vectors")
         return best
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "steer":
             self._show_steering()
+            self.steering_changed("layer")
         elif event.data_table.id == "pairs" and self.dataset is not None:
             pair = self.selected_pair()
             if pair is not None:
                 self.query_one(CodePane).show_pair(pair)
+                self.steering_changed("pair")
 
     def on_evaluated(self, message: Evaluated) -> None:
         self.evaluation = message.result
@@ -201,8 +210,9 @@ class SteerApp(Jobs, App):
 
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
+        self.target_tried = None
         self.query_one(TokensPane).show_tokens(message)
-        self.query_one(LensPane).show_lens(message.result.lens)
+        self.query_one(LensPane).show_lens(message.result.lens, ", ".join(message.steers) or "no steering")
 
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)
@@ -213,6 +223,9 @@ class SteerApp(Jobs, App):
             self.query_one(DatasetPane).loading = False
         elif message.job in JOB_PANES:
             self._job_ended(message.job, "failed")
+        if message.job == "next tokens" and self.target_tried is not None:  # the new target is not one token
+            self.query_one(LensPane).show_error(message.error)
+            self.lens_target, self.target_tried = self.target_tried, None
         if message.job == "save session":
             self.sub_title = self._session_title()
         self.notify(message.error, title=message.job, severity="error", timeout=10, markup=False)
@@ -276,6 +289,7 @@ class SteerApp(Jobs, App):
             return
         self.alpha_steps = 0 if direction == 0 else self.alpha_steps + direction
         self._show_steering()
+        self.steering_changed("alpha")
 
     def action_tokens(self) -> None:
         pair = self.selected_pair()
@@ -283,7 +297,42 @@ class SteerApp(Jobs, App):
             return
         self.action_focus("tokens")
         self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
-        self.tokens_job(pair, self.current_steering())
+        self.preview_due = False  # this run computes the current steering
+        self.tokens_job(pair, self.current_steering(), self.lens_target)
+
+    # ---- live preview: a steering change re-runs the next tokens and the lens grid by itself ----------------
+    def steering_changed(self, what: str) -> None:
+        """After a change of alpha, layer, positions, vectors or pair: mark the continuations and the evaluation
+        on screen stale (with what changed) and re-run the next tokens and the lens grid once keys pause."""
+        if self.generation is not None:
+            self.query_one(GenPane).border_subtitle = f"stale: the {what} changed · g re-runs"
+        if self.evaluation is not None and what != "pair":
+            self.query_one(EvalPane).border_subtitle = f"stale: the {what} changed · e re-runs"
+        self.preview_due = True
+        if self.preview_timer is not None:
+            self.preview_timer.stop()
+        self.preview_timer = self.set_timer(LIVE_DELAY, self.live_preview)
+
+    def live_preview(self) -> None:
+        """Run the preview (not recorded) unless another steering job runs: a build, a continuation or an
+        evaluation is never replaced by it (it waits for them), an older preview is (exclusive workers)."""
+        self.preview_timer = None
+        pair = self.selected_pair()
+        if not self.preview_due or self.session is None or pair is None:
+            return
+        if any(w is not self.preview_worker for w in self.steer_jobs()):
+            self.preview_timer = self.set_timer(LIVE_DELAY, self.live_preview)
+            return
+        self.preview_due = False
+        self._job_status("next tokens", f"live preview for {pair.vulnerable.id}")
+        vectors = self.build.vectors if self.build is not None else {}
+        self.preview_worker = self.tokens_job(pair, self.current_steering(), self.lens_target, vectors)
+
+    def on_lens_grid_target_changed(self, message: LensGrid.TargetChanged) -> None:
+        """A new target token for the lens grid: the lens runs again with it (a preview); a target that is not
+        one token is named in the lens pane and the old one stays."""
+        self.target_tried, self.lens_target = self.lens_target, message.target
+        self.steering_changed("target")
 
     def action_generate(self) -> None:
         pair = self.selected_pair()
@@ -301,6 +350,7 @@ class SteerApp(Jobs, App):
     def action_cycle_positions(self) -> None:
         self.positions = POSITIONS[(POSITIONS.index(self.positions) + 1) % len(POSITIONS)]
         self._show_steering()
+        self.steering_changed("positions")
 
     def action_evaluate(self) -> None:
         d = self.steering_layer()

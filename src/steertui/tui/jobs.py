@@ -97,14 +97,22 @@ class Jobs:
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
-    def tokens_job(self, pair: Any, steering: list[dict]) -> None:
-        """The next tokens, the lens and the verdict score at the pair's verdict slot (engine.ops.next_tokens)."""
+    def tokens_job(self, pair: Any, steering: list[dict], target: str, live_vectors: dict | None = None) -> None:
+        """The next tokens, the lens grid and the verdict score at the pair's verdict slot (engine.ops.next_tokens),
+        recorded; with ``live_vectors`` (layer -> vector of the steering's vector set) a live preview that is
+        not recorded."""
+        from steertui.engine import ops
         from steertui.engine.session.recorded import next_tokens
 
         cancel = get_current_worker().cancelled_event
         with self.reporting("next tokens"):
-            result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, cancel=cancel)
-            self.post_message(TokensComputed(result, describe(steering)))
+            if live_vectors is not None:
+                result = ops.next_tokens(self.session, pair, ops.steers_from(steering, live_vectors), target=target,
+                                         cancel=cancel)
+            else:
+                result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
+                                       cancel=cancel)
+            self.post_message(TokensComputed(result, describe(steering), live=live_vectors is not None))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")
     def gen_job(self, pair: Any, steering: list[dict]) -> None:

@@ -80,6 +80,7 @@ class TokensComputed(Message):
 
     result: Any  # engine.ops.NextTokens (plain data)
     steers: list[str]  # the interventions, described
+    live: bool = False  # a preview run by a steering change, not recorded in the session (``t`` records)
 
 
 @dataclass

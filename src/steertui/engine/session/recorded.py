@@ -55,12 +55,16 @@ def _operation(rec: "SessionRecorder", steering: Iterable[Any] | None) -> Iterat
 
 def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steering: Iterable[Any] | None = None,
                 k: int = engine.TOP_K, lens_k: int = engine.LENS_K, target: int | str | None = engine.LENS_TARGET,
-                cancel=None) -> engine.NextTokens:
+                window: int = engine.LENS_WINDOW, cancel=None) -> engine.NextTokens:
     """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded."""
+    from steertui.engine.lens import resolve_target
+
+    resolve_target(rec.session, target)
     with _operation(rec, steering) as part:
         prompt = engine.verdict_prompt(rec.session, pair_or_prompt)
         top = part(rec.top_tokens, [prompt.text], k=k, cancel=cancel)
-        lens = part(rec.lens, prompt.text, k=lens_k, target=target, cancel=cancel)
+        lens = part(rec.lens, prompt.text, k=lens_k, target=target, positions=engine.lens_window(window),
+                    cancel=cancel)
         return part.done(engine.NextTokens.of(rec.session, prompt, top, lens))
 
 

@@ -34,5 +34,6 @@ A changed token is marked `*`.
             self.add_row(str(b.rank), repr(b.text), f"{b.prob:.3f}", repr(s.text), f"{s.prob:.3f}",
                          "" if b.id == s.id else "*")
         self.border_title = f"Next tokens · {result.sample_id}"
+        how = "live preview (t records it)" if getattr(message, "live", False) else "recorded"
         self.border_subtitle = (f"KL {row.kl:.4f} · verdict {result.score_baseline:+.3f} → "
-                                f"{result.score_steered:+.3f} · {', '.join(message.steers) or 'no steering'}")
+                                f"{result.score_steered:+.3f} · {', '.join(message.steers) or 'no steering'} · {how}")
