@@ -108,3 +108,16 @@ async def test_keys_are_answered_while_the_model_is_busy(demo_model_path):
             holder.join()
         await _until(pilot, lambda: not app.steer_jobs() and app.tokens.steers[0].endswith(f"x{app.alpha():.3g} (all)"))
         assert not app.failures, app.failures
+
+
+async def test_the_loaded_model_is_out_of_the_garbage_collectors_way(demo_model_path):
+    """A full collection over torch's, transformers' and the model's objects took ~0.3 s here and stopped the
+    event loop with every other thread; the console freezes them once loaded, so a collection skips them."""
+    import gc
+
+    gc.unfreeze()  # (earlier consoles in this process froze theirs)
+    assert gc.get_freeze_count() == 0
+    async with _console(demo_model_path) as (app, _pilot):
+        assert app.session is not None
+        frozen, young = gc.get_freeze_count(), len(gc.get_objects())
+        assert frozen > 100_000 and frozen > 2 * young, (frozen, young)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import sys
 from typing import Any, Iterable
 
@@ -137,6 +138,9 @@ class SteerApp(Jobs, App):
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.session = message.session
+        # torch, transformers and the model leave ~10^6 long-lived objects: a full garbage collection over them
+        # takes ~0.3 s and stops every thread, the event loop too. Frozen, later collections skip them.
+        gc.freeze()
         i = message.info
         self.query_one("#status", Static).update(
             f"[b]{escape(str(i['name']))}[/] · {i['model_type']} · {i['n_layers']} layers · d_model {i['d_model']} · "
@@ -158,6 +162,7 @@ class SteerApp(Jobs, App):
         self.query_one(LayersPane).show_report(message.report)
 
     def on_dataset_loaded(self, message: DatasetLoaded) -> None:
+        gc.freeze()  # the dataset lives as long as the app (see on_model_loaded)
         self.dataset = message.dataset
         self.query_one(DatasetPane).show_dataset(message.dataset)
         for warning in message.dataset.warnings[:3]:
