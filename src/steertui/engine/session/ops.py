@@ -121,12 +121,18 @@ def run_generate(ctx: StepContext, inputs: S.GenerateInputs) -> tuple[S.Generate
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
 def eval_settings(inputs: S.EvaluateInputs):
+    """The recorded inputs as the engine's settings: every field of ``EvalSettings`` by name."""
+    from dataclasses import fields
+
     from steertui.engine.evaluate import EvalSettings
 
-    return EvalSettings(layers=tuple(inputs.layers), alphas=tuple(float(a) for a in inputs.alphas),
-                        method=inputs.method, readout=inputs.readout, split=inputs.split, seed=inputs.seed,
-                        folds=inputs.folds, chunk_size=inputs.chunk_size, kl_tokens=inputs.kl_tokens,
-                        yes=inputs.yes, no=inputs.no)
+    values = {f.name: getattr(inputs, f.name) for f in fields(EvalSettings)}
+    return EvalSettings(**{**values, "layers": tuple(inputs.layers), "alphas": tuple(float(a) for a in inputs.alphas)})
+
+
+def evaluate_inputs(pair_ids: list[str], settings: Any) -> S.EvaluateInputs:
+    """The engine's settings (an ``EvalSettings``) as the step's recorded inputs, field for field."""
+    return S.EvaluateInputs(pair_ids=list(pair_ids), **settings.to_dict())
 
 
 def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.EvaluateOutputs, Any]:
@@ -138,7 +144,7 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
                        test_pairs=list(f["test_pairs"])) for f in result.folds]
     # a session records the row fields of its schema (schema version 1); the rest is in the result's to_dict
     rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()
-                            if k in S.EvalRowRec.model_fields}) for r in result.rows]
+                            if k not in S.EVAL_ROW_NOT_RECORDED}) for r in result.rows]
     return S.EvaluateOutputs(yes_id=result.answers.yes_id, no_id=result.answers.no_id, folds=folds, rows=rows,
                              truncated=list(result.truncated)), result
 
@@ -149,9 +155,8 @@ def run_build_vectors(ctx: StepContext, inputs: S.BuildVectorsInputs) -> tuple[S
     from steertui.engine.steering import vector_sha256
 
     pairs = pairs_from(ctx, inputs.pair_ids)
-    result = build_vectors(ctx.session, pairs, layers=list(inputs.layers), method=inputs.method,
-                           readout=inputs.readout, split=inputs.split, seed=inputs.seed, chunk_size=inputs.chunk_size,
-                           k_folds=inputs.k_folds, progress=ctx.progress, cancel=ctx.cancel)
+    recipe = inputs.model_dump(exclude={"vector", "pair_ids"})  # build_vectors' keyword arguments, by name
+    result = build_vectors(ctx.session, pairs, **recipe, progress=ctx.progress, cancel=ctx.cancel)
     diags = [S.DiagnosticsRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in d.to_dict().items()})
              for d in result.diagnostics]
     out = S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},

@@ -335,10 +335,5 @@ class SessionRecorder:
 
     def evaluate(self, pairs: Sequence["Pair | str"], settings: Any, *, progress=None, cancel=None):
         """Held-out evaluation (``settings``: an ``EvalSettings``) on ``pairs`` (objects or ids)."""
-        d = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
-        inputs = S.EvaluateInputs(pair_ids=self._pair_ids(pairs), layers=[int(L) for L in d["layers"]],
-                                  alphas=[float(a) for a in d["alphas"]], method=d["method"], readout=d["readout"],
-                                  split=d["split"], seed=int(d["seed"]), folds=int(d["folds"]),
-                                  chunk_size=int(d["chunk_size"]), kl_tokens=int(d["kl_tokens"]), yes=d["yes"],
-                                  no=d["no"])
-        return self._record("evaluate", inputs, progress=progress, cancel=cancel)
+        return self._record("evaluate", ops.evaluate_inputs(self._pair_ids(pairs), settings), progress=progress,
+                            cancel=cancel)

@@ -21,14 +21,16 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from steertui.engine.choices import ALPHA_SCALES, METHODS, POSITIONS, READOUTS, SPLITS
+
 SCHEMA_VERSION = 1
 STEP_KINDS = ("layers", "lens", "top_tokens", "generate", "evaluate", "build_vectors")
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 VectorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-Positions = Literal["all", "prompt", "generated"]
-Method = Literal["mean-diff", "pca", "probe"]
-Readout = Literal["last", "mean", "diff"]
+Positions = Literal[POSITIONS]  # the engine's choices (engine.choices), declared there once
+Method = Literal[METHODS]
+Readout = Literal[READOUTS]
 NonNegInt = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
 
@@ -219,18 +221,21 @@ class GenerateOutputs(_Model):
 
 
 class EvaluateInputs(_Model):
+    """The pairs and ``engine.evaluate.EvalSettings``, field for field (a test holds the two together)."""
+
     pair_ids: list[str] = Field(min_length=1)
     layers: list[NonNegInt] = Field(min_length=1)
     alphas: list[float] = Field(min_length=1)
     method: Method = "mean-diff"
     readout: Readout = "last"
-    split: Literal["pairs", "cwe"] = "pairs"
+    split: Literal[SPLITS] = "pairs"
     seed: int = 0
     folds: PosInt = 3
     chunk_size: PosInt = 8
     kl_tokens: PosInt = 64
     yes: str = " Yes"
     no: str = " No"
+    alpha_scale: Literal[ALPHA_SCALES] = "raw"  # absent in files written before it was recorded: raw
 
 
 class FoldRec(_Model):
@@ -241,6 +246,8 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
+    """An ``engine.evaluate.EvalRow`` as recorded: every field but those in ``EVAL_ROW_NOT_RECORDED``."""
+
     layer: NonNegInt
     alpha: float
     cwe: str
@@ -258,6 +265,10 @@ class EvalRowRec(_Model):
     random_kl: float
 
 
+# EvalRow fields a session does not record (schema version 1): both follow from what it does record and the data
+EVAL_ROW_NOT_RECORDED = ("answer_mass", "raw_alpha")
+
+
 class EvaluateOutputs(_Model):
     yes_id: NonNegInt
     no_id: NonNegInt
@@ -267,6 +278,9 @@ class EvaluateOutputs(_Model):
 
 
 class BuildVectorsInputs(_Model):
+    """The vector's name, the pairs, and the recipe: the keyword arguments of ``engine.build.build_vectors``
+    (a test holds the two together)."""
+
     vector: VectorName
     pair_ids: list[str] = Field(min_length=1)
     layers: list[NonNegInt] = Field(min_length=1)
@@ -279,6 +293,8 @@ class BuildVectorsInputs(_Model):
 
 
 class DiagnosticsRec(_Model):
+    """``engine.vectors.LayerDiagnostics``, field for field (a test holds the two together)."""
+
     layer: NonNegInt
     n_pairs: NonNegInt
     consistency: float | None = None

@@ -1,0 +1,72 @@
+"""Each record the engine computes and a session stores is declared on both sides field for field: adding a field
+to one side only fails here, as does a default or a choice that differs."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+
+from steertui.engine import choices
+from steertui.engine.build import build_vectors
+from steertui.engine.evaluate import EvalRow, EvalSettings
+from steertui.engine.session import schema as S
+from steertui.engine.session.ops import eval_settings, evaluate_inputs
+from steertui.engine.session.recorder import SessionRecorder
+from steertui.engine.vectors import LayerDiagnostics
+
+
+def _fields(dc) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(dc)}
+
+
+def _default(f: dataclasses.Field):
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+def test_evaluate_inputs_are_the_pairs_and_the_eval_settings():
+    engine = _fields(EvalSettings)
+    assert set(S.EvaluateInputs.model_fields) - {"pair_ids"} == set(engine)
+    for name, f in engine.items():
+        if f.default is not dataclasses.MISSING:
+            assert S.EvaluateInputs.model_fields[name].default == f.default, name
+    # a round trip through the record keeps every setting, whatever its value
+    settings = EvalSettings(layers=(1, 3), alphas=(-2.0, 0.0, 2.0), method="probe", readout="mean", split="cwe",
+                            seed=7, folds=4, chunk_size=3, kl_tokens=9, yes=" yes", no=" no", alpha_scale="residual")
+    inputs = evaluate_inputs(["a", "b"], settings)
+    assert inputs.pair_ids == ["a", "b"] and eval_settings(inputs) == settings
+
+
+def test_eval_rows_are_recorded_but_for_the_named_fields():
+    recorded = set(S.EvalRowRec.model_fields)
+    engine = set(_fields(EvalRow))
+    assert recorded | set(S.EVAL_ROW_NOT_RECORDED) == engine
+    assert not recorded & set(S.EVAL_ROW_NOT_RECORDED)
+
+
+def test_diagnostics_are_recorded_field_for_field():
+    assert set(S.DiagnosticsRec.model_fields) == set(_fields(LayerDiagnostics))
+
+
+def test_build_recipe_is_build_vectors_keywords_in_the_engine_and_the_recorder():
+    recipe = set(S.BuildVectorsInputs.model_fields) - {"vector", "pair_ids"}
+    not_recipe = {"session", "pairs", "progress", "cancel", "source"}  # the model, the data, the job; the label
+    engine = inspect.signature(build_vectors).parameters
+    assert set(engine) - not_recipe == recipe
+    recorder = inspect.signature(SessionRecorder.build_vectors).parameters
+    assert set(recorder) - {"self", "pairs", "name", "progress", "cancel"} == recipe
+    for name in recipe - {"layers"}:  # layers: None (every layer) in both functions, recorded as the list
+        want = S.BuildVectorsInputs.model_fields[name].default
+        assert engine[name].default == want and recorder[name].default == want, name
+    assert engine["layers"].default is None and recorder["layers"].default is None
+
+
+def test_the_schemas_choices_are_the_engines():
+    def literal(tp):
+        return set(typing.get_args(tp))
+
+    assert literal(S.Method) == set(choices.METHODS)
+    assert literal(S.Readout) == set(choices.READOUTS)
+    assert literal(S.Positions) == set(choices.POSITIONS)
+    assert literal(S.EvaluateInputs.model_fields["split"].annotation) == set(choices.SPLITS)
+    assert literal(S.EvaluateInputs.model_fields["alpha_scale"].annotation) == set(choices.ALPHA_SCALES)
