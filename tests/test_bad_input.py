@@ -199,6 +199,43 @@ def test_damaged_weights_get_one_line_naming_the_file(tmp_path, damage):
         assert "model.safetensors" in line and "cannot be read" in line, line
 
 
+def _truncated_model(tmp_path: Path) -> Path:
+    folder = _model_copy(tmp_path, "truncated")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    return folder
+
+
+@pytest.mark.parametrize("command", ["eval", "replay"])
+def test_damaged_weights_in_eval_and_replay_get_one_line(tmp_path, command):
+    folder = _truncated_model(tmp_path)
+    if command == "eval":
+        argv = ["eval", "--dataset", "builtin", "--layers=1", "--alpha=0,1", "--model", str(folder)]
+    else:
+        for name in ("demo-tour.toml", "demo-tour.safetensors"):
+            shutil.copy(REPO / "sessions" / name, tmp_path / name)
+        argv = ["replay", str(tmp_path / "demo-tour.toml"), "--model", str(folder)]
+    proc = _run(*argv, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = _error_line(proc)
+    assert "model.safetensors" in line and "cannot be read" in line, line
+
+
+async def test_console_with_damaged_weights_says_so_and_keeps_running(tmp_path):
+    from steertui.tui.app import SteerApp
+
+    app = SteerApp(model=str(_truncated_model(tmp_path)), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.session is None and [f.job for f in app.failures] == ["load model"]
+        assert "model.safetensors" in app.failures[0].error and "cannot be read" in app.failures[0].error
+        assert "model not loaded" in str(app.query_one("#status").render())
+        await pilot.press("d")  # still answering keys
+        assert app.focused is app.query_one("#pairs")
+
+
 @pytest.mark.parametrize("device", ["tpu9", "meta"])
 def test_unknown_devices_are_refused(device):
     proc = _run("layers", "--device", device, timeout=120)
