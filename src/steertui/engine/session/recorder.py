@@ -29,7 +29,7 @@ from steertui.engine.session import ops
 from steertui.engine.session import schema as S
 from steertui.engine.session.lock import SessionLock, SessionLockedError
 from steertui.engine.session.opening import environment, prepare
-from steertui.engine.session.store import SessionSaveError, new_session_path, write_session
+from steertui.engine.session.store import SessionSaveError, new_session_path, sidecar_name, write_session
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -274,8 +274,6 @@ class SessionRecorder:
                       seed: int | None = None, split: str = "", k_folds: int = 5, chunk_size: int = 8,
                       progress=None, cancel=None):
         """Build vectors from ``pairs`` (training pairs: objects or ids) and record them as ``name``."""
-        from steertui.engine.session.store import sidecar_name
-
         name = name or self.next_vector_name()
         if name in self.vectors:
             raise ValueError(f"a vector named {name!r} is already in the session")
