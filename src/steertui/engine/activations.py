@@ -68,11 +68,11 @@ def token_diff_masks(a_ids: Sequence[int], b_ids: Sequence[int]) -> tuple[list[b
     return ma, mb
 
 
-def tokenize(session: "ModelSession", texts: Sequence[str], max_length: int | None) -> tuple[list[list[int]], list[bool]]:
+def tokenize(model: "ModelSession", texts: Sequence[str], max_length: int | None) -> tuple[list[list[int]], list[bool]]:
     """Token ids per text (the tokenizer's own special tokens included), cut to ``max_length`` from the head."""
     ids, cut = [], []
     for text in texts:
-        row = session.tokenizer(text)["input_ids"]
+        row = model.tokenizer(text)["input_ids"]
         if not row:
             raise SteertuiError("an empty text cannot be read", "drop empty samples before extracting")
         cut.append(max_length is not None and len(row) > max_length)
@@ -80,7 +80,7 @@ def tokenize(session: "ModelSession", texts: Sequence[str], max_length: int | No
     return ids, cut
 
 
-def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[int] | None = None,
+def extract(model: "ModelSession", texts: Sequence[str], *, layers: Sequence[int] | None = None,
             readout: str = "last", diff_masks: Sequence[Sequence[bool]] | None = None,
             ids: Sequence[Sequence[int]] | None = None, chunk_size: int = 8, max_length: int | None = None,
             progress: Progress | None = None, cancel: threading.Event | None = None) -> Activations:
@@ -96,21 +96,21 @@ def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[i
         raise SteertuiError(f"unknown readout '{readout}'", f"use one of {', '.join(READOUTS)}")
     if chunk_size < 1:
         raise SteertuiError(f"chunk size {chunk_size} must be at least 1")
-    layer_list = sorted({session.check_layer(i) for i in (range(session.n_layers) if layers is None else layers)})
-    max_length = max_length or session.context_length
+    layer_list = sorted({model.check_layer(i) for i in (range(model.n_layers) if layers is None else layers)})
+    max_length = max_length or model.context_length
     if ids is None:
-        ids, truncated = tokenize(session, texts, max_length)
+        ids, truncated = tokenize(model, texts, max_length)
     else:
         ids, truncated = [list(r)[:max_length] for r in ids], [len(r) > max_length for r in ids]
     if readout == "diff" and (diff_masks is None or len(diff_masks) != len(ids)):
         raise SteertuiError("the diff readout needs one token mask per sample", "build them with token_diff_masks")
 
-    n, D = len(ids), session.d_model
+    n, D = len(ids), model.d_model
     values = torch.zeros(n, len(layer_list), D, dtype=torch.float32)
     counts, fallbacks = [0] * n, []
     order = sorted(range(n), key=lambda k: len(ids[k]))  # similar lengths share a chunk: less padding
-    pad = session.tokenizer.pad_token_id
-    adapter, blocks = session.adapter, session.block_envoys()
+    pad = model.tokenizer.pad_token_id
+    adapter, blocks = model.adapter, model.block_envoys()
     last_layer = layer_list[-1] if layer_list else -1
     done = 0
     for start in range(0, n, chunk_size):
@@ -131,10 +131,10 @@ def extract(session: "ModelSession", texts: Sequence[str], *, layers: Sequence[i
                 w = _readout_weights("mean", L, None)
             weights[b, S - L:] = w
             counts[r] = int((w > 0).sum())
-        weights = (weights / weights.sum(1, keepdim=True)).to(session.device, session.hf.dtype)
-        enc = {"input_ids": input_ids.to(session.device), "attention_mask": mask.to(session.device)}
-        with session.lock, torch.no_grad():
-            with session.nn.trace(enc) as tracer:
+        weights = (weights / weights.sum(1, keepdim=True)).to(model.device, model.hf.dtype)
+        enc = {"input_ids": input_ids.to(model.device), "attention_mask": mask.to(model.device)}
+        with model.lock, torch.no_grad():
+            with model.nn.trace(enc) as tracer:
                 out = nnsight.save([])
                 for i in range(last_layer + 1):
                     if i in layer_list:

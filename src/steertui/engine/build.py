@@ -33,7 +33,7 @@ class PairActivations:
     cuts: dict[str, "Truncation"] = field(default_factory=dict)  # sample id -> what of its file was read
 
 
-def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+def pair_activations(model: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                      readout: str = "last", chunk_size: int = 8, max_length: int | None = None,
                      progress: Progress | None = None, cancel: threading.Event | None = None) -> PairActivations:
     """Activations of every pair's two sides (vulnerable first), in one extraction.
@@ -46,20 +46,20 @@ def pair_activations(session: "ModelSession", pairs: Sequence["Pair"], *, layers
 
     if not pairs:
         raise SteertuiError("no pairs to read", "select at least one vulnerable/patched pair")
-    max_length = max_length or session.context_length
+    max_length = max_length or model.context_length
     limit = max(max_length - RESERVE_TOKENS, 1)
-    fits = [fit_pair(p, session.tokenizer, limit) for p in pairs]
+    fits = [fit_pair(p, model.tokenizer, limit) for p in pairs]
     texts = [f.vulnerable.code for f in fits] + [f.patched.code for f in fits]
     cuts = {p.vulnerable.id: f.vulnerable for p, f in zip(pairs, fits)}
     cuts.update({p.patched.id: f.patched for p, f in zip(pairs, fits)})
     sample_ids = [p.vulnerable.id for p in pairs] + [p.patched.id for p in pairs]
-    ids, _cut = tokenize(session, texts, None)
+    ids, _cut = tokenize(model, texts, None)
     masks = None
     if readout == "diff":
         n = len(pairs)
         pairs_masks = [token_diff_masks(ids[k], ids[n + k]) for k in range(n)]
         masks = [m[0] for m in pairs_masks] + [m[1] for m in pairs_masks]
-    acts = extract(session, texts, layers=layers, readout=readout, diff_masks=masks, ids=ids,
+    acts = extract(model, texts, layers=layers, readout=readout, diff_masks=masks, ids=ids,
                    chunk_size=chunk_size, max_length=max_length, progress=progress, cancel=cancel)
     n = len(pairs)
     return PairActivations(
@@ -90,18 +90,18 @@ def vectors_from_activations(acts: PairActivations, method: str, idx: Sequence[i
             for k, layer in enumerate(acts.layers)}
 
 
-def build_vectors(session: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+def build_vectors(model: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                   method: str = "mean-diff", readout: str = "last", source: str = "", split: str = "",
                   seed: int | None = None, chunk_size: int = 8, k_folds: int = 5,
                   progress: Progress | None = None, cancel: threading.Event | None = None) -> BuildResult:
     """Vectors (one per layer) and their diagnostics from ``pairs``."""
-    acts = pair_activations(session, pairs, layers=layers, readout=readout, chunk_size=chunk_size,
+    acts = pair_activations(model, pairs, layers=layers, readout=readout, chunk_size=chunk_size,
                             progress=progress, cancel=cancel)
     vectors = vectors_from_activations(acts, method)
     diags = diagnose(acts.vulnerable, acts.patched, acts.layers, method, cwes=acts.cwes, k=k_folds,
                      seed=seed or 0)
     sample_ids = [s.id for p in pairs for s in (p.vulnerable, p.patched)]
-    vset = VectorSet(vectors=vectors, model=session.info.name, method=method, readout=readout,
+    vset = VectorSet(vectors=vectors, model=model.info.name, method=method, readout=readout,
                      source=source or (pairs[0].source if pairs else ""), sample_ids=sample_ids,
-                     d_model=session.d_model, model_sha256=session.info.weights_sha256, split=split, seed=seed)
+                     d_model=model.d_model, model_sha256=model.info.weights_sha256, split=split, seed=seed)
     return BuildResult(vset, diags, acts)

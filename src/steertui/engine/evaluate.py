@@ -125,13 +125,13 @@ def make_folds(pairs: Sequence["Pair"], split: str, folds: int, seed: int) -> li
     return stratified_folds([p.cwe for p in pairs], folds, seed)
 
 
-def _neutral_logprobs(session, texts, steers, chunk_size, kl_tokens) -> list["torch.Tensor"]:
+def _neutral_logprobs(model, texts, steers, chunk_size, kl_tokens) -> list["torch.Tensor"]:
     """Next-token log-probabilities ``[T_i, V]`` over each text's first ``kl_tokens`` real tokens."""
     out = []
     for start in range(0, len(texts), chunk_size):
         batch = texts[start:start + chunk_size]
-        enc = session.encode(batch, max_length=kl_tokens)
-        res = forward(session, enc, steers=steers)
+        enc = model.encode(batch, max_length=kl_tokens)
+        res = forward(model, enc, steers=steers)
         logp = res.logits.float().log_softmax(-1).cpu()
         mask = enc["attention_mask"].cpu().bool()
         out += [logp[b][mask[b]] for b in range(len(batch))]
@@ -143,7 +143,7 @@ def _kl(steered: list["torch.Tensor"], base: list["torch.Tensor"]) -> list[float
     return [float((s.exp() * (s - b)).sum(-1).mean()) for s, b in zip(steered, base)]
 
 
-def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSettings, *,
+def evaluate(model: "ModelSession", pairs: Sequence["Pair"], settings: EvalSettings, *,
              progress: EvalProgress | None = None, cancel: threading.Event | None = None) -> EvalResult:
     import torch
 
@@ -151,13 +151,13 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
         raise SteertuiError("no pairs to evaluate", "select a dataset part that has vulnerable/patched pairs")
     if settings.alpha_scale not in ALPHA_SCALES:
         raise SteertuiError(f"unknown alpha scale '{settings.alpha_scale}'", f"use one of {', '.join(ALPHA_SCALES)}")
-    layers = [session.check_layer(L) for L in settings.layers]
-    answers = answer_tokens(session, settings.yes, settings.no)
+    layers = [model.check_layer(L) for L in settings.layers]
+    answers = answer_tokens(model, settings.yes, settings.no)
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
     labels = [s.label_int for s in samples]  # 1 = vulnerable (the dataset's label; see caveats)
     n = len(pairs)
-    prompts = sample_prompts(session, samples, pairs)
+    prompts = sample_prompts(model, samples, pairs)
     neutral = [p.patched.code for p in pairs]
     n_configs = len(layers) * len(settings.alphas)
     total = 2 + len(fold_idx) * (1 + n_configs)
@@ -171,12 +171,12 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
         if cancel is not None and cancel.is_set():
             raise CancelledError(f"evaluation cancelled at {stage} ({done} of {total} steps)")
 
-    acts = pair_activations(session, pairs, layers=layers, readout=settings.readout,
+    acts = pair_activations(model, pairs, layers=layers, readout=settings.readout,
                             chunk_size=settings.chunk_size, cancel=cancel)
     tick("activations")
     # Unsteered scores of every file, for the training thresholds. Held-out files are scored again per fold
     # in exactly the batches the steered runs use, so that alpha 0 reproduces them bit for bit.
-    base_all = score(session, [p.text for p in prompts], answers, chunk_size=settings.chunk_size, cancel=cancel)
+    base_all = score(model, [p.text for p in prompts], answers, chunk_size=settings.chunk_size, cancel=cancel)
     tick("baseline scores")
     base = torch.full((2 * n,), float("nan"))
     logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no), from the held-out pass
@@ -203,10 +203,10 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
         folds_info.append(info)
         test_prompts = [prompts[i].text for i in test_s]
         test_neutral = [neutral[i] for i in test]
-        held = score_answers(session, test_prompts, answers, chunk_size=settings.chunk_size, cancel=cancel)
+        held = score_answers(model, test_prompts, answers, chunk_size=settings.chunk_size, cancel=cancel)
         base[test_s] = held.score
         logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
-        base_t = _neutral_logprobs(session, test_neutral, (), settings.chunk_size, settings.kl_tokens)
+        base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
         tick(f"fold {f + 1}/{len(fold_idx)} baseline")
         for L in layers:
             v = vectors[L]
@@ -221,12 +221,12 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
                 coef = float(a) if settings.alpha_scale == "raw" else raw_alpha(a, resid, float(v.norm()))
                 raws[(L, a)][f] = coef
                 sv, rv = [Steer(L, v, coef, label="vector")], [Steer(L, r, coef, label="random")]
-                steered[(L, a)][test_s] = score(session, test_prompts, answers, steers=sv,
+                steered[(L, a)][test_s] = score(model, test_prompts, answers, steers=sv,
                                                 chunk_size=settings.chunk_size, cancel=cancel)
-                rand[(L, a)][test_s] = score(session, test_prompts, answers, steers=rv,
+                rand[(L, a)][test_s] = score(model, test_prompts, answers, steers=rv,
                                              chunk_size=settings.chunk_size, cancel=cancel)
-                k_s = _kl(_neutral_logprobs(session, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
-                k_r = _kl(_neutral_logprobs(session, test_neutral, rv, settings.chunk_size, settings.kl_tokens), base_t)
+                k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
+                k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
                     kl[(L, a)][i], rkl[(L, a)][i] = k_s[j], k_r[j]
                 tick(f"fold {f + 1}/{len(fold_idx)} layer {L} alpha {a:g}")
@@ -252,7 +252,7 @@ def evaluate(session: "ModelSession", pairs: Sequence["Pair"], settings: EvalSet
     truncated = [p.sample_id for p in prompts if p.truncated]
     from steertui.engine.verdict import TEMPLATE
 
-    return EvalResult(pairs[0].source, session.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
+    return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
                       files, cuts)
 
 

@@ -17,7 +17,7 @@ so the consistency argmax suppresses it too; the reported log-probs are always t
 
 The token-level diff is ``difflib.SequenceMatcher`` over token ids (equal/replace/insert/delete).
 
-Every public function takes ``session.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
+Every public function takes ``model.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _ranks(logp: "torch.Tensor", ids: "torch.Tensor") -> list[int]:
     return [int((logp > logp[i]).sum()) + 1 for i in ids.tolist()]
 
 
-def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
+def top_tokens(model: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
                cancel: threading.Event | None = None) -> TopTokensResult:
     """Next-token top-k at each prompt's last token, baseline against steered, with KL(steered ‖ baseline)
     = Σ p_s (log p_s − log p_b) in nats and each top token's rank change. One batched forward per side.
@@ -115,20 +115,20 @@ def top_tokens(session: "ModelSession", prompts: Sequence[str], steers: Iterable
     (a single forward has no generation steps)."""
     import torch
 
-    k = check_k(session, k)
+    k = check_k(model, k)
     prompts = list(prompts)
     if not prompts:
         raise LensError("no prompts given", "pass at least one prompt")
     check_cancel(cancel, "top tokens")
-    with session.lock, torch.no_grad():
-        plan = SteerPlan(session, steers)
-        enc = session.encode(prompts)
-        base_logits = steering.forward(session, enc, logits_at="last").logits.float().cpu()
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        enc = model.encode(prompts)
+        base_logits = steering.forward(model, enc, logits_at="last").logits.float().cpu()
         check_cancel(cancel, "top tokens")
-        steer_logits = steering.forward(session, enc, steers=plan.steers, logits_at="last").logits.float().cpu()
+        steer_logits = steering.forward(model, enc, steers=plan.steers, logits_at="last").logits.float().cpu()
         base, steer = base_logits.log_softmax(-1), steer_logits.log_softmax(-1)
         kl = (steer.exp() * (steer - base)).sum(-1)
-        dec = TokenDecoder(session.tokenizer)
+        dec = TokenDecoder(model.tokenizer)
         rows = []
         for r, prompt in enumerate(prompts):
             lists = []
@@ -222,17 +222,17 @@ def token_diff(a: Sequence[int], b: Sequence[int], text: Callable[[int], str]) -
     return ops, first
 
 
-def _suppressed_eos(session: "ModelSession") -> list[int]:
+def _suppressed_eos(model: "ModelSession") -> list[int]:
     """The ids generate() suppresses under ``min_new_tokens`` (the generation config's EOS ids)."""
-    eos = getattr(getattr(session.hf, "generation_config", None), "eos_token_id", None)
+    eos = getattr(getattr(model.hf, "generation_config", None), "eos_token_id", None)
     if eos is None:
-        eos = session.tokenizer.eos_token_id
+        eos = model.tokenizer.eos_token_id
     if eos is None:
         return []
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
 
-def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, plan: SteerPlan,
+def teacher_forced(model: "ModelSession", gen: steering.GenerationResult, plan: SteerPlan,
                    mask_ids: Sequence[int] = ()) -> tuple["torch.Tensor", "torch.Tensor"]:
     """One traced forward over a generation's prompt + new ids with ``plan``'s steers on the columns their
     positions cover (the generated tokens start at column P).
@@ -247,11 +247,11 @@ def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, plan
     ids = seq[:, : P + T - 1]  # the last chosen token is never fed back
     mask = torch.cat([gen.attention_mask, torch.ones_like(seq[:, P:])], dim=1)[:, : P + T - 1]
     chosen = seq[:, P:].unsqueeze(-1)
-    adapter, blocks = session.adapter, session.block_envoys()
-    with session.nn.trace({"input_ids": ids, "attention_mask": mask}):
+    adapter, blocks = model.adapter, model.block_envoys()
+    with model.nn.trace({"input_ids": ids, "attention_mask": mask}):
         for i in plan.layers:
             plan.apply(adapter.hidden(blocks[i].output), i, generated_from=P)
-        logp = session.envoy(adapter.unembed).output[:, P - 1:].float().log_softmax(-1)
+        logp = model.envoy(adapter.unembed).output[:, P - 1:].float().log_softmax(-1)
         chosen_lp = nnsight.save(logp.gather(-1, chosen).squeeze(-1).cpu())
         if mask_ids:
             logp[..., list(mask_ids)] = float("-inf")
@@ -259,17 +259,17 @@ def teacher_forced(session: "ModelSession", gen: steering.GenerationResult, plan
     return chosen_lp, argmax
 
 
-def _side(session: "ModelSession", gen: steering.GenerationResult, lp: "torch.Tensor", am: "torch.Tensor",
+def _side(model: "ModelSession", gen: steering.GenerationResult, lp: "torch.Tensor", am: "torch.Tensor",
           row: int, stop_at_eos: bool, text: Callable[[int], str]) -> GenSide:
     ids = gen.new_ids[row]
     mism = next((j for j, (g, a) in enumerate(zip(ids, am[row].tolist())) if g != a), None)
     eos = gen.eos_id
     return GenSide(tuple(ids), tuple(text(t) for t in ids), tuple(float(x) for x in lp[row, : len(ids)]),
-                   session.tokenizer.decode(ids, skip_special_tokens=True),
+                   model.tokenizer.decode(ids, skip_special_tokens=True),
                    bool(stop_at_eos and eos is not None and ids and ids[-1] == eos), mism is None, mism)
 
 
-def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *,
+def generation_diff(model: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *,
                     max_new_tokens: int = 32, stop_at_eos: bool = True, batch_size: int | None = None,
                     cancel: threading.Event | None = None, progress: Progress | None = None) -> GenDiffResult:
     """Greedy baseline and steered generations of ``prompts``, per-token log-probs and a token diff per row.
@@ -295,8 +295,8 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
     steers = list(steers)
     chunks = [prompts[i: i + bs] for i in range(0, len(prompts), bs)]
     total, done = 4 * len(chunks), 0
-    masked = [] if stop_at_eos else _suppressed_eos(session)
-    text = TokenDecoder(session.tokenizer)
+    masked = [] if stop_at_eos else _suppressed_eos(model)
+    text = TokenDecoder(model.tokenizer)
 
     def step(stage: str) -> None:
         nonlocal done
@@ -305,27 +305,27 @@ def generation_diff(session: "ModelSession", prompts: Sequence[str], steers: Ite
             progress(stage, done, total)
 
     rows: list[GenDiffRow] = []
-    with session.lock, torch.no_grad():
-        plan = SteerPlan(session, steers)
-        session.encode(prompts, new_tokens=max_new_tokens)  # every prompt fits before any chunk runs
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        model.encode(prompts, new_tokens=max_new_tokens)  # every prompt fits before any chunk runs
         for chunk in chunks:
             check_cancel(cancel, "generation diff")
-            base = steering.generate(session, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos,
+            base = steering.generate(model, chunk, max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos,
                                      cancel=cancel)
             step("baseline")
             check_cancel(cancel, "generation diff")
-            steered = steering.generate(session, chunk, steers=steers,
+            steered = steering.generate(model, chunk, steers=steers,
                                         max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos, cancel=cancel)
             step("steered")
             check_cancel(cancel, "generation diff")
-            b_lp, b_am = teacher_forced(session, base, SteerPlan(session, ()), masked)
+            b_lp, b_am = teacher_forced(model, base, SteerPlan(model, ()), masked)
             step("score-baseline")
             check_cancel(cancel, "generation diff")
-            s_lp, s_am = teacher_forced(session, steered, plan, masked)
+            s_lp, s_am = teacher_forced(model, steered, plan, masked)
             step("score-steered")
             for r, prompt in enumerate(chunk):
-                b = _side(session, base, b_lp, b_am, r, stop_at_eos, text)
-                s = _side(session, steered, s_lp, s_am, r, stop_at_eos, text)
+                b = _side(model, base, b_lp, b_am, r, stop_at_eos, text)
+                s = _side(model, steered, s_lp, s_am, r, stop_at_eos, text)
                 ops, first = token_diff(b.ids, s.ids, text)
                 rows.append(GenDiffRow(prompt, b, s, ops, first))
     return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, plan.describe())
@@ -358,7 +358,7 @@ class FixSitePrompt:
                 "vulnerable_line": self.vulnerable_line, "patched_line": self.patched_line}
 
 
-def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
+def fix_site_prompt(model: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
     """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
     from steertui.engine.data import count_tokens, line_window
 
@@ -375,11 +375,11 @@ def fix_site_prompt(session: "ModelSession", pair: Any, max_new_tokens: int = 32
     if not lines:
         raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
                            "pick another pair")
-    room = session.context_length - max_new_tokens
+    room = model.context_length - max_new_tokens
     # the window of whole lines ending at the fix site, the largest that fits (engine.data.line_window decides
     # every window); the last line is kept even when it alone is too long
     def fits(a: int, b: int) -> bool:
-        return count_tokens(session.tokenizer, "\n".join(lines[a:b])) <= room
+        return count_tokens(model.tokenizer, "\n".join(lines[a:b])) <= room
 
     start, _end = line_window(len(lines), fits, anchor=len(lines), grow="before")
     dropped = min(start, len(lines) - 1)

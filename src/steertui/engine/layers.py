@@ -109,12 +109,12 @@ def _access(path: str, main: str | None, kind: str) -> str:
     return f"{base}.{main}" if main.isidentifier() else f"{base}[{main!r}]"
 
 
-def probe_layers(session: "ModelSession", prompt: str = DEFAULT_PROMPT) -> LayersReport:
+def probe_layers(model: "ModelSession", prompt: str = DEFAULT_PROMPT) -> LayersReport:
     """Run one real forward of ``prompt`` and describe every module's output."""
     import torch
 
-    hf = session.hf
-    adapter = session.adapter
+    hf = model.hf
+    adapter = model.adapter
     block_paths = {adapter.block_path(i): i for i in range(adapter.n_layers)}
     first: dict[str, Any] = {}
     calls: dict[str, int] = {}
@@ -128,8 +128,8 @@ def probe_layers(session: "ModelSession", prompt: str = DEFAULT_PROMPT) -> Layer
                 order.append(name)
         return hook
 
-    enc = session.encode([prompt])
-    with session.lock, torch.no_grad():
+    enc = model.encode([prompt])
+    with model.lock, torch.no_grad():
         handles = [m.register_forward_hook(hook_for(n)) for n, m in hf.named_modules()]
         try:
             hf(**enc)
@@ -168,7 +168,7 @@ def probe_layers(session: "ModelSession", prompt: str = DEFAULT_PROMPT) -> Layer
             shape=shape, dtype=dtype, device=device, flags=flags, main=main_key, elements=elements,
             is_block=layer is not None, layer=layer, norm_mean=norm_mean, abs_max=abs_max, calls=calls.get(name, 0),
         ))
-    return LayersReport(session.info.name, prompt, n_tokens, adapter.d_model, adapter.n_layers,
+    return LayersReport(model.info.name, prompt, n_tokens, adapter.d_model, adapter.n_layers,
                         adapter.to_dict(), reports)
 
 

@@ -9,7 +9,7 @@ difference between the two (rounding for a float32 model; for bfloat16 the model
 which the lens does not share). The window is decoded in chunks (``LENS_BUDGET``) so long prompts never hold
 [layers, seq, vocab] at once.
 
-Every public function takes ``session.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
+Every public function takes ``model.lock`` and runs under ``torch.no_grad()``; torch is imported lazily.
 """
 
 from __future__ import annotations
@@ -145,25 +145,25 @@ def check_cancel(cancel: threading.Event | None, what: str) -> None:
         raise CancelledError(f"{what} cancelled")
 
 
-def resolve_target(session: "ModelSession", target: int | str | None) -> tuple[int | None, str | None]:
+def resolve_target(model: "ModelSession", target: int | str | None) -> tuple[int | None, str | None]:
     """A target given as a token id or as text that is exactly one token → (id, decoded text)."""
     if target is None:
         return None, None
-    vocab = session.info.vocab_size
+    vocab = model.info.vocab_size
     if isinstance(target, bool) or not isinstance(target, (int, str)):
         raise TargetTokenError(f"target {target!r} is neither a token id nor a string", "pass an int id or a token")
     if isinstance(target, int):
         if not 0 <= target < vocab:
             raise TargetTokenError(f"target token id {target} is outside the vocabulary (0..{vocab - 1})",
                                    "pass an id from the tokenizer, or the token's text")
-        return target, session.tokenizer.decode([target])
-    tid = session.token_id(target)
+        return target, model.tokenizer.decode([target])
+    tid = model.token_id(target)
     if tid is None:
-        pieces = session.tokenizer(target, add_special_tokens=False)["input_ids"]
-        shown = [session.tokenizer.decode([i]) for i in pieces]
+        pieces = model.tokenizer(target, add_special_tokens=False)["input_ids"]
+        shown = [model.tokenizer.decode([i]) for i in pieces]
         raise TargetTokenError(f"target {target!r} is {len(pieces)} tokens {shown}, not one",
                                "pick a single token (mind a leading space), or pass its id")
-    return tid, session.tokenizer.decode([tid])
+    return tid, model.tokenizer.decode([tid])
 
 
 def resolve_positions(positions: slice | Sequence[int] | int | None, n_tokens: int) -> list[int]:
@@ -199,15 +199,15 @@ class TokenDecoder:
         return self.cache[tid]
 
 
-def check_k(session: "ModelSession", k: int) -> int:
-    vocab = session.info.vocab_size
+def check_k(model: "ModelSession", k: int) -> int:
+    vocab = model.info.vocab_size
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= vocab:
         raise LensError(f"k={k!r} is out of range", f"use 1..{vocab}")
     return k
 
 
 # ---- logit lens -------------------------------------------------------------------------------------------
-def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
+def _lens_pass(model: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
                pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
@@ -219,9 +219,9 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, st
     import nnsight
     import torch
 
-    adapter, blocks = session.adapter, session.block_envoys()
-    n = session.n_layers
-    idx = torch.tensor(pos, device=session.device)
+    adapter, blocks = model.adapter, model.block_envoys()
+    n = model.n_layers
+    idx = torch.tensor(pos, device=model.device)
     enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
     def reduce(logp: "torch.Tensor") -> dict[str, "torch.Tensor"]:
@@ -237,18 +237,18 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, st
             rec["u_lp"] = logp.gather(-1, union.unsqueeze(0).expand(logp.shape[0], -1, -1))
         return {key: v.to("cpu") for key, v in rec.items()}
 
-    with session.nn.trace(enc):
+    with model.nn.trace(enc):
         states = nnsight.save({})
         for i in range(n):
             h = adapter.hidden(blocks[i].output)
             plan.apply(h, i, rows=steer_rows)
             if i in wanted or i == n - 1:
                 states[i] = h[:, idx].clone()
-        real = session.envoy(adapter.unembed).output[:, idx].float().save()
+        real = model.envoy(adapter.unembed).output[:, idx].float().save()
 
     # Decode the window in chunks of positions so the transient [R, chunk, V] log-probs stay near LENS_BUDGET.
-    head = session.float32_head()
-    step = max(1, LENS_BUDGET // (ids.shape[0] * session.info.vocab_size))
+    head = model.float32_head()
+    step = max(1, LENS_BUDGET // (ids.shape[0] * model.info.vocab_size))
     chunks = [slice(c, c + step) for c in range(0, len(pos), step)]
 
     def lensed(i: int, cols: slice) -> "torch.Tensor":
@@ -262,13 +262,13 @@ def _lens_pass(session: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, st
     return out, check
 
 
-def _layers(session: "ModelSession", layers: Iterable[int] | None) -> list[int]:
+def _layers(model: "ModelSession", layers: Iterable[int] | None) -> list[int]:
     if layers is None:
-        return list(range(session.n_layers))
-    return sorted({session.check_layer(i) for i in layers})
+        return list(range(model.n_layers))
+    return sorted({model.check_layer(i) for i in layers})
 
 
-def _build_result(session: "ModelSession", prompt: str, ids: list[int], pos: list[int], k: int,
+def _build_result(model: "ModelSession", prompt: str, ids: list[int], pos: list[int], k: int,
                   target: tuple[int | None, str | None], data: dict, row: int, check: float,
                   steers: tuple[dict[str, Any], ...], dec: TokenDecoder) -> LensResult:
     layers = []
@@ -287,7 +287,7 @@ def _build_result(session: "ModelSession", prompt: str, ids: list[int], pos: lis
                       tuple(layers), check, steers)
 
 
-def logit_lens(session: "ModelSession", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
+def logit_lens(model: "ModelSession", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
                positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
                layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensResult:
     """Logit lens of ONE prompt (batch 1) for every layer (or ``layers``) in one traced forward.
@@ -299,20 +299,20 @@ def logit_lens(session: "ModelSession", prompt: str, *, steers: Iterable[Steer] 
     """
     import torch
 
-    k = check_k(session, k)
-    tgt = resolve_target(session, target)
+    k = check_k(model, k)
+    tgt = resolve_target(model, target)
     check_cancel(cancel, "logit lens")
-    with session.lock, torch.no_grad():
-        plan = SteerPlan(session, steers)
-        ids = session.encode([prompt])["input_ids"]
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        ids = model.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(session, ids, plan, slice(None), pos, set(_layers(session, layers)), k,
+        data, check = _lens_pass(model, ids, plan, slice(None), pos, set(_layers(model, layers)), k,
                                  tgt[0], pair=False)
-        return _build_result(session, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, plan.describe(),
-                             TokenDecoder(session.tokenizer))
+        return _build_result(model, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, plan.describe(),
+                             TokenDecoder(model.tokenizer))
 
 
-def lens_diff(session: "ModelSession", prompt: str, steers: Iterable[Steer], *, k: int = 10,
+def lens_diff(model: "ModelSession", prompt: str, steers: Iterable[Steer], *, k: int = 10,
               positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
               layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensDiff:
     """Baseline and steered logit lens of ONE prompt, and steered minus baseline per layer.
@@ -322,19 +322,19 @@ def lens_diff(session: "ModelSession", prompt: str, steers: Iterable[Steer], *, 
     """
     import torch
 
-    k = check_k(session, k)
-    tgt = resolve_target(session, target)
+    k = check_k(model, k)
+    tgt = resolve_target(model, target)
     check_cancel(cancel, "logit lens")
-    with session.lock, torch.no_grad():
-        plan = SteerPlan(session, steers)
-        ids = session.encode([prompt])["input_ids"]
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        ids = model.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(session, ids.expand(2, -1), plan, slice(1, 2), pos,
-                                 set(_layers(session, layers)), k, tgt[0], pair=True)
-        dec = TokenDecoder(session.tokenizer)
+        data, check = _lens_pass(model, ids.expand(2, -1), plan, slice(1, 2), pos,
+                                 set(_layers(model, layers)), k, tgt[0], pair=True)
+        dec = TokenDecoder(model.tokenizer)
         token_ids = ids[0].tolist()
-        base = _build_result(session, prompt, token_ids, pos, k, tgt, data, 0, check, (), dec)
-        steered = _build_result(session, prompt, token_ids, pos, k, tgt, data, 1, check, plan.describe(), dec)
+        base = _build_result(model, prompt, token_ids, pos, k, tgt, data, 0, check, (), dec)
+        steered = _build_result(model, prompt, token_ids, pos, k, tgt, data, 1, check, plan.describe(), dec)
         deltas = []
         for i in sorted(data):
             rec = data[i]

@@ -90,17 +90,17 @@ class SteerPlan:
     lens, top tokens, teacher forcing and the evaluation all go through it, so they describe one intervention.
     """
 
-    def __init__(self, session: "ModelSession", steers: Iterable[Steer]) -> None:
+    def __init__(self, model: "ModelSession", steers: Iterable[Steer]) -> None:
         self.steers = list(steers)
         self.by_layer: dict[int, list[tuple[Steer, "torch.Tensor"]]] = {}
         for s in self.steers:
-            layer = session.check_layer(s.layer)
-            if s.vector.shape[0] != session.d_model:
+            layer = model.check_layer(s.layer)
+            if s.vector.shape[0] != model.d_model:
                 raise VectorError(
                     f"steering vector '{s.label or f'layer {s.layer}'}' has {s.vector.shape[0]} dimensions, "
-                    f"{session.info.name} has d_model={session.d_model}",
+                    f"{model.info.name} has d_model={model.d_model}",
                     "build the vector on this model, or load a model of the size the vector was made for")
-            delta = (float(s.alpha) * s.vector.detach().float()).to(device=session.device, dtype=session.hf.dtype)
+            delta = (float(s.alpha) * s.vector.detach().float()).to(device=model.device, dtype=model.hf.dtype)
             self.by_layer.setdefault(layer, []).append((s, delta))
 
     @property
@@ -146,7 +146,7 @@ class ForwardResult:
     hidden: dict[int, "torch.Tensor"]
 
 
-def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
+def forward(model: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
             read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True,
             logits_at: str = "all") -> ForwardResult:
     """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
@@ -159,18 +159,18 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
     import nnsight
     import torch
 
-    enc = texts if isinstance(texts, dict) else session.encode(list(texts))
-    plan = SteerPlan(session, steers)
-    wanted = sorted({session.check_layer(i) for i in read_layers})
+    enc = texts if isinstance(texts, dict) else model.encode(list(texts))
+    plan = SteerPlan(model, steers)
+    wanted = sorted({model.check_layer(i) for i in read_layers})
     # logits at the last token of a model in another dtype than float32 are read through the float32 head
-    head32 = want_logits and logits_at == "last" and session.hf.dtype != torch.float32
-    final = session.n_layers - 1
+    head32 = want_logits and logits_at == "last" and model.hf.dtype != torch.float32
+    final = model.n_layers - 1
     last_needed = max([plan.last_layer] + wanted + ([final] if head32 else []))
-    adapter, blocks = session.adapter, session.block_envoys()
+    adapter, blocks = model.adapter, model.block_envoys()
     rows = torch.arange(enc["input_ids"].shape[0], device=enc["input_ids"].device)
     last = last_real_columns(enc["attention_mask"]).to(rows.device)
-    with session.lock, torch.no_grad():
-        with session.nn.trace(dict(enc)):
+    with model.lock, torch.no_grad():
+        with model.nn.trace(dict(enc)):
             saved = nnsight.save({})
             for i in range(last_needed + 1):
                 h = adapter.hidden(blocks[i].output)
@@ -180,11 +180,11 @@ def forward(session: "ModelSession", texts: Sequence[str] | dict[str, Any], *, s
                 if head32 and i == final:
                     saved["final"] = h[rows, last].clone()
             if want_logits and not head32:
-                out = session.envoy(adapter.unembed).output
+                out = model.envoy(adapter.unembed).output
                 logits = (out[rows, last] if logits_at == "last" else out).save()
         saved = dict(saved)
         if head32:
-            logits = session.float32_head()(saved.pop("final"))
+            logits = model.float32_head()(saved.pop("final"))
     return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, saved)
 
 
@@ -199,7 +199,7 @@ class GenerationResult:
     eos_id: int | None
 
 
-def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[Steer] = (),
+def generate(model: "ModelSession", texts: Sequence[str], *, steers: Iterable[Steer] = (),
              max_new_tokens: int = 32, stop_at_eos: bool = True,
              cancel: "threading.Event | None" = None) -> GenerationResult:
     """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches.
@@ -210,18 +210,18 @@ def generate(session: "ModelSession", texts: Sequence[str], *, steers: Iterable[
 
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ContextLengthError(f"max_new_tokens={max_new_tokens!r} is not a positive integer", "use 1 or more")
-    enc = session.encode(list(texts), new_tokens=max_new_tokens)
-    plan = SteerPlan(session, steers)
-    adapter, blocks = session.adapter, session.block_envoys()
-    eos = session.tokenizer.eos_token_id
+    enc = model.encode(list(texts), new_tokens=max_new_tokens)
+    plan = SteerPlan(model, steers)
+    adapter, blocks = model.adapter, model.block_envoys()
+    eos = model.tokenizer.eos_token_id
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
-                              "pad_token_id": session.tokenizer.pad_token_id}
+                              "pad_token_id": model.tokenizer.pad_token_id}
     if not stop_at_eos:
         kwargs["min_new_tokens"] = max_new_tokens
     try:
-        with session.lock, torch.no_grad(), warnings.catch_warnings():
+        with model.lock, torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_LOOP_WARNING)
-            with session.nn.generate(**kwargs) as tracer:
+            with model.nn.generate(**kwargs) as tracer:
                 with tracer.invoke(dict(enc)):
                     if plan or cancel is not None:
                         for step in tracer.all():

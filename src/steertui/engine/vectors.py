@@ -1,5 +1,5 @@
 """Steering vectors from vulnerable/patched pairs, per layer, with diagnostics (saved only in a session's safetensors sidecar:
-the one vector file format, ``session.store.write_sidecar``).
+the one vector file format, ``engine.session.store.write_sidecar``).
 
 Methods (all oriented toward "vulnerable": a positive coefficient pushes toward the vulnerable side):
 - ``mean-diff``: mean over pairs of (vulnerable − patched) activations.

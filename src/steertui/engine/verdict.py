@@ -36,14 +36,14 @@ class AnswerTokens:
         return {"yes": self.yes, "no": self.no, "yes_id": self.yes_id, "no_id": self.no_id}
 
 
-def answer_tokens(session: "ModelSession", yes: str = " Yes", no: str = " No") -> AnswerTokens:
+def answer_tokens(model: "ModelSession", yes: str = " Yes", no: str = " No") -> AnswerTokens:
     """Check that both answers are single tokens; name the one that is not."""
     ids = {}
     for text in (yes, no):
-        tid = session.token_id(text)
+        tid = model.token_id(text)
         if tid is None:
-            pieces = session.tokenizer(text, add_special_tokens=False)["input_ids"]
-            raise SteertuiError(f"answer {text!r} is {len(pieces)} tokens {pieces} in {session.info.name}'s tokenizer",
+            pieces = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+            raise SteertuiError(f"answer {text!r} is {len(pieces)} tokens {pieces} in {model.info.name}'s tokenizer",
                                 "pick answer strings that are single tokens (for example ' Yes' and ' No')")
         ids[text] = tid
     if ids[yes] == ids[no]:
@@ -68,13 +68,13 @@ class VerdictPrompt:
                 "kept_lines": self.total_lines - self.dropped_lines, "total_lines": self.total_lines}
 
 
-def code_limit(session: "ModelSession", cwe_name: str, context: int | None = None) -> int:
+def code_limit(model: "ModelSession", cwe_name: str, context: int | None = None) -> int:
     """Tokens of code the verdict prompt holds: the context less the question around the code (at least
     :data:`RESERVE_TOKENS`)."""
     from steertui.engine.data import count_tokens
 
-    context = context or session.context_length
-    frame = count_tokens(session.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
+    context = context or model.context_length
+    frame = count_tokens(model.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
     return context - max(frame, RESERVE_TOKENS)
 
 
@@ -83,27 +83,27 @@ def _prompt(cut: Any, cwe_name: str, sample_id: str) -> VerdictPrompt:
                          cut.dropped_lines, cut.windowed, cut.window, cut.total_lines)
 
 
-def build_prompt(session: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
+def build_prompt(model: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
                  context: int | None = None, *, pair: "Pair | None" = None) -> VerdictPrompt:
     """The S1 prompt for one file. Code longer than the context keeps the window of ``pair`` (the pair ``code``
     is a file of) around the first hunk where the pair differs, or, without a pair, whole lines from the top
     (``engine.data.fit_code``)."""
     from steertui.engine.data import fit_code
 
-    cut = fit_code(code, session.tokenizer, code_limit(session, cwe_name, context), pair)
+    cut = fit_code(code, model.tokenizer, code_limit(model, cwe_name, context), pair)
     return _prompt(cut, cwe_name, sample_id)
 
 
-def sample_prompts(session: "ModelSession", samples: Sequence["Sample"],
+def sample_prompts(model: "ModelSession", samples: Sequence["Sample"],
                    pairs: Sequence["Pair"] = ()) -> list[VerdictPrompt]:
     """The S1 prompt of each sample; the files of ``pairs`` are cut by their pair's window."""
     from steertui.engine.data import fit_samples
 
-    limits = {name: code_limit(session, name) for name in {s.cwe_name for s in samples}}
+    limits = {name: code_limit(model, name) for name in {s.cwe_name for s in samples}}
     cuts = {}
     for limit in set(limits.values()):
         group = [s for s in samples if limits[s.cwe_name] == limit]
-        cuts.update(fit_samples(group, pairs, session.tokenizer, limit))
+        cuts.update(fit_samples(group, pairs, model.tokenizer, limit))
     return [_prompt(cuts[s.id], s.cwe_name, s.id) for s in samples]
 
 
@@ -125,7 +125,7 @@ class AnswerScores:
         return self.logp_no.exp()
 
 
-def score_answers(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *,
+def score_answers(model: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *,
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
                   cancel: threading.Event | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
@@ -138,7 +138,7 @@ def score_answers(session: "ModelSession", prompts: Sequence[str], answers: Answ
         if cancel is not None and cancel.is_set():
             raise CancelledError(f"scoring cancelled after {start} of {len(prompts)} prompts")
         rows = order[start:start + chunk_size]
-        logits = forward(session, [prompts[r] for r in rows], steers=steers, logits_at="last").logits.float()
+        logits = forward(model, [prompts[r] for r in rows], steers=steers, logits_at="last").logits.float()
         logp = logits.log_softmax(-1)[:, [answers.yes_id, answers.no_id]]
         out.append((rows, (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu(), logp.cpu()))
         if progress is not None:
@@ -150,11 +150,11 @@ def score_answers(session: "ModelSession", prompts: Sequence[str], answers: Answ
     return AnswerScores(scores, logps[:, 0], logps[:, 1])
 
 
-def score(session: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
+def score(model: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
           chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
           cancel: threading.Event | None = None) -> "torch.Tensor":
     """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""
-    return score_answers(session, prompts, answers, steers=steers, chunk_size=chunk_size, progress=progress,
+    return score_answers(model, prompts, answers, steers=steers, chunk_size=chunk_size, progress=progress,
                          cancel=cancel).score
 
 
