@@ -7,12 +7,13 @@ the result. Importing this module imports neither torch nor Textual.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import gendiff, verdict
-from steertui.engine.evaluate import EvalSettings
+from steertui.engine.evaluate import EvalResult, EvalSettings
 from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,3 +161,80 @@ def layer_eval_settings(layer: int, alpha: float, method: str) -> EvalSettings:
     return EvalSettings(layers=(int(layer),), alphas=(-a, 0.0, a), method=method, readout="last", split="pairs",
                         seed=0, folds=EVAL_FOLDS)
 
+
+
+# ---- the alpha sweep of one layer --------------------------------------------------------------------------------
+SWEEP_POINTS = 7  # alphas of the console's sweep, symmetric around 0
+
+
+def sweep_alphas(alpha: float, points: int = SWEEP_POINTS) -> tuple[float, ...]:
+    """``points`` alphas evenly from −``alpha`` to +``alpha`` (0 in the middle when ``points`` is odd)."""
+    a, n = abs(float(alpha)), max(2, int(points))
+    return tuple(0.0 if 2 * i == n - 1 else a * (2 * i - (n - 1)) / (n - 1) for i in range(n))
+
+
+def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str) -> EvalSettings:
+    """The settings of :func:`layer_eval_settings` over the given alphas (raw coefficients, as ``e`` applies)."""
+    return dataclasses.replace(layer_eval_settings(layer, 0.0, method), alphas=tuple(float(a) for a in alphas))
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    """The verdict of the held-out files of an evaluation against alpha at one layer, for the vector and for
+    the random control of equal norm: the mean verdict score and the yes-rate (score above its fold's
+    threshold), from the evaluation's per-file records alone (the same files at every alpha)."""
+
+    layer: int
+    alphas: tuple[float, ...]
+    score: tuple[float, ...]  # mean steered verdict score per alpha
+    random_score: tuple[float, ...]
+    yes_rate: tuple[float, ...]
+    random_yes_rate: tuple[float, ...]
+    baseline_score: float  # mean unsteered score of the same files
+    baseline_yes_rate: float
+    n: int  # held-out files
+
+
+def sweep_curve(result: EvalResult, layer: int | None = None) -> SweepCurve:
+    """The :class:`SweepCurve` of ``result`` at ``layer`` (default: its first layer), alphas in ascending order."""
+    import math
+
+    layer = result.settings.layers[0] if layer is None else int(layer)
+    files = result.files
+    n = len(files)
+
+    def mean(values: Iterable[float]) -> float:
+        values = list(values)
+        return math.fsum(values) / len(values) if values else float("nan")
+
+    def at(f: dict[str, Any], a: float) -> dict[str, Any]:
+        return next(x for x in f["steered"] if x["layer"] == layer and x["alpha"] == a)
+
+    alphas = tuple(sorted(float(a) for a in result.settings.alphas))
+    return SweepCurve(
+        layer=layer, alphas=alphas,
+        score=tuple(mean(at(f, a)["score"] for f in files) for a in alphas),
+        random_score=tuple(mean(at(f, a)["random_score"] for f in files) for a in alphas),
+        yes_rate=tuple(mean(float(at(f, a)["score"] > f["threshold"]) for f in files) for a in alphas),
+        random_yes_rate=tuple(mean(float(at(f, a)["random_score"] > f["threshold"]) for f in files) for a in alphas),
+        baseline_score=mean(f["baseline_score"] for f in files),
+        baseline_yes_rate=mean(float(f["baseline_score"] > f["threshold"]) for f in files), n=n)
+
+
+@dataclass(frozen=True)
+class AlphaSweep:
+    """A held-out evaluation of one layer over several alphas, and its verdict-against-alpha curve."""
+
+    result: EvalResult
+    curve: SweepCurve
+
+
+def alpha_sweep(session: "ModelSession", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
+                *, progress: Callable[[str, int, int], None] | None = None,
+                cancel: threading.Event | None = None) -> AlphaSweep:
+    """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold)
+    at every alpha of ``alphas``, with its :class:`SweepCurve`."""
+    from steertui.engine.evaluate import evaluate
+
+    result = evaluate(session, pairs, sweep_eval_settings(layer, alphas, method), progress=progress, cancel=cancel)
+    return AlphaSweep(result, sweep_curve(result, layer))

@@ -22,29 +22,32 @@ from steertui.engine.vectors import best_layer, raw_alpha  # import torch only w
 from steertui.errors import SteertuiError
 from steertui.tui.jobs import STEER_GROUP, Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
-                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, TokensComputed,
+                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept, TokensComputed,
                                    VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
-from steertui.tui.panes.evaluate import EvalPane
+from steertui.tui.panes.evaluate import EvalPane, EvalView
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.lens import LensGrid, LensPane
-from steertui.tui.panes.steer import SteerPane
+from steertui.tui.panes.plots import DiagnosticsPlot
+from steertui.tui.panes.steer import SteerPane, SteerView
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
+SWEEP_STEPS = 3  # the alpha sweep spans at least ±3 steps (or ± the current alpha when it is larger), 7 points
 LIVE_DELAY = 0.2  # seconds without a steering change before the next tokens and the lens grid re-run by themselves
 # the steering jobs: the pane each shows its progress and outcome in, and what to press when it is idle
 JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
              "generate": ("gen", "g: generate for the selected pair"),
-             "evaluate": ("eval", "e: evaluate the steering layer")}
+             "evaluate": ("eval", "e: evaluate the steering layer"),
+             "alpha sweep": ("sweep", "a: sweep alpha at the steering layer")}
 # the actions whose command Textual's own palette commands already are: Quit, Keys (the help panel), Maximize
 TEXTUAL_COMMANDS = ("quit", "help", "zoom")
-# the tabs on the right: label, pane id (its tab is "tab-<id>"), pane
-TAB_PANES = (("Code", "code", CodePane), ("Layers", "layers", LayersPane), ("Steer", "steer", SteerPane),
-             ("Tokens", "tokens", TokensPane), ("Lens", "lens", LensPane), ("Gen", "gen", GenPane),
-             ("Eval", "eval", EvalPane))
+# the tabs on the right: label, pane id (its tab is "tab-<id>"), pane, and the view holding it with its plots
+TAB_PANES = (("Code", "code", CodePane, None), ("Layers", "layers", LayersPane, None),
+             ("Steer", "steer", SteerPane, SteerView), ("Tokens", "tokens", TokensPane, None),
+             ("Lens", "lens", LensPane, None), ("Gen", "gen", GenPane, None), ("Eval", "eval", EvalPane, EvalView))
 
 
 class SteerApp(Jobs, App):
@@ -85,7 +88,7 @@ class SteerApp(Jobs, App):
         Binding("e", "evaluate", "Evaluate", id="evaluate",
                 tooltip="held-out verdict shift of the steering layer at -a, 0, +a with a random control"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False,
-                tooltip="the running build, next-token, generation or evaluation job"),
+                tooltip="the running build, next-token, generation, evaluation or alpha-sweep job"),
         Binding("question_mark,f1", "help", "Help", id="help",
                 tooltip="show or hide the focused pane's help and every key"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False, tooltip="the focused pane fills the screen, or not"),
@@ -107,6 +110,7 @@ class SteerApp(Jobs, App):
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
+        self.sweep: Any = None  # engine.ops.AlphaSweep of the last `a`
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
@@ -123,9 +127,9 @@ class SteerApp(Jobs, App):
         with Vertical(id="right"):
             yield Static("loading model…", id="status")
             with TabbedContent(id="tabs", initial="tab-layers"):
-                for label, pane_id, pane in TAB_PANES:
+                for label, pane_id, pane, view in TAB_PANES:
                     with TabPane(label, id=f"tab-{pane_id}"):
-                        yield pane(id=pane_id)
+                        yield pane(id=pane_id) if view is None else view(pane(id=pane_id), id=f"{pane_id}-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -207,7 +211,17 @@ class SteerApp(Jobs, App):
 
     def on_evaluated(self, message: Evaluated) -> None:
         self.evaluation = message.result
-        self.query_one(EvalPane).show_result(message.result)
+        self.query_one(EvalView).show_result(message.result, self.layer_note(message.result.settings.layers[0]))
+
+    def on_swept(self, message: Swept) -> None:
+        self.sweep = message.sweep
+        self.query_one(EvalView).show_sweep(message.sweep, self.layer_note(message.sweep.curve.layer), self.alpha())
+
+    def layer_note(self, layer: int) -> str:
+        """How the evaluated layer was chosen: on the Steer pane's diagnostics over all loaded pairs, the files
+        the evaluation holds out included (the console does not choose the layer inside each fold)."""
+        n = self.build.diagnostics[0].n_pairs if self.build is not None and self.build.diagnostics else "the"
+        return f"layer {layer} was chosen on all {n} pairs, these held-out files included"
 
     def on_generation_diffed(self, message: GenerationDiffed) -> None:
         self.generation = message
@@ -256,18 +270,19 @@ class SteerApp(Jobs, App):
     def action_focus(self, pane_id: str) -> None:
         pane = self.query_one(f"#{pane_id}")
         tabs, tab = self.query_one(TabbedContent), f"tab-{pane_id}"
+        focus = pane.parent.focus_shown if isinstance(pane.parent, EvalView) else pane.focus  # table or sweep
         if pane_id != "pairs" and tabs.active != tab:
             tabs.active = tab
-            self.call_after_refresh(pane.focus)  # a pane can take focus once its tab is shown
+            self.call_after_refresh(focus)  # a pane can take focus once its tab is shown
         else:
-            pane.focus()
+            focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that need a model, pairs or vectors are shown only when they can run."""
         if action in ("build", "tokens", "generate") and (self.session is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
-        if action in ("alpha", "evaluate") and self.build is None:
+        if action in ("alpha", "evaluate", "sweep") and self.build is None:
             return None
         if action == "cancel" and not self.steer_jobs():
             return None
@@ -313,6 +328,8 @@ class SteerApp(Jobs, App):
             self.query_one(GenPane).border_subtitle = f"stale: the {what} changed · g re-runs"
         if self.evaluation is not None and what != "pair":
             self.query_one(EvalPane).border_subtitle = f"stale: the {what} changed · e re-runs"
+        if self.sweep is not None and what in ("layer", "vectors"):
+            self.query_one("#sweep").border_subtitle = f"stale: the {what} changed · a re-runs"
         self.preview_due = True
         if self.preview_timer is not None:
             self.preview_timer.stop()
@@ -365,6 +382,22 @@ class SteerApp(Jobs, App):
         self.action_focus("eval")
         self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
         self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method)
+
+    def action_sweep(self) -> None:
+        """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
+        SWEEP_STEPS steps, whichever is larger), in the coefficients ``e`` applies."""
+        from steertui.engine.ops import sweep_alphas
+
+        d = self.steering_layer()
+        if self.session is None or self.dataset is None or d is None:
+            return
+        top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
+        alphas = sweep_alphas(top)
+        self.action_focus("eval")
+        view = self.query_one(EvalView)
+        view.show_view("sweep")
+        self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
+        self.sweep_job(list(self.dataset.pairs), d.layer, alphas, self.build.method)
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""
@@ -445,6 +478,8 @@ class SteerApp(Jobs, App):
         if d is None:
             self.query_one(SteerPane).show_steering(f"b: build {self.method} vectors from the pairs (m: method)")
             return
+        for plot in self.query(DiagnosticsPlot):
+            plot.show(self.build.diagnostics, d.layer)
         ratio = abs(self.alpha_steps) * ALPHA_STEP
         self.query_one(SteerPane).show_steering(
             f"{self.build.name} ({self.build.method}) · layer {d.layer} · alpha {self.alpha():+.3g} "

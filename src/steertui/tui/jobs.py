@@ -12,7 +12,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
-                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, TokensComputed,
+                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept, TokensComputed,
                                    VectorsBuilt)
 
 STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
@@ -135,6 +135,18 @@ class Jobs:
             result = self.recorded(self.ensure_recorder().evaluate, pairs, layer_eval_settings(layer, alpha, method),
                                    progress=self.progress("evaluate"), cancel=cancel)
             self.post_message(Evaluated(result))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
+    def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str) -> None:
+        """The held-out evaluation of one layer over several alphas and its curve (engine.ops.alpha_sweep),
+        recorded as one evaluate step."""
+        from steertui.engine.session.recorded import alpha_sweep
+
+        cancel = get_current_worker().cancelled_event
+        with self.reporting("alpha sweep"):
+            sweep = self.recorded(alpha_sweep, self.ensure_recorder(), pairs, layer, alphas, method,
+                                  progress=self.progress("alpha sweep"), cancel=cancel)
+            self.post_message(Swept(sweep))
 
     def ensure_recorder(self) -> Any:
         """The session everything the user makes is recorded in: the one opened with ``--session``, else a new

@@ -94,3 +94,10 @@ class GenerationDiffed(Message):
 @dataclass
 class Evaluated(Message):
     result: Any  # engine.evaluate.EvalResult (plain data)
+
+
+@dataclass
+class Swept(Message):
+    """An alpha sweep of the steering layer."""
+
+    sweep: Any  # engine.ops.AlphaSweep: the EvalResult and its verdict-against-alpha curve (plain data)

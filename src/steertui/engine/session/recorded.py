@@ -11,7 +11,7 @@ once at the end with the whole operation's result in ``result``.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from steertui.engine import ops as engine
 from steertui.engine.gendiff import fix_site_prompt
@@ -76,3 +76,13 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
         prompt = fix_site_prompt(rec.session, pair, max_new_tokens)
         diff = part(rec.generate, [prompt.text], max_new_tokens=max_new_tokens, cancel=cancel, progress=progress)
         return part.done(engine.Continuation(prompt, diff))
+
+
+def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
+                *, progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.AlphaSweep:
+    """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
+    all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it)."""
+    with _operation(rec, None) as part:
+        result = part(rec.evaluate, pairs, engine.sweep_eval_settings(layer, alphas, method), progress=progress,
+                      cancel=cancel)
+        return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, layer)))

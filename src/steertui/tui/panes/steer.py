@@ -1,10 +1,15 @@
-"""The steering pane: vectors built from the loaded pairs, one row per layer with its diagnostics."""
+"""The steering pane: vectors built from the loaded pairs, one row per layer with its diagnostics, and the same
+diagnostics plotted over layers below the table."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable
+
+from steertui.tui.panes.plots import DiagnosticsPlot
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -34,6 +39,10 @@ single-forward views, next tokens and lens).
 The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
 over the vector norm), `0` sets it to zero. `t` shows the next tokens of the selected pair's vulnerable file,
 baseline against steered.
+
+Below the table the same diagnostics are plotted over layers: the held-out AUROC, `AUC pair` (green) and
+`AUC CWE` (yellow), with the chance line at 0.5 (grey); beside it `‖v‖/‖h‖` (magenta). The red vertical line
+is the steering layer.
 """
 
     def on_mount(self) -> None:
@@ -50,3 +59,17 @@ baseline against steered.
 
     def show_steering(self, description: str) -> None:
         self.border_subtitle = description
+
+
+class SteerView(Vertical):
+    """The steering table above its plot (laid out in app.tcss); the table keeps the focus and the keys."""
+
+    def __init__(self, table: SteerPane, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+        with Horizontal(id="steer-plots"):
+            yield DiagnosticsPlot("auroc", id="steer-auroc")
+            yield DiagnosticsPlot("norm", id="steer-norm")
