@@ -22,8 +22,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# BENCH_ARGS="--shape starcoderbase-1b --json bench-1b.json" for the 1B-shape run
+BENCH_ARGS ?= --quick
 bench: $(VENV)/.installed
-	$(PY) benchmarks/run.py
+	$(VENV)/bin/steertui bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

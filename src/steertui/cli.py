@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import data, eval as eval_cmd, layers, replay
+    from steertui.commands import bench, data, eval as eval_cmd, layers, replay
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(sub)
     eval_cmd.register(sub)
     replay.register(sub)
+    bench.register(sub)
     return parser
 
 

@@ -1,0 +1,135 @@
+"""`steertui bench`: steertui's engine against plain transformers, timed in the same process, as ratios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from steertui.commands._common import add_dataset_option, positive_int
+from steertui.errors import SteertuiError
+
+SHAPE_NAMES = ("starcoderbase-1b",)  # engine.bench.SHAPES (kept here so --help imports no torch)
+ROW_GROUPS = ("generate", "forward", "lens", "extract", "memory", "eval", "startup")  # engine.bench.ROW_GROUPS
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in names if x not in ROW_GROUPS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"unknown row group(s) {', '.join(bad) or repr(text)}: "
+                                         f"use a comma-separated list of {', '.join(ROW_GROUPS)}")
+    return names
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="speed and memory of steering, lens, extraction and evaluation against plain transformers",
+        description="Time each of steertui's jobs and a plain-transformers baseline of the same job in this process, "
+        "interleaved, median of --repeats runs, and print the ratio against each row's target, with peak memory. "
+        "--quick: the demo model, under two minutes on a small CPU. --shape starcoderbase-1b: a randomly "
+        "initialised model of that exact configuration, built locally (no weights, no download; ~7 GB in "
+        "float32), with smaller data subsets and extraction memory at 1k, 4k and 8k tokens.")
+    p.add_argument("--quick", action="store_true", help="the demo model, few repeats (under two minutes)")
+    p.add_argument("--model", metavar="M", default=argparse.SUPPRESS,
+                   help="local model folder or Hugging Face id (default: the shipped demo model)")
+    p.add_argument("--shape", choices=SHAPE_NAMES, help="a randomly initialised model of this published configuration")
+    p.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:N, mps")
+    p.add_argument("--dtype", default=argparse.SUPPRESS, help="float32, bfloat16, float16")
+    add_dataset_option(p)
+    p.add_argument("--repeats", type=positive_int,
+                   help="exactly N timed runs of each side per row (default: at least 5, and more until a row took "
+                   "~8 s (--quick) or ~20 s; 2 with --shape)")
+    p.add_argument("--rows", type=_groups, metavar="G[,G...]",
+                   help=f"only these row groups: {', '.join(ROW_GROUPS)} (default: all)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    p.set_defaults(handler=run)
+
+
+def plan_for(args: argparse.Namespace):
+    """The rows and repeats a command line asks for."""
+    from steertui.engine.bench import Plan
+
+    if args.quick and (getattr(args, "model", None) or args.shape):
+        raise SteertuiError("--quick runs on the demo model only", "drop --model/--shape, or drop --quick")
+    if args.shape and getattr(args, "model", None):
+        raise SteertuiError("--shape builds its own model: it cannot be combined with --model", "pass one of them")
+    rows = tuple(args.rows or ())
+    # --repeats N: exactly N timed runs per side; without it, quick rows repeat until they took a few seconds
+    exact = args.repeats is not None
+    common = {"rows": rows, "startup_repeats": args.repeats if exact else 9}
+    if args.shape:
+        return Plan(repeats=args.repeats or 2, extract_pairs=2, eval_pairs=2, eval_folds=2,
+                    memory_lengths=(1024, 4096, 8192), cheap_warmup=True, **common)
+    if args.quick:
+        return Plan(repeats=args.repeats or 5, eval_pairs=8, eval_folds=2, cheap_warmup=True,
+                    min_seconds=0.0 if exact else 8.0, **common)
+    return Plan(repeats=args.repeats or 5, min_seconds=0.0 if exact else 20.0, **common)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from steertui.engine.bench import build_shape, run_bench
+    from steertui.engine.data import load_dataset
+
+    out_path = Path(args.json) if args.json else None
+    if out_path is not None and not out_path.parent.exists():
+        raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
+    plan = plan_for(args)
+    err = Console(stderr=True)
+    dataset = load_dataset(getattr(args, "dataset", None))
+    part = "hand-crafted" if "hand-crafted" in dataset.parts else dataset.parts[0]
+    pairs = list(dataset.select(parts=[part]).pairs)
+    if not pairs:
+        raise SteertuiError(f"{dataset.source.label} has no pairs", "pass a SecLLMHolmes checkout with --dataset")
+    source = f"{dataset.source.label}, {part}: {len(pairs)} pairs"
+    with err.status("loading the model") as status:
+        if args.shape:
+            status.update(f"building a random {args.shape} model")
+            model = build_shape(args.shape, device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+        else:
+            from steertui.commands._common import load_session
+
+            model = load_session(args)
+        status.update("measuring")
+        report = run_bench(model, pairs, plan, source=source,
+                           progress=lambda group: status.update(f"measuring: {group}"))
+    if out_path is not None:
+        from steertui.atomic import atomic_write_text
+
+        atomic_write_text(out_path, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    print_table(report, Console() if sys.stdout.isatty() else Console(width=160))
+    if out_path is not None:
+        err.print(f"results written to {out_path}")
+    return 0
+
+
+def print_table(report, console) -> None:
+    from rich.table import Table
+
+    def mb(x):
+        return "-" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+
+    table = Table(header_style="bold", title=f"steertui bench · {report.model} · {report.device} {report.dtype} · "
+                  f"{report.threads} threads · {report.machine}", title_justify="left",
+                  caption="ratio = steertui median / baseline median (same process, interleaved); min ratio = "
+                  f"fastest over fastest run, a reading of the noise. {report.memory}. "
+                  + " ".join(report.notes) + f" Run took {report.seconds:.0f} s.", caption_justify="left")
+    for col in ("row", "tokens", "steertui s", "baseline s", "ratio", "target", "met", "min ratio", "peak MB",
+                "baseline MB", "check"):
+        table.add_column(col, justify="left" if col in ("row", "check") else "right",
+                         overflow="fold")
+    for r in report.results:
+        met = "-" if r.met is None else ("[green]yes[/]" if r.met else "[red]no[/]")
+        table.add_row(r.name, str(r.tokens), f"{r.median_s:.4g}", f"{r.baseline_s:.4g}", f"×{r.ratio:.2f}",
+                      "-" if r.target is None else f"≤ {r.target:g}", met,
+                      "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}", mb(r.peak_mem_mb),
+                      mb(r.baseline_peak_mem_mb), ("" if r.check_ok else "[red]FAILED[/] ") + r.check)
+    console.print(table)
+    for r in report.results:
+        extra = ""
+        if "files_per_s" in r.extra:
+            extra = f" {r.extra['files']} files, {r.extra['files_per_s']:.2f} files/s."
+        console.print(f"[bold]{r.name}[/]: {r.steertui} · vs {r.baseline}.{extra}", highlight=False)

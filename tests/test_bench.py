@@ -1,0 +1,92 @@
+"""`steertui bench`: the real rows on the demo model, once each; what is checked is the report's structure and
+that every baseline did the same work as steertui (never how fast either was)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from steertui.cli import main
+
+KEYS = {"name", "model", "tokens", "median_s", "baseline_s", "ratio", "target", "peak_mem_mb"}
+TOP = ("device", "dtype", "torch", "transformers", "nnsight", "threads", "results")
+
+
+def _check_rows(rows: list[dict]) -> None:
+    for r in rows:
+        assert KEYS <= set(r), (r["name"], KEYS - set(r))
+        for key in ("median_s", "baseline_s", "ratio"):
+            assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, (r["name"], key, r[key])
+        assert math.isclose(r["ratio"], r["median_s"] / r["baseline_s"], rel_tol=1e-9)
+        assert r["target"] is None or r["target"] > 0
+        assert r["met"] is None if r["target"] is None else r["met"] == (r["ratio"] <= r["target"])
+        assert r["peak_mem_mb"] is None or r["peak_mem_mb"] >= 0
+        assert r["repeats"] == 1 and len(r["times_s"]) == 1 and len(r["baseline_times_s"]) == 1
+        # the baseline really did the same work: the same ids, logits, hidden states or scores (see each check)
+        assert r["check_ok"] is True, (r["name"], r["check"])
+
+
+def test_bench_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--quick", "--repeats", "1", "--rows", "forward,lens,startup", "--dataset", "builtin",
+                 "--json", str(out)])
+    assert code == 0
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text  # json.loads would accept them
+    data = json.loads(text)
+    assert all(key in data for key in TOP)
+    assert data["device"] == "cpu" and data["dtype"] == "float32" and data["threads"] >= 1
+    assert [r["name"] for r in data["results"]] == ["forward + answer logits", "lens grid", "lens diff grid",
+                                                    "steertui --help"]
+    _check_rows(data["results"])
+    assert data["results"][1]["target"] == 1.5 and data["results"][0]["target"] is None  # 1.05 is for the 1B shape
+    printed = capsys.readouterr().out
+    assert "lens diff grid" in printed and "ratio" in printed
+
+
+def test_generation_extraction_evaluation_rows(demo_session):
+    from steertui.engine.bench import Plan, run_bench
+    from steertui.engine.data import load_dataset
+
+    pairs = list(load_dataset("builtin").pairs)
+    plan = Plan(repeats=1, rows=("generate", "extract", "eval"), extract_pairs=4, eval_pairs=4, eval_folds=2,
+                cheap_warmup=True)
+    report = run_bench(demo_session, pairs, plan, source="builtin")
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert all(key in data for key in TOP)
+    rows = {r["name"]: r for r in data["results"]}
+    assert list(rows) == ["generate b1", "generate b8", "extract all layers", "verdict evaluation"]
+    _check_rows(data["results"])
+    for b in (1, 8):  # steertui's steered generation and HF generate with the hook gave the same token ids
+        gen = rows[f"generate b{b}"]
+        assert gen["check"].startswith(f"same ids ({b}×") and gen["check"].endswith("True")
+        assert gen["tokens"] == b * 64 and gen["batch"] == b and gen["target"] == 1.25
+    assert rows["extract all layers"]["files"] == 8 and rows["extract all layers"]["target"] == 1.2
+    assert rows["verdict evaluation"]["files"] == 8 and rows["verdict evaluation"]["files_per_s"] > 0
+
+
+def test_interleaved_and_first_call_measured():
+    from steertui.engine.bench import Meter, interleave
+
+    calls = []
+    p = interleave(Meter("cpu"), lambda: calls.append("A") or "a", lambda: calls.append("B") or "b", 3)
+    assert calls == ["A", "B"] + ["A", "B"] * 3  # warm-up, then alternating
+    assert len(p.ours) == len(p.base) == 3 and (p.ours_out, p.base_out) == ("a", "b")
+    assert p.ours_peak is None or p.ours_peak >= 0
+
+
+def test_bare_model_is_restored(demo_session):
+    from nnsight.intervention.source import Controller
+
+    from steertui.engine.bench import bare
+
+    wrapped = {id(m) for m in demo_session.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
+    assert wrapped
+    with bare(demo_session) as hf:
+        assert not any(isinstance(m.__dict__.get("forward"), Controller) for m in hf.modules())
+    assert wrapped == {id(m) for m in demo_session.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
+
+
+def test_quick_refuses_other_models(capsys):
+    assert main(["bench", "--quick", "--shape", "starcoderbase-1b"]) == 2
+    assert "--quick runs on the demo model only" in capsys.readouterr().err
