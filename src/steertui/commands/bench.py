@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from steertui.commands._common import add_dataset_option, positive_int
@@ -85,21 +86,32 @@ def run(args: argparse.Namespace) -> int:
     if not pairs:
         raise SteertuiError(f"{dataset.source.label} has no pairs", "pass a SecLLMHolmes checkout with --dataset")
     source = f"{dataset.source.label}, {part}: {len(pairs)} pairs"
+    started = time.perf_counter()
+
+    def write(report) -> None:
+        if out_path is not None:
+            from steertui.atomic import atomic_write_text
+
+            atomic_write_text(out_path, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+
+    def say(status, text: str) -> None:
+        status.update(text)
+        if not err.is_terminal:  # a log instead of a spinner
+            err.print(f"[{time.perf_counter() - started:6.0f} s] {text}", highlight=False)
+
     with err.status("loading the model") as status:
         if args.shape:
-            status.update(f"building a random {args.shape} model")
+            say(status, f"building a random {args.shape} model")
             model = build_shape(args.shape, device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
         else:
             from steertui.commands._common import load_session
 
             model = load_session(args)
-        status.update("measuring")
-        report = run_bench(model, pairs, plan, source=source,
-                           progress=lambda group: status.update(f"measuring: {group}"))
-    if out_path is not None:
-        from steertui.atomic import atomic_write_text
-
-        atomic_write_text(out_path, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+        say(status, "measuring")
+        # the JSON is rewritten after each group of rows, so a long run that is stopped keeps what it measured
+        report = run_bench(model, pairs, plan, source=source, progress=lambda group: say(status, f"measuring: {group}"),
+                           partial=write)
+    write(report)
     print_table(report, Console() if sys.stdout.isatty() else Console(width=160))
     if out_path is not None:
         err.print(f"results written to {out_path}")

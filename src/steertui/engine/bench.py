@@ -367,7 +367,7 @@ class Bench:
     """The rows of one run on one loaded model."""
 
     def __init__(self, model: "ModelSession", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, on_rows: Callable[[list[BenchRow]], None] | None = None) -> None:
         import torch
 
         self.model = model
@@ -375,6 +375,7 @@ class Bench:
         self.plan = plan
         self.source = source
         self.progress = progress or (lambda _msg: None)
+        self.on_rows = on_rows
         self.meter = Meter(model.device)
         self.model_name = model.info.name
         self.layer = model.n_layers // 2
@@ -430,6 +431,8 @@ class Bench:
         for group, job in jobs:
             self.progress(group)
             rows += job()
+            if self.on_rows is not None:
+                self.on_rows(list(rows))
         return rows
 
     # -- generation --
@@ -791,14 +794,24 @@ def machine() -> str:
 
 
 def run_bench(model: "ModelSession", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
-              progress: Progress | None = None) -> BenchReport:
+              progress: Progress | None = None,
+              partial: Callable[[BenchReport], None] | None = None) -> BenchReport:
+    """Every row of ``plan`` on ``model``; ``partial`` gets the report so far after each group of rows."""
     import torch
 
     t = time.perf_counter()
-    bench = Bench(model, pairs, plan, source=source, progress=progress)
     report = BenchReport(device=str(model.info.device), dtype=model.info.dtype, threads=torch.get_num_threads(),
-                         machine=machine(), model=model.info.name, memory=bench.meter.how)
+                         machine=machine(), model=model.info.name, memory="")
     report.notes.append(f"data: {source}" if source else "data: builtin examples")
+
+    def on_rows(rows: list[BenchRow]) -> None:
+        report.results = rows
+        report.seconds = time.perf_counter() - t
+        if partial is not None:
+            partial(report)
+
+    bench = Bench(model, pairs, plan, source=source, progress=progress, on_rows=on_rows)
+    report.memory = bench.meter.how
     report.results = bench.run()
     report.seconds = time.perf_counter() - t
     return report
