@@ -28,39 +28,39 @@ def _pairs(dataset, per_cwe: int = 1, n_cwes: int = 8):
     return [p for cwe in list(groups)[:n_cwes] for p in groups[cwe][:per_cwe]]
 
 
-def tour(session, dataset, path: Path) -> None:
+def tour(model, dataset, path: Path) -> None:
     from steertui.engine.evaluate import EvalSettings
     from steertui.engine.session import SessionRecorder
 
-    rec = SessionRecorder.new(session, dataset, path, note="example: every step kind, demo model, builtin examples")
+    rec = SessionRecorder.new(model, dataset, path, note="example: every step kind, demo model, builtin examples")
     pairs = _pairs(dataset, per_cwe=1)
     rec.build_vectors(pairs, name="vuln", layers=[1, 2], method="mean-diff", readout="last", seed=0,
                       split="all selected pairs (one per CWE)")
     rec.set_steering([{"vector": "vuln", "layer": 2, "alpha": 4.0, "positions": "all"}])
     rec.probe_layers()
-    rec.lens(C_PROMPT, k=5, positions=[-3, -2, -1], target=_single_token(session, " dst", " src", "(", " ("))
+    rec.lens(C_PROMPT, k=5, positions=[-3, -2, -1], target=_single_token(model, " dst", " src", "(", " ("))
     rec.top_tokens(PROMPTS, k=5)
     rec.generate(PROMPTS, max_new_tokens=8)
     short = sorted(pairs, key=lambda p: len(p.vulnerable.code) + len(p.patched.code))[:2]  # keeps the replay fast
     rec.evaluate(short, EvalSettings(layers=(2,), alphas=(0.0, 4.0), folds=2, kl_tokens=16, seed=0))
 
 
-def baseline(session, dataset, path: Path) -> None:
+def baseline(model, dataset, path: Path) -> None:
     from steertui.engine.session import SessionRecorder
 
-    rec = SessionRecorder.new(session, dataset, path, note="example: unsteered steps only, no vectors")
+    rec = SessionRecorder.new(model, dataset, path, note="example: unsteered steps only, no vectors")
     rec.probe_layers(PY_PROMPT)
     rec.lens(PY_PROMPT, k=3, steering=[])
     rec.top_tokens(PROMPTS, k=8, steering=[])
     rec.generate([C_PROMPT], max_new_tokens=16, steering=[])
 
 
-def _single_token(session, *candidates: str) -> str | int:
+def _single_token(model, *candidates: str) -> str | int:
     """The first candidate that is one token of the model's tokenizer (else the id of the first's first token)."""
     for text in candidates:
-        if session.token_id(text) is not None:
+        if model.token_id(text) is not None:
             return text
-    return session.tokenizer(candidates[0], add_special_tokens=False)["input_ids"][0]
+    return model.tokenizer(candidates[0], add_special_tokens=False)["input_ids"][0]
 
 
 EXAMPLES = {"demo-tour": tour, "demo-baseline": baseline}
@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from steertui.engine.data import load_dataset
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
     from steertui.engine.session import sidecar_name
 
-    session = ModelSession.load(None, device="cpu", dtype="float32")  # "demo": the shipped model
+    model = LoadedModel.load(None, device="cpu", dtype="float32")  # "demo": the shipped model
     dataset = load_dataset("builtin")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or EXAMPLES:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         for old in (path, path.parent / sidecar_name(path)):
             old.unlink(missing_ok=True)
         start = time.perf_counter()
-        EXAMPLES[name](session, dataset, path)
+        EXAMPLES[name](model, dataset, path)
         print(f"{path} ({time.perf_counter() - start:.1f}s)", file=sys.stderr)
     return 0
 

@@ -37,7 +37,7 @@ async def render(out: Path, size: tuple[int, int]) -> list[Path]:
         for _ in range(2400):  # the jobs, then the live preview a steering change schedules 0.2 s later
             await pilot.pause(0.05)
             await app.workers.wait_for_complete()
-            if app.session is not None and app.dataset is not None and app.preview_timer is None \
+            if app.model is not None and app.dataset is not None and app.preview_timer is None \
                     and not app.steer_jobs():
                 break
         await pilot.pause()
@@ -47,9 +47,9 @@ async def render(out: Path, size: tuple[int, int]) -> list[Path]:
 
     async with app.run_test(size=size) as pilot:
         await quiet(pilot)
-        if app.session is None:
+        if app.model is None:
             raise SystemExit(f"the demo model did not load: {app.failures}")
-        app.recorder = SessionRecorder.new(app.session, app.dataset, path="screens.toml")  # the header names it
+        app.recorder = SessionRecorder.new(app.model, app.dataset, path="screens.toml")  # the header names it
         for name, keys in SHOTS:
             for key in keys:
                 await pilot.press(key)

@@ -474,10 +474,10 @@ def steering_results(out: Path, held: list) -> dict:
 
     from steertui.engine.build import build_vectors
     from steertui.engine.evaluate import EvalSettings, direction_effect, evaluate
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
     from steertui.engine.vectors import best_layer
 
-    session = ModelSession.load(str(out), device="cpu", dtype="float32")
+    loaded = LoadedModel.load(str(out), device="cpu", dtype="float32")
     parts = {}
     with tempfile.TemporaryDirectory() as tmp:
         synth = load_checkout(synth_vulns.write_checkout(held, Path(tmp), per_cwe=6)).select(parts=["hand-crafted"])
@@ -485,11 +485,11 @@ def steering_results(out: Path, held: list) -> dict:
                    "SecLLMHolmes hand-crafted": load_checkout(shared_dataset()).select(parts=["hand-crafted"])}
         for name, ds in sources.items():
             pairs = list(ds.pairs)
-            diags = build_vectors(session, pairs, seed=0).diagnostics
+            diags = build_vectors(loaded, pairs, seed=0).diagnostics
             best = best_layer(diags)
-            settings = EvalSettings(layers=tuple(range(session.n_layers)), alphas=(-STEER_ALPHA, 0.0, STEER_ALPHA),
+            settings = EvalSettings(layers=tuple(range(loaded.n_layers)), alphas=(-STEER_ALPHA, 0.0, STEER_ALPHA),
                                     alpha_scale="residual", folds=3, seed=0)
-            result = evaluate(session, pairs, settings)
+            result = evaluate(loaded, pairs, settings)
             e = direction_effect(result.files, best.layer, STEER_ALPHA)
             row = next(r for r in result.rows if r.layer == best.layer and r.alpha == STEER_ALPHA and r.cwe == "all")
             parts[name] = dict(pairs=len(pairs), layer=best.layer, auroc=best.auroc_pairs or float("nan"), up=e.up,

@@ -36,11 +36,11 @@ def demo_model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_session(demo_model_path):
+def demo_model(demo_model_path):
     """The shipped demo model, loaded once for the whole test run (CPU, float32)."""
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
-    return ModelSession.load(str(demo_model_path), device="cpu", dtype="float32")
+    return LoadedModel.load(str(demo_model_path), device="cpu", dtype="float32")
 
 
 @pytest.fixture(autouse=True)

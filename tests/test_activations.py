@@ -42,16 +42,16 @@ def test_token_diff_masks():
 
 
 @pytest.mark.parametrize("readout", ["last", "mean"])
-def test_readouts_equal_hand_computation(demo_session, builtin, readout):
+def test_readouts_equal_hand_computation(demo_model, builtin, readout):
     texts = [p.vulnerable.code for p in builtin.pairs[:5]]
-    lengths = {len(demo_session.tokenizer(t)["input_ids"]) for t in texts}
+    lengths = {len(demo_model.tokenizer(t)["input_ids"]) for t in texts}
     assert len(lengths) > 1, "the batch must need padding"
-    acts = extract(demo_session, texts, readout=readout, chunk_size=3)
-    assert acts.values.shape == (5, demo_session.n_layers, demo_session.d_model)
-    assert acts.layers == list(range(demo_session.n_layers)) and not any(acts.truncated)
+    acts = extract(demo_model, texts, readout=readout, chunk_size=3)
+    assert acts.values.shape == (5, demo_model.n_layers, demo_model.d_model)
+    assert acts.layers == list(range(demo_model.n_layers)) and not any(acts.truncated)
     for k, text in enumerate(texts):
-        ref = _reference_states(demo_session, text)
-        for i in range(demo_session.n_layers):
+        ref = _reference_states(demo_model, text)
+        for i in range(demo_model.n_layers):
             want = ref[i][-1] if readout == "last" else ref[i].mean(0)
             # padded batches of 3 against one text alone: a whole forward's rounding at the states' magnitude
             tol = f32_tol(ref[i], ulps=FORWARD)
@@ -59,32 +59,32 @@ def test_readouts_equal_hand_computation(demo_session, builtin, readout):
     assert all(v.abs().sum() > 0 for v in acts.values.flatten(0, 1)), "no silent zero vectors"
 
 
-def test_diff_readout_and_chunking(demo_session, builtin):
+def test_diff_readout_and_chunking(demo_model, builtin):
     pair = builtin.pairs[0]
-    ids, _ = tokenize(demo_session, [pair.vulnerable.code, pair.patched.code], None)
+    ids, _ = tokenize(demo_model, [pair.vulnerable.code, pair.patched.code], None)
     mv, mp = token_diff_masks(ids[0], ids[1])
     assert 0 < sum(mv) < len(mv) and 0 < sum(mp) < len(mp)
-    acts = extract(demo_session, [pair.vulnerable.code, pair.patched.code], readout="diff", diff_masks=[mv, mp],
+    acts = extract(demo_model, [pair.vulnerable.code, pair.patched.code], readout="diff", diff_masks=[mv, mp],
                    ids=ids, layers=[1, 3])
     assert acts.layers == [1, 3] and acts.n_readout_tokens == [sum(mv), sum(mp)]
     for k, (text, mask) in enumerate([(pair.vulnerable.code, mv), (pair.patched.code, mp)]):
-        ref = _reference_states(demo_session, text)
+        ref = _reference_states(demo_model, text)
         sel = torch.tensor(mask)
         for j, layer in enumerate([1, 3]):
             # a padded batch of two against one text alone: a whole forward's rounding at the states' magnitude
             tol = f32_tol(ref[layer], ulps=FORWARD)
             torch.testing.assert_close(acts.values[k, j], ref[layer][sel].mean(0), rtol=0, atol=tol)
     texts = [p.patched.code for p in builtin.pairs[:4]]
-    one = extract(demo_session, texts, chunk_size=1, layers=[2])
-    four = extract(demo_session, texts, chunk_size=4, layers=[2])
+    one = extract(demo_model, texts, chunk_size=1, layers=[2])
+    four = extract(demo_model, texts, chunk_size=4, layers=[2])
     # one text per forward against a padded batch of four: the same rounding, at the readouts' magnitude
     torch.testing.assert_close(one.values, four.values, rtol=0, atol=f32_tol(one.values, ulps=FORWARD))
 
 
-def test_progress_cancel_and_truncation(demo_session, builtin):
+def test_progress_cancel_and_truncation(demo_model, builtin):
     texts = [p.vulnerable.code for p in builtin.pairs[:5]]
     seen = []
-    acts = extract(demo_session, texts, chunk_size=2, progress=lambda d, t: seen.append((d, t)), max_length=16)
+    acts = extract(demo_model, texts, chunk_size=2, progress=lambda d, t: seen.append((d, t)), max_length=16)
     assert seen == [(2, 5), (4, 5), (5, 5)]
     assert all(acts.truncated) and set(acts.n_tokens) == {16}
     cancel = threading.Event()
@@ -93,4 +93,4 @@ def test_progress_cancel_and_truncation(demo_session, builtin):
         cancel.set()
 
     with pytest.raises(CancelledError, match="after 2 of 5"):
-        extract(demo_session, texts, chunk_size=2, progress=stop_after_first, cancel=cancel)
+        extract(demo_model, texts, chunk_size=2, progress=stop_after_first, cancel=cancel)

@@ -8,7 +8,7 @@ import torch
 
 import tiny_models
 from steertui.engine import steering
-from steertui.engine.model import ModelSession
+from steertui.engine.model import LoadedModel
 from tolerances import FORWARD, f32_tol, logit_tol
 
 PROMPTS = ["int main(void) {\n    char buf[16];", "def f(x):", "strcpy(buf, argv[1]);\n    printf(\"%s\", buf);"]
@@ -25,7 +25,7 @@ EXPECTED_PATHS = {
 @pytest.fixture(scope="module", params=tiny_models.ARCHS)
 def arch_session(request):
     hf, tok = tiny_models.build(request.param)
-    return request.param, ModelSession.from_modules(hf, tok, request.param)
+    return request.param, LoadedModel.from_modules(hf, tok, request.param)
 
 
 def _positions(mask):
@@ -168,7 +168,7 @@ def test_generic_fallback_guesses_and_says_so():
     cfg = T.GPTNeoXConfig(vocab_size=tiny_models.VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                           num_attention_heads=4, max_position_embeddings=128, bos_token_id=0, eos_token_id=0)
     hf = T.AutoModelForCausalLM.from_config(cfg)
-    s = ModelSession.from_modules(hf, tiny_models.tokenizer(), "neox")
+    s = LoadedModel.from_modules(hf, tiny_models.tokenizer(), "neox")
     a = s.adapter
     assert a.guessed and a.family == "generic"
     assert (a.embed, a.blocks, a.final_norm, a.unembed) == (
@@ -254,7 +254,7 @@ def test_tuple_block_output_is_probed_and_indexed():
 def test_generation_with_step_scoped_steering_equals_hook(positions):
     """Prompt-only and generated-only steering match a hook that counts forward calls (step 0 = the prompt)."""
     hf, tok = tiny_models.build("gpt_bigcode")
-    s = ModelSession.from_modules(hf, tok)
+    s = LoadedModel.from_modules(hf, tok)
     v = torch.randn(32, generator=torch.Generator().manual_seed(2)) * 3
     gen = steering.generate(s, PROMPTS[:2], steers=[steering.Steer(1, v, 2.0, positions)], max_new_tokens=5,
                             stop_at_eos=False)
@@ -281,7 +281,7 @@ def test_generation_cancel():
     from steertui.errors import CancelledError
 
     hf, tok = tiny_models.build("gpt_bigcode")
-    s = ModelSession.from_modules(hf, tok)
+    s = LoadedModel.from_modules(hf, tok)
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(CancelledError):

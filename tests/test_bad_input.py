@@ -229,7 +229,7 @@ async def test_console_with_damaged_weights_says_so_and_keeps_running(tmp_path):
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.session is None and [f.job for f in app.failures] == ["load model"]
+        assert app.model is None and [f.job for f in app.failures] == ["load model"]
         assert "model.safetensors" in app.failures[0].error and "cannot be read" in app.failures[0].error
         assert "model not loaded" in str(app.query_one("#status").render())
         await pilot.press("d")  # still answering keys
@@ -370,11 +370,11 @@ _SESSION_WRITER = r'''
 import sys
 
 from steertui.engine.data import load_dataset
-from steertui.engine.model import ModelSession
+from steertui.engine.model import LoadedModel
 from steertui.engine.session import SessionRecorder
 
-session = ModelSession.load(sys.argv[2], device="cpu", dtype="float32")
-rec = SessionRecorder.open(sys.argv[1], session=session, dataset=load_dataset("builtin"))
+session = LoadedModel.load(sys.argv[2], device="cpu", dtype="float32")
+rec = SessionRecorder.open(sys.argv[1], loaded=session, dataset=load_dataset("builtin"))
 rec.probe_layers("x = 1")
 print("writing", flush=True)
 sys.stdin.readline()  # hold the file until the test says
@@ -393,18 +393,18 @@ def _session_writer(path: Path, model: Path) -> subprocess.Popen:
     return proc
 
 
-def _recorded_session(tmp_path: Path, demo_session) -> Path:
+def _recorded_session(tmp_path: Path, demo_model) -> Path:
     from steertui.engine.data import load_dataset
     from steertui.engine.session import SessionRecorder
 
     path = tmp_path / "shared.toml"
-    with SessionRecorder.new(demo_session, load_dataset("builtin"), path) as rec:
+    with SessionRecorder.new(demo_model, load_dataset("builtin"), path) as rec:
         rec.probe_layers("x = 0")
     assert not (tmp_path / "shared.toml.lock").exists()
     return path
 
 
-def test_a_session_file_has_one_writer(tmp_path, demo_session, demo_model_path):
+def test_a_session_file_has_one_writer(tmp_path, demo_model, demo_model_path):
     """While another process records into a session file, opening it to record, or creating it anew, is refused
     with one line naming the file, the holder's pid and what to do (two writers used to lose about half the
     steps); the console opens it read-only and appends nothing. When the writer ends, its lock is gone."""
@@ -414,13 +414,13 @@ def test_a_session_file_has_one_writer(tmp_path, demo_session, demo_model_path):
     from steertui.engine.session import SessionRecorder, read_session
     from steertui.engine.session.lock import SessionLockedError
 
-    path = _recorded_session(tmp_path, demo_session)
+    path = _recorded_session(tmp_path, demo_model)
     writer = _session_writer(path, demo_model_path)
     try:
         lock = tmp_path / "shared.toml.lock"
         assert json.loads(lock.read_text())["pid"] == writer.pid
-        for second in (lambda: SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")),
-                       lambda: SessionRecorder.new(demo_session, load_dataset("builtin"), path)):
+        for second in (lambda: SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin")),
+                       lambda: SessionRecorder.new(demo_model, load_dataset("builtin"), path)):
             with pytest.raises(SessionLockedError) as info:
                 second()
             line = str(info.value)
@@ -428,7 +428,7 @@ def test_a_session_file_has_one_writer(tmp_path, demo_session, demo_model_path):
                                                         f"(pid {writer.pid} on {socket.gethostname()}"), line
             assert "quit that steertui first, or open a copy of the file" in line, line
         before = path.read_bytes()
-        view = SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"),
+        view = SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin"),
                                     read_only_if_locked=True)  # the console's way: a view that never saves
         assert isinstance(view.read_only, SessionLockedError) and not view.autosave
         view.probe_layers("not saved")
@@ -439,24 +439,24 @@ def test_a_session_file_has_one_writer(tmp_path, demo_session, demo_model_path):
     assert writer.returncode == 0, err
     assert not lock.exists()
     assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "x = 1", "x = 2"]  # nothing lost
-    with SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")) as rec:
+    with SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin")) as rec:
         rec.probe_layers("x = 3")  # the file is free again
     assert len(read_session(path).steps) == 4 and not lock.exists()
 
 
-def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path, demo_session, demo_model_path):
+def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path, demo_model, demo_model_path):
     import signal
 
     from steertui.engine.data import load_dataset
     from steertui.engine.session import SessionRecorder, read_session
 
-    path = _recorded_session(tmp_path, demo_session)
+    path = _recorded_session(tmp_path, demo_model)
     writer = _session_writer(path, demo_model_path)
     writer.send_signal(signal.SIGKILL)
     writer.communicate(timeout=60)  # reaped: its pid runs no more
     lock = tmp_path / "shared.toml.lock"
     assert json.loads(lock.read_text())["pid"] == writer.pid  # left behind by the kill
-    rec = SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+    rec = SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin"))
     assert json.loads(lock.read_text())["pid"] == os.getpid()
     rec.probe_layers("x = 9")
     rec.close()
@@ -464,24 +464,24 @@ def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path, demo_session, de
     assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "x = 1", "x = 9"]
 
 
-def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_session):
+def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_model):
     from steertui.engine.data import load_dataset
     from steertui.engine.session import SessionRecorder, read_session
     from steertui.engine.session.lock import SessionLockedError
 
-    path = _recorded_session(tmp_path, demo_session)
+    path = _recorded_session(tmp_path, demo_model)
     lock = tmp_path / "shared.toml.lock"
     for content, says in [('{"pid": 1, "host": "elsewhere"}', "pid 1 on elsewhere"),
                           ("", "an unknown process")]:
         lock.write_text(content)
         with pytest.raises(SessionLockedError) as info:
-            SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+            SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin"))
         assert says in str(info.value) and f"delete {lock}" in str(info.value), str(info.value)
         assert lock.read_text() == content
     lock.unlink()
-    with SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin")) as rec:
+    with SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin")) as rec:
         with pytest.raises(SessionLockedError, match="this process"):  # one writer within a process too
-            SessionRecorder.open(path, session=demo_session, dataset=load_dataset("builtin"))
+            SessionRecorder.open(path, loaded=demo_model, dataset=load_dataset("builtin"))
         rec.probe_layers("y")
         lock.unlink()  # deleted by hand, and taken by a writer elsewhere: the next save is refused
         lock.write_text('{"pid": 1, "host": "elsewhere"}')
@@ -492,7 +492,7 @@ def test_a_lock_whose_holder_cannot_be_checked_is_not_taken_over(tmp_path, demo_
     assert [st.inputs.prompt for st in read_session(path).steps] == ["x = 0", "y"]
 
 
-def test_the_console_opens_a_session_another_process_writes_read_only(tmp_path, demo_session, demo_model_path):
+def test_the_console_opens_a_session_another_process_writes_read_only(tmp_path, demo_model, demo_model_path):
     """`steertui --session FILE` while another process records into FILE: the console opens it as a view (the
     header says READ-ONLY and names the writer's pid), computes as usual and appends nothing to the file; the
     writer's lock stays its own."""
@@ -501,7 +501,7 @@ def test_the_console_opens_a_session_another_process_writes_read_only(tmp_path, 
     from steertui.engine.session.lock import SessionLockedError
     from steertui.tui.app import SteerApp
 
-    path = _recorded_session(tmp_path, demo_session)
+    path = _recorded_session(tmp_path, demo_model)
     writer = _session_writer(path, demo_model_path)
     lock = tmp_path / "shared.toml.lock"
 

@@ -44,14 +44,14 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert "lens diff grid" in printed and "ratio" in printed
 
 
-def test_generation_extraction_evaluation_rows(demo_session):
+def test_generation_extraction_evaluation_rows(demo_model):
     from steertui.engine.bench import Plan, run_bench
     from steertui.engine.data import load_dataset
 
     pairs = list(load_dataset("builtin").pairs)
     plan = Plan(repeats=1, rows=("generate", "extract", "eval"), extract_pairs=4, eval_pairs=4, eval_folds=2,
                 cheap_warmup=True)
-    report = run_bench(demo_session, pairs, plan, source="builtin")
+    report = run_bench(demo_model, pairs, plan, source="builtin")
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert all(key in data for key in TOP)
     rows = {r["name"]: r for r in data["results"]}
@@ -75,16 +75,16 @@ def test_interleaved_and_first_call_measured():
     assert p.ours_peak is None or p.ours_peak >= 0
 
 
-def test_bare_model_is_restored(demo_session):
+def test_bare_model_is_restored(demo_model):
     from nnsight.intervention.source import Controller
 
     from steertui.engine.bench import bare
 
-    wrapped = {id(m) for m in demo_session.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
+    wrapped = {id(m) for m in demo_model.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
     assert wrapped
-    with bare(demo_session) as hf:
+    with bare(demo_model) as hf:
         assert not any(isinstance(m.__dict__.get("forward"), Controller) for m in hf.modules())
-    assert wrapped == {id(m) for m in demo_session.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
+    assert wrapped == {id(m) for m in demo_model.hf.modules() if isinstance(m.__dict__.get("forward"), Controller)}
 
 
 def test_quick_refuses_other_models(capsys):

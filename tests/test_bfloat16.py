@@ -1,7 +1,7 @@
 """What bfloat16 does to the verdict score, measured on CPU with the demo model and the 32 builtin files.
 
 The score reads the logits at the answer slot through the float32 head (final norm and unembedding in float32,
-``ModelSession.float32_head``), so what remains is the rounding of the bfloat16 hidden states. Measured here:
+``LoadedModel.float32_head``), so what remains is the rounding of the bfloat16 hidden states. Measured here:
 bfloat16 against float32 differ by at most 0.069 (scores span ±17), and scoring one prompt per forward against 8
 per forward by at most 0.039; reading the model's own bfloat16 logits instead gives 0.083 and 0.125. The bounds
 below are twice the measured figures."""
@@ -20,16 +20,16 @@ TO_OTHER_CHUNKING = 0.08  # measured 0.039
 
 @pytest.fixture(scope="module")
 def bf16_session(demo_model_path):
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
-    return ModelSession.load(str(demo_model_path), device="cpu", dtype="bfloat16")
+    return LoadedModel.load(str(demo_model_path), device="cpu", dtype="bfloat16")
 
 
 @pytest.fixture(scope="module")
-def prompts(demo_session):
+def prompts(demo_model):
     pairs = list(load_dataset("builtin").pairs)
     samples = [s for p in pairs for s in p.samples]
-    return [p.text for p in verdict.sample_prompts(demo_session, samples, pairs)]
+    return [p.text for p in verdict.sample_prompts(demo_model, samples, pairs)]
 
 
 def _bf16_logit_scores(session, prompts, answers, chunk):
@@ -42,9 +42,9 @@ def _bf16_logit_scores(session, prompts, answers, chunk):
     return out
 
 
-def test_bfloat16_verdict_scores_against_float32_and_another_chunking(demo_session, bf16_session, prompts):
-    answers = verdict.answer_tokens(demo_session)
-    ref = verdict.score(demo_session, prompts, answers, chunk_size=8)
+def test_bfloat16_verdict_scores_against_float32_and_another_chunking(demo_model, bf16_session, prompts):
+    answers = verdict.answer_tokens(demo_model)
+    ref = verdict.score(demo_model, prompts, answers, chunk_size=8)
     b8 = verdict.score(bf16_session, prompts, answers, chunk_size=8)
     b1 = verdict.score(bf16_session, prompts, answers, chunk_size=1)
     assert len(prompts) == 32 and float(ref.abs().max()) > 1.0

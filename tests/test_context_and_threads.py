@@ -33,13 +33,13 @@ def _error_line(proc: subprocess.CompletedProcess) -> str:
 
 
 # ---- context ------------------------------------------------------------------------------------------------
-def test_context_length_is_the_configs(demo_session):
-    assert demo_session.context_length == demo_session.hf.config.n_positions == 1024
+def test_context_length_is_the_configs(demo_model):
+    assert demo_model.context_length == demo_model.hf.config.n_positions == 1024
 
 
 @pytest.mark.parametrize("call", ["forward", "generate", "lens", "top_tokens", "generation_diff"])
-def test_a_prompt_past_the_context_is_refused_before_the_model_runs(demo_session, call):
-    s = demo_session
+def test_a_prompt_past_the_context_is_refused_before_the_model_runs(demo_model, call):
+    s = demo_model
     n = len(s.tokenizer(LONG)["input_ids"])
     assert n > s.context_length
     run = {"forward": lambda: steering.forward(s, [PROMPT, LONG]),
@@ -54,8 +54,8 @@ def test_a_prompt_past_the_context_is_refused_before_the_model_runs(demo_session
     assert f"{n} tokens" in text and "context of 1024" in text and "data budget" in text, text
 
 
-def test_new_tokens_past_the_context_say_how_many_fit(demo_session):
-    s = demo_session
+def test_new_tokens_past_the_context_say_how_many_fit(demo_model):
+    s = demo_model
     n = len(s.tokenizer(PROMPT)["input_ids"])
     with pytest.raises(ContextLengthError, match=rf"{n} tokens \+ 2000 new tokens.*at most {1024 - n} new tokens"):
         steering.generate(s, [PROMPT], max_new_tokens=2000)
@@ -67,11 +67,11 @@ def test_new_tokens_past_the_context_say_how_many_fit(demo_session):
 
 
 @pytest.mark.parametrize("prompts", [[""], [PROMPT, ""]])
-def test_an_empty_prompt_is_refused(demo_session, prompts):
+def test_an_empty_prompt_is_refused(demo_model, prompts):
     with pytest.raises(ContextLengthError, match="empty"):
-        steering.forward(demo_session, prompts)
+        steering.forward(demo_model, prompts)
     with pytest.raises(ContextLengthError, match="empty"):
-        steering.generate(demo_session, prompts, max_new_tokens=2)
+        steering.generate(demo_model, prompts, max_new_tokens=2)
 
 
 @pytest.mark.parametrize("prompt, says", [("", "empty"), (LONG, "context of 1024")])
@@ -95,10 +95,10 @@ def test_replay_of_a_generation_past_the_context_is_one_line(tmp_path):
 
 
 # ---- threads ------------------------------------------------------------------------------------------------
-def test_one_model_hammered_from_threads_gives_the_single_threaded_results(demo_session):
+def test_one_model_hammered_from_threads_gives_the_single_threaded_results(demo_model):
     """Tokenizer calls with different padding/truncation settings, encodes, forwards, lenses and target
     lookups from four threads at once: each result equals the single-threaded one."""
-    s = demo_session
+    s = demo_model
     texts = [PROMPT, "def f(x):\n    return x", "strcpy(buf, argv[1]);", LONG[:200]]
     ops = {
         "encode": lambda: s.encode(texts)["input_ids"].tolist(),
@@ -135,14 +135,14 @@ def test_one_model_hammered_from_threads_gives_the_single_threaded_results(demo_
     assert not mismatches, mismatches
 
 
-def test_the_tokenizer_is_locked_and_still_configurable(demo_session):
-    tok = demo_session.tokenizer
+def test_the_tokenizer_is_locked_and_still_configurable(demo_model):
+    tok = demo_model.tokenizer
     assert tok.padding_side == "left"
     tok.padding_side = "right"
     try:
         assert tok("a b", "c")["input_ids"]
-        assert demo_session.tokenizer.padding_side == "right"
+        assert demo_model.tokenizer.padding_side == "right"
     finally:
         tok.padding_side = "left"
-    assert len(tok) == len(tok._tokenizer) <= demo_session.info.vocab_size
+    assert len(tok) == len(tok._tokenizer) <= demo_model.info.vocab_size
     assert tok.decode(tok.encode("int x;", add_special_tokens=False)) == "int x;"

@@ -36,15 +36,15 @@ def builtin():
 
 
 @pytest.fixture(scope="module")
-def answer_probs(demo_session, builtin):
+def answer_probs(demo_model, builtin):
     """p(" Yes"), p(" No") at the answer slot of every builtin file, one forward per file."""
-    answers = answer_tokens(demo_session)
+    answers = answer_tokens(demo_model)
     samples = list(builtin.samples)
-    prompts = sample_prompts(demo_session, samples, [builtin.pair_of(s) for s in samples])
+    prompts = sample_prompts(demo_model, samples, [builtin.pair_of(s) for s in samples])
     out = []
     for s, p in zip(samples, prompts):
         assert not p.truncated, s.id  # the context holds every builtin file whole
-        probs = forward(demo_session, [p.text], logits_at="last").logits[0].float().softmax(-1)
+        probs = forward(demo_model, [p.text], logits_at="last").logits[0].float().softmax(-1)
         out.append((s, probs[answers.yes_id].item(), probs[answers.no_id].item()))
     return out
 
@@ -64,15 +64,15 @@ def test_plain_argmax_verdict_is_right_on_most_builtin_files(answer_probs):
 
 
 @pytest.fixture(scope="module")
-def builtin_best(demo_session, builtin):
-    return best_layer(build_vectors(demo_session, list(builtin.pairs), seed=0).diagnostics)
+def builtin_best(demo_model, builtin):
+    return best_layer(build_vectors(demo_model, list(builtin.pairs), seed=0).diagnostics)
 
 
 @pytest.fixture(scope="module")
-def held_out_effect(demo_session, builtin, builtin_best):
+def held_out_effect(demo_model, builtin, builtin_best):
     settings = EvalSettings(layers=(builtin_best.layer,), alphas=(-ALPHA, 0.0, ALPHA), alpha_scale="residual",
                             folds=3, seed=0)
-    result = evaluate(demo_session, list(builtin.pairs), settings)
+    result = evaluate(demo_model, list(builtin.pairs), settings)
     return result, direction_effect(result.files, builtin_best.layer, ALPHA)
 
 
@@ -114,12 +114,12 @@ def synthetic_pairs(tmp_path_factory):
     return list(load_checkout(root).select(parts=["hand-crafted"]).pairs)
 
 
-def test_steering_on_held_out_synthetic_shapes_beats_random_by_the_margin(demo_session, synthetic_pairs):
+def test_steering_on_held_out_synthetic_shapes_beats_random_by_the_margin(demo_model, synthetic_pairs):
     assert len(synthetic_pairs) == 48
-    best = best_layer(build_vectors(demo_session, synthetic_pairs, seed=0).diagnostics)
+    best = best_layer(build_vectors(demo_model, synthetic_pairs, seed=0).diagnostics)
     settings = EvalSettings(layers=(best.layer,), alphas=(-ALPHA, 0.0, ALPHA), alpha_scale="residual", folds=3,
                             seed=0)
-    e = direction_effect(evaluate(demo_session, synthetic_pairs, settings).files, best.layer, ALPHA)
+    e = direction_effect(evaluate(demo_model, synthetic_pairs, settings).files, best.layer, ALPHA)
     report = (f"layer {e.layer}: up {e.up:+.2f} (random {e.up_random:+.2f}), down {e.down:+.2f} "
               f"(random {e.down_random:+.2f}), KL {e.kl_up:.3f} / {e.kl_down:.3f}")
     print(report)

@@ -105,18 +105,18 @@ def test_every_row_is_recomputed_from_the_files(eval_json) -> None:
             assert raw == fold["residual_norm"][L] / fold["vector_norm"][L]
 
 
-def test_layers_all_means_every_layer(demo_session, demo_model_path, tmp_path) -> None:
+def test_layers_all_means_every_layer(demo_model, demo_model_path, tmp_path) -> None:
     out = tmp_path / "all.json"
     assert main(["eval", "--model", str(demo_model_path), "--dataset", "builtin", "--layers", "all", "--alpha", "0",
                  "--folds", "2", "--kl-tokens", "4", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    every = list(range(demo_session.n_layers))
+    every = list(range(demo_model.n_layers))
     assert data["settings"]["layers"] == every and data["settings"]["alpha_scale"] == "raw"
     assert sorted({r["layer"] for r in data["results"]}) == every
     assert all(sorted({x["layer"] for x in f["steered"]}) == every for f in data["files"])
 
 
-def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_session, monkeypatch) -> None:
+def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_model, monkeypatch) -> None:
     pairs = load_dataset("builtin").pairs
     layers = (1, 2)
     applied = []  # (layer, label, norm of the vector the model gets) per scoring call that steers
@@ -129,9 +129,9 @@ def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_session, monk
         return real_score(session, prompts, answers, steers=steers, **kw)
 
     monkeypatch.setattr(evaluate_module, "score", spy)
-    res = evaluate(demo_session, pairs, EvalSettings(layers=layers, alphas=(1.0,), folds=2, kl_tokens=4,
+    res = evaluate(demo_model, pairs, EvalSettings(layers=layers, alphas=(1.0,), folds=2, kl_tokens=4,
                                                      alpha_scale="residual"))
-    acts = pair_activations(demo_session, pairs, layers=list(layers))
+    acts = pair_activations(demo_model, pairs, layers=list(layers))
     index = {p.id: k for k, p in enumerate(pairs)}
     expected = []
     for fold in res.folds:  # the engine's call order: fold, layer, then the vector before the random control

@@ -16,31 +16,31 @@ from steertui.errors import SteertuiError
 from tolerances import FORWARD, logit_tol
 
 
-def test_answer_tokens_are_single(demo_session):
-    a = answer_tokens(demo_session)
-    assert demo_session.tokenizer(" Yes", add_special_tokens=False)["input_ids"] == [a.yes_id]
-    assert demo_session.tokenizer(" No", add_special_tokens=False)["input_ids"] == [a.no_id]
+def test_answer_tokens_are_single(demo_model):
+    a = answer_tokens(demo_model)
+    assert demo_model.tokenizer(" Yes", add_special_tokens=False)["input_ids"] == [a.yes_id]
+    assert demo_model.tokenizer(" No", add_special_tokens=False)["input_ids"] == [a.no_id]
     with pytest.raises(SteertuiError, match="answer ' Absolutely-not' is"):
-        answer_tokens(demo_session, no=" Absolutely-not")
+        answer_tokens(demo_model, no=" Absolutely-not")
 
 
-def test_score_equals_plain_logits(demo_session):
+def test_score_equals_plain_logits(demo_model):
     ds = load_dataset("builtin")
     samples = [ds.pairs[0].vulnerable, ds.pairs[3].patched, ds.pairs[5].vulnerable]
-    prompts = [build_prompt(demo_session, s.code, s.cwe_name, s.id).text for s in samples]
+    prompts = [build_prompt(demo_model, s.code, s.cwe_name, s.id).text for s in samples]
     assert prompts[0].endswith("known as " + samples[0].cwe_name + "?\nAnswer:")
-    a = answer_tokens(demo_session)
-    got = score(demo_session, prompts, a, chunk_size=2)
+    a = answer_tokens(demo_model)
+    got = score(demo_model, prompts, a, chunk_size=2)
     for k, text in enumerate(prompts):
-        ids = torch.tensor([demo_session.tokenizer(text)["input_ids"]])
+        ids = torch.tensor([demo_model.tokenizer(text)["input_ids"]])
         with torch.no_grad():
-            logits = demo_session.hf(input_ids=ids).logits[0, -1]
+            logits = demo_model.hf(input_ids=ids).logits[0, -1]
         # padded batches of two against one prompt alone: a logit difference after a whole forward's rounding
         assert float(got[k]) == pytest.approx(float(logits[a.yes_id] - logits[a.no_id]),
-                                              abs=logit_tol(demo_session, FORWARD))
-    v = torch.randn(demo_session.d_model, generator=torch.Generator().manual_seed(0))
-    steered = score(demo_session, prompts, a, steers=[Steer(2, v, 8.0)], chunk_size=2)
-    assert not torch.allclose(steered, got, rtol=0, atol=logit_tol(demo_session, FORWARD))  # moved beyond rounding
+                                              abs=logit_tol(demo_model, FORWARD))
+    v = torch.randn(demo_model.d_model, generator=torch.Generator().manual_seed(0))
+    steered = score(demo_model, prompts, a, steers=[Steer(2, v, 8.0)], chunk_size=2)
+    assert not torch.allclose(steered, got, rtol=0, atol=logit_tol(demo_model, FORWARD))  # moved beyond rounding
 
 
 def test_best_threshold():
@@ -59,9 +59,9 @@ def test_folds_cover_every_pair_once():
         make_folds(ds.pairs, "files", 2, 0)
 
 
-def test_alpha_zero_is_exact_and_alpha_moves_the_score(demo_session):
+def test_alpha_zero_is_exact_and_alpha_moves_the_score(demo_model):
     pairs = load_dataset("builtin").pairs
-    res = evaluate(demo_session, pairs, EvalSettings(layers=(2,), alphas=(0.0, 8.0), folds=2, kl_tokens=32))
+    res = evaluate(demo_model, pairs, EvalSettings(layers=(2,), alphas=(0.0, 8.0), folds=2, kl_tokens=32))
     rows = {(r.alpha, r.cwe): r for r in res.rows}
     cwes = sorted({p.cwe for p in pairs})
     assert len(res.rows) == 2 * (len(cwes) + 1)

@@ -84,8 +84,8 @@ def _hf_logprobs(session, prompt, new_ids, layer=None, delta=None, mode="all"):
 
 
 @pytest.mark.parametrize("mode", ["all", "prompt", "generated"])
-def test_generations_equal_hf_generate_with_hook(demo_session, mode):
-    s = demo_session
+def test_generations_equal_hf_generate_with_hook(demo_model, mode):
+    s = demo_model
     v = _vector(s)
     res = gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, v, ALPHA, positions=mode)], max_new_tokens=N,
                                   stop_at_eos=False)
@@ -142,10 +142,10 @@ def _eos_vector(session):
     return d / d.norm()
 
 
-def test_eos_stops_each_row_and_is_cut(demo_session):
+def test_eos_stops_each_row_and_is_cut(demo_model):
     """Steer hard towards EOS on generation steps only: the prompt pass picks a normal first token, the next
     step picks EOS and the row stops there. Baseline rows run to N (or their own EOS), as plain HF does."""
-    s = demo_session
+    s = demo_model
     last, eos = s.n_layers - 1, s.tokenizer.eos_token_id
     d = _eos_vector(s)
     steer = Steer(last, d, 1e4, positions="generated")
@@ -168,8 +168,8 @@ def test_eos_stops_each_row_and_is_cut(demo_session):
         assert s.tokenizer.eos_token not in row.steered.text
 
 
-def test_alpha_zero_gives_identical_sides(demo_session):
-    s = demo_session
+def test_alpha_zero_gives_identical_sides(demo_model):
+    s = demo_model
     res = gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, _vector(s), 0.0, positions="prompt")],
                                   max_new_tokens=6, stop_at_eos=False)
     for row in res.rows:
@@ -179,8 +179,8 @@ def test_alpha_zero_gives_identical_sides(demo_session):
         assert [op.tag for op in row.ops] == ["equal"]
 
 
-def test_chunks_progress_and_json(demo_session):
-    s = demo_session
+def test_chunks_progress_and_json(demo_model):
+    s = demo_model
     steer = Steer(LAYER, _vector(s), ALPHA)
     seen = []
     whole = gendiff.generation_diff(s, PROMPTS, [steer], max_new_tokens=5)
@@ -199,8 +199,8 @@ def test_chunks_progress_and_json(demo_session):
     assert row["steered"]["ids"] == list(whole.rows[0].steered.ids)
 
 
-def test_cancel_between_runs(demo_session):
-    s = demo_session
+def test_cancel_between_runs(demo_model):
+    s = demo_model
     ev = threading.Event()
     stages = []
 
@@ -229,8 +229,8 @@ class _SetAfter(threading.Event):
         return self.checks >= self.n or super().is_set()
 
 
-def test_cancel_inside_a_generation(demo_session):
-    s, stages = demo_session, []
+def test_cancel_inside_a_generation(demo_model):
+    s, stages = demo_model, []
     ev = _SetAfter(3)  # the stage check passes, then generation checks at its steps
     with pytest.raises(CancelledError, match="generation cancelled"):
         gendiff.generation_diff(s, PROMPTS, [Steer(LAYER, _vector(s), ALPHA)], max_new_tokens=20, cancel=ev,
@@ -238,11 +238,11 @@ def test_cancel_inside_a_generation(demo_session):
     assert stages == [] and ev.checks < 20  # stopped inside the baseline run, long before its 20 steps
 
 
-def test_bad_requests_are_clear_errors(demo_session):
+def test_bad_requests_are_clear_errors(demo_model):
     with pytest.raises(gendiff.GenDiffError, match="no prompts"):
-        gendiff.generation_diff(demo_session, [], [])
+        gendiff.generation_diff(demo_model, [], [])
     with pytest.raises(gendiff.GenDiffError, match="max_new_tokens=0"):
-        gendiff.generation_diff(demo_session, PROMPTS, [], max_new_tokens=0)
+        gendiff.generation_diff(demo_model, PROMPTS, [], max_new_tokens=0)
 
 
 def test_token_diff_opcodes():
@@ -256,12 +256,12 @@ def test_token_diff_opcodes():
     assert gendiff.token_diff([7, 1], [1], str)[0][0].tag == "delete"
 
 
-def test_concurrent_callers_are_serialised_by_the_lock(demo_session):
+def test_concurrent_callers_are_serialised_by_the_lock(demo_model):
     """A lens and a generation diff started from two worker threads at once both finish with the results of
     sequential runs (two concurrent traces on one model would break nnsight)."""
     from steertui.engine import lens
 
-    s = demo_session
+    s = demo_model
     steer = Steer(LAYER, _vector(s), ALPHA)
     got, errors = {}, []
 
@@ -295,9 +295,9 @@ def _pair(dataset_spec, pair_id):
     return next(p for p in load_dataset(dataset_spec).pairs if p.id == pair_id)
 
 
-def test_fix_site_prompt_stops_before_the_first_changed_code_line(demo_session):
+def test_fix_site_prompt_stops_before_the_first_changed_code_line(demo_model):
     pair = _pair("builtin", "builtin/CWE-22/pair-1")
-    fp = gendiff.fix_site_prompt(demo_session, pair)
+    fp = gendiff.fix_site_prompt(demo_model, pair)
     vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
     # lines 1-12 are shared, line 13 is where the patch inserts its path check before the snprintf
     assert vuln[:12] == patched[:12] and vuln[12] != patched[12]
@@ -307,21 +307,21 @@ def test_fix_site_prompt_stops_before_the_first_changed_code_line(demo_session):
 
     # a hunk of only #define / blank lines is skipped for the first hunk that changes code
     pair = _pair("builtin", "builtin/CWE-77/pair-1")
-    fp = gendiff.fix_site_prompt(demo_session, pair)
+    fp = gendiff.fix_site_prompt(demo_model, pair)
     first_hunk = next(i for i, (a, b) in enumerate(zip(pair.vulnerable.code.splitlines(),
                                                         pair.patched.code.splitlines())) if a != b)
     assert fp.line > first_hunk + 1 and any(c.isalpha() for c in fp.patched_line)
 
 
-def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_session, shared_dataset):
+def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_model, shared_dataset):
     from steertui.engine.data import count_tokens, load_dataset
 
     ds = load_dataset(shared_dataset)
     dropped = 0
     for pair in ds.pairs:
-        fp = gendiff.fix_site_prompt(demo_session, pair, max_new_tokens=32)
+        fp = gendiff.fix_site_prompt(demo_model, pair, max_new_tokens=32)
         assert fp.text.strip() and not fp.text.endswith("\n"), pair.id
-        assert count_tokens(demo_session.tokenizer, fp.text) <= demo_session.context_length - 32, pair.id
+        assert count_tokens(demo_model.tokenizer, fp.text) <= demo_model.context_length - 32, pair.id
         # the prompt is the vulnerable file's own text, and the patch changes no line of code before it
         assert fp.text in pair.vulnerable.code, pair.id
         vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
@@ -332,10 +332,10 @@ def test_fix_site_prompts_on_secllmholmes_fit_and_are_shared_by_both_files(demo_
     assert dropped > 0  # real-world files are longer than the demo model's 1024-token context
 
 
-def test_top_tokens_logit_diff_is_the_verdict_score(demo_session):
+def test_top_tokens_logit_diff_is_the_verdict_score(demo_model):
     from steertui.engine import verdict
 
-    s = demo_session
+    s = demo_model
     answers = verdict.answer_tokens(s)
     steer = [Steer(LAYER, _vector(s), ALPHA)]
     res = gendiff.top_tokens(s, PROMPTS, steer, k=3)

@@ -106,8 +106,8 @@ class _CountCalls:
         self.handle.remove()
 
 
-def test_final_layer_lens_is_the_real_output_distribution(demo_session):
-    s = demo_session
+def test_final_layer_lens_is_the_real_output_distribution(demo_model):
+    s = demo_model
     V, n = s.info.vocab_size, s.n_layers
     ref = _hf_logits(s, PROMPT).logits[0].float().softmax(-1)
     res = lens.logit_lens(s, PROMPT, k=V, positions=[0, 5, -2, -1], layers=[n - 1], target=7)
@@ -125,10 +125,10 @@ def test_final_layer_lens_is_the_real_output_distribution(demo_session):
         assert [t.rank for t in last.top[j]] == list(range(1, V + 1))
 
 
-def test_every_layer_matches_manual_hf_computation_in_one_forward(demo_session):
+def test_every_layer_matches_manual_hf_computation_in_one_forward(demo_model):
     """Lens at layer i == softmax(lm_head(ln_f(hidden_states[i+1]))) for i < n-1, and at n-1 the real
     logits; all layers and positions come from ONE forward pass."""
-    s = demo_session
+    s = demo_model
     n, k = s.n_layers, 8
     out = _hf_logits(s, PROMPT, hidden=True)
     ln_f, head = s.hf_module(s.adapter.final_norm), s.hf_module(s.adapter.unembed)
@@ -154,8 +154,8 @@ def test_every_layer_matches_manual_hf_computation_in_one_forward(demo_session):
             _assert_rank(layer.target_rank[p], manual[i][p], tid, rel)
 
 
-def test_positions_window_and_defaults(demo_session):
-    s = demo_session
+def test_positions_window_and_defaults(demo_model):
+    s = demo_model
     S = len(s.encode([PROMPT])["input_ids"][0])
     assert lens.logit_lens(s, PROMPT, k=2).positions == (S - 1,)
     assert lens.logit_lens(s, PROMPT, k=2, positions=-3).positions == (S - 3,)
@@ -174,8 +174,8 @@ def test_positions_window_and_defaults(demo_session):
         lens.logit_lens(s, PROMPT, k=0)
 
 
-def test_target_must_be_one_token(demo_session):
-    s = demo_session
+def test_target_must_be_one_token(demo_model):
+    s = demo_model
     multi = "strcpy(buf, argv[1]); return 0;"
     assert len(s.tokenizer(multi, add_special_tokens=False)["input_ids"]) > 1
     with pytest.raises(lens.TargetTokenError, match=r"target 'strcpy\(buf, argv\[1\]\); return 0;' is \d+ tokens"):
@@ -188,8 +188,8 @@ def test_target_must_be_one_token(demo_session):
     assert [x.target_prob for x in by_text.layers] == [x.target_prob for x in by_id.layers]
 
 
-def test_lens_diff_steered_minus_baseline(demo_session):
-    s = demo_session
+def test_lens_diff_steered_minus_baseline(demo_model):
+    s = demo_model
     n = s.n_layers
     v = _vector(s)
     steer = Steer(LAYER, v, 8.0)
@@ -230,8 +230,8 @@ def test_lens_diff_steered_minus_baseline(demo_session):
     json.loads(json.dumps(diff.to_dict()))
 
 
-def test_lens_diff_alpha_zero_is_all_zero(demo_session):
-    s = demo_session
+def test_lens_diff_alpha_zero_is_all_zero(demo_model):
+    s = demo_model
     diff = lens.lens_diff(s, PROMPT, [Steer(LAYER, _vector(s), 0.0)], k=4, target=";")
     for d, b, st in zip(diff.deltas, diff.baseline.layers, diff.steered.layers):
         assert d.target_delta == (0.0,)
@@ -239,8 +239,8 @@ def test_lens_diff_alpha_zero_is_all_zero(demo_session):
         assert b.top == st.top
 
 
-def test_top_tokens_alpha_zero(demo_session):
-    s = demo_session
+def test_top_tokens_alpha_zero(demo_model):
+    s = demo_model
     res = gendiff.top_tokens(s, PROMPTS, [Steer(LAYER, _vector(s), 0.0)], k=5)
     assert len(res.rows) == len(PROMPTS)
     for row in res.rows:
@@ -249,8 +249,8 @@ def test_top_tokens_alpha_zero(demo_session):
         assert all(c.rank_change == 0 and c.baseline_prob == c.steered_prob for c in row.changes)
 
 
-def test_top_tokens_kl_and_ranks_equal_hand_computation(demo_session):
-    s = demo_session
+def test_top_tokens_kl_and_ranks_equal_hand_computation(demo_model):
+    s = demo_model
     v = _vector(s)
     with _CountCalls(s) as calls:
         res = gendiff.top_tokens(s, PROMPTS, [Steer(LAYER, v, 8.0)], k=5)
@@ -279,8 +279,8 @@ def test_top_tokens_kl_and_ranks_equal_hand_computation(demo_session):
     json.loads(json.dumps(res.to_dict()))
 
 
-def test_cancel_before_start_runs_nothing(demo_session):
-    s = demo_session
+def test_cancel_before_start_runs_nothing(demo_model):
+    s = demo_model
     ev = threading.Event()
     ev.set()
     with _CountCalls(s) as calls:
@@ -293,8 +293,8 @@ def test_cancel_before_start_runs_nothing(demo_session):
     assert calls.n == 0
 
 
-def test_lens_result_is_json_data(demo_session):
-    s = demo_session
+def test_lens_result_is_json_data(demo_model):
+    s = demo_model
     res = lens.logit_lens(s, PROMPT, k=3, positions=[0, -1], target=";", steers=[Steer(1, _vector(s), 2.0)])
     d = json.loads(json.dumps(res.to_dict()))
     assert d["positions"] == list(res.positions) and d["target_id"] == s.token_id(";")
@@ -305,13 +305,13 @@ def test_lens_result_is_json_data(demo_session):
     assert d["token_texts"] == [s.tokenizer.decode([t]) for t in res.token_ids]
 
 
-def test_window_is_lensed_in_chunks_with_the_same_result(demo_session, monkeypatch):
+def test_window_is_lensed_in_chunks_with_the_same_result(demo_model, monkeypatch):
     """A small memory budget splits the window into chunks of positions inside the same single forward.
 
     The hidden states are the same; only the norm, unembedding and softmax run over chunks of another number of
     rows, so the results agree up to float32 rounding of the logits (SAME_OP), and the discrete parts (top-k
     ids, target ranks) agree except where two tokens' probabilities tie within that rounding."""
-    s = demo_session
+    s = demo_model
     v = _vector(s)
     steer = Steer(LAYER, v, 4.0)
     whole = lens.lens_diff(s, PROMPT, [steer], k=4, positions=slice(None), target=";")

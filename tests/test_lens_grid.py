@@ -23,8 +23,8 @@ class _Host(App):
 
 
 @pytest.fixture(scope="module")
-def diff(demo_session):
-    s = demo_session
+def diff(demo_model):
+    s = demo_model
     v = torch.randn(s.d_model, generator=torch.Generator().manual_seed(5))
     return lens.lens_diff(s, PROMPT, [Steer(1, v / v.norm() * 20, 1.0)], k=5, positions=slice(-16, None),
                           target=" Yes")

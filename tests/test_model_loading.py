@@ -10,7 +10,7 @@ import torch
 
 import tiny_models
 from steertui.cli import main
-from steertui.engine.model import ModelSession
+from steertui.engine.model import LoadedModel
 from steertui.errors import LayerIndexError, ModelLoadError
 
 
@@ -25,7 +25,7 @@ def tiny_folder(tmp_path_factory):
 
 
 def test_load_local_folder(tiny_folder):
-    s = ModelSession.load(str(tiny_folder), device="cpu")
+    s = LoadedModel.load(str(tiny_folder), device="cpu")
     assert not s.hf.training and all(not m.training for m in s.hf.modules())
     assert all(not p.requires_grad for p in s.hf.parameters())
     assert s.info.model_type == "gpt_bigcode" and s.info.n_layers == 3 and s.info.d_model == 32
@@ -38,7 +38,7 @@ def test_load_local_folder(tiny_folder):
 
 
 def test_bfloat16_on_cpu(tiny_folder):
-    s = ModelSession.load(str(tiny_folder), device="cpu", dtype="bf16")
+    s = LoadedModel.load(str(tiny_folder), device="cpu", dtype="bf16")
     assert s.hf.dtype == torch.bfloat16 and s.info.dtype == "bfloat16"
 
 
@@ -48,38 +48,38 @@ def test_bfloat16_on_cpu(tiny_folder):
 ])
 def test_missing_path(spec, message):
     with pytest.raises(ModelLoadError, match=message):
-        ModelSession.load(spec)
+        LoadedModel.load(spec)
 
 
 def test_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ModelLoadError, match="is not a model folder"):
-        ModelSession.load(str(tmp_path))
+        LoadedModel.load(str(tmp_path))
 
 
 def test_broken_model_folder(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
     with pytest.raises(ModelLoadError, match="could not load model"):
-        ModelSession.load(str(tmp_path))
+        LoadedModel.load(str(tmp_path))
 
 
 def test_hub_id_not_in_cache_is_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache.*hf download"):
-        ModelSession.load("bigcode/starcoderbase-1b")
+        LoadedModel.load("bigcode/starcoderbase-1b")
 
 
 def test_unknown_dtype_and_missing_cuda(tiny_folder):
     with pytest.raises(ModelLoadError, match="unknown dtype 'int3'"):
-        ModelSession.load(str(tiny_folder), dtype="int3")
+        LoadedModel.load(str(tiny_folder), dtype="int3")
     if not torch.cuda.is_available():
         with pytest.raises(ModelLoadError, match="CUDA is not available"):
-            ModelSession.load(str(tiny_folder), device="cuda")
+            LoadedModel.load(str(tiny_folder), device="cuda")
 
 
 def test_layer_index_checks(tiny_folder):
-    s = ModelSession.load(str(tiny_folder))
+    s = LoadedModel.load(str(tiny_folder))
     assert s.check_layer(-1) == 2 and s.check_layer(0) == 0
     with pytest.raises(LayerIndexError, match="layer 3 is out of range .*3 layers.*0..2"):
         s.check_layer(3)
@@ -92,7 +92,7 @@ def test_vector_of_wrong_size(tiny_folder):
     from steertui.engine import steering
     from steertui.errors import VectorError
 
-    s = ModelSession.load(str(tiny_folder))
+    s = LoadedModel.load(str(tiny_folder))
     with pytest.raises(VectorError, match="has 7 dimensions.*d_model=32"):
         steering.forward(s, ["x"], steers=[steering.Steer(0, torch.ones(7), 1.0)])
 

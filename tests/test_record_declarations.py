@@ -50,7 +50,7 @@ def test_diagnostics_are_recorded_field_for_field():
 
 def test_build_recipe_is_build_vectors_keywords_in_the_engine_and_the_recorder():
     recipe = set(S.BuildVectorsInputs.model_fields) - {"vector", "pair_ids"}
-    not_recipe = {"session", "pairs", "progress", "cancel", "source"}  # the model, the data, the job; the label
+    not_recipe = {"model", "pairs", "progress", "cancel", "source"}  # the model, the data, the job; the label
     engine = inspect.signature(build_vectors).parameters
     assert set(engine) - not_recipe == recipe
     recorder = inspect.signature(SessionRecorder.build_vectors).parameters

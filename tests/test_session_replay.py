@@ -101,9 +101,9 @@ def test_compare_rule():
 
 
 # ---- recording ----------------------------------------------------------------------------------------------
-def test_recorder_autosaves_every_step_and_replays(tmp_path, demo_session, builtin):
+def test_recorder_autosaves_every_step_and_replays(tmp_path, demo_model, builtin):
     path = tmp_path / "rec.toml"
-    rec = SessionRecorder.new(demo_session, builtin, path)
+    rec = SessionRecorder.new(demo_model, builtin, path)
     assert read_session(path).steps == []
     pairs = list(builtin.pairs)[:2]
     rec.build_vectors(pairs, name="v", layers=[1], seed=0)
@@ -118,29 +118,29 @@ def test_recorder_autosaves_every_step_and_replays(tmp_path, demo_session, built
     assert [s.kind for s in doc.steps] == ["build_vectors", "lens", "top_tokens", "generate"]
     assert doc.steps[1].inputs.steers[0].vector == "v" and doc.steps[2].inputs.steers == []
     assert set(doc.data.files) == {s.id for p in pairs for s in p.samples}
-    assert doc.model.weights_sha256 == demo_session.info.weights_sha256
+    assert doc.model.weights_sha256 == demo_model.info.weights_sha256
 
-    report = replay(prepare(path, session=demo_session))
+    report = replay(prepare(path, loaded=demo_model))
     assert report.ok, [str(d) for s in report.steps for d in s.diffs]
 
     # reopen and continue: the new step lands in the same file
     rec.close()  # one writer per file
-    again = SessionRecorder.open(path, session=demo_session, dataset=builtin)
+    again = SessionRecorder.open(path, loaded=demo_model, dataset=builtin)
     assert set(again.vectors) == {"v"} and again.steering[0].alpha == 6.0
     again.probe_layers()
     assert [s.kind for s in read_session(path).steps][-1] == "layers"
 
 
 # ---- what stops a replay (exit 2) -------------------------------------------------------------------------------
-def _small_session(tmp_path, demo_session, builtin) -> Path:
+def _small_session(tmp_path, demo_model, builtin) -> Path:
     path = tmp_path / "small.toml"
-    rec = SessionRecorder.new(demo_session, builtin, path)
+    rec = SessionRecorder.new(demo_model, builtin, path)
     rec.build_vectors(list(builtin.pairs)[:1], name="v", layers=[1])
     return path
 
 
-def test_changed_data_file(tmp_path, monkeypatch, demo_session, demo_model_path, builtin, capsys):
-    path = _small_session(tmp_path, demo_session, builtin)
+def test_changed_data_file(tmp_path, monkeypatch, demo_model, demo_model_path, builtin, capsys):
+    path = _small_session(tmp_path, demo_model, builtin)
     sample = builtin.pairs[0].vulnerable
     from steertui.paths import builtin_examples_dir
 
@@ -156,8 +156,8 @@ def test_changed_data_file(tmp_path, monkeypatch, demo_session, demo_model_path,
     assert str(changed) in err and "changed since the session was recorded" in err and len(err.splitlines()) == 1
 
 
-def test_model_not_available_or_changed(tmp_path, demo_session, builtin, capsys):
-    path = _small_session(tmp_path, demo_session, builtin)
+def test_model_not_available_or_changed(tmp_path, demo_model, builtin, capsys):
+    path = _small_session(tmp_path, demo_model, builtin)
     moved = tmp_path / "moved.toml"
     shutil.copy(path, moved)
     shutil.copy(tmp_path / "small.safetensors", tmp_path / "moved.safetensors")
@@ -172,8 +172,8 @@ def test_model_not_available_or_changed(tmp_path, demo_session, builtin, capsys)
     assert f"{path}: model.weights_sha256" in err and "not the ones recorded" in err
 
 
-def test_dataset_not_available(tmp_path, demo_session, builtin, capsys):
-    path = _small_session(tmp_path, demo_session, builtin)
+def test_dataset_not_available(tmp_path, demo_model, builtin, capsys):
+    path = _small_session(tmp_path, demo_model, builtin)
     edit(path, lambda d: d["data"].update(kind="secllmholmes", root=str(tmp_path / "nowhere"), label="SecLLMHolmes"))
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
@@ -181,10 +181,10 @@ def test_dataset_not_available(tmp_path, demo_session, builtin, capsys):
 
 
 @pytest.mark.dataset
-def test_record_and_replay_on_secllmholmes(tmp_path, shared_dataset, demo_session, capsys):
+def test_record_and_replay_on_secllmholmes(tmp_path, shared_dataset, demo_model, capsys):
     dataset = load_dataset(shared_dataset).select(parts=["hand-crafted"])
     path = tmp_path / "holmes.toml"
-    rec = SessionRecorder.new(demo_session, dataset, path)
+    rec = SessionRecorder.new(demo_model, dataset, path)
     pairs = list(dataset.pairs)[:2]
     rec.build_vectors(pairs, name="holmes", layers=[1, 2])
     rec.lens(pairs[0].vulnerable.code[:200], k=3, steering=[{"vector": "holmes", "layer": 2, "alpha": 4.0}])
@@ -199,12 +199,12 @@ def test_local_model_path_is_stored_relative(tmp_path, capsys):
     """A session on a local model folder stores the folder relative to the session file: both can move."""
     import tiny_models
 
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
     hf, tok = tiny_models.build("llama")
     hf.save_pretrained(tmp_path / "work" / "models" / "tiny")
     tok.save_pretrained(tmp_path / "work" / "models" / "tiny")
-    session = ModelSession.load(str(tmp_path / "work" / "models" / "tiny"), device="cpu", dtype="float32")
+    session = LoadedModel.load(str(tmp_path / "work" / "models" / "tiny"), device="cpu", dtype="float32")
     path = tmp_path / "work" / "sessions" / "tiny.toml"
     rec = SessionRecorder.new(session, load_dataset("builtin"), path)
     rec.lens("int main(void) {", k=3)
@@ -214,14 +214,14 @@ def test_local_model_path_is_stored_relative(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "moved" / "sessions" / "tiny.toml"), "--check"]) == 0, capsys.readouterr()
 
 
-def test_failed_autosave_keeps_the_file_and_the_result(tmp_path, monkeypatch, demo_session, builtin):
+def test_failed_autosave_keeps_the_file_and_the_result(tmp_path, monkeypatch, demo_model, builtin):
     import threading
 
     from steertui.engine.session import SessionSaveError, store
     from steertui.errors import CancelledError
 
     path = tmp_path / "s.toml"
-    rec = SessionRecorder.new(demo_session, builtin, path)
+    rec = SessionRecorder.new(demo_model, builtin, path)
     rec.top_tokens(["int "], k=2)
     before = path.read_bytes()
 
@@ -231,7 +231,7 @@ def test_failed_autosave_keeps_the_file_and_the_result(tmp_path, monkeypatch, de
     monkeypatch.setattr(store.os, "replace", full_disk)
     with pytest.raises(SessionSaveError) as info:
         rec.probe_layers("x = 1")
-    assert info.value.result is not None and info.value.result.n_layers == demo_session.n_layers
+    assert info.value.result is not None and info.value.result.n_layers == demo_model.n_layers
     assert path.read_bytes() == before
     monkeypatch.undo()
     rec.save()

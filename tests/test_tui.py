@@ -41,12 +41,12 @@ async def _console(demo_model_path, *, build=False, size=(100, 30)):
 async def test_console_shows_layers_and_pairs(demo_model_path):
     async with _console(demo_model_path, size=(120, 40)) as (app, pilot):
         assert not app.failures, app.failures
-        assert app.session is not None and app.layers_report is not None
+        assert app.model is not None and app.layers_report is not None
         layers = app.query_one(LayersPane)
         assert layers.row_count == len(app.layers_report.modules)
         blocks = app.layers_report.blocks()
-        assert len(blocks) == app.session.n_layers
-        assert all(b.shape == [1, app.layers_report.n_tokens, app.session.d_model] and not b.flags for b in blocks)
+        assert len(blocks) == app.model.n_layers
+        assert all(b.shape == [1, app.layers_report.n_tokens, app.model.d_model] and not b.flags for b in blocks)
         pairs = app.query_one(DatasetPane)
         assert pairs.row_count == len(app.dataset.pairs) > 0
         assert "builtin examples" in pairs.border_title
@@ -60,7 +60,7 @@ async def test_console_survives_a_bad_model(tmp_path):
     app = SteerApp(model=str(tmp_path / "missing"), dataset="builtin")
     async with app.run_test(size=(100, 30)) as pilot:
         await _settle(app, pilot)
-        assert app.session is None
+        assert app.model is None
         assert [f.job for f in app.failures] == ["load model"]
         assert "does not exist" in app.failures[0].error
 
@@ -77,7 +77,7 @@ async def test_console_opens_a_session(demo_model_path):
         await _settle(app, pilot)
         assert not app.failures, app.failures
         assert len(app.session_steps) == len(doc.steps) > 0
-        assert app.session.info.weights_sha256 == doc.model.weights_sha256
+        assert app.model.info.weights_sha256 == doc.model.weights_sha256
         assert app.dataset is not None and app.dataset.source.label == "builtin examples"
         assert app.query_one(LayersPane).row_count > 0
 
@@ -104,7 +104,7 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
 
     async with _console(demo_model_path, build=True) as (app, pilot):
         assert not app.failures, app.failures
-        s, pairs = app.session, list(app.dataset.pairs)
+        s, pairs = app.model, list(app.dataset.pairs)
         ref = build_vectors(s, pairs, method="mean-diff", readout="last", seed=0)
         assert app.build.diagnostics == ref.diagnostics  # the pane shows exactly what the engine computes
         assert all(torch.equal(app.build.vectors[L], ref.vectors.vectors[L]) for L in range(s.n_layers))
@@ -181,7 +181,7 @@ async def test_console_cancels_a_build(demo_model_path):
 
     async with _console(demo_model_path) as (app, pilot):
         assert app.check_action("cancel", ()) is None  # nothing runs: Escape is not offered
-        with app.session.lock:  # the build waits for the model, so Escape comes before its first chunk is done
+        with app.model.lock:  # the build waits for the model, so Escape comes before its first chunk is done
             await pilot.press("b")
             [worker] = app.steer_jobs()
             assert app.check_action("cancel", ()) is True
@@ -255,7 +255,7 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         await pilot.press("plus", "plus", "plus", "plus", "g")
         await _settle(app, pilot)
         assert not app.failures, app.failures
-        s, pair, d = app.session, app.dataset.pairs[0], app.steering_layer()
+        s, pair, d = app.model, app.dataset.pairs[0], app.steering_layer()
         fp = gendiff.fix_site_prompt(s, pair, NEW_TOKENS)
         assert app.generation.result.prompt == fp
         steer = [Steer(d.layer, app.build.vectors[d.layer], app.alpha())]
@@ -330,7 +330,7 @@ async def test_console_evaluates_the_steering_layer(demo_model_path):
         d, alpha = app.steering_layer(), app.alpha()
         settings = EvalSettings(layers=(d.layer,), alphas=(-alpha, 0.0, alpha), method="mean-diff", readout="last",
                                 split="pairs", seed=0, folds=3)
-        want = evaluate(app.session, list(app.dataset.pairs), settings)
+        want = evaluate(app.model, list(app.dataset.pairs), settings)
         got = app.evaluation
         n_groups = len({p.cwe for p in app.dataset.pairs}) + 1  # every CWE and "all"
         assert len(got.rows) == len(want.rows) == 3 * n_groups
@@ -368,7 +368,7 @@ async def test_console_method_and_positions(demo_model_path):
         await pilot.press("b")
         await _settle(app, pilot)
         assert not app.failures, app.failures
-        ref = build_vectors(app.session, list(app.dataset.pairs), method="pca", readout="last", seed=0)
+        ref = build_vectors(app.model, list(app.dataset.pairs), method="pca", readout="last", seed=0)
         assert app.build.method == "pca" and app.build.diagnostics == ref.diagnostics
         assert all(torch.equal(app.build.vectors[L], ref.vectors.vectors[L]) for L in ref.vectors.vectors)
         await pilot.press("p", "plus", "plus", "plus", "plus", "g")  # steer only the generated tokens
@@ -376,7 +376,7 @@ async def test_console_method_and_positions(demo_model_path):
         assert not app.failures, app.failures
         assert "generated positions" in app.query_one("#steer").border_subtitle
         d, fp = app.steering_layer(), app.generation.result.prompt
-        want = gendiff.generation_diff(app.session, [fp.text], [steering.Steer(d.layer, ref.vectors.vectors[d.layer],
+        want = gendiff.generation_diff(app.model, [fp.text], [steering.Steer(d.layer, ref.vectors.vectors[d.layer],
                                                                                app.alpha(), "generated")],
                                        max_new_tokens=NEW_TOKENS).rows[0]
         got = app.generation.result.row
@@ -487,5 +487,5 @@ async def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path)
         result = app.tokens.result
         assert result.row.kl == 0.0 and result.score_steered == result.score_baseline and app.tokens.steers == []
         assert isinstance(result.lens, LensResult)  # nothing steered: the plain lens, one side
-        assert app.query_one(LensPane).grid.row_count == app.session.n_layers
+        assert app.query_one(LensPane).grid.row_count == app.model.n_layers
         assert [st.kind for st in app.recorder.steps] == ["top_tokens", "lens"]

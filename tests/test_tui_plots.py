@@ -25,7 +25,7 @@ def test_sweep_alphas_are_symmetric_around_zero():
     assert ops.sweep_eval_settings(2, ops.sweep_alphas(3.0), "pca") == dataclasses.replace(one, alphas=ops.sweep_alphas(3.0))
 
 
-def test_alpha_sweep_is_the_evaluation_over_its_alphas_and_replays(demo_session, tmp_path):
+def test_alpha_sweep_is_the_evaluation_over_its_alphas_and_replays(demo_model, tmp_path):
     """The headless sweep and its recorded twin give the same curve; the curve is the evaluation's per-file
     records averaged; the recording is one evaluate step that replay --check reproduces."""
     from steertui.cli import main
@@ -36,8 +36,8 @@ def test_alpha_sweep_is_the_evaluation_over_its_alphas_and_replays(demo_session,
     data = load_dataset("builtin")
     pairs = [p for p in data.pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
     alphas = ops.sweep_alphas(6.0, 5)
-    headless = ops.alpha_sweep(demo_session, pairs, 1, alphas, "mean-diff")
-    rec = SessionRecorder.new(demo_session, data, path=tmp_path / "sweep.toml")
+    headless = ops.alpha_sweep(demo_model, pairs, 1, alphas, "mean-diff")
+    rec = SessionRecorder.new(demo_model, data, path=tmp_path / "sweep.toml")
     recorded = alpha_sweep(rec, pairs, 1, alphas, "mean-diff")
     rec.close()
     assert recorded.curve == headless.curve
@@ -139,7 +139,7 @@ async def test_alpha_sweep_is_cancelled_by_escape(demo_model_path):
         await _settle(app, pilot)
         await pilot.press("v")
         await pilot.pause()
-        with app.session.lock:  # the sweep waits for the model, so Escape comes before its first step is done
+        with app.model.lock:  # the sweep waits for the model, so Escape comes before its first step is done
             await pilot.press("a")
             [worker] = app.steer_jobs()
             await pilot.press("escape")

@@ -12,22 +12,22 @@ from tolerances import EPS32, EPS64, FORWARD, SAME_OP, f32_tol
 
 
 @pytest.fixture(scope="module")
-def built(demo_session):
+def built(demo_model):
     pairs = load_dataset("builtin").pairs
-    return pairs, build_vectors(demo_session, pairs, readout="last", method="mean-diff", seed=0)
+    return pairs, build_vectors(demo_model, pairs, readout="last", method="mean-diff", seed=0)
 
 
-def test_mean_diff_equals_hand_computation(demo_session, built):
+def test_mean_diff_equals_hand_computation(demo_model, built):
     pairs, result = built
-    n = demo_session.n_layers
+    n = demo_model.n_layers
     assert result.vectors.layers == list(range(n))
     diffs, states = [], []
     for p in pairs:
         pair = []
         for code in (p.vulnerable.code, p.patched.code):
-            ids = torch.tensor([demo_session.tokenizer(code)["input_ids"]])
+            ids = torch.tensor([demo_model.tokenizer(code)["input_ids"]])
             with torch.no_grad():
-                hs = demo_session.hf(input_ids=ids, output_hidden_states=True).hidden_states
+                hs = demo_model.hf(input_ids=ids, output_hidden_states=True).hidden_states
             pair.append(torch.stack([hs[i + 1][0, -1] for i in range(n - 1)]))
         diffs.append(pair[0] - pair[1])
         states += pair

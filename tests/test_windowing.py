@@ -85,31 +85,31 @@ def test_real_world_pairs_keep_their_first_difference(shared_dataset, tokenizer)
 
 
 @pytest.mark.dataset
-def test_verdict_prompts_and_vectors_read_the_window(shared_dataset, demo_session) -> None:
+def test_verdict_prompts_and_vectors_read_the_window(shared_dataset, demo_model) -> None:
     from steertui.engine.build import pair_activations
     from steertui.engine.verdict import RESERVE_TOKENS, build_prompt, code_limit, sample_prompts
 
     pairs = load_dataset(shared_dataset).select(parts=["real-world"]).pairs
     samples = [s for p in pairs for s in p.samples]
-    prompts = {p.sample_id: p for p in sample_prompts(demo_session, samples, pairs)}
+    prompts = {p.sample_id: p for p in sample_prompts(demo_model, samples, pairs)}
     for pair in pairs:
-        limit = code_limit(demo_session, pair.cwe_name)
-        fit = fit_pair(pair, demo_session.tokenizer, limit)
+        limit = code_limit(demo_model, pair.cwe_name)
+        fit = fit_pair(pair, demo_model.tokenizer, limit)
         for sample in pair.samples:
             prompt = prompts[sample.id]
             cut = fit.side(sample)
             assert prompt.windowed and prompt.window == cut.window
             assert prompt.text.startswith(cut.code.rstrip("\n") + "\n\nQuestion:")
-            assert build_prompt(demo_session, sample.code, sample.cwe_name, sample.id, pair=pair) == prompt
+            assert build_prompt(demo_model, sample.code, sample.cwe_name, sample.id, pair=pair) == prompt
         assert prompts[pair.vulnerable.id].text != prompts[pair.patched.id].text
     # a file given without its pair keeps the head rule
-    alone = build_prompt(demo_session, pairs[0].vulnerable.code, pairs[0].cwe_name)
+    alone = build_prompt(demo_model, pairs[0].vulnerable.code, pairs[0].cwe_name)
     assert not alone.windowed and alone.window[0] == 1
 
-    acts = pair_activations(demo_session, pairs, layers=[demo_session.n_layers - 1])
-    limit = demo_session.context_length - RESERVE_TOKENS
+    acts = pair_activations(demo_model, pairs, layers=[demo_model.n_layers - 1])
+    limit = demo_model.context_length - RESERVE_TOKENS
     for k, pair in enumerate(pairs):
-        fit = fit_pair(pair, demo_session.tokenizer, limit)
+        fit = fit_pair(pair, demo_model.tokenizer, limit)
         assert acts.cuts[pair.vulnerable.id] == fit.vulnerable and acts.cuts[pair.patched.id] == fit.patched
         assert not acts.vulnerable[k].equal(acts.patched[k]), pair.id  # the two sides carry different code
     assert set(acts.truncated) == {s.id for s in samples}

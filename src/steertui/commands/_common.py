@@ -22,11 +22,11 @@ def add_dataset_option(parser: argparse.ArgumentParser) -> None:
                         help="SecLLMHolmes checkout (the folder holding datasets/, or datasets/ itself)")
 
 
-def load_session(args: argparse.Namespace):
+def load_model(args: argparse.Namespace):
     """Load the model named by ``--model`` (default: the demo model) with ``--device``/``--dtype``."""
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
-    return ModelSession.load(getattr(args, "model", None), device=getattr(args, "device", None),
+    return LoadedModel.load(getattr(args, "model", None), device=getattr(args, "device", None),
                              dtype=getattr(args, "dtype", None),
                              trust_remote_code=getattr(args, "trust_remote_code", False),
                              allow_download=getattr(args, "download", False))

@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
             say(status, f"building a random {args.shape} model")
             model = build_shape(args.shape, device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
         else:
-            from steertui.commands._common import load_session
+            from steertui.commands._common import load_model
 
-            model = load_session(args)
+            model = load_model(args)
         say(status, "measuring")
         # the JSON is rewritten after each group of rows, so a long run that is stopped keeps what it measured
         report = run_bench(model, pairs, plan, source=source, progress=lambda group: say(status, f"measuring: {group}"),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from steertui.commands._common import add_dataset_option, add_model_options, load_session, positive_int
+from steertui.commands._common import add_dataset_option, add_model_options, load_model, positive_int
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
 
@@ -107,18 +107,18 @@ def run(args: argparse.Namespace) -> int:
     if out_path is not None and not out_path.parent.exists():
         raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
     dataset, pairs, parts = _pairs(args)
-    session = load_session(args)
-    layers = tuple(range(session.n_layers)) if args.layers == "all" else args.layers
+    model = load_model(args)
+    layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
     settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method, readout=args.readout,
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale)
     err = Console(stderr=True)
-    err.print(f"[bold]{session.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
+    err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
-        result = evaluate(session, pairs, settings,
+        result = evaluate(model, pairs, settings,
                           progress=lambda stage, done, total: bar.update(task, description=stage, completed=done,
                                                                          total=total))
     data = result.to_dict()

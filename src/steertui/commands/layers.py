@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from steertui.commands._common import add_model_options, load_session
+from steertui.commands._common import add_model_options, load_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from steertui.engine.layers import DEFAULT_PROMPT, probe_layers
 
-    session = load_session(args)
-    report = probe_layers(session, args.prompt if args.prompt is not None else DEFAULT_PROMPT)
+    model = load_model(args)
+    report = probe_layers(model, args.prompt if args.prompt is not None else DEFAULT_PROMPT)
     rows = report.blocks() if args.blocks else report.modules
     if args.json:
         json.dump([m.to_dict() for m in rows], sys.stdout, indent=1)

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     opened = prepare(path, model=getattr(args, "model", None), dataset_path=getattr(args, "dataset", None),
                      device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
-    doc, info = opened.doc, opened.session.info
+    doc, info = opened.doc, opened.model.info
     if not args.json:
         data = opened.dataset.source.label if opened.dataset is not None else f"{doc.data.label} (not needed)"
         out.write(f"replaying {path} · model {doc.model.spec} ({info.model_type}, {info.n_layers} layers) on "

@@ -28,7 +28,7 @@ from steertui.errors import CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 Progress = Callable[[int, int], None]  # (done, total) samples
@@ -68,7 +68,7 @@ def token_diff_masks(a_ids: Sequence[int], b_ids: Sequence[int]) -> tuple[list[b
     return ma, mb
 
 
-def tokenize(model: "ModelSession", texts: Sequence[str], max_length: int | None) -> tuple[list[list[int]], list[bool]]:
+def tokenize(model: "LoadedModel", texts: Sequence[str], max_length: int | None) -> tuple[list[list[int]], list[bool]]:
     """Token ids per text (the tokenizer's own special tokens included), cut to ``max_length`` from the head."""
     ids, cut = [], []
     for text in texts:
@@ -80,7 +80,7 @@ def tokenize(model: "ModelSession", texts: Sequence[str], max_length: int | None
     return ids, cut
 
 
-def extract(model: "ModelSession", texts: Sequence[str], *, layers: Sequence[int] | None = None,
+def extract(model: "LoadedModel", texts: Sequence[str], *, layers: Sequence[int] | None = None,
             readout: str = "last", diff_masks: Sequence[Sequence[bool]] | None = None,
             ids: Sequence[Sequence[int]] | None = None, chunk_size: int = 8, max_length: int | None = None,
             progress: Progress | None = None, cancel: threading.Event | None = None) -> Activations:

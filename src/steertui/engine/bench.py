@@ -38,7 +38,7 @@ from steertui.errors import SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.data import Pair
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 # Published configurations that --shape builds with random weights.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -278,14 +278,14 @@ def interleave(meter: Meter, ours: Callable[[], Any], base: Callable[[], Any], r
 
 
 # ---- models ------------------------------------------------------------------------------------------------
-def build_shape(shape: str, *, device: str | None = None, dtype: str | None = None, seed: int = 0) -> "ModelSession":
+def build_shape(shape: str, *, device: str | None = None, dtype: str | None = None, seed: int = 0) -> "LoadedModel":
     """A randomly initialised model with the configuration of ``shape`` (see :data:`SHAPES`), built directly in
     ``dtype`` on ``device``, seeded, with the shipped demo tokenizer (its ids are all valid in the larger
     vocabulary; ids it does not know decode to an empty string)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from steertui.engine.model import ModelSession, pick_device, pick_dtype
+    from steertui.engine.model import LoadedModel, pick_device, pick_dtype
     from steertui.paths import demo_model_dir
 
     if shape not in SHAPES:
@@ -299,7 +299,7 @@ def build_shape(shape: str, *, device: str | None = None, dtype: str | None = No
         hf = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dt))
     tok = AutoTokenizer.from_pretrained(demo_model_dir())
     tok.model_max_length = config.n_positions
-    return ModelSession.from_modules(hf, tok, name=f"{shape} shape (random weights)")
+    return LoadedModel.from_modules(hf, tok, name=f"{shape} shape (random weights)")
 
 
 # ---- the jobs ---------------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ ROW_GROUPS = ("generate", "forward", "lens", "extract", "memory", "eval", "start
 
 
 @contextmanager
-def bare(model: "ModelSession") -> Iterator[Any]:
+def bare(model: "LoadedModel") -> Iterator[Any]:
     """The loaded model's HF module as plain transformers for the duration: nnsight wraps every module by putting
     its own ``forward`` in the module's ``__dict__`` (inert outside a trace, but a call still goes through it);
     these are taken off and put back afterwards, under the model's lock, so a baseline pays nothing for nnsight."""
@@ -343,7 +343,7 @@ def bare(model: "ModelSession") -> Iterator[Any]:
                 m.__dict__["forward"] = forward
 
 
-def plain(model: "ModelSession", enc: dict[str, Any], **kwargs: Any) -> Any:
+def plain(model: "LoadedModel", enc: dict[str, Any], **kwargs: Any) -> Any:
     """A plain transformers forward of a left-padded batch (:func:`bare`), with the position ids ``generate``
     derives from the attention mask (a plain call would count the padding as positions)."""
     import torch
@@ -369,7 +369,7 @@ def _hook(module: Any, delta: Any) -> Any:
 class Bench:
     """The rows of one run on one loaded model."""
 
-    def __init__(self, model: "ModelSession", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
+    def __init__(self, model: "LoadedModel", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
                  progress: Progress | None = None, on_rows: Callable[[list[BenchRow]], None] | None = None) -> None:
         import torch
 
@@ -745,7 +745,7 @@ def _k(n: int) -> str:
     return f"{n // 1024}k" if n % 1024 == 0 else str(n)
 
 
-def _tolerance(model: "ModelSession") -> float:
+def _tolerance(model: "LoadedModel") -> float:
     import torch
 
     return 1e-4 if model.hf.dtype == torch.float32 else 5e-2
@@ -796,7 +796,7 @@ def machine() -> str:
     return f"{os.cpu_count()}-core CPU ({cpu})"
 
 
-def run_bench(model: "ModelSession", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
+def run_bench(model: "LoadedModel", pairs: Sequence["Pair"], plan: Plan, *, source: str = "",
               progress: Progress | None = None,
               partial: Callable[[BenchReport], None] | None = None) -> BenchReport:
     """Every row of ``plan`` on ``model``; ``partial`` gets the report so far after each group of rows."""

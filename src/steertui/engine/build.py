@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from steertui.engine.data import Pair, Truncation
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 @dataclass
@@ -33,7 +33,7 @@ class PairActivations:
     cuts: dict[str, "Truncation"] = field(default_factory=dict)  # sample id -> what of its file was read
 
 
-def pair_activations(model: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+def pair_activations(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                      readout: str = "last", chunk_size: int = 8, max_length: int | None = None,
                      progress: Progress | None = None, cancel: threading.Event | None = None) -> PairActivations:
     """Activations of every pair's two sides (vulnerable first), in one extraction.
@@ -90,7 +90,7 @@ def vectors_from_activations(acts: PairActivations, method: str, idx: Sequence[i
             for k, layer in enumerate(acts.layers)}
 
 
-def build_vectors(model: "ModelSession", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
+def build_vectors(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                   method: str = "mean-diff", readout: str = "last", source: str = "", split: str = "",
                   seed: int | None = None, chunk_size: int = 8, k_folds: int = 5,
                   progress: Progress | None = None, cancel: threading.Event | None = None) -> BuildResult:

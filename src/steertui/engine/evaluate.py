@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from steertui.engine.data import Pair
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 EvalProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -143,7 +143,7 @@ def _kl(steered: list["torch.Tensor"], base: list["torch.Tensor"]) -> list[float
     return [float((s.exp() * (s - b)).sum(-1).mean()) for s, b in zip(steered, base)]
 
 
-def evaluate(model: "ModelSession", pairs: Sequence["Pair"], settings: EvalSettings, *,
+def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettings, *,
              progress: EvalProgress | None = None, cancel: threading.Event | None = None) -> EvalResult:
     import torch
 

@@ -35,7 +35,7 @@ from steertui.errors import SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -106,7 +106,7 @@ def _ranks(logp: "torch.Tensor", ids: "torch.Tensor") -> list[int]:
     return [int((logp > logp[i]).sum()) + 1 for i in ids.tolist()]
 
 
-def top_tokens(model: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
+def top_tokens(model: "LoadedModel", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
                cancel: threading.Event | None = None) -> TopTokensResult:
     """Next-token top-k at each prompt's last token, baseline against steered, with KL(steered ‖ baseline)
     = Σ p_s (log p_s − log p_b) in nats and each top token's rank change. One batched forward per side.
@@ -222,7 +222,7 @@ def token_diff(a: Sequence[int], b: Sequence[int], text: Callable[[int], str]) -
     return ops, first
 
 
-def _suppressed_eos(model: "ModelSession") -> list[int]:
+def _suppressed_eos(model: "LoadedModel") -> list[int]:
     """The ids generate() suppresses under ``min_new_tokens`` (the generation config's EOS ids)."""
     eos = getattr(getattr(model.hf, "generation_config", None), "eos_token_id", None)
     if eos is None:
@@ -232,7 +232,7 @@ def _suppressed_eos(model: "ModelSession") -> list[int]:
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
 
-def teacher_forced(model: "ModelSession", gen: steering.GenerationResult, plan: SteerPlan,
+def teacher_forced(model: "LoadedModel", gen: steering.GenerationResult, plan: SteerPlan,
                    mask_ids: Sequence[int] = ()) -> tuple["torch.Tensor", "torch.Tensor"]:
     """One traced forward over a generation's prompt + new ids with ``plan``'s steers on the columns their
     positions cover (the generated tokens start at column P).
@@ -259,7 +259,7 @@ def teacher_forced(model: "ModelSession", gen: steering.GenerationResult, plan: 
     return chosen_lp, argmax
 
 
-def _side(model: "ModelSession", gen: steering.GenerationResult, lp: "torch.Tensor", am: "torch.Tensor",
+def _side(model: "LoadedModel", gen: steering.GenerationResult, lp: "torch.Tensor", am: "torch.Tensor",
           row: int, stop_at_eos: bool, text: Callable[[int], str]) -> GenSide:
     ids = gen.new_ids[row]
     mism = next((j for j, (g, a) in enumerate(zip(ids, am[row].tolist())) if g != a), None)
@@ -269,7 +269,7 @@ def _side(model: "ModelSession", gen: steering.GenerationResult, lp: "torch.Tens
                    bool(stop_at_eos and eos is not None and ids and ids[-1] == eos), mism is None, mism)
 
 
-def generation_diff(model: "ModelSession", prompts: Sequence[str], steers: Iterable[Steer], *,
+def generation_diff(model: "LoadedModel", prompts: Sequence[str], steers: Iterable[Steer], *,
                     max_new_tokens: int = 32, stop_at_eos: bool = True, batch_size: int | None = None,
                     cancel: threading.Event | None = None, progress: Progress | None = None) -> GenDiffResult:
     """Greedy baseline and steered generations of ``prompts``, per-token log-probs and a token diff per row.
@@ -358,7 +358,7 @@ class FixSitePrompt:
                 "vulnerable_line": self.vulnerable_line, "patched_line": self.patched_line}
 
 
-def fix_site_prompt(model: "ModelSession", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
+def fix_site_prompt(model: "LoadedModel", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
     """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
     from steertui.engine.data import count_tokens, line_window
 

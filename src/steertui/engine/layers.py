@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from steertui.engine.adapters import access_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 DEFAULT_PROMPT = "#include <string.h>\n\nvoid copy(char *dst, const char *src)\n{\n    strcpy(dst, src);\n}\n"
 
@@ -109,7 +109,7 @@ def _access(path: str, main: str | None, kind: str) -> str:
     return f"{base}.{main}" if main.isidentifier() else f"{base}[{main!r}]"
 
 
-def probe_layers(model: "ModelSession", prompt: str = DEFAULT_PROMPT) -> LayersReport:
+def probe_layers(model: "LoadedModel", prompt: str = DEFAULT_PROMPT) -> LayersReport:
     """Run one real forward of ``prompt`` and describe every module's output."""
     import torch
 

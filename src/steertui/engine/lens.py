@@ -1,7 +1,7 @@
 """Logit lens (plain, and steered against baseline), as plain data for the console.
 
 The logit lens decodes every layer's hidden state through the model's own final norm and unembedding
-(``adapter.final_norm``, ``adapter.unembed``, in float32: ``ModelSession.float32_head``) from ONE traced
+(``adapter.final_norm``, ``adapter.unembed``, in float32: ``LoadedModel.float32_head``) from ONE traced
 forward: the trace keeps each layer's hidden states at the lensed window of positions, and each layer is then
 decoded and reduced to its top-k tokens and a target token's probability and rank. The lens at the last layer
 is the model's real output distribution; every result carries ``final_logits_check``, the largest absolute
@@ -24,7 +24,7 @@ from steertui.errors import CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 LENS_BUDGET = 1 << 24  # floats of transient lens log-probs per chunk of positions (64 MiB in float32)
@@ -145,7 +145,7 @@ def check_cancel(cancel: threading.Event | None, what: str) -> None:
         raise CancelledError(f"{what} cancelled")
 
 
-def resolve_target(model: "ModelSession", target: int | str | None) -> tuple[int | None, str | None]:
+def resolve_target(model: "LoadedModel", target: int | str | None) -> tuple[int | None, str | None]:
     """A target given as a token id or as text that is exactly one token → (id, decoded text)."""
     if target is None:
         return None, None
@@ -199,7 +199,7 @@ class TokenDecoder:
         return self.cache[tid]
 
 
-def check_k(model: "ModelSession", k: int) -> int:
+def check_k(model: "LoadedModel", k: int) -> int:
     vocab = model.info.vocab_size
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= vocab:
         raise LensError(f"k={k!r} is out of range", f"use 1..{vocab}")
@@ -207,13 +207,13 @@ def check_k(model: "ModelSession", k: int) -> int:
 
 
 # ---- logit lens -------------------------------------------------------------------------------------------
-def _lens_pass(model: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
+def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
                pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
     ``plan``'s steers are added to rows ``steer_rows``. The trace keeps each wanted layer's hidden states at the
     window ``pos`` ([R, W, D]: d_model / vocab of the logits they make); after it, each layer is decoded through
-    :meth:`ModelSession.float32_head` in chunks of positions and reduced. Per wanted layer returns (on CPU)
+    :meth:`LoadedModel.float32_head` in chunks of positions and reduced. Per wanted layer returns (on CPU)
     top-k log-probs and ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of
     the union of both rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
     import nnsight
@@ -262,13 +262,13 @@ def _lens_pass(model: "ModelSession", ids: "torch.Tensor", plan: SteerPlan, stee
     return out, check
 
 
-def _layers(model: "ModelSession", layers: Iterable[int] | None) -> list[int]:
+def _layers(model: "LoadedModel", layers: Iterable[int] | None) -> list[int]:
     if layers is None:
         return list(range(model.n_layers))
     return sorted({model.check_layer(i) for i in layers})
 
 
-def _build_result(model: "ModelSession", prompt: str, ids: list[int], pos: list[int], k: int,
+def _build_result(model: "LoadedModel", prompt: str, ids: list[int], pos: list[int], k: int,
                   target: tuple[int | None, str | None], data: dict, row: int, check: float,
                   steers: tuple[dict[str, Any], ...], dec: TokenDecoder) -> LensResult:
     layers = []
@@ -287,7 +287,7 @@ def _build_result(model: "ModelSession", prompt: str, ids: list[int], pos: list[
                       tuple(layers), check, steers)
 
 
-def logit_lens(model: "ModelSession", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
+def logit_lens(model: "LoadedModel", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
                positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
                layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensResult:
     """Logit lens of ONE prompt (batch 1) for every layer (or ``layers``) in one traced forward.
@@ -312,7 +312,7 @@ def logit_lens(model: "ModelSession", prompt: str, *, steers: Iterable[Steer] = 
                              TokenDecoder(model.tokenizer))
 
 
-def lens_diff(model: "ModelSession", prompt: str, steers: Iterable[Steer], *, k: int = 10,
+def lens_diff(model: "LoadedModel", prompt: str, steers: Iterable[Steer], *, k: int = 10,
               positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
               layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensDiff:
     """Baseline and steered logit lens of ONE prompt, and steered minus baseline per layer.

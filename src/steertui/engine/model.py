@@ -3,7 +3,7 @@
 Loading is offline-first: a local folder, or a Hugging Face id that is already in the local cache.
 The HF model is built by transformers, put in eval mode, and wrapped with ``TransformersModel(hf,
 tokenizer=tok)`` (the robust path for nnsight 0.8 with transformers 5). Two threads tracing one model
-break nnsight, so every engine operation takes :attr:`ModelSession.lock`.
+break nnsight, so every engine operation takes :attr:`LoadedModel.lock`.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class LockedTokenizer:
         return len(self._tokenizer)
 
 
-class ModelSession:
+class LoadedModel:
     """A loaded model: the HF module, its tokenizer, the nnsight wrapper, the adapter and the lock."""
 
     def __init__(self, hf: Any, tokenizer: Any, info: ModelInfo, adapter: ArchAdapter) -> None:
@@ -184,7 +184,7 @@ class ModelSession:
     @classmethod
     def load(cls, spec: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
              revision: str | None = None, trust_remote_code: bool = False,
-             allow_download: bool = False) -> "ModelSession":
+             allow_download: bool = False) -> "LoadedModel":
         folder, name, is_demo = resolve_model_folder(spec, revision, allow_download)
         import torch
         from safetensors import SafetensorError
@@ -233,7 +233,7 @@ class ModelSession:
         return cls(hf, tok, info, adapter)
 
     @classmethod
-    def from_modules(cls, hf: Any, tokenizer: Any, name: str = "in-memory") -> "ModelSession":
+    def from_modules(cls, hf: Any, tokenizer: Any, name: str = "in-memory") -> "LoadedModel":
         """Wrap an already-built HF model (tests, notebooks). Puts it in eval mode."""
         hf = hf.eval()
         hf.requires_grad_(False)

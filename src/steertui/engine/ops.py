@@ -19,7 +19,7 @@ from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.data import Pair
     from steertui.engine.layers import LayersReport
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
     from steertui.engine.steering import Steer
 
 TOP_K = 10  # next tokens listed on each side
@@ -32,41 +32,41 @@ EVAL_FOLDS = 3  # folds by pair of the one-layer evaluation
 
 # ---- loading ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class LoadedModel:
+class ModelAndLayers:
     """A loaded model and the layer report of one real forward on it."""
 
-    session: "ModelSession"
+    model: "LoadedModel"
     layers: "LayersReport"
 
 
-def load_model(spec: str | None = None, *, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+def load_model(spec: str | None = None, *, device: str | None = None, dtype: str | None = None) -> ModelAndLayers:
     """Load a model (a folder, a cached hub id, or the demo model when None) and probe its layers."""
     from steertui.engine.layers import probe_layers
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
-    session = ModelSession.load(spec, device=device, dtype=dtype)
-    return LoadedModel(session, probe_layers(session))
+    model = LoadedModel.load(spec, device=device, dtype=dtype)
+    return ModelAndLayers(model, probe_layers(model))
 
 
 # ---- next tokens at the verdict slot -----------------------------------------------------------------------------
-def verdict_prompt(session: "ModelSession", pair_or_prompt: "Pair | str") -> verdict.VerdictPrompt:
+def verdict_prompt(model: "LoadedModel", pair_or_prompt: "Pair | str") -> verdict.VerdictPrompt:
     """The verdict prompt of a pair's vulnerable file (cut to the pair's window when it is longer than the
     context), or a prompt given as text, taken as it is."""
     if isinstance(pair_or_prompt, str):
         return verdict.VerdictPrompt("", pair_or_prompt, False, 0, total_lines=len(pair_or_prompt.splitlines()))
     sample = pair_or_prompt.vulnerable
-    return verdict.build_prompt(session, sample.code, sample.cwe_name, sample.id, pair=pair_or_prompt)
+    return verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair_or_prompt)
 
 
-def lens_of(session: "ModelSession", prompt: str, steers: Sequence["Steer"], *, k: int = LENS_K,
+def lens_of(model: "LoadedModel", prompt: str, steers: Sequence["Steer"], *, k: int = LENS_K,
             positions: Any = None, target: int | str | None = LENS_TARGET, layers: Iterable[int] | None = None,
             cancel: threading.Event | None = None) -> LensDiff | LensResult:
     """The logit lens of ``prompt``: baseline and steered in one forward (``lens_diff``) when something is
     steered, else the plain lens (``logit_lens``), whose two sides would be the same."""
     kwargs = dict(k=k, positions=positions, target=target, layers=layers, cancel=cancel)
     if steers:
-        return lens_diff(session, prompt, steers, **kwargs)
-    return logit_lens(session, prompt, **kwargs)
+        return lens_diff(model, prompt, steers, **kwargs)
+    return logit_lens(model, prompt, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,15 @@ class NextTokens:
         return self.top.rows[0]
 
     @classmethod
-    def of(cls, session: "ModelSession", prompt: verdict.VerdictPrompt, top: gendiff.TopTokensResult,
+    def of(cls, model: "LoadedModel", prompt: verdict.VerdictPrompt, top: gendiff.TopTokensResult,
            lens_result: LensDiff | LensResult) -> "NextTokens":
         """Put the parts together; the verdict score comes from the top-token logits (no further forward)."""
-        answers = verdict.answer_tokens(session)
+        answers = verdict.answer_tokens(model)
         base, steered = top.logit_diff(answers.yes_id, answers.no_id)
         return cls(prompt, top, lens_result, answers, base, steered)
 
 
-def next_tokens(session: "ModelSession", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
+def next_tokens(model: "LoadedModel", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
                 k: int = TOP_K, lens_k: int = LENS_K, target: int | str | None = LENS_TARGET,
                 window: int = LENS_WINDOW, cancel: threading.Event | None = None) -> NextTokens:
     """Top ``k`` next tokens (two forwards: baseline, steered), the verdict score from the same logits, and the
@@ -108,10 +108,10 @@ def next_tokens(session: "ModelSession", pair_or_prompt: "Pair | str", steers: I
     from steertui.engine.lens import resolve_target
 
     steers = list(steers)
-    resolve_target(session, target)
-    prompt = verdict_prompt(session, pair_or_prompt)
-    top = gendiff.top_tokens(session, [prompt.text], steers, k=k, cancel=cancel)
-    return NextTokens.of(session, prompt, top, lens_of(session, prompt.text, steers, k=lens_k, target=target,
+    resolve_target(model, target)
+    prompt = verdict_prompt(model, pair_or_prompt)
+    top = gendiff.top_tokens(model, [prompt.text], steers, k=k, cancel=cancel)
+    return NextTokens.of(model, prompt, top, lens_of(model, prompt.text, steers, k=lens_k, target=target,
                                                        positions=lens_window(window), cancel=cancel))
 
 
@@ -143,12 +143,12 @@ class Continuation:
         return self.diff.rows[0]
 
 
-def fix_site_continuation(session: "ModelSession", pair: "Pair", steers: Iterable["Steer"] = (), *,
+def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["Steer"] = (), *,
                           max_new_tokens: int = NEW_TOKENS, cancel: threading.Event | None = None,
                           progress: Callable[[str, int, int], None] | None = None) -> Continuation:
     """:func:`gendiff.fix_site_prompt` of ``pair``, continued by :func:`gendiff.generation_diff`."""
-    prompt = gendiff.fix_site_prompt(session, pair, max_new_tokens)
-    return Continuation(prompt, gendiff.generation_diff(session, [prompt.text], steers, max_new_tokens=max_new_tokens,
+    prompt = gendiff.fix_site_prompt(model, pair, max_new_tokens)
+    return Continuation(prompt, gendiff.generation_diff(model, [prompt.text], steers, max_new_tokens=max_new_tokens,
                                                         cancel=cancel, progress=progress))
 
 
@@ -229,12 +229,12 @@ class AlphaSweep:
     curve: SweepCurve
 
 
-def alpha_sweep(session: "ModelSession", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
+def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
                 *, progress: Callable[[str, int, int], None] | None = None,
                 cancel: threading.Event | None = None) -> AlphaSweep:
     """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold)
     at every alpha of ``alphas``, with its :class:`SweepCurve`."""
     from steertui.engine.evaluate import evaluate
 
-    result = evaluate(session, pairs, sweep_eval_settings(layer, alphas, method), progress=progress, cancel=cancel)
+    result = evaluate(model, pairs, sweep_eval_settings(layer, alphas, method), progress=progress, cancel=cancel)
     return AlphaSweep(result, sweep_curve(result, layer))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import torch
 
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 # nnsight warns when an open-ended per-step loop outlives a generation that stopped early (EOS): expected.
@@ -90,7 +90,7 @@ class SteerPlan:
     lens, top tokens, teacher forcing and the evaluation all go through it, so they describe one intervention.
     """
 
-    def __init__(self, model: "ModelSession", steers: Iterable[Steer]) -> None:
+    def __init__(self, model: "LoadedModel", steers: Iterable[Steer]) -> None:
         self.steers = list(steers)
         self.by_layer: dict[int, list[tuple[Steer, "torch.Tensor"]]] = {}
         for s in self.steers:
@@ -146,7 +146,7 @@ class ForwardResult:
     hidden: dict[int, "torch.Tensor"]
 
 
-def forward(model: "ModelSession", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
+def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
             read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True,
             logits_at: str = "all") -> ForwardResult:
     """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
@@ -154,7 +154,7 @@ def forward(model: "ModelSession", texts: Sequence[str] | dict[str, Any], *, ste
     ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
     ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps each row's last real token ``[B, V]``, which is
     what scoring a batch needs. "Last real" is read from the attention mask (left or right padding). For a model
-    in bfloat16 or float16, ``last`` logits come from :meth:`ModelSession.float32_head` (float32).
+    in bfloat16 or float16, ``last`` logits come from :meth:`LoadedModel.float32_head` (float32).
     """
     import nnsight
     import torch
@@ -199,7 +199,7 @@ class GenerationResult:
     eos_id: int | None
 
 
-def generate(model: "ModelSession", texts: Sequence[str], *, steers: Iterable[Steer] = (),
+def generate(model: "LoadedModel", texts: Sequence[str], *, steers: Iterable[Steer] = (),
              max_new_tokens: int = 32, stop_at_eos: bool = True,
              cancel: "threading.Event | None" = None) -> GenerationResult:
     """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches.

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from steertui.engine.data import Pair, Sample
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 QUESTION = "Does this code contain instances of the security vulnerability known as {cwe_name}?"
 TEMPLATE = "{code}\n\nQuestion: " + QUESTION + "\nAnswer:"
@@ -36,7 +36,7 @@ class AnswerTokens:
         return {"yes": self.yes, "no": self.no, "yes_id": self.yes_id, "no_id": self.no_id}
 
 
-def answer_tokens(model: "ModelSession", yes: str = " Yes", no: str = " No") -> AnswerTokens:
+def answer_tokens(model: "LoadedModel", yes: str = " Yes", no: str = " No") -> AnswerTokens:
     """Check that both answers are single tokens; name the one that is not."""
     ids = {}
     for text in (yes, no):
@@ -68,7 +68,7 @@ class VerdictPrompt:
                 "kept_lines": self.total_lines - self.dropped_lines, "total_lines": self.total_lines}
 
 
-def code_limit(model: "ModelSession", cwe_name: str, context: int | None = None) -> int:
+def code_limit(model: "LoadedModel", cwe_name: str, context: int | None = None) -> int:
     """Tokens of code the verdict prompt holds: the context less the question around the code (at least
     :data:`RESERVE_TOKENS`)."""
     from steertui.engine.data import count_tokens
@@ -83,7 +83,7 @@ def _prompt(cut: Any, cwe_name: str, sample_id: str) -> VerdictPrompt:
                          cut.dropped_lines, cut.windowed, cut.window, cut.total_lines)
 
 
-def build_prompt(model: "ModelSession", code: str, cwe_name: str, sample_id: str = "",
+def build_prompt(model: "LoadedModel", code: str, cwe_name: str, sample_id: str = "",
                  context: int | None = None, *, pair: "Pair | None" = None) -> VerdictPrompt:
     """The S1 prompt for one file. Code longer than the context keeps the window of ``pair`` (the pair ``code``
     is a file of) around the first hunk where the pair differs, or, without a pair, whole lines from the top
@@ -94,7 +94,7 @@ def build_prompt(model: "ModelSession", code: str, cwe_name: str, sample_id: str
     return _prompt(cut, cwe_name, sample_id)
 
 
-def sample_prompts(model: "ModelSession", samples: Sequence["Sample"],
+def sample_prompts(model: "LoadedModel", samples: Sequence["Sample"],
                    pairs: Sequence["Pair"] = ()) -> list[VerdictPrompt]:
     """The S1 prompt of each sample; the files of ``pairs`` are cut by their pair's window."""
     from steertui.engine.data import fit_samples
@@ -125,7 +125,7 @@ class AnswerScores:
         return self.logp_no.exp()
 
 
-def score_answers(model: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *,
+def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *,
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
                   cancel: threading.Event | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
@@ -150,7 +150,7 @@ def score_answers(model: "ModelSession", prompts: Sequence[str], answers: Answer
     return AnswerScores(scores, logps[:, 0], logps[:, 1])
 
 
-def score(model: "ModelSession", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
+def score(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
           chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
           cancel: threading.Event | None = None) -> "torch.Tensor":
     """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""

@@ -101,7 +101,7 @@ class SteerApp(Jobs, App):
         self.session_file = session_file
         self.recorder: Any = None
         self.session_steps: list[str] = []
-        self.session: Any = None
+        self.model: Any = None
         self.dataset: Any = None
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
@@ -141,7 +141,7 @@ class SteerApp(Jobs, App):
 
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.session = message.session
+        self.model = message.model
         # torch, transformers and the model leave ~10^6 long-lived objects: a full garbage collection over them
         # takes ~0.3 s and stops every thread, the event loop too. Frozen, later collections skip them.
         gc.freeze()
@@ -207,7 +207,8 @@ class SteerApp(Jobs, App):
             pair = self.selected_pair()
             if pair is not None:
                 self.query_one(CodePane).show_pair(pair)
-                self.steering_changed("pair")
+                if self.tokens is not None or self.build is not None:  # not the first highlight of a new table
+                    self.steering_changed("pair")
 
     def on_evaluated(self, message: Evaluated) -> None:
         self.evaluation = message.result
@@ -279,7 +280,7 @@ class SteerApp(Jobs, App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that need a model, pairs or vectors are shown only when they can run."""
-        if action in ("build", "tokens", "generate") and (self.session is None or self.dataset is None
+        if action in ("build", "tokens", "generate") and (self.model is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
         if action in ("alpha", "evaluate", "sweep") and self.build is None:
@@ -298,7 +299,7 @@ class SteerApp(Jobs, App):
             self.refresh_bindings()  # Escape is offered while a steering job runs
 
     def action_build(self) -> None:
-        if self.session is None or self.dataset is None:
+        if self.model is None or self.dataset is None:
             return
         self.action_focus("steer")
         self._job_status("build vectors", "build vectors: starting")
@@ -313,7 +314,7 @@ class SteerApp(Jobs, App):
 
     def action_tokens(self) -> None:
         pair = self.selected_pair()
-        if self.session is None or pair is None:
+        if self.model is None or pair is None:
             return
         self.action_focus("tokens")
         self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
@@ -340,7 +341,7 @@ class SteerApp(Jobs, App):
         evaluation is never replaced by it (it waits for them), an older preview is (exclusive workers)."""
         self.preview_timer = None
         pair = self.selected_pair()
-        if not self.preview_due or self.session is None or pair is None:
+        if not self.preview_due or self.model is None or pair is None:
             return
         if any(w is not self.preview_worker for w in self.steer_jobs()):
             self.preview_timer = self.set_timer(LIVE_DELAY, self.live_preview)
@@ -358,7 +359,7 @@ class SteerApp(Jobs, App):
 
     def action_generate(self) -> None:
         pair = self.selected_pair()
-        if self.session is None or pair is None:
+        if self.model is None or pair is None:
             return
         self.action_focus("gen")
         self._job_status("generate", f"generating for {pair.id}")
@@ -376,7 +377,7 @@ class SteerApp(Jobs, App):
 
     def action_evaluate(self) -> None:
         d = self.steering_layer()
-        if self.session is None or self.dataset is None or d is None:
+        if self.model is None or self.dataset is None or d is None:
             return
         alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
         self.action_focus("eval")
@@ -389,7 +390,7 @@ class SteerApp(Jobs, App):
         from steertui.engine.ops import sweep_alphas
 
         d = self.steering_layer()
-        if self.session is None or self.dataset is None or d is None:
+        if self.model is None or self.dataset is None or d is None:
             return
         top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         alphas = sweep_alphas(top)
@@ -486,7 +487,7 @@ class SteerApp(Jobs, App):
             f"(‖αv‖/‖h‖ {ratio:.2f}) · {self.positions} positions")
 
     def action_reprobe(self) -> None:
-        if self.session is not None:
+        if self.model is not None:
             self.probe()
 
 

@@ -22,7 +22,7 @@ class Jobs:
     """Mixed into the app: the workers, and the session recorder they record into."""
 
     recorder: Any
-    session: Any
+    model: Any
     dataset: Any
 
     @contextmanager
@@ -51,7 +51,7 @@ class Jobs:
 
         with self.reporting("load model"):
             loaded = load_model(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
-            self.post_message(ModelLoaded(loaded.session.info.to_dict(), loaded.session))
+            self.post_message(ModelLoaded(loaded.model.info.to_dict(), loaded.model))
             self.post_message(LayersProbed(loaded.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
@@ -63,7 +63,7 @@ class Jobs:
             opened = resume(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
                             device=self.device_spec, dtype=self.dtype_spec)
             rec = self.recorder = opened.recorder
-            self.post_message(ModelLoaded(rec.session.info.to_dict(), rec.session))
+            self.post_message(ModelLoaded(rec.model.info.to_dict(), rec.model))
             if rec.dataset is not None:
                 self.post_message(DatasetLoaded(rec.dataset))
             v = opened.vectors
@@ -77,7 +77,7 @@ class Jobs:
         from steertui.engine.layers import probe_layers
 
         with self.reporting("probe layers"):
-            self.post_message(LayersProbed(probe_layers(self.session)))
+            self.post_message(LayersProbed(probe_layers(self.model)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data", description="load data")
     def load_dataset(self) -> None:
@@ -107,7 +107,7 @@ class Jobs:
         cancel = get_current_worker().cancelled_event
         with self.reporting("next tokens"):
             if live_vectors is not None:
-                result = ops.next_tokens(self.session, pair, ops.steers_from(steering, live_vectors), target=target,
+                result = ops.next_tokens(self.model, pair, ops.steers_from(steering, live_vectors), target=target,
                                          cancel=cancel)
             else:
                 result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
@@ -156,9 +156,9 @@ class Jobs:
             from steertui.engine.session.store import SessionSaveError
 
             try:
-                self.recorder = SessionRecorder.new(self.session, self.dataset)
+                self.recorder = SessionRecorder.new(self.model, self.dataset)
             except (SessionSaveError, OSError) as err:  # the work goes on; the user is told it is not saved
-                self.recorder = SessionRecorder.new(self.session, self.dataset, path="unsaved-session.toml",
+                self.recorder = SessionRecorder.new(self.model, self.dataset, path="unsaved-session.toml",
                                                     autosave=False)
                 self.post_message(JobFailed("save session", f"{err} — this session is kept in memory only; set "
                                             "STEERTUI_SESSIONS to a folder you can write"))

@@ -11,7 +11,7 @@ from textual.message import Message
 @dataclass
 class ModelLoaded(Message):
     info: dict[str, Any]
-    session: Any  # the engine's ModelSession; the UI only passes it back to the engine
+    model: Any  # the engine's LoadedModel; the UI only passes it back to the engine
 
 
 @dataclass

@@ -15,7 +15,7 @@ from steertui.engine.session.store import SessionError, read_session, read_vecto
 
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.data import Dataset
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 def _version(module: str) -> str:
@@ -42,7 +42,7 @@ class OpenedSession:
 
     path: Path
     doc: S.Session
-    session: "ModelSession"
+    model: "LoadedModel"
     dataset: "Dataset | None"
     vectors: dict[str, dict[int, Any]]
     notes: list[str]
@@ -93,9 +93,9 @@ def load_data(doc: S.Session, path: Path, dataset_path: str | os.PathLike[str] |
 
 
 def load_model(doc: S.Session, path: Path, *, model: str | None = None, device: str | None = None,
-               dtype: str | None = None) -> "ModelSession":
+               dtype: str | None = None) -> "LoadedModel":
     """The model the session names (``spec`` relative to the session file), its weights checked."""
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
     from steertui.errors import ModelLoadError
 
     m = doc.model
@@ -108,11 +108,11 @@ def load_model(doc: S.Session, path: Path, *, model: str | None = None, device: 
             if cand.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
                 spec = str(cand)
     try:
-        session = ModelSession.load(spec, device=device or m.device, dtype=dtype or m.dtype, revision=m.revision)
+        loaded = LoadedModel.load(spec, device=device or m.device, dtype=dtype or m.dtype, revision=m.revision)
     except ModelLoadError as err:
         raise SessionError(path, "model.spec", f"the model is not available: {err.problem}",
                            err.hint or "pass --model PATH to a copy of it") from None
-    info = session.info
+    info = loaded.info
     if m.weights_sha256 and info.weights_sha256 != m.weights_sha256:
         raise SessionError(path, "model.weights_sha256",
                            f"the weights of {info.name} ({info.path}) are not the ones recorded "
@@ -122,10 +122,10 @@ def load_model(doc: S.Session, path: Path, *, model: str | None = None, device: 
         if getattr(info, key) != getattr(m, key):
             raise SessionError(path, f"model.{key}", f"the model has {key}={getattr(info, key)}, the session "
                                f"recorded {getattr(m, key)}", "load the model the session was recorded on")
-    return session
+    return loaded
 
 
-def prepare(path: str | os.PathLike[str], *, session: "ModelSession | None" = None,
+def prepare(path: str | os.PathLike[str], *, loaded: "LoadedModel | None" = None,
             dataset: "Dataset | None" = None, model: str | None = None,
             dataset_path: str | os.PathLike[str] | None = None, device: str | None = None,
             dtype: str | None = None, need_dataset: bool | None = None) -> OpenedSession:
@@ -143,16 +143,16 @@ def prepare(path: str | os.PathLike[str], *, session: "ModelSession | None" = No
     if dataset is not None and doc.data.commit and dataset.source.commit and dataset.source.commit != doc.data.commit:
         notes.append(f"data: recorded at commit {doc.data.commit}, the checkout is at {dataset.source.commit} "
                      "(the files the session used are unchanged)")
-    if session is None:
-        session = load_model(doc, path, model=model, device=device, dtype=dtype)
-    elif doc.model.weights_sha256 and session.info.weights_sha256 and \
-            session.info.weights_sha256 != doc.model.weights_sha256:
-        raise SessionError(path, "model.weights_sha256", f"the loaded model {session.info.name} is not the one "
+    if loaded is None:
+        loaded = load_model(doc, path, model=model, device=device, dtype=dtype)
+    elif doc.model.weights_sha256 and loaded.info.weights_sha256 and \
+            loaded.info.weights_sha256 != doc.model.weights_sha256:
+        raise SessionError(path, "model.weights_sha256", f"the loaded model {loaded.info.name} is not the one "
                            "recorded (weights sha256 differs)", "load the model the session names")
     for i, rec in enumerate(doc.vectors):
-        if rec.d_model != session.d_model:
+        if rec.d_model != loaded.d_model:
             raise SessionError(path, f"vectors[{i}].d_model", f"vector {rec.name!r} has {rec.d_model} dimensions, "
-                               f"{session.info.name} has d_model={session.d_model}",
+                               f"{loaded.info.name} has d_model={loaded.d_model}",
                                "replay on the model the vectors were built on")
     env = environment()
     for key in ("version", "torch", "transformers", "nnsight", "python"):
@@ -160,10 +160,10 @@ def prepare(path: str | os.PathLike[str], *, session: "ModelSession | None" = No
         if then != now:
             label = "steertui" if key == "version" else key
             notes.append(f"recorded with {label} {then}, replaying with {now}")
-    info = session.info
+    info = loaded.info
     if info.device != doc.model.device or info.dtype != doc.model.dtype:
         notes.append(f"recorded on {doc.model.device}/{doc.model.dtype}, replaying on {info.device}/{info.dtype}")
-    return OpenedSession(path, doc, session, dataset, vectors, notes)
+    return OpenedSession(path, doc, loaded, dataset, vectors, notes)
 
 
 def _check_files(doc: S.Session, path: Path, dataset: "Dataset") -> None:

@@ -17,14 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from steertui.engine.data import Dataset, Pair
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 @dataclass
 class StepContext:
     """What a step needs: the model, the data (None when no step uses it) and the vectors by name."""
 
-    session: "ModelSession"
+    model: "LoadedModel"
     dataset: "Dataset | None"
     vectors: dict[str, dict[int, "torch.Tensor"]] = field(default_factory=dict)
     cancel: threading.Event | None = None
@@ -58,7 +58,7 @@ def _floats(values) -> list[float]:
 def run_layers(ctx: StepContext, inputs: S.LayersInputs) -> tuple[S.LayersOutputs, Any]:
     from steertui.engine.layers import probe_layers
 
-    report = probe_layers(ctx.session, inputs.prompt)
+    report = probe_layers(ctx.model, inputs.prompt)
     modules = [S.ModuleRec(path=m.path, access=m.access, module=m.module, type=m.type,
                            shape=list(m.shape) if m.shape is not None else None, dtype=m.dtype, flags=list(m.flags),
                            layer=m.layer, norm_mean=m.norm_mean, abs_max=m.abs_max, calls=m.calls)
@@ -81,7 +81,7 @@ def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any
     from steertui.engine.lens import LensDiff
     from steertui.engine.ops import lens_of
 
-    result = lens_of(ctx.session, inputs.prompt, steers_from(ctx, inputs.steers), k=inputs.k,
+    result = lens_of(ctx.model, inputs.prompt, steers_from(ctx, inputs.steers), k=inputs.k,
                      positions=list(inputs.positions), target=inputs.target, layers=inputs.layers, cancel=ctx.cancel)
     base, steered = (result.baseline, result.steered) if isinstance(result, LensDiff) else (result, None)
     out = S.LensOutputs(token_ids=list(base.token_ids), token_texts=list(base.token_texts),
@@ -95,7 +95,7 @@ def run_lens(ctx: StepContext, inputs: S.LensInputs) -> tuple[S.LensOutputs, Any
 def run_top_tokens(ctx: StepContext, inputs: S.TopTokensInputs) -> tuple[S.TopTokensOutputs, Any]:
     from steertui.engine.gendiff import top_tokens
 
-    result = top_tokens(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers), k=inputs.k,
+    result = top_tokens(ctx.model, list(inputs.prompts), steers_from(ctx, inputs.steers), k=inputs.k,
                         cancel=ctx.cancel)
     rows = [S.TopTokensRowRec(
         baseline_ids=[t.id for t in r.baseline], baseline_texts=[t.text for t in r.baseline],
@@ -109,7 +109,7 @@ def run_top_tokens(ctx: StepContext, inputs: S.TopTokensInputs) -> tuple[S.TopTo
 def run_generate(ctx: StepContext, inputs: S.GenerateInputs) -> tuple[S.GenerateOutputs, Any]:
     from steertui.engine.gendiff import generation_diff
 
-    result = generation_diff(ctx.session, list(inputs.prompts), steers_from(ctx, inputs.steers),
+    result = generation_diff(ctx.model, list(inputs.prompts), steers_from(ctx, inputs.steers),
                              max_new_tokens=inputs.max_new_tokens, stop_at_eos=inputs.stop_at_eos,
                              batch_size=inputs.batch_size, cancel=ctx.cancel, progress=ctx.progress)
     rows = [S.GenerateRowRec(
@@ -138,7 +138,7 @@ def evaluate_inputs(pair_ids: list[str], settings: Any) -> S.EvaluateInputs:
 def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.EvaluateOutputs, Any]:
     from steertui.engine.evaluate import evaluate
 
-    result = evaluate(ctx.session, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), progress=ctx.progress,
+    result = evaluate(ctx.model, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), progress=ctx.progress,
                       cancel=ctx.cancel)
     folds = [S.FoldRec(fold=int(f["fold"]), threshold=float(f["threshold"]), train_pairs=list(f["train_pairs"]),
                        test_pairs=list(f["test_pairs"])) for f in result.folds]
@@ -156,7 +156,7 @@ def run_build_vectors(ctx: StepContext, inputs: S.BuildVectorsInputs) -> tuple[S
 
     pairs = pairs_from(ctx, inputs.pair_ids)
     recipe = inputs.model_dump(exclude={"vector", "pair_ids"})  # build_vectors' keyword arguments, by name
-    result = build_vectors(ctx.session, pairs, **recipe, progress=ctx.progress, cancel=ctx.cancel)
+    result = build_vectors(ctx.model, pairs, **recipe, progress=ctx.progress, cancel=ctx.cancel)
     diags = [S.DiagnosticsRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in d.to_dict().items()})
              for d in result.diagnostics]
     out = S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},

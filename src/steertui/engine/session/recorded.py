@@ -59,13 +59,13 @@ def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steerin
     """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded."""
     from steertui.engine.lens import resolve_target
 
-    resolve_target(rec.session, target)
+    resolve_target(rec.model, target)
     with _operation(rec, steering) as part:
-        prompt = engine.verdict_prompt(rec.session, pair_or_prompt)
+        prompt = engine.verdict_prompt(rec.model, pair_or_prompt)
         top = part(rec.top_tokens, [prompt.text], k=k, cancel=cancel)
         lens = part(rec.lens, prompt.text, k=lens_k, target=target, positions=engine.lens_window(window),
                     cancel=cancel)
-        return part.done(engine.NextTokens.of(rec.session, prompt, top, lens))
+        return part.done(engine.NextTokens.of(rec.model, prompt, top, lens))
 
 
 def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Iterable[Any] | None = None,
@@ -73,7 +73,7 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
                           progress: Callable[[str, int, int], None] | None = None) -> engine.Continuation:
     """:func:`steertui.engine.ops.fix_site_continuation` on the recorder's model, recorded."""
     with _operation(rec, steering) as part:
-        prompt = fix_site_prompt(rec.session, pair, max_new_tokens)
+        prompt = fix_site_prompt(rec.model, pair, max_new_tokens)
         diff = part(rec.generate, [prompt.text], max_new_tokens=max_new_tokens, cancel=cancel, progress=progress)
         return part.done(engine.Continuation(prompt, diff))
 

@@ -1,6 +1,6 @@
 """``SessionRecorder``: run engine operations and record each as a step, autosaving after every one.
 
-    rec = SessionRecorder.new(model_session, dataset, path)      # writes the file at once
+    rec = SessionRecorder.new(model, dataset, path)      # writes the file at once
     rec.build_vectors(pairs, name="v1", layers=[2])
     rec.set_steering([{"vector": "v1", "layer": 2, "alpha": 4.0}])
     rec.lens(prompt); rec.top_tokens([prompt]); rec.generate([prompt], max_new_tokens=16)
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from steertui.engine.data import Dataset, Pair
-    from steertui.engine.model import ModelSession
+    from steertui.engine.model import LoadedModel
 
 
 def _now() -> str:
@@ -62,8 +62,8 @@ def model_spec(info: Any, session_path: str | os.PathLike[str]) -> str:
     return name
 
 
-def model_rec(session: "ModelSession", session_path: str | os.PathLike[str]) -> S.ModelRec:
-    info = session.info
+def model_rec(loaded: "LoadedModel", session_path: str | os.PathLike[str]) -> S.ModelRec:
+    info = loaded.info
     return S.ModelRec(spec=model_spec(info, session_path), name=str(info.name), weights_sha256=info.weights_sha256,
                       revision=info.revision, dtype=info.dtype, device=str(info.device), model_type=info.model_type,
                       n_layers=info.n_layers, d_model=info.d_model, vocab_size=info.vocab_size)
@@ -93,12 +93,12 @@ def _as_interventions(items: Iterable[Any] | None) -> list[S.Intervention]:
 class SessionRecorder:
     """A session being recorded: the model, the data, the vectors by name, the steps so far."""
 
-    def __init__(self, doc: S.Session, path: str | os.PathLike[str], session: "ModelSession",
+    def __init__(self, doc: S.Session, path: str | os.PathLike[str], loaded: "LoadedModel",
                  dataset: "Dataset | None", vectors: dict[str, dict[int, "torch.Tensor"]] | None = None, *,
                  autosave: bool = True) -> None:
         self.doc = doc
         self.path = Path(path)
-        self.session = session
+        self.model = loaded
         self.dataset = dataset
         self.vectors: dict[str, dict[int, Any]] = dict(vectors or {})
         self.autosave = autosave
@@ -109,7 +109,7 @@ class SessionRecorder:
 
     # ---- creating and opening ------------------------------------------------------------------------------
     @classmethod
-    def new(cls, session: "ModelSession", dataset: "Dataset | None" = None,
+    def new(cls, loaded: "LoadedModel", dataset: "Dataset | None" = None,
             path: str | os.PathLike[str] | None = None, *, autosave: bool = True,
             note: str | None = None) -> "SessionRecorder":
         """A new session on ``session`` and ``dataset`` (default: the dataset steertui would pick), saved to
@@ -121,8 +121,8 @@ class SessionRecorder:
         tries = 0
         while True:
             where = Path(path) if path is not None else new_session_path()
-            doc = S.Session(steertui=header(note), model=model_rec(session, where), data=data_rec(dataset))
-            rec = cls(doc, where, session, dataset, autosave=autosave)
+            doc = S.Session(steertui=header(note), model=model_rec(loaded, where), data=data_rec(dataset))
+            rec = cls(doc, where, loaded, dataset, autosave=autosave)
             if not autosave:
                 return rec
             try:
@@ -135,7 +135,7 @@ class SessionRecorder:
             return rec
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], session: "ModelSession | None" = None,
+    def open(cls, path: str | os.PathLike[str], loaded: "LoadedModel | None" = None,
              dataset: "Dataset | None" = None, *, model: str | None = None, dataset_path: str | None = None,
              device: str | None = None, dtype: str | None = None, autosave: bool = True,
              read_only_if_locked: bool = False) -> "SessionRecorder":
@@ -156,13 +156,13 @@ class SessionRecorder:
                     raise
                 read_only, autosave = err, False
         try:
-            opened = prepare(path, session=session, dataset=dataset, model=model, dataset_path=dataset_path,
+            opened = prepare(path, loaded=loaded, dataset=dataset, model=model, dataset_path=dataset_path,
                              device=device, dtype=dtype, need_dataset=True)
         except BaseException:
             if held is not None:
                 held.release()
             raise
-        rec = cls(opened.doc, opened.path, opened.session, opened.dataset, opened.vectors, autosave=autosave)
+        rec = cls(opened.doc, opened.path, opened.model, opened.dataset, opened.vectors, autosave=autosave)
         rec._sidecar_names = set(opened.vectors)
         rec._file_lock, rec.read_only = held, read_only
         return rec
@@ -177,7 +177,7 @@ class SessionRecorder:
         return list(self.doc.steering.interventions)
 
     def context(self, cancel: threading.Event | None = None, progress: Any = None) -> ops.StepContext:
-        return ops.StepContext(self.session, self.dataset, self.vectors, cancel=cancel, progress=progress)
+        return ops.StepContext(self.model, self.dataset, self.vectors, cancel=cancel, progress=progress)
 
     def steers(self, steering: Iterable[Any] | None = None) -> list[Any]:
         """``Steer`` objects for interventions (default: the current steering)."""
@@ -277,8 +277,8 @@ class SessionRecorder:
         name = name or self.next_vector_name()
         if name in self.vectors:
             raise ValueError(f"a vector named {name!r} is already in the session")
-        layers = list(range(self.session.n_layers)) if layers is None else \
-            sorted({self.session.check_layer(L) for L in layers})
+        layers = list(range(self.model.n_layers)) if layers is None else \
+            sorted({self.model.check_layer(L) for L in layers})
         inputs = S.BuildVectorsInputs(vector=name, pair_ids=self._pair_ids(pairs), layers=layers, method=method,
                                       readout=readout, split=split, seed=seed, k_folds=k_folds,
                                       chunk_size=chunk_size)
@@ -313,10 +313,10 @@ class SessionRecorder:
         """Logit lens of ``prompt``; with steering, baseline and steered (``LensDiff``), else ``LensResult``."""
         from steertui.engine.lens import resolve_positions
 
-        ids = self.session.encode([prompt])["input_ids"]
+        ids = self.model.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, int(ids.shape[1]))
         inputs = S.LensInputs(prompt=prompt, k=k, positions=pos, target=target,
-                              layers=None if layers is None else sorted({self.session.check_layer(L) for L in layers}),
+                              layers=None if layers is None else sorted({self.model.check_layer(L) for L in layers}),
                               steers=self._steering(steering))
         return self._record("lens", inputs, cancel=cancel)
 

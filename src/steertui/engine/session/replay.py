@@ -186,7 +186,7 @@ def summarize(kind: str, outputs: Any) -> str:
 def replay_step(opened: OpenedSession, index: int, ctx: ops.StepContext | None = None) -> StepVerdict:
     """Re-run step ``index`` and compare it with the recording."""
     step = opened.doc.steps[index]
-    ctx = ctx or ops.StepContext(opened.session, opened.dataset, opened.vectors)
+    ctx = ctx or ops.StepContext(opened.model, opened.dataset, opened.vectors)
     start = time.perf_counter()
     try:
         outputs, result = ops.run_step(ctx, step.kind, step.inputs)
@@ -236,14 +236,14 @@ def replay(path: str | os.PathLike[str] | OpenedSession, *, model: str | None = 
     start = time.perf_counter()
     opened = path if isinstance(path, OpenedSession) else prepare(path, model=model, dataset_path=dataset_path,
                                                                   device=device, dtype=dtype)
-    ctx = ops.StepContext(opened.session, opened.dataset, opened.vectors)
+    ctx = ops.StepContext(opened.model, opened.dataset, opened.vectors)
     verdicts = []
     for i in range(len(opened.doc.steps)):
         v = replay_step(opened, i, ctx)
         verdicts.append(v)
         if on_step is not None:
             on_step(v)
-    info = opened.session.info
+    info = opened.model.info
     return ReplayReport(file=str(opened.path),
                         model={"spec": opened.doc.model.spec, "name": info.name, "device": info.device,
                                "dtype": info.dtype, "weights_sha256": info.weights_sha256},

@@ -49,4 +49,4 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
         last = builds[-1]
         vectors = RecordedVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
                                   rec.vectors[last.inputs.vector])
-    return ResumedSession(rec, steps, vectors, probe_layers(rec.session))
+    return ResumedSession(rec, steps, vectors, probe_layers(rec.model))
