@@ -188,10 +188,12 @@ def resolve_positions(positions: slice | Sequence[int] | int | None, n_tokens: i
 
 
 class TokenDecoder:
-    """Token id → text, memoised for one call."""
+    """Token id → text, memoised: for a loaded model's tokenizer in the cache it keeps for its lifetime (a token's
+    text never changes), else for this decoder's lifetime."""
 
     def __init__(self, tokenizer: Any) -> None:
-        self.tok, self.cache = tokenizer, {}
+        self.tok = tokenizer
+        self.cache = tokenizer.__dict__.get("token_texts", {}) if hasattr(tokenizer, "__dict__") else {}
 
     def __call__(self, tid: int) -> str:
         if tid not in self.cache:
@@ -212,8 +214,8 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
     ``plan``'s steers are added to rows ``steer_rows``. The trace keeps each wanted layer's hidden states at the
-    window ``pos`` ([R, W, D]: d_model / vocab of the logits they make); after it, each layer is decoded through
-    :meth:`LoadedModel.float32_head` in chunks of positions and reduced. Per wanted layer returns (on CPU)
+    window ``pos`` ([R, W, D]: d_model / vocab of the logits they make); after it, all of them are decoded
+    together through :meth:`LoadedModel.float32_head` in chunks of rows and reduced. Per wanted layer returns (on CPU)
     top-k log-probs and ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of
     the union of both rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
     import nnsight
@@ -224,19 +226,6 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
     idx = torch.tensor(pos, device=model.device)
     enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
-    def reduce(logp: "torch.Tensor") -> dict[str, "torch.Tensor"]:
-        top_lp, top_id = logp.topk(k, dim=-1)
-        rec = {"top_lp": top_lp, "top_id": top_id}
-        if target_id is not None:
-            t_lp = logp[..., target_id]
-            rec["t_lp"] = t_lp
-            rec["t_rank"] = (logp > t_lp.unsqueeze(-1)).sum(-1) + 1
-        if pair:
-            union = torch.cat([top_id[0], top_id[1]], dim=-1)  # [W, 2k]
-            rec["u_id"] = union
-            rec["u_lp"] = logp.gather(-1, union.unsqueeze(0).expand(logp.shape[0], -1, -1))
-        return {key: v.to("cpu") for key, v in rec.items()}
-
     with model.nn.trace(enc):
         states = nnsight.save({})
         for i in range(n):
@@ -246,19 +235,41 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
                 states[i] = h[:, idx].clone()
         real = model.envoy(adapter.unembed).output[:, idx].float().save()
 
-    # Decode the window in chunks of positions so the transient [R, chunk, V] log-probs stay near LENS_BUDGET.
+    # Every decoded layer's window in one matrix, ordered (layer, position, row): the unembedding is read once
+    # per chunk of rows, not once per layer, and a chunk holds whole (layer, position) groups so the union of
+    # both rows' top-k is taken inside it. Chunks keep the transient log-probs near LENS_BUDGET floats.
+    decoded = sorted(set(wanted) | {n - 1})
+    R, W, V = ids.shape[0], len(pos), model.info.vocab_size
+    x = torch.stack([states[i] for i in decoded]).transpose(1, 2).reshape(len(decoded) * W * R, -1)
     head = model.float32_head()
-    step = max(1, LENS_BUDGET // (ids.shape[0] * model.info.vocab_size))
-    chunks = [slice(c, c + step) for c in range(0, len(pos), step)]
-
-    def lensed(i: int, cols: slice) -> "torch.Tensor":
-        return head(states[i][:, cols]).float().log_softmax(-1)  # [R, w, V]
-
-    def merged(recs: list[dict[str, "torch.Tensor"]]) -> dict[str, "torch.Tensor"]:
-        return {key: torch.cat([r[key] for r in recs], dim=0 if key == "u_id" else 1) for key in recs[0]}
-
-    out = {i: merged([reduce(lensed(i, cols)) for cols in chunks]) for i in sorted(wanted)}
-    check = max(float((lensed(n - 1, cols).exp() - real[:, cols].softmax(-1)).abs().max()) for cols in chunks)
+    groups = max(1, LENS_BUDGET // (R * V))
+    real_wr = real.transpose(0, 1).softmax(-1)  # [W, R, V]: the model's own distribution at the window
+    recs: list[dict[str, "torch.Tensor"]] = []
+    check = 0.0
+    for g0 in range(0, len(decoded) * W, groups):
+        g1 = min(g0 + groups, len(decoded) * W)
+        logp = head(x[g0 * R: g1 * R]).float().log_softmax(-1).view(g1 - g0, R, V)
+        top_lp, top_id = logp.topk(k, dim=-1)
+        rec = {"top_lp": top_lp, "top_id": top_id}
+        if target_id is not None:
+            t_lp = logp[..., target_id]
+            rec["t_lp"], rec["t_rank"] = t_lp, (logp > t_lp.unsqueeze(-1)).sum(-1) + 1
+        if pair:
+            union = top_id.reshape(g1 - g0, R * k)  # both rows' top-k, row 0's first
+            rec["u_id"], rec["u_lp"] = union, logp.gather(-1, union.unsqueeze(1).expand(-1, R, -1))
+        last = [g for g in range(g0, g1) if g // W == len(decoded) - 1]  # groups of the last layer
+        if last:
+            sel = torch.tensor(last, device=logp.device) - g0
+            cols = torch.tensor([g % W for g in last], device=real_wr.device)
+            check = max(check, float((logp[sel].exp() - real_wr[cols]).abs().max()))
+        recs.append({key: v.to("cpu") for key, v in rec.items()})
+    flat = {key: torch.cat([r[key] for r in recs]) for key in recs[0]}
+    out = {}
+    for j, i in enumerate(decoded):
+        if i not in wanted:
+            continue
+        part = {key: v[j * W:(j + 1) * W] for key, v in flat.items()}  # [W, R, ...]
+        out[i] = {key: (v if key == "u_id" else v.transpose(0, 1)) for key, v in part.items()}
     return out, check
 
 
@@ -274,14 +285,13 @@ def _build_result(model: "LoadedModel", prompt: str, ids: list[int], pos: list[i
     layers = []
     for i in sorted(data):
         rec = data[i]
-        top = tuple(tuple(TokenProb(int(t), dec(int(t)), float(lp.exp()), r + 1)
-                          for r, (t, lp) in enumerate(zip(rec["top_id"][row, w].tolist(),
-                                                          rec["top_lp"][row, w])))
+        ids_k, probs_k = rec["top_id"][row].tolist(), rec["top_lp"][row].exp().tolist()  # [W][k], converted once
+        top = tuple(tuple(TokenProb(t, dec(t), p, r + 1) for r, (t, p) in enumerate(zip(ids_k[w], probs_k[w])))
                     for w in range(len(pos)))
         tp = tr = None
         if target[0] is not None:
-            tp = tuple(float(x) for x in rec["t_lp"][row].exp())
-            tr = tuple(int(x) for x in rec["t_rank"][row])
+            tp = tuple(rec["t_lp"][row].exp().tolist())
+            tr = tuple(rec["t_rank"][row].tolist())
         layers.append(LensLayer(i, top, tp, tr))
     return LensResult(prompt, tuple(ids), tuple(dec(t) for t in ids), tuple(pos), k, target[0], target[1],
                       tuple(layers), check, steers)
@@ -339,15 +349,16 @@ def lens_diff(model: "LoadedModel", prompt: str, steers: Iterable[Steer], *, k: 
         for i in sorted(data):
             rec = data[i]
             rows = []
+            u_id, u_p = rec["u_id"].tolist(), rec["u_lp"].exp().tolist()  # converted once: [W][2k], [2][W][2k]
             for w in range(len(pos)):
                 seen: dict[int, TokenDelta] = {}
-                for j, t in enumerate(rec["u_id"][w].tolist()):
+                for j, t in enumerate(u_id[w]):
                     if t not in seen:
-                        seen[t] = TokenDelta(t, dec(t), float(rec["u_lp"][0, w, j].exp()),
-                                             float(rec["u_lp"][1, w, j].exp()))
+                        seen[t] = TokenDelta(t, dec(t), u_p[0][w][j], u_p[1][w][j])
                 rows.append(tuple(sorted(seen.values(), key=lambda d: -abs(d.delta))))
             td = None
             if tgt[0] is not None:
-                td = tuple(float(s - b) for b, s in zip(rec["t_lp"][0].exp(), rec["t_lp"][1].exp()))
+                b_p, s_p = rec["t_lp"].exp().tolist()
+                td = tuple(sp - bp for bp, sp in zip(b_p, s_p))
             deltas.append(LensDelta(i, td, tuple(rows)))
         return LensDiff(base, steered, tuple(deltas))

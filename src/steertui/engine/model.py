@@ -137,6 +137,7 @@ class LockedTokenizer:
     def __init__(self, tokenizer: Any, lock: threading.RLock) -> None:
         object.__setattr__(self, "_tokenizer", tokenizer)
         object.__setattr__(self, "_lock", lock)
+        object.__setattr__(self, "token_texts", {})  # id -> decoded text, filled by engine.lens.TokenDecoder
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
