@@ -285,7 +285,9 @@ def test_a_full_disk_while_the_vectors_are_saved_keeps_them_and_stops_autosave(t
     fail every later job)."""
     import os
 
-    env = dict(os.environ, STEERTUI_SESSIONS=str(tmp_path / "sessions"))
+    # PYTHONDONTWRITEBYTECODE: under the size limit a module compiled late (first imported by the job) would be
+    # cached as a truncated .pyc, and every later import of it in other processes would fail
+    env = dict(os.environ, STEERTUI_SESSIONS=str(tmp_path / "sessions"), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run([sys.executable, "-c", _FULL_DISK_CONSOLE, str(demo_model_path)], capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
