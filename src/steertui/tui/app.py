@@ -264,6 +264,8 @@ class SteerApp(Jobs, App):
         return f"session {rec.path}: NOT SAVED (autosave stopped; kept in memory only)"
 
     def on_unmount(self) -> None:
+        if self.preview_timer is not None:
+            self.preview_timer.stop()
         if self.recorder is not None:
             self.recorder.close()  # the session file's lock is released
 
@@ -340,8 +342,12 @@ class SteerApp(Jobs, App):
         """Run the preview (not recorded) unless another steering job runs: a build, a continuation or an
         evaluation is never replaced by it (it waits for them), an older preview is (exclusive workers)."""
         self.preview_timer = None
+        if not self.preview_due or self.model is None or self.dataset is None or not self.screen.is_mounted:
+            return
+        if not self.screen.query(DatasetPane):  # the app is closing: its panes are gone
+            return
         pair = self.selected_pair()
-        if not self.preview_due or self.model is None or pair is None:
+        if pair is None:
             return
         if any(w is not self.preview_worker for w in self.steer_jobs()):
             self.preview_timer = self.set_timer(LIVE_DELAY, self.live_preview)
