@@ -174,12 +174,18 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     acts = pair_activations(model, pairs, layers=layers, readout=settings.readout,
                             chunk_size=settings.chunk_size, cancel=cancel)
     tick("activations")
-    # Unsteered scores of every file, for the training thresholds. Held-out files are scored again per fold
-    # in exactly the batches the steered runs use, so that alpha 0 reproduces them bit for bit.
-    base_all = score(model, [p.text for p in prompts], answers, chunk_size=settings.chunk_size, cancel=cancel)
-    tick("baseline scores")
+    # Unsteered scores of every file, each scored once, in its fold's held-out batches: the batches the steered
+    # runs use, so that alpha 0 reproduces them bit for bit. The folds partition the files, so these are also
+    # the scores the other folds' training thresholds are fitted on.
     base = torch.full((2 * n,), float("nan"))
-    logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no), from the held-out pass
+    logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no)
+    for test in fold_idx:
+        test_s = test + [n + i for i in test]
+        held = score_answers(model, [prompts[i].text for i in test_s], answers, chunk_size=settings.chunk_size,
+                             cancel=cancel)
+        base[test_s] = held.score
+        logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
+    tick("baseline scores")
 
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
     steered = {(L, a): torch.full((2 * n,), float("nan")) for L in layers for a in settings.alphas}
@@ -195,7 +201,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             raise SteertuiError("a fold has no training pairs", "use more pairs or another split")
         train_s = train + [n + i for i in train]
         test_s = test + [n + i for i in test]
-        t = best_threshold([float(base_all[i]) for i in train_s], [labels[i] for i in train_s])
+        t = best_threshold([float(base[i]) for i in train_s], [labels[i] for i in train_s])
         fold_of.update({i: f for i in test_s})
         vectors = vectors_from_activations(acts, settings.method, train)
         info: dict[str, Any] = {"fold": f, "threshold": t, "train_pairs": [pairs[i].id for i in train],
@@ -203,9 +209,6 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         folds_info.append(info)
         test_prompts = [prompts[i].text for i in test_s]
         test_neutral = [neutral[i] for i in test]
-        held = score_answers(model, test_prompts, answers, chunk_size=settings.chunk_size, cancel=cancel)
-        base[test_s] = held.score
-        logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
         base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
         tick(f"fold {f + 1}/{len(fold_idx)} baseline")
         for L in layers:
