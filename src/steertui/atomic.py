@@ -11,12 +11,15 @@ and removed by the next save of the same file).
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish", "remove_stale_temps"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "finite_json", "publish",
+           "remove_stale_temps"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
@@ -48,6 +51,23 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def finite_json(value: Any) -> Any:
+    """The data with every NaN or infinity replaced by null: JSON has no such numbers (a mean over no files, a
+    ratio of an unmeasured row)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """``data`` as indented JSON (NaN and infinities as null, :func:`finite_json`), atomically."""
+    return atomic_write_text(path, json.dumps(finite_json(data), indent=1, allow_nan=False) + "\n")
 
 
 STALE_SECONDS = 300  # a save takes well under a second; a temporary file this old was left by a killed save

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from steertui.commands._common import add_dataset_option, positive_int
+from steertui.commands._common import add_dataset_option, add_model_options, load_model, positive_int
 from steertui.errors import SteertuiError
 
 SHAPE_NAMES = ("starcoderbase-1b",)  # engine.bench.SHAPES (kept here so --help imports no torch)
@@ -33,11 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "initialised model of that exact configuration, built locally (no weights, no download; ~7 GB in "
         "float32), with smaller data subsets and extraction memory at 1k, 4k and 8k tokens.")
     p.add_argument("--quick", action="store_true", help="the demo model, few repeats (under two minutes)")
-    p.add_argument("--model", metavar="M", default=argparse.SUPPRESS,
-                   help="local model folder or Hugging Face id (default: the shipped demo model)")
+    add_model_options(p)
     p.add_argument("--shape", choices=SHAPE_NAMES, help="a randomly initialised model of this published configuration")
-    p.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda, cuda:N, mps")
-    p.add_argument("--dtype", default=argparse.SUPPRESS, help="float32, bfloat16, float16")
     add_dataset_option(p)
     p.add_argument("--repeats", type=positive_int,
                    help="exactly N timed runs of each side per row (default: at least 5, and more until a row took "
@@ -91,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
     def write(report) -> None:
         if out_path is not None:
-            from steertui.atomic import atomic_write_text
+            from steertui.atomic import atomic_write_json
 
-            atomic_write_text(out_path, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+            atomic_write_json(out_path, report.to_dict())
 
     def say(status, text: str) -> None:
         status.update(text)
@@ -105,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
             say(status, f"building a random {args.shape} model")
             model = build_shape(args.shape, device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
         else:
-            from steertui.commands._common import load_model
-
             model = load_model(args)
         say(status, "measuring")
         # the JSON is rewritten after each group of rows, so a long run that is stopped keeps what it measured

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
 
 from steertui.commands._common import add_dataset_option, add_model_options, load_model, positive_int
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
@@ -37,17 +35,6 @@ def _layers(text: str) -> tuple[int, ...] | str:
     if not values:
         raise argparse.ArgumentTypeError("no layer given: pass 'all' or layer indices, e.g. --layers 1,3")
     return values
-
-
-def _finite_json(value: Any) -> Any:
-    """The data with every NaN or infinity replaced by null (JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_json(v) for v in value]
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,18 +111,16 @@ def run(args: argparse.Namespace) -> int:
     data = result.to_dict()
     data["settings"]["parts"] = parts
     if out_path is not None:
-        _write_json(out_path, data)
+        from steertui.atomic import atomic_write_json
+
+        # NaN (a mean over no files, e.g. the KL of vulnerable files) is written as null: JSON has no NaN
+        atomic_write_json(out_path, data)
     _print_table(result, parts)
     if out_path is not None:
         Console(stderr=True).print(f"results written to {out_path}")
     return 0
 
 
-def _write_json(path: Path, data: dict) -> None:
-    from steertui.atomic import atomic_write_text
-
-    # NaN (a mean over no files, e.g. the KL of vulnerable files) is written as null: JSON has no NaN
-    atomic_write_text(path, json.dumps(_finite_json(data), indent=1, allow_nan=False) + "\n")
 
 
 def _print_table(result, parts) -> None:

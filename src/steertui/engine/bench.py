@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import math
 import os
 import platform
 import statistics
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from steertui.atomic import finite_json
 from steertui.errors import SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +101,7 @@ class BenchRow:
         return None if self.target is None else self.ratio <= self.target
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite({"name": self.name, "model": self.model, "tokens": self.tokens, "median_s": self.median_s,
+        return finite_json({"name": self.name, "model": self.model, "tokens": self.tokens, "median_s": self.median_s,
                         "baseline_s": self.baseline_s, "ratio": self.ratio, "min_ratio": self.min_ratio,
                         "target": self.target, "target_s": self.target_s,
                         "met": self.met, "peak_mem_mb": self.peak_mem_mb,
@@ -128,7 +128,7 @@ class BenchReport:
         import torch
         import transformers
 
-        return _finite({"device": self.device, "dtype": self.dtype, "torch": torch.__version__,
+        return finite_json({"device": self.device, "dtype": self.dtype, "torch": torch.__version__,
                         "transformers": transformers.__version__, "nnsight": _version("nnsight", nnsight),
                         "threads": self.threads, "machine": self.machine, "model": self.model,
                         "memory": self.memory, "seconds": self.seconds, "notes": list(self.notes),
@@ -142,17 +142,6 @@ def _version(dist: str, module: Any) -> str:
         return version(dist)
     except Exception:  # pragma: no cover
         return str(getattr(module, "__version__", "unknown"))
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 # ---- timing and memory -------------------------------------------------------------------------------------
