@@ -4,8 +4,6 @@ from several threads at once: every tokenizer and model call goes through its lo
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,22 +12,11 @@ import torch
 
 from steertui.engine import gendiff, lens, steering
 from steertui.errors import ContextLengthError
+from test_bad_input import _error_line, _run
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = "int x = 1;\n" * 600  # about 3,000 tokens: past the demo model's 1,024
 PROMPT = "int main(void) {\n    char buf[16];"
-
-
-def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "steertui", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
-
-
-def _error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 # ---- context ------------------------------------------------------------------------------------------------

@@ -325,9 +325,8 @@ class LoadedModel:
         to be generated after it) must fit the model's context, and no text may be empty: otherwise a
         :class:`ContextLengthError` says which prompt and what to do, before the model sees anything."""
         texts = list(texts)
-        with self.lock:
-            enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=max_length is not None,
-                                 max_length=max_length)
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=max_length is not None,
+                             max_length=max_length)  # under the model's lock (LockedTokenizer)
         lengths = enc["attention_mask"].sum(-1).tolist() if texts else []
         which = (lambda r: "the prompt" if len(texts) == 1 else f"prompt {r + 1} of {len(texts)}")
         for r, n in enumerate(lengths):
