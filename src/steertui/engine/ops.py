@@ -120,16 +120,6 @@ def lens_window(window: int) -> slice:
     return slice(-max(1, int(window)), None)
 
 
-def steers_from(steering: Sequence[dict[str, Any]], vectors: dict[int, Any]) -> list["Steer"]:
-    """Interventions as the session records them (``{"vector", "layer", "alpha", "positions"}``) made into
-    steers with ``vectors`` (layer -> [d_model] tensor of the named vector set), for an operation that is not
-    recorded (the console's live preview)."""
-    from steertui.engine.steering import Steer
-
-    return [Steer(int(iv["layer"]), vectors[int(iv["layer"])], float(iv["alpha"]), iv.get("positions", "all"),
-                  str(iv.get("vector", ""))) for iv in steering]
-
-
 # ---- continuations at a pair's fix site --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Continuation:

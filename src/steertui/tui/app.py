@@ -29,7 +29,7 @@ from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane, EvalView
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
-from steertui.tui.panes.lens import LensGrid, LensPane
+from steertui.tui.panes.lens import DEFAULT_TARGET, LensGrid, LensPane
 from steertui.tui.panes.plots import DiagnosticsPlot
 from steertui.tui.panes.steer import SteerPane, SteerView
 from steertui.tui.panes.tokens import TokensPane
@@ -114,8 +114,8 @@ class SteerApp(Jobs, App):
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
-        self.lens_target = " Yes"  # the token the lens grid follows (the lens pane changes it)
-        self.target_tried: str | None = None  # a new target whose lens is running; reverted if it is not a token
+        self.lens_target = DEFAULT_TARGET  # the token the lens grid follows (the lens pane changes it)
+        self.target_before: str | None = None  # while a new target's lens runs: the one to go back to if it fails
         self.preview_due = False  # the steering changed since the next tokens on screen were computed
         self.preview_timer: Any = None
         self.preview_worker: Worker | None = None
@@ -230,7 +230,7 @@ class SteerApp(Jobs, App):
 
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
-        self.target_tried = None
+        self.target_before = None
         self.query_one(TokensPane).show_tokens(message)
         self.query_one(LensPane).show_lens(message.result.lens, ", ".join(message.steers) or "no steering")
 
@@ -243,9 +243,9 @@ class SteerApp(Jobs, App):
             self.query_one(DatasetPane).loading = False
         elif message.job in JOB_PANES:
             self._job_ended(message.job, "failed")
-        if message.job == "next tokens" and self.target_tried is not None:  # the new target is not one token
+        if message.job == "next tokens" and self.target_before is not None:  # the new target is not one token
             self.query_one(LensPane).show_error(message.error)
-            self.lens_target, self.target_tried = self.target_tried, None
+            self.lens_target, self.target_before = self.target_before, None
         if message.job == "save session":
             self.sub_title = self._session_title()
         self.notify(message.error, title=message.job, severity="error", timeout=10, markup=False)
@@ -354,13 +354,12 @@ class SteerApp(Jobs, App):
             return
         self.preview_due = False
         self._job_status("next tokens", f"live preview for {pair.vulnerable.id}")
-        vectors = self.build.vectors if self.build is not None else {}
-        self.preview_worker = self.tokens_job(pair, self.current_steering(), self.lens_target, vectors)
+        self.preview_worker = self.tokens_job(pair, self.current_steering(), self.lens_target, live=True)
 
     def on_lens_grid_target_changed(self, message: LensGrid.TargetChanged) -> None:
         """A new target token for the lens grid: the lens runs again with it (a preview); a target that is not
         one token is named in the lens pane and the old one stays."""
-        self.target_tried, self.lens_target = self.lens_target, message.target
+        self.target_before, self.lens_target = self.lens_target, message.target
         self.steering_changed("target")
 
     def action_generate(self) -> None:

@@ -97,22 +97,22 @@ class Jobs:
             self.post_message(VectorsBuilt(result, name, str(rec.path)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
-    def tokens_job(self, pair: Any, steering: list[dict], target: str, live_vectors: dict | None = None) -> None:
+    def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:
         """The next tokens, the lens grid and the verdict score at the pair's verdict slot (engine.ops.next_tokens),
-        recorded; with ``live_vectors`` (layer -> vector of the steering's vector set) a live preview that is
-        not recorded."""
+        recorded; with ``live`` a preview that is not recorded (its steers are made by the recorder, which holds
+        the vectors: a steering exists only once vectors are built or opened, and so a recorder)."""
         from steertui.engine import ops
         from steertui.engine.session.recorded import next_tokens
 
         cancel = get_current_worker().cancelled_event
         with self.reporting("next tokens"):
-            if live_vectors is not None:
-                result = ops.next_tokens(self.model, pair, ops.steers_from(steering, live_vectors), target=target,
-                                         cancel=cancel)
+            if live:
+                steers = self.recorder.steers(steering) if steering else []
+                result = ops.next_tokens(self.model, pair, steers, target=target, cancel=cancel)
             else:
                 result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
                                        cancel=cancel)
-            self.post_message(TokensComputed(result, describe(steering), live=live_vectors is not None))
+            self.post_message(TokensComputed(result, describe(steering), live=live))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")
     def gen_job(self, pair: Any, steering: list[dict]) -> None:

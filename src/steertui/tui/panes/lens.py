@@ -190,7 +190,6 @@ class LensPane(Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.target = DEFAULT_TARGET
         self.steering = ""
         self.border_title = "Lens"
         self.border_subtitle = "t: compute for the selected pair"
@@ -198,10 +197,17 @@ class LensPane(Vertical):
     def compose(self):
         yield LensGrid(id="lens-grid")
         yield Static("", id="lens-detail")
-        yield Input(value=self.target, placeholder="target token, e.g. ' Yes'", id="lens-target")
+        yield Input(value=DEFAULT_TARGET, placeholder="target token, e.g. ' Yes'", id="lens-target")
 
     def on_mount(self) -> None:
         self.query_one("#lens-target", Input).display = False
+
+    @property
+    def target(self) -> str:
+        """The target token of the lens on screen (the default before any)."""
+        lens = self.grid.lens
+        text = lens is not None and self.grid.sides()[0].target_text
+        return text or DEFAULT_TARGET
 
     @property
     def grid(self) -> LensGrid:
@@ -233,9 +239,6 @@ class LensPane(Vertical):
         self.steering = steering
         grid = self.grid
         grid.lens = lens
-        base = grid.sides()[0]
-        if base.target_text is not None:
-            self.target = base.target_text
         grid.render_grid()
         self.show_detail()
         self.show_subtitle()
