@@ -92,9 +92,9 @@ STEPS = 1600  # ~0.75 s/step on an idle 2-core machine: ~20 min of training
 # only in the fix, so the fix is what decides) plus QA_OTHER files asked about a CWE they are not an instance of
 # (-> " No", so the answer depends on the code and the question together). The answer token's cross-entropy is
 # averaged over examples (" Yes" and " No" weighing the same in total) and added with weight ANSWER_WEIGHT to the language-model loss of every token.
-QA = dict(steps=950, code_batch=8, pairs=4, other=1, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
+QA = dict(steps=1000, code_batch=8, pairs=4, other=1, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
           question_lm_weight=0.25,
-          synth_pairs=2400, same_language_other=0.7)
+          synth_pairs=synth_vulns.DEFAULT_COUNT, same_language_other=0.7, chunk=3)
 ANSWERS = (" Yes", " No")
 STEER_ALPHA = 1.0  # the card's steering result: alpha in units of the layer's mean residual norm
 # The C prompt ends at the end of a statement line, where the next token starts the next line. A prompt ending in
@@ -348,6 +348,15 @@ def verdict_prompt(code: str, cwe: str) -> str:
     return TEMPLATE.format(code=code.rstrip("\n"), cwe_name=DEFAULT_CWE_NAMES[cwe])
 
 
+def fitting(pairs: list, tok) -> list:
+    """The pairs whose two versions fit the context with any CWE's question and the answer token after it."""
+    longest = max(synth_vulns.CWES, key=lambda c: len(DEFAULT_CWE_NAMES[c]))
+    texts = [verdict_prompt(code, longest) for p in pairs for code in (p.vulnerable, p.patched)]
+    lengths = [len(ids) for ids in tok(texts)["input_ids"]]
+    room = MODEL["n_positions"] - 8  # a shorter CWE name never makes a question longer
+    return [p for k, p in enumerate(pairs) if max(lengths[2 * k], lengths[2 * k + 1]) <= room]
+
+
 def qa_items(pairs: list, tok, seed: int) -> list[dict]:
     """Per pair: the two own-CWE questions and two other-CWE questions, tokenized once."""
     rng = random.Random(f"qa:{seed}")
@@ -405,22 +414,35 @@ def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answe
             picks += [i for i in by_pair[k] if items[i]["own"]]
         for k in rng.sample(range(n_pairs), QA["other"]):  # one version, asked about another CWE
             picks.append(rng.choice([i for i in by_pair[k] if not items[i]["own"]]))
-        x, mask, labels, slot, target = qa_batch(items, picks, answer_ids)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, QA)
         code_loss = model(input_ids=xc, labels=xc, position_ids=pos).loss
-        out = model(input_ids=x, attention_mask=mask, labels=labels)
+        # The questions run in chunks of similar length (less padding than one batch padded to the longest file);
+        # the losses are the same as one batch's: token losses summed over all chunks, then averaged.
+        picks.sort(key=lambda i: len(items[i]["ids"]))
+        lm_sum, lm_count, per, targets = 0.0, 0, [], []
+        for c in range(0, len(picks), QA["chunk"]):
+            x, mask, labels, slot, target = qa_batch(items, picks[c:c + QA["chunk"]], answer_ids)
+            logits = model(input_ids=x, attention_mask=mask).logits
+            shifted = labels[:, 1:]
+            lm_sum = lm_sum + torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), shifted.flatten(),
+                                                                ignore_index=-100, reduction="sum")
+            lm_count += int((shifted != -100).sum())
+            per.append(torch.nn.functional.cross_entropy(logits[torch.arange(len(target)), slot], target,
+                                                         reduction="none"))
+            targets.append(target)
+        qa_lm = lm_sum / lm_count
+        per, target = torch.cat(per), torch.cat(targets)
         # class-balanced: the " Yes" and the " No" examples of a step weigh the same in total
-        per = torch.nn.functional.cross_entropy(out.logits[torch.arange(len(picks)), slot], target, reduction="none")
         is_yes = target == answer_ids[0]
         weight = torch.where(is_yes, 0.5 / is_yes.sum().clamp_min(1), 0.5 / (~is_yes).sum().clamp_min(1))
         answer_loss = (per * weight).sum()
-        loss = code_loss + QA["question_lm_weight"] * out.loss + QA["answer_weight"] * answer_loss
+        loss = code_loss + QA["question_lm_weight"] * qa_lm + QA["answer_weight"] * answer_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["clip"])
         opt.step()
-        log.append(dict(code=code_loss.item(), qa_lm=out.loss.item(), answer=answer_loss.item()))
+        log.append(dict(code=code_loss.item(), qa_lm=qa_lm.item(), answer=answer_loss.item()))
         if (step + 1) % 25 == 0 or step + 1 == steps:
             last = log[-25:]
             el = time.time() - t0
@@ -561,6 +583,10 @@ def main() -> None:
             losses = train(model, data["train"], args.steps, args.seed)
             stage1_min = (time.time() - t_train) / 60
             model.half().float()  # stage 2 starts from the fp16-rounded weights, as from a saved stage 1
+        fit = fitting(qa_train, tok_obj)
+        print(f"stage 2: {len(qa_train) - len(fit)} of {len(qa_train)} training pairs do not fit the context with "
+              "the question; left out", flush=True)
+        qa_train = fit
         items = qa_items(qa_train, tok_obj, args.seed)
         print(f"stage 2: {len(qa_train)} synthetic pairs ({len(items)} questions), {args.qa_steps} steps", flush=True)
         t_qa = time.time()
@@ -677,7 +703,7 @@ def synth_note(r: dict) -> str:
     return (f"Synthetic programs from `scripts/synth_vulns.py` (seeded): {n:,} distinct vulnerable/patched pairs for the eight "
             f"SecLLMHolmes CWEs in {shapes} program shapes (C for CWE-22, 77, 190, 416, 476, 787; Python for 79 and 89), "
             "each shape filled with drawn names, constants, messages and fix styles and surrounded by a drawn amount of "
-            f"unrelated code. One shape per CWE is held out ({', '.join(f'{c}: {s}' for c, s in synth_vulns.HELDOUT_SHAPES.items())}): "
+            f"unrelated code. Two shapes per CWE are held out ({'; '.join(f'{c}: ' + ', '.join(s) for c, s in synth_vulns.HELDOUT_SHAPES.items())}): "
             f"{tr:,} pairs train, {held:,} are never seen.")
 
 

@@ -109,7 +109,7 @@ def synthetic_pairs(tmp_path_factory):
     sys.path.insert(0, str(REPO / "scripts"))
     import synth_vulns
 
-    _, held = synth_vulns.split(synth_vulns.generate(2400, seed=0))
+    _, held = synth_vulns.split(synth_vulns.generate(synth_vulns.DEFAULT_COUNT, seed=0))
     root = synth_vulns.write_checkout(held, tmp_path_factory.mktemp("synthetic"), per_cwe=6)
     return list(load_checkout(root).select(parts=["hand-crafted"]).pairs)
 

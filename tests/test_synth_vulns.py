@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import synth_vulns  # noqa: E402
 
-COUNT = 2400  # what the training script generates
+COUNT = synth_vulns.DEFAULT_COUNT  # what the training script generates
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_at_least_2000_distinct_pairs_over_all_eight_cwes(pairs):
     assert set(Counter(p.cwe for p in pairs)) == set(synth_vulns.CWES)
     for cwe in synth_vulns.CWES:
         shapes = {p.shape for p in pairs if p.cwe == cwe}
-        assert len(shapes) >= 4, f"{cwe}: only {sorted(shapes)}"
+        assert len(shapes) >= 12, f"{cwe}: only {sorted(shapes)}"  # many kinds of program, not one template
         assert {p.lang for p in pairs if p.cwe == cwe} == {"py" if cwe in ("cwe-79", "cwe-89") else "c"}
 
 
@@ -71,6 +71,8 @@ def test_held_out_by_shape(pairs):
     assert len(train) + len(held) == len(pairs) and held and train
     assert not {(p.cwe, p.shape) for p in train} & {(p.cwe, p.shape) for p in held}
     assert {p.cwe for p in held} == set(synth_vulns.CWES)
+    for cwe in synth_vulns.CWES:  # two whole shapes per CWE, each with its pairs
+        assert len({p.shape for p in held if p.cwe == cwe}) == 2, cwe
 
 
 def test_programs_are_valid_python_and_c(pairs):
