@@ -92,9 +92,18 @@ STEPS = 1600  # ~0.75 s/step on an idle 2-core machine: ~20 min of training
 # only in the fix, so the fix is what decides) plus QA_OTHER files asked about a CWE they are not an instance of
 # (-> " No", so the answer depends on the code and the question together). The answer token's cross-entropy is
 # averaged over examples (" Yes" and " No" weighing the same in total) and added with weight ANSWER_WEIGHT to the language-model loss of every token.
-QA = dict(steps=1000, code_batch=8, pairs=4, other=1, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
+QA = dict(steps=920, code_batch=8, pairs=4, other=1, lr=1e-3, min_lr_frac=0.1, warmup=50, answer_weight=2.0,
           question_lm_weight=0.25,
-          synth_pairs=synth_vulns.DEFAULT_COUNT, same_language_other=0.7, chunk=3)
+          synth_pairs=synth_vulns.DEFAULT_COUNT, same_language_other=0.7, chunk=3,
+          yes_share=0.65)
+# The stage-1 model that stage 2 of the shipped folder started from (--init): sha256 prefix, commit that shipped it.
+STAGE1_COMMIT = ("538aa936eebd52a5", "602786a")
+# Why " Yes" weighs more than " No" in the answer loss (the card says it as it is).
+YES_SHARE_NOTE = ("With equal weights (0.5/0.5; same data, 1,000 steps) the model answered ` No` to 78% of the builtin "
+                  "files (yes-rate 0.22, accuracy 0.656) while it answered held-out synthetic shapes evenly (yes-rate "
+                  "0.46); 14 of the 16 builtin pairs still scored the vulnerable file above the patched one. The "
+                  "weight 0.65 was chosen after seeing that, to shift the prior towards ` Yes`: the builtin accuracy "
+                  "below is therefore not blind to this one choice.")
 ANSWERS = (" Yes", " No")
 STEER_ALPHA = 1.0  # the card's steering result: alpha in units of the layer's mean residual norm
 # The C prompt ends at the end of a statement line, where the next token starts the next line. A prompt ending in
@@ -433,9 +442,10 @@ def train_qa(model, stream: torch.Tensor, items: list[dict], n_pairs: int, answe
             targets.append(target)
         qa_lm = lm_sum / lm_count
         per, target = torch.cat(per), torch.cat(targets)
-        # class-balanced: the " Yes" and the " No" examples of a step weigh the same in total
+        # the " Yes" examples of a step weigh QA["yes_share"] of its answer loss in total, the " No" ones the rest
         is_yes = target == answer_ids[0]
-        weight = torch.where(is_yes, 0.5 / is_yes.sum().clamp_min(1), 0.5 / (~is_yes).sum().clamp_min(1))
+        weight = torch.where(is_yes, QA["yes_share"] / is_yes.sum().clamp_min(1),
+                             (1 - QA["yes_share"]) / (~is_yes).sum().clamp_min(1))
         answer_loss = (per * weight).sum()
         loss = code_loss + QA["question_lm_weight"] * qa_lm + QA["answer_weight"] * answer_loss
         opt.zero_grad(set_to_none=True)
@@ -556,6 +566,10 @@ def main() -> None:
                                       eos_token=EOT, unk_token=EOT, pad_token=EOT,
                                       model_max_length=MODEL["n_positions"], clean_up_tokenization_spaces=False)
     answer_ids = tuple(tok_obj.encode(a, add_special_tokens=False)[0] for a in ANSWERS)
+    fit = fitting(qa_train, tok_obj)
+    print(f"stage 2: {len(qa_train) - len(fit)} of {len(qa_train)} training pairs do not fit the context with "
+          "the question; left out", flush=True)
+    qa_train = fit
     stage1_min, qa_log, qa_min, init_sha = float("nan"), [], float("nan"), None
     if args.card_only:
         model = AutoModelForCausalLM.from_pretrained(args.out, dtype=torch.float32).eval()
@@ -583,10 +597,6 @@ def main() -> None:
             losses = train(model, data["train"], args.steps, args.seed)
             stage1_min = (time.time() - t_train) / 60
             model.half().float()  # stage 2 starts from the fp16-rounded weights, as from a saved stage 1
-        fit = fitting(qa_train, tok_obj)
-        print(f"stage 2: {len(qa_train) - len(fit)} of {len(qa_train)} training pairs do not fit the context with "
-              "the question; left out", flush=True)
-        qa_train = fit
         items = qa_items(qa_train, tok_obj, args.seed)
         print(f"stage 2: {len(qa_train)} synthetic pairs ({len(items)} questions), {args.qa_steps} steps", flush=True)
         t_qa = time.time()
@@ -690,8 +700,10 @@ def _where(roots: str) -> str:
 
 def stage1_note(args, r: dict) -> str:
     if r.get("init_sha"):
-        return (f"For this folder, stage 1 was not run again: stage 2 started from `{args.init.name}` "
-                f"(`model.safetensors` sha256 `{r['init_sha'][:16]}...`), the previous demo model, which is this stage 1 "
+        where = (f"the demo model of commit {STAGE1_COMMIT[1]}" if r["init_sha"].startswith(STAGE1_COMMIT[0])
+                 else f"`{args.init.name}`")
+        return (f"For this folder, stage 1 was not run again: stage 2 started from {where} "
+                f"(`model.safetensors` sha256 `{r['init_sha'][:16]}...`), an earlier demo model, which is this stage 1 "
                 "(same corpus, tokenizer, steps and seed) saved in fp16; that run took 24.4 min of training on this "
                 "machine. A run without `--init` does both stages.")
     return f"Stage 1 took {r['stage1_min']:.1f} min."
@@ -704,7 +716,9 @@ def synth_note(r: dict) -> str:
             f"SecLLMHolmes CWEs in {shapes} program shapes (C for CWE-22, 77, 190, 416, 476, 787; Python for 79 and 89), "
             "each shape filled with drawn names, constants, messages and fix styles and surrounded by a drawn amount of "
             f"unrelated code. Two shapes per CWE are held out ({'; '.join(f'{c}: ' + ', '.join(s) for c, s in synth_vulns.HELDOUT_SHAPES.items())}): "
-            f"{tr:,} pairs train, {held:,} are never seen.")
+            f"{tr:,} pairs train, {held:,} are never seen"
+            + (f", {n - tr - held} training pairs are left out because a question about them would not fit the "
+               "context." if n - tr - held else "."))
 
 
 def _wall(args, r: dict, data: dict) -> str:
@@ -826,8 +840,9 @@ depends on the code and the question together). Every question is laid out exact
 as <CWE name>?\\nAnswer:`), right-padded, from position 0. The loss is the code windows' language-model loss, plus
 {QA['question_lm_weight']:g} x the questions' language-model loss over all their tokens (low, so that the synthetic programs do not
 crowd out the stage-1 code), plus {QA['answer_weight']:g} x the cross-entropy of the answer token
-(over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`; class-balanced: the ` Yes` and the ` No`
-examples of a step weigh the same in total). Stage 2 took {r['qa_min']:.1f} min; {_wall(args, r, data)}.
+(over the whole vocabulary, so the answer mass moves onto ` Yes`/` No`; the ` Yes` examples of a step weigh
+{QA['yes_share']:g} of it in total and the ` No` examples {1 - QA['yes_share']:g}). {YES_SHARE_NOTE} The questions of a step run in chunks of
+{QA['chunk']} of similar length (the same losses as one padded batch, less padding). Stage 2 took {r['qa_min']:.1f} min; {_wall(args, r, data)}.
 Last 25 steps (running means): code {_last(r, 'code')}, question tokens {_last(r, 'qa_lm')}, answer {_last(r, 'answer')}.
 
 Before training, the script checks that no synthetic file and no corpus file shares a window of 3 consecutive

@@ -19,14 +19,15 @@ from steertui.engine.verdict import answer_tokens, sample_prompts
 
 REPO = Path(__file__).resolve().parents[1]
 ALPHA = 1.0  # in units of the layer's mean residual norm (--alpha-scale residual), as in the model card
-# What the shipped model does (its card, from the saved folder): on the 32 builtin files, answer mass 0.998, plain
-# Yes/No accuracy 0.656 (21 of 32) with yes-rate 0.22; at the best layer by held-out AUROC (1), steering at +-1
-# raises the patched files' yes-rate by 0.56 (random 0.38) and lowers the vulnerable files' by 0.19 (random 0.00).
-# On held-out synthetic shapes (never trained on), at layer 3: up 0.23 (random -0.13), down 0.58 (random 0.17).
+# What the shipped model does (its card, from the saved folder): on the 32 builtin files, answer mass 0.997, plain
+# Yes/No accuracy 0.75 (24 of 32) with yes-rate 0.62; at the best layer by held-out AUROC (1), steering at +-1
+# raises the patched files' yes-rate by 0.56 (random 0.06) and lowers the vulnerable files' by 0.81 (random 0.31).
+# On held-out synthetic shapes (never trained on), at layer 3: up 0.27 (random -0.10), down 0.58 (random -0.04).
 # The thresholds below are what a working pipeline on this model must show: a broken one (zero or wrong hidden
 # states, a vector that is noise, a verdict read at the wrong slot) answers at chance, one way for every file, or
 # moves the verdict no more than the random vector does.
-MIN_ACCURACY = 0.6  # chance is 0.5; the model gets 0.656
+MIN_ACCURACY = 0.75  # chance is 0.5
+MARGIN = 0.3  # vector minus random, in yes-rate, both directions, on held-out builtin pairs
 MARGIN_SYNTHETIC = 0.3  # vector minus random, in yes-rate, both directions, on held-out synthetic shapes
 
 
@@ -87,7 +88,7 @@ def test_steering_moves_the_verdict_both_ways_more_than_a_random_vector(held_out
               f"KL {e.kl_up:.3f} / {e.kl_down:.3f}")
     print(report)
     assert e.n_patched == e.n_vulnerable == 16
-    assert e.up > e.up_random and e.down > e.down_random, report
+    assert e.up - e.up_random >= MARGIN and e.down - e.down_random >= MARGIN, report
     assert e.kl_up > 0 and e.kl_down > 0, report  # steering has a fluency cost, and it is measured
 
 
