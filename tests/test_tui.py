@@ -489,3 +489,40 @@ async def test_next_tokens_before_any_build_are_the_plain_model(demo_model_path)
         assert isinstance(result.lens, LensResult)  # nothing steered: the plain lens, one side
         assert app.query_one(LensPane).grid.row_count == app.model.n_layers
         assert [st.kind for st in app.recorder.steps] == ["top_tokens", "lens"]
+
+
+async def test_footer_recomposes_only_when_its_keys_change(demo_model_path):
+    from steertui.tui.footer import SteerFooter
+
+    async with _console(demo_model_path) as (app, pilot):
+        footer = app.query_one(SteerFooter)
+        recomposed = []
+        real = footer.recompose
+
+        async def counting():
+            recomposed.append(footer.shown_keys())
+            await real()
+
+        footer.recompose = counting
+        app.refresh_bindings()  # the footer catches up with whatever changed since its last check
+        await pilot.pause()
+        await pilot.pause()
+        assert footer._shown == footer.shown_keys()
+        recomposed.clear()
+        for _ in range(5):  # what a job's state changes send: nothing the footer shows changes
+            app.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        assert recomposed == []
+        keys_before = footer.shown_keys()
+        def enabled(keys):
+            return {k[1].split("(")[0] for k in keys if k[3]}
+
+        assert "alpha" not in enabled(keys_before)  # no vectors yet: +/- are shown disabled
+        await pilot.press("b")  # vectors built: the steering keys appear, and the footer shows them
+        await _settle(app, pilot)
+        assert recomposed and recomposed[-1] == footer.shown_keys() != keys_before
+        assert "alpha" in enabled(footer.shown_keys())
+        from textual.widgets._footer import FooterKey
+
+        assert any("alpha" in k.action and not k.disabled for k in footer.query(FooterKey))  # on screen, enabled

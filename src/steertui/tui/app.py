@@ -14,12 +14,13 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, HelpPanel, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, HelpPanel, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
 from steertui.engine.choices import METHODS, POSITIONS
 from steertui.engine.vectors import best_layer, raw_alpha  # import torch only when called
 from steertui.errors import SteertuiError
+from steertui.tui.footer import SteerFooter
 from steertui.tui.jobs import STEER_GROUP, Jobs
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
                                    LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept, TokensComputed,
@@ -130,7 +131,7 @@ class SteerApp(Jobs, App):
                 for label, pane_id, pane, view in TAB_PANES:
                     with TabPane(label, id=f"tab-{pane_id}"):
                         yield pane(id=pane_id) if view is None else view(pane(id=pane_id), id=f"{pane_id}-view")
-        yield Footer()
+        yield SteerFooter()
 
     def on_mount(self) -> None:
         if self.session_file:
@@ -342,7 +343,8 @@ class SteerApp(Jobs, App):
         """Run the preview (not recorded) unless another steering job runs: a build, a continuation or an
         evaluation is never replaced by it (it waits for them), an older preview is (exclusive workers)."""
         self.preview_timer = None
-        if not self.preview_due or self.model is None or self.dataset is None or not self.screen.is_mounted:
+        if (not self.preview_due or self.model is None or self.dataset is None or not self.screen_stack
+                or not self.screen.is_mounted):  # no screen left: the app is closing
             return
         if not self.screen.query(DatasetPane):  # the app is closing: its panes are gone
             return
