@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import gc
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult, SystemCommand
@@ -271,15 +271,26 @@ class SteerApp(Jobs, App):
             self.recorder.close()  # the session file's lock is released
 
     # ---- actions ------------------------------------------------------------------------------------
-    def action_focus(self, pane_id: str) -> None:
+    def action_focus(self, pane_id: str) -> bool:
+        """Show and focus a pane; True when its tab had to be switched to (the screen repaints at the next refresh)."""
         pane = self.query_one(f"#{pane_id}")
         tabs, tab = self.query_one(TabbedContent), f"tab-{pane_id}"
         focus = pane.parent.focus_shown if isinstance(pane.parent, EvalView) else pane.focus  # table or sweep
         if pane_id != "pairs" and tabs.active != tab:
             tabs.active = tab
             self.call_after_refresh(focus)  # a pane can take focus once its tab is shown
+            return True
+        focus()
+        return False
+
+    def _start_shown(self, pane_id: str, start: Callable[[], object]) -> None:
+        """Show the job's pane, then start the job: after the repaint when its tab was switched to, so that the
+        job's thread does not compete with the full-screen layout and repaint a tab switch costs (measured: that
+        repaint was the event loop's longest wait while a job ran)."""
+        if self.action_focus(pane_id):
+            self.call_after_refresh(start)
         else:
-            focus()
+            start()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that need a model, pairs or vectors are shown only when they can run."""
@@ -304,9 +315,9 @@ class SteerApp(Jobs, App):
     def action_build(self) -> None:
         if self.model is None or self.dataset is None:
             return
-        self.action_focus("steer")
         self._job_status("build vectors", "build vectors: starting")
-        self.build_job(list(self.dataset.pairs))
+        pairs = list(self.dataset.pairs)
+        self._start_shown("steer", lambda: self.build_job(pairs))
 
     def action_alpha(self, direction: int) -> None:
         if self.build is None:
@@ -319,10 +330,10 @@ class SteerApp(Jobs, App):
         pair = self.selected_pair()
         if self.model is None or pair is None:
             return
-        self.action_focus("tokens")
         self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
         self.preview_due = False  # this run computes the current steering
-        self.tokens_job(pair, self.current_steering(), self.lens_target)
+        steering, target = self.current_steering(), self.lens_target
+        self._start_shown("tokens", lambda: self.tokens_job(pair, steering, target))
 
     # ---- live preview: a steering change re-runs the next tokens and the lens grid by itself ----------------
     def steering_changed(self, what: str) -> None:
@@ -368,9 +379,9 @@ class SteerApp(Jobs, App):
         pair = self.selected_pair()
         if self.model is None or pair is None:
             return
-        self.action_focus("gen")
         self._job_status("generate", f"generating for {pair.id}")
-        self.gen_job(pair, self.current_steering())
+        steering = self.current_steering()
+        self._start_shown("gen", lambda: self.gen_job(pair, steering))
 
     def action_cycle_method(self) -> None:
         self.method = METHODS[(METHODS.index(self.method) + 1) % len(METHODS)]
@@ -387,9 +398,9 @@ class SteerApp(Jobs, App):
         if self.model is None or self.dataset is None or d is None:
             return
         alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
-        self.action_focus("eval")
         self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
-        self.eval_job(list(self.dataset.pairs), d.layer, alpha, self.build.method)
+        pairs, method = list(self.dataset.pairs), self.build.method
+        self._start_shown("eval", lambda: self.eval_job(pairs, d.layer, alpha, method))
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
