@@ -721,35 +721,36 @@ def _db(r: R) -> str:
 
 
 # -------------------------------------------------------------------------------------------------------- CWE-89
+#: Per kind of statement: the text before and after the user's value in the unsafe query, the safe statement, and
+#: its parameter (``{field}`` is the variable holding the value).
+SQL_KINDS = {
+    "select": ("SELECT id, {col} FROM {table} WHERE {col} = '", "'",
+               "SELECT id, {col} FROM {table} WHERE {col} = ?", "{field}"),
+    "delete": ("DELETE FROM {table} WHERE id = ", "", "DELETE FROM {table} WHERE id = ?", "{field}"),
+    "insert": ("INSERT INTO {table} ({col}) VALUES ('", "')", "INSERT INTO {table} ({col}) VALUES (?)", "{field}"),
+    "like": ("SELECT id FROM {table} WHERE {col} LIKE '%", "%'", "SELECT id FROM {table} WHERE {col} LIKE ?",
+             "\"%\" + {field} + \"%\""),
+}
+
+
+def _unsafe_sql(before: str, after: str, field: str, fmt: str) -> str:
+    """The query with the value pasted in: an f-string, concatenation, %-formatting or str.format."""
+    if fmt == "f":
+        return f"f\"{before}{{{field}}}{after}\""
+    if fmt == "concat":
+        return f"\"{before}\" + {field}" + (f" + \"{after}\"" if after else "")
+    if fmt == "percent":
+        return f"\"{before.replace('%', '%%')}%s{after.replace('%', '%%')}\" % {field}"
+    return f"\"{before}{{}}{after}\".format({field})"
+
+
 def _sql_shape(r: R, kind: str):
     table, col, field = r.name("var"), r.pick(("name", "title", "email", "city", "code", "owner")), r.pick(("q", "term", "name", "who"))
     fn, conn = r.name("fn"), r.pick(("conn", "db", "con"))
     fmt = r.pick(("f", "concat", "percent", "format"))
-    if kind == "select":
-        sql_v = {"f": f"f\"SELECT id, {col} FROM {table} WHERE {col} = '{{{field}}}'\"",
-                 "concat": f"\"SELECT id, {col} FROM {table} WHERE {col} = '\" + {field} + \"'\"",
-                 "percent": f"\"SELECT id, {col} FROM {table} WHERE {col} = '%s'\" % {field}",
-                 "format": f"\"SELECT id, {col} FROM {table} WHERE {col} = '{{}}'\".format({field})"}[fmt]
-        sql_p = f"\"SELECT id, {col} FROM {table} WHERE {col} = ?\", ({field},)"
-    elif kind == "delete":
-        sql_v = {"f": f"f\"DELETE FROM {table} WHERE id = {{{field}}}\"",
-                 "concat": f"\"DELETE FROM {table} WHERE id = \" + {field}",
-                 "percent": f"\"DELETE FROM {table} WHERE id = %s\" % {field}",
-                 "format": f"\"DELETE FROM {table} WHERE id = {{}}\".format({field})"}[fmt]
-        sql_p = f"\"DELETE FROM {table} WHERE id = ?\", ({field},)"
-    elif kind == "insert":
-        sql_v = {"f": f"f\"INSERT INTO {table} ({col}) VALUES ('{{{field}}}')\"",
-                 "concat": f"\"INSERT INTO {table} ({col}) VALUES ('\" + {field} + \"')\"",
-                 "percent": f"\"INSERT INTO {table} ({col}) VALUES ('%s')\" % {field}",
-                 "format": f"\"INSERT INTO {table} ({col}) VALUES ('{{}}')\".format({field})"}[fmt]
-        sql_p = f"\"INSERT INTO {table} ({col}) VALUES (?)\", ({field},)"
-    else:  # like
-        sql_v = {"f": f"f\"SELECT id FROM {table} WHERE {col} LIKE '%{{{field}}}%'\"",
-                 "concat": f"\"SELECT id FROM {table} WHERE {col} LIKE '%\" + {field} + \"%'\"",
-                 "percent": f"\"SELECT id FROM {table} WHERE {col} LIKE '%%%s%%'\" % {field}",
-                 "format": f"\"SELECT id FROM {table} WHERE {col} LIKE '%{{}}%'\".format({field})"}[fmt]
-        sql_p = f"\"SELECT id FROM {table} WHERE {col} LIKE ?\", (\"%\" + {field} + \"%\",)"
-    return table, col, field, fn, conn, sql_v, sql_p
+    before, after, safe, param = (s.format(table=table, col=col, field=field) for s in SQL_KINDS[kind])
+    sql_p = f"\"{safe}\", ({param},)"
+    return table, col, field, fn, conn, _unsafe_sql(before, after, field, fmt), sql_p
 
 
 def s89_flask(r: R, kind: str):

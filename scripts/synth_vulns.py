@@ -31,7 +31,8 @@ from synth_core import *  # noqa: F401,F403  (the building blocks, for the shape
 from synth_core import _c
 
 # ------------------------------------------------------------------------------------------------------- registry
-_FIRST: dict[str, dict[str, Callable[[R], tuple[str, str]]]] = {
+#: Every shape, by CWE: the first ones (synth_core), then those of the synth_shapes_* modules.
+SHAPES: dict[str, dict[str, Callable[[R], tuple[str, str]]]] = {
     "cwe-476": {"lookup": _c(s476_lookup), "malloc": _c(s476_malloc), "getenv": _c(s476_getenv),
                 "strchr": _c(s476_strchr), "fopen": _c(s476_fopen), "list": _c(s476_list)},
     "cwe-416": {"list-remove": _c(s416_list_remove), "log-after-free": _c(s416_log_after_free),
@@ -47,8 +48,6 @@ _FIRST: dict[str, dict[str, Callable[[R], tuple[str, str]]]] = {
     "cwe-79": {"greeting": s79_greeting, "list": s79_list, "error": s79_error, "format": s79_format,
                "cookie": s79_cookie},
 }
-#: Every shape, by CWE: the first ones (synth_core) and those of the synth_shapes_* modules.
-SHAPES: dict[str, dict[str, Callable[[R], tuple[str, str]]]] = {cwe: dict(shapes) for cwe, shapes in _FIRST.items()}
 for _module in (synth_shapes_memory, synth_shapes_overflow, synth_shapes_injection, synth_shapes_web):
     for _cwe, _shapes in _module.EXTRA.items():
         if set(_shapes) & set(SHAPES[_cwe]):
