@@ -25,11 +25,6 @@ GAP_TARGET_S = 0.050
 TICK_S = 0.005
 
 
-def _model_of(holder: Any) -> Any:
-    """The loaded model an app or a load result holds (``.model``; ``.session`` in older versions)."""
-    return getattr(holder, "model", None) or getattr(holder, "session", None)
-
-
 async def _until(pilot: Any, condition: Any, timeout: float = 300.0) -> None:
     end = time.perf_counter() + timeout
     while not condition():
@@ -53,7 +48,7 @@ async def _console_run(model: str | None, dataset: str | None, *, jobs: bool) ->
     out: dict[str, Any] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         out["ready"] = time.perf_counter() - t0
-        await _until(pilot, lambda: _model_of(app) is not None and app.layers_report is not None
+        await _until(pilot, lambda: app.model is not None and app.layers_report is not None
                      and app.dataset is not None or bool(app.failures))
         out["loaded"] = time.perf_counter() - t0
         if app.failures:
@@ -127,7 +122,7 @@ async def console_rows(model: str | None = None, dataset: str | None = "builtin"
                 os.environ.pop("STEERTUI_SESSIONS", None)
             else:
                 os.environ["STEERTUI_SESSIONS"] = old
-    name = _model_of(loaded_model).info.name
+    name = loaded_model.model.info.name
     ok = not jobs["failures"]
     return [
         BenchRow(name="console ready", model=name, tokens=0, median_s=statistics.median(ready),
