@@ -530,3 +530,48 @@ async def test_footer_recomposes_only_when_its_keys_change(demo_model_path, monk
 
         assert any("alpha" in k.action and not k.disabled for k in footer.query(FooterKey))  # on screen, enabled
 
+
+def test_console_ends_when_its_terminal_goes_away(demo_model_path):
+    """A console whose terminal hangs up (an SSH connection dropped) exits with 129 instead of spinning on the closed
+    terminal. Its own session here, so no hangup signal reaches it: only the terminal check can end it, as under
+    `make run`, where make alone receives the signal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "steertui", "--model", str(demo_model_path)], stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True, env={**os.environ, "TERM": "xterm"})
+    os.close(slave)
+    seen, stop = bytearray(), threading.Event()
+
+    def drain():  # the console writes to its terminal; keep reading so it never blocks
+        while not stop.is_set():
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        end = time.monotonic() + 60
+        while b"steertui" not in seen and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert proc.poll() is None and b"steertui" in seen  # the console is up and drawing
+        stop.set()
+        reader.join()  # no read left on the terminal's master side: closing it hangs the terminal up
+        os.close(master)  # the terminal goes away
+        assert proc.wait(timeout=30) == 129
+    finally:
+        if proc.poll() is None:
+            proc.kill()

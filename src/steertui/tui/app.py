@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import os
 import sys
 from typing import Any, Callable, Iterable
 
@@ -37,6 +38,8 @@ from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
 SWEEP_STEPS = 3  # the alpha sweep spans at least ±3 steps (or ± the current alpha when it is larger), 7 points
+TERMINAL_CHECK_S = 1.0  # how often the console checks that its terminal is still there
+HANGUP_EXIT = 129  # 128 + SIGHUP: the exit status of a program whose terminal hung up
 LIVE_DELAY = 0.2  # seconds without a steering change before the next tokens and the lens grid re-run by themselves
 # the steering jobs: the pane each shows its progress and outcome in, and what to press when it is idle
 JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
@@ -96,8 +99,9 @@ class SteerApp(Jobs, App):
     ]
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
-                 dtype: str | None = None, session_file: str | None = None) -> None:
+                 dtype: str | None = None, session_file: str | None = None, watch_terminal: bool = False) -> None:
         super().__init__()
+        self.watch_terminal = watch_terminal
         self.model_spec, self.dataset_spec, self.device_spec, self.dtype_spec = model, dataset, device, dtype
         self.session_file = session_file
         self.recorder: Any = None
@@ -134,11 +138,21 @@ class SteerApp(Jobs, App):
         yield SteerFooter()
 
     def on_mount(self) -> None:
+        if self.watch_terminal:
+            self.set_interval(TERMINAL_CHECK_S, self.check_terminal)
         if self.session_file:
             self.open_session()
             return
         self.load_dataset()
         self.load_model()
+
+    def check_terminal(self) -> None:
+        """End the console when its terminal is gone (an SSH connection dropped, a tmux server killed). The hangup
+        signal does not always reach it (under `make run` only make gets it), and Textual's input thread then spins
+        on the closed terminal at 100% of a core, holding the model's memory, forever. Every recorded step is
+        already in the session file (autosave)."""
+        if not os.isatty(sys.__stdin__.fileno()):
+            self.exit(return_code=HANGUP_EXIT)  # no message: there is no terminal left to show it
 
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
@@ -522,6 +536,6 @@ def run_app(args: argparse.Namespace) -> int:
                             "run it in a terminal, or use the headless commands: steertui layers, data, eval, replay "
                             "(steertui --help)")
     app = SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
-                   session_file=session_file)
+                   session_file=session_file, watch_terminal=True)
     app.run()
     return app.return_code or 0  # Textual sets 1 when the app ended on an unhandled exception; a quit is 0
