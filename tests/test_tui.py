@@ -522,13 +522,29 @@ async def test_footer_recomposes_only_when_its_keys_change(demo_model_path, monk
             return {k[1].split("(")[0] for k in keys if k[3]}
 
         assert "alpha" not in enabled(keys_before)  # no vectors yet: +/- are shown disabled
-        await pilot.press("b")  # vectors built: the steering keys appear, and the footer shows them
-        await _settle(app, pilot)
-        assert recomposed and recomposed[-1] == footer.shown_keys() != keys_before
-        assert "alpha" in enabled(footer.shown_keys())
         from textual.widgets._footer import FooterKey
 
-        assert any("alpha" in k.action and not k.disabled for k in footer.query(FooterKey))  # on screen, enabled
+        def on_screen():  # the key widgets: action and enabled (Textual's FooterKey marks a disabled key so)
+            return [(k.action, not k.has_class("-disabled")) for k in footer.query(FooterKey)
+                    if not k.has_class("-command-palette")]
+
+        assert ("alpha(1)", False) in on_screen()
+        widgets_before = list(footer.query(FooterKey))
+        await pilot.press("b")  # vectors built: the steering keys are enabled, and the footer shows them so
+        await _settle(app, pilot)
+        assert footer._shown[0] == footer.shown_keys() != keys_before
+        assert "alpha" in enabled(footer.shown_keys())
+        # only enabled flags changed: the same key widgets, enabled in place, no rebuild
+        assert recomposed == [] and list(footer.query(FooterKey)) == widgets_before
+        shown = {}
+        for _, action, _, on, _ in footer.shown_keys():  # one widget per action (its first key)
+            shown.setdefault(action, on)
+        assert dict(on_screen()) == shown
+        assert ("alpha(1)", True) in on_screen()
+        footer.show_command_palette = not footer.show_command_palette  # a real change of what is shown: rebuilt
+        app.refresh_bindings()
+        await _settle(app, pilot)
+        assert len(recomposed) == 1
 
 
 def test_console_ends_when_its_terminal_goes_away(demo_model_path):

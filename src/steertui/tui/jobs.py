@@ -1,10 +1,16 @@
 """The console's jobs: one thread worker per kind of job. Each runs one engine operation (through the session
 recorder for everything it records) and reports only by posting its result as a message; a cancelled job posts
 JobCancelled, a failed one JobFailed, and the app never dies on a model error. A job is cancelled through its
-worker (Escape, or a newer job of the same group): the engine reads the worker's ``cancelled_event``."""
+worker (Escape, or a newer job of the same group): the engine reads the worker's ``cancelled_event``.
+
+A job steps aside while the console shows what it posted: posting a message closes the ``screen_idle`` gate until
+the screen has been repainted, and the engine's next cancel check (between chunks, at every generated token) waits
+for the gate. Without it the job's thread and the repaint share the interpreter lock, and a 30 ms repaint took 60
+to 120 ms (the longest waits of the event loop while a job ran)."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -16,6 +22,20 @@ from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, J
                                    VectorsBuilt)
 
 STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
+YIELD_MAX_S = 0.25  # the longest a job waits at one check for the screen (a repaint takes tens of milliseconds)
+
+
+class Checkpoint:
+    """The cancel flag a job hands to the engine (which reads only ``is_set``): reading it first waits, at most
+    ``YIELD_MAX_S``, until the screen has shown the job's last message; a cancelled job does not wait."""
+
+    def __init__(self, cancelled: threading.Event, screen_idle: threading.Event) -> None:
+        self.cancelled, self.screen_idle = cancelled, screen_idle
+
+    def is_set(self) -> bool:
+        if not self.cancelled.is_set():
+            self.screen_idle.wait(YIELD_MAX_S)
+        return self.cancelled.is_set()
 
 
 class Jobs:
@@ -24,25 +44,44 @@ class Jobs:
     recorder: Any
     model: Any
     dataset: Any
+    screen_idle: threading.Event  # set while the screen shows every message the jobs posted (see the module)
+    computing: str | None = None  # the job whose thread is computing now, if any
+
+    def post(self, message: Any, *, result: bool = False) -> None:
+        """Post a job's message (from its thread) and hold the job at its next check until the screen shows it;
+        ``result``: the message is the job's result, and its computing is over."""
+        if result:
+            self.computing = None
+        self.screen_idle.clear()
+        self.post_message(message)
+        self.call_after_refresh(self.screen_idle.set)
+
+    def checkpoint(self) -> Checkpoint:
+        """The running job's cancel flag for the engine (called from the job's thread)."""
+        return Checkpoint(get_current_worker().cancelled_event, self.screen_idle)
 
     @contextmanager
     def reporting(self, job: str) -> Iterator[None]:
-        """Turn the engine's CancelledError into JobCancelled and any other error into JobFailed for ``job``."""
+        """Turn the engine's CancelledError into JobCancelled and any other error into JobFailed for ``job``; while
+        it runs, ``computing`` names the job."""
         from steertui.errors import CancelledError
 
+        self.computing = job
         try:
             yield
         except CancelledError as err:
-            self.post_message(JobCancelled(job, str(err)))
+            self.post(JobCancelled(job, str(err)))
         except Exception as err:
-            self.post_message(JobFailed(job, f"{type(err).__name__}: {err}"))
+            self.post(JobFailed(job, f"{type(err).__name__}: {err}"))
+        finally:
+            self.computing = None
 
     def progress(self, job: str, stage: str | None = None) -> Any:
         """A progress callback posting JobProgress for ``job``: ``(done, total)`` of ``stage`` when it is given,
         else ``(stage, done, total)``."""
         if stage is not None:
-            return lambda done, total: self.post_message(JobProgress(job, stage, done, total))
-        return lambda name, done, total: self.post_message(JobProgress(job, name, done, total))
+            return lambda done, total: self.post(JobProgress(job, stage, done, total))
+        return lambda name, done, total: self.post(JobProgress(job, name, done, total))
 
     # ---- workers (one per kind of job) -----------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="load model")
@@ -51,8 +90,8 @@ class Jobs:
 
         with self.reporting("load model"):
             loaded = load_model(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
-            self.post_message(ModelLoaded(loaded.model.info.to_dict(), loaded.model))
-            self.post_message(LayersProbed(loaded.layers))
+            self.post(ModelLoaded(loaded.model.info.to_dict(), loaded.model))
+            self.post(LayersProbed(loaded.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
     def open_session(self) -> None:
@@ -63,38 +102,38 @@ class Jobs:
             opened = resume(self.session_file, model=self.model_spec, dataset_path=self.dataset_spec,
                             device=self.device_spec, dtype=self.dtype_spec)
             rec = self.recorder = opened.recorder
-            self.post_message(ModelLoaded(rec.model.info.to_dict(), rec.model))
+            self.post(ModelLoaded(rec.model.info.to_dict(), rec.model))
             if rec.dataset is not None:
-                self.post_message(DatasetLoaded(rec.dataset))
+                self.post(DatasetLoaded(rec.dataset))
             v = opened.vectors
             vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors) if v is not None else None
             steering = describe([iv.model_dump() for iv in rec.steering])
-            self.post_message(SessionOpened(str(rec.path), opened.steps, steering, vectors))
-            self.post_message(LayersProbed(opened.layers))
+            self.post(SessionOpened(str(rec.path), opened.steps, steering, vectors))
+            self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
     def probe(self) -> None:
         from steertui.engine.layers import probe_layers
 
         with self.reporting("probe layers"):
-            self.post_message(LayersProbed(probe_layers(self.model)))
+            self.post(LayersProbed(probe_layers(self.model)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data", description="load data")
     def load_dataset(self) -> None:
         from steertui.engine.data import load_dataset
 
         with self.reporting("load data"):
-            self.post_message(DatasetLoaded(load_dataset(self.dataset_spec)))
+            self.post(DatasetLoaded(load_dataset(self.dataset_spec)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="build vectors")
     def build_job(self, pairs: list) -> None:
-        cancel = get_current_worker().cancelled_event
+        cancel = self.checkpoint()
         with self.reporting("build vectors"):
             rec = self.ensure_recorder()
             name = rec.next_vector_name()
             result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
                                    progress=self.progress("build vectors", "activations"), cancel=cancel)
-            self.post_message(VectorsBuilt(result, name, str(rec.path)))
+            self.post(VectorsBuilt(result, name, str(rec.path)), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
     def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:
@@ -104,7 +143,7 @@ class Jobs:
         from steertui.engine import ops
         from steertui.engine.session.recorded import next_tokens
 
-        cancel = get_current_worker().cancelled_event
+        cancel = self.checkpoint()
         with self.reporting("next tokens"):
             if live:
                 steers = self.recorder.steers(steering) if steering else []
@@ -112,29 +151,29 @@ class Jobs:
             else:
                 result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
                                        cancel=cancel)
-            self.post_message(TokensComputed(result, describe(steering), live=live))
+            self.post(TokensComputed(result, describe(steering), live=live), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")
     def gen_job(self, pair: Any, steering: list[dict]) -> None:
         """The pair continued at its fix site, baseline and steered (engine.ops.fix_site_continuation)."""
         from steertui.engine.session.recorded import fix_site_continuation
 
-        cancel = get_current_worker().cancelled_event
+        cancel = self.checkpoint()
         with self.reporting("generate"):
             result = self.recorded(fix_site_continuation, self.ensure_recorder(), pair, steering=steering,
                                    cancel=cancel, progress=self.progress("generate"))
-            self.post_message(GenerationDiffed(result, describe(steering)))
+            self.post(GenerationDiffed(result, describe(steering)), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="evaluate")
     def eval_job(self, pairs: list, layer: int, alpha: float, method: str) -> None:
         """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings)."""
         from steertui.engine.ops import layer_eval_settings
 
-        cancel = get_current_worker().cancelled_event
+        cancel = self.checkpoint()
         with self.reporting("evaluate"):
             result = self.recorded(self.ensure_recorder().evaluate, pairs, layer_eval_settings(layer, alpha, method),
                                    progress=self.progress("evaluate"), cancel=cancel)
-            self.post_message(Evaluated(result))
+            self.post(Evaluated(result), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
     def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str) -> None:
@@ -142,11 +181,11 @@ class Jobs:
         recorded as one evaluate step."""
         from steertui.engine.session.recorded import alpha_sweep
 
-        cancel = get_current_worker().cancelled_event
+        cancel = self.checkpoint()
         with self.reporting("alpha sweep"):
             sweep = self.recorded(alpha_sweep, self.ensure_recorder(), pairs, layer, alphas, method,
                                   progress=self.progress("alpha sweep"), cancel=cancel)
-            self.post_message(Swept(sweep))
+            self.post(Swept(sweep), result=True)
 
     def ensure_recorder(self) -> Any:
         """The session everything the user makes is recorded in: the one opened with ``--session``, else a new
@@ -160,7 +199,7 @@ class Jobs:
             except (SessionSaveError, OSError) as err:  # the work goes on; the user is told it is not saved
                 self.recorder = SessionRecorder.new(self.model, self.dataset, path="unsaved-session.toml",
                                                     autosave=False)
-                self.post_message(JobFailed("save session", f"{err} — this session is kept in memory only; set "
+                self.post(JobFailed("save session", f"{err} — this session is kept in memory only; set "
                                             "STEERTUI_SESSIONS to a folder you can write"))
         return self.recorder
 
@@ -172,7 +211,7 @@ class Jobs:
             return call(*args, **kwargs)
         except SessionSaveError as err:
             self.recorder.autosave = False
-            self.post_message(JobFailed("save session", f"{err} — the session is kept in memory only from now on"))
+            self.post(JobFailed("save session", f"{err} — the session is kept in memory only from now on"))
             return err.result
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.geometry import Region
+from textual.strip import Strip
+from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
+from textual_plot.plot_widget import Legend
 
 BRAILLE = HiResMode.BRAILLE
 CHANCE = "grey50"  # the chance line, and the unsteered level
@@ -27,6 +33,25 @@ def _value(x: float | None) -> float:
     return float("nan") if x is None or not math.isfinite(x) else float(x)
 
 
+class PlotCanvas(Canvas):
+    """A plot's canvas that works out its base style once per paint. The canvas reads ``rich_style`` for every
+    line it renders, and Textual computes it afresh each time from all of the widget's ancestors: in the Steer
+    pane that was 178 computations, about 15 ms of a 40 ms repaint, for one value that a paint cannot change."""
+
+    _paint_style: Any = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._paint_style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint_style = None
+
+    @property
+    def rich_style(self) -> Any:
+        return self._paint_style if self._paint_style is not None else super().rich_style
+
+
 class Plot(PlotWidget, can_focus=False):
     """A PlotWidget with small margins (tick labels only) that never takes focus."""
 
@@ -36,6 +61,13 @@ class Plot(PlotWidget, can_focus=False):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_pan_and_zoom=False, **kwargs)
+
+    def compose(self) -> ComposeResult:
+        """PlotWidget's own widgets (the margins and plot area in a grid, then the legend), on PlotCanvas."""
+        with Grid():
+            for part in ("margin-top", "margin-left", "plot", "margin-bottom"):
+                yield PlotCanvas(1, 1, id=part)
+        yield Legend(id="legend")
 
     def on_mount(self) -> None:
         self.margin_top, self.margin_bottom, self.margin_left = 0, 1, 6  # no axis labels: the title names them
