@@ -157,7 +157,18 @@ class SteerApp(Jobs, App):
         on the closed terminal at 100% of a core, holding the model's memory, forever. Every recorded step is
         already in the session file (autosave)."""
         if not os.isatty(sys.__stdin__.fileno()):
-            self.exit(return_code=HANGUP_EXIT)  # no message: there is no terminal left to show it
+            self.hang_up()
+
+    def hang_up(self) -> None:
+        """End the process at once with status 129, the session file's lock released (after any save in progress:
+        saves are atomic). Not through Textual's shutdown: it restores a terminal that is gone, and can wait on
+        it forever (its writer thread ends at the first failed write, and its stop then blocks on the writer's
+        full queue: consoles hung so in 6 of 17 tries). A job still computing is lost, as a cancelled one
+        would be; every recorded step is already in the file."""
+        self.workers.cancel_all()
+        if self.recorder is not None:
+            self.recorder.close()
+        os._exit(HANGUP_EXIT)
 
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
