@@ -92,6 +92,10 @@ class Jobs:
             loaded = load_model(self.model_spec, device=self.device_spec, dtype=self.dtype_spec)
             self.post(ModelLoaded(loaded.model.info.to_dict(), loaded.model))
             self.post(LayersProbed(loaded.layers))
+            # The sessions' modules, which every job records through, imported now rather than by the first job:
+            # building their pydantic schema holds the interpreter lock for tens of milliseconds at a time, which
+            # stalled the screen during the first build (the event loop's longest wait of a first b: 47-50 ms).
+            import steertui.engine.session.recorded  # noqa: F401
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
     def open_session(self) -> None:
