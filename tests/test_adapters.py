@@ -287,3 +287,29 @@ def test_generation_cancel():
     with pytest.raises(CancelledError):
         steering.generate(s, PROMPTS[:1], max_new_tokens=50, stop_at_eos=False, cancel=cancel)
     assert len(steering.generate(s, PROMPTS[:1], max_new_tokens=4, stop_at_eos=False).new_ids[0]) == 4
+
+
+def test_head_computes_only_the_columns_read(demo_model):
+    """logits_at="last" and the lens have the model's head compute the columns they read, not every position
+    (logits_to_keep), and a left-padded batch still gives each row its logits alone (the position ids derived
+    from the mask go with it); for the lens, the window's last-layer distribution still equals the model's own."""
+    from steertui.engine import lens
+
+    s = demo_model
+    head = s.hf_module(s.adapter.unembed)
+    rows_in = []
+    handle = head.register_forward_hook(lambda _m, inp, _out: rows_in.append(tuple(inp[0].shape)))
+    try:
+        enc = s.encode(PROMPTS)
+        assert not enc["attention_mask"][:, 0].all(), "the shorter rows must be left-padded for this test"
+        batched = steering.forward(s, enc, logits_at="last").logits
+        assert rows_in == [(3, 1, s.d_model)]
+        res = lens.logit_lens(s, PROMPTS[0], positions=slice(-4, None), k=3)
+        assert rows_in[1] == (1, 4, s.d_model)
+        assert res.final_logits_check < 1e-5
+    finally:
+        handle.remove()
+    for row, prompt in enumerate(PROMPTS):
+        with torch.no_grad():
+            alone = s.hf(**s.encode([prompt])).logits[0, -1]
+        torch.testing.assert_close(batched[row], alone, rtol=0, atol=logit_tol(s, FORWARD))

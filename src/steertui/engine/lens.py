@@ -226,14 +226,16 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
     idx = torch.tensor(pos, device=model.device)
     enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
-    with model.nn.trace(enc):
+    keep = model.logits_only_at(idx, enc["attention_mask"])  # the model's own logits are needed at the window only
+    with model.nn.trace({**enc, **keep}):
         states = nnsight.save({})
         for i in range(n):
             h = adapter.hidden(blocks[i].output)
             plan.apply(h, i, rows=steer_rows)
             if i in wanted or i == n - 1:
                 states[i] = h[:, idx].clone()
-        real = model.envoy(adapter.unembed).output[:, idx].float().save()
+        out = model.envoy(adapter.unembed).output
+        real = (out if keep else out[:, idx]).float().save()
 
     # Every decoded layer's window in one matrix, ordered (layer, position, row): the unembedding is read once
     # per chunk of rows, not once per layer, and a chunk holds whole (layer, position) groups so the union of

@@ -176,6 +176,7 @@ class LoadedModel:
         self.tokenizer = LockedTokenizer(tokenizer, self.lock)
         self._context: int | None = None
         self._norm32: Any = None
+        self._keeps_logits: bool | None = None
         # nnsight sets left padding on the tokenizer; the engine relies on it and checks it.
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -292,6 +293,25 @@ class LoadedModel:
                                     "no limit", "use a model whose config.json gives its context length")
             self._context = value
         return self._context
+
+    def logits_only_at(self, columns: Any, attention_mask: Any) -> dict[str, Any]:
+        """Inputs to add to an encoding so that the model's head computes logits at ``columns`` only (a 1-D
+        tensor of positions; the head's output is then ``[B, len(columns), V]`` in that order), or ``{}`` when
+        its forward cannot (the output then keeps every position). Transformers' causal LMs take
+        ``logits_to_keep``: at the answer slot of a 250-token prompt the head's product shrinks 250 times.
+
+        The position ids derived from ``attention_mask`` come with it: nnsight supplies them for a left-padded
+        batch only when the encoding holds nothing but per-row inputs, and without them a padded row's tokens
+        sit at the wrong positions (its logits moved by up to 3.5 on the demo model)."""
+        if self._keeps_logits is None:
+            import inspect
+
+            self._keeps_logits = "logits_to_keep" in inspect.signature(self.hf.forward).parameters
+        if not self._keeps_logits:
+            return {}
+        positions = attention_mask.long().cumsum(-1) - 1
+        positions.masked_fill_(attention_mask == 0, 1)
+        return {"logits_to_keep": columns, "position_ids": positions}
 
     def float32_head(self) -> Any:
         """The final norm and the unembedding as one float32 function ``hidden [..., D] -> logits [..., V]``.

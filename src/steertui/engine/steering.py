@@ -169,8 +169,12 @@ def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, stee
     adapter, blocks = model.adapter, model.block_envoys()
     rows = torch.arange(enc["input_ids"].shape[0], device=enc["input_ids"].device)
     last = last_real_columns(enc["attention_mask"]).to(rows.device)
+    keep: dict[str, Any] = {}
+    if logits_at == "last":  # the head computes the rows' last columns only (one column with left padding)
+        columns, at = torch.unique(last, return_inverse=True)
+        keep = model.logits_only_at(columns, enc["attention_mask"])
     with model.lock, torch.no_grad():
-        with model.nn.trace(dict(enc)):
+        with model.nn.trace({**enc, **keep}):
             saved = nnsight.save({})
             for i in range(last_needed + 1):
                 h = adapter.hidden(blocks[i].output)
@@ -181,7 +185,7 @@ def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, stee
                     saved["final"] = h[rows, last].clone()
             if want_logits and not head32:
                 out = model.envoy(adapter.unembed).output
-                logits = (out[rows, last] if logits_at == "last" else out).save()
+                logits = (out if logits_at == "all" else out[rows, at if keep else last]).save()
         saved = dict(saved)
         if head32:
             logits = model.float32_head()(saved.pop("final"))
