@@ -46,12 +46,14 @@ class Jobs:
     dataset: Any
     screen_idle: threading.Event  # set while the screen shows every message the jobs posted (see the module)
     computing: str | None = None  # the job whose thread is computing now, if any
+    results_posted = 0  # how many jobs have posted their result
 
     def post(self, message: Any, *, result: bool = False) -> None:
         """Post a job's message (from its thread) and hold the job at its next check until the screen shows it;
         ``result``: the message is the job's result, and its computing is over."""
         if result:
             self.computing = None
+            self.results_posted += 1
         self.screen_idle.clear()
         self.post_message(message)
         self.call_after_refresh(self.screen_idle.set)
