@@ -10,6 +10,7 @@ to 120 ms (the longest waits of the event loop while a job ran)."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -97,7 +98,7 @@ class Jobs:
             # The sessions' modules, which every job records through, imported now rather than by the first job:
             # building their pydantic schema holds the interpreter lock for tens of milliseconds at a time, which
             # stalled the screen during the first build (the event loop's longest wait of a first b: 47-50 ms).
-            import steertui.engine.session.recorded  # noqa: F401
+            importlib.import_module("steertui.engine.session.recorded")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", description="open session")
     def open_session(self) -> None:
