@@ -63,6 +63,47 @@ def test_generation_extraction_evaluation_rows(demo_model):
         assert gen["tokens"] == b * 64 and gen["batch"] == b and gen["target"] == 1.25
     assert rows["extract all layers"]["files"] == 8 and rows["extract all layers"]["target"] == 1.2
     assert rows["verdict evaluation"]["files"] == 8 and rows["verdict evaluation"]["files_per_s"] > 0
+    # the forwards each row makes (each reads every weight once); the demo model's 7.6 MB stay in the caches,
+    # so no bandwidth is measured and no row gets a floor
+    assert [rows[n]["forwards"] for n in rows] == [64, 64, 1, None]  # 8 files in one chunk of 8
+    assert data["weight_bytes"] == sum(p.numel() * 4 for p in demo_model.hf.parameters())
+    assert data["bandwidth_gbs"] is None and all(r["floor_s"] is None for r in data["results"])
+
+
+def test_bandwidth_floor():
+    """The floor of a row is its forwards × the weight bytes ÷ the bandwidth; the bandwidth is measured (a copy of
+    a buffer: positive, finite); a model under the cache-sized threshold gets no floor."""
+    from steertui.engine.bench import BenchRow, attach_floors, measure_bandwidth
+
+    def row(passes):
+        return BenchRow(name="r", model="m", tokens=1, median_s=2.0, baseline_s=1.0, target=None, peak_mem_mb=None,
+                        baseline_peak_mem_mb=None, steertui="", baseline="", check="", check_ok=True, forwards=passes)
+
+    rows = [row(64), row(1), row(None)]
+    attach_floors(rows, 2 * 10**9, 4 * 10**12)  # 2 GB of weights at 4 TB/s: 0.5 ms a forward
+    assert [r.floor_s for r in rows] == [0.032, 0.0005, None]
+    assert rows[0].floor_ratio == 2.0 / 0.032 and rows[2].floor_ratio is None
+    attach_floors(rows, 10 * 2**20, 4 * 10**12)
+    assert all(r.floor_s is None for r in rows)
+    bw = measure_bandwidth("cpu", nbytes=16 * 2**20, repeats=2)
+    assert math.isfinite(bw) and bw > 1e8  # bytes per second
+
+
+def test_shape_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    """The 7B shape in float32 needs 27.3 GiB: with less free, build_shape says so (parameters, GiB, what is free and
+    what to do) after counting the parameters on the meta device, before allocating anything."""
+    import pytest
+
+    from steertui.engine import bench
+    from steertui.errors import SteertuiError
+
+    monkeypatch.setattr(bench, "free_memory", lambda device: 16 * 2**30)
+    with pytest.raises(SteertuiError) as err:
+        bench.build_shape("starcoderbase-7b", device="cpu", dtype="float32")
+    text = str(err.value) + " " + str(getattr(err.value, "hint", ""))
+    assert "7.3 B parameters" in text and "GiB in float32" in text and "16.0 GiB free" in text
+    assert "bfloat16" in text
+    assert bench.free_memory("cpu") is None or bench.free_memory("cpu") > 0
 
 
 def test_interleaved_and_first_call_measured():

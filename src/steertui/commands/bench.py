@@ -10,7 +10,7 @@ from pathlib import Path
 from steertui.commands._common import add_dataset_option, add_model_options, load_model, positive_int
 from steertui.errors import SteertuiError
 
-SHAPE_NAMES = ("starcoderbase-1b",)  # engine.bench.SHAPES (kept here so --help imports no torch)
+SHAPE_NAMES = ("starcoderbase-1b", "starcoderbase-7b")  # engine.bench.SHAPES (here so --help imports no torch)
 ROW_GROUPS = ("generate", "forward", "lens", "extract", "memory", "eval", "startup", "console")  # engine.bench
 
 
@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "interleaved, median of --repeats runs, and print the ratio against each row's target, with peak memory. "
         "--quick: the demo model, under two minutes on a small CPU. --shape starcoderbase-1b: a randomly "
         "initialised model of that exact configuration, built locally (no weights, no download; ~7 GB in "
-        "float32), with smaller data subsets and extraction memory at 1k, 4k and 8k tokens.")
+        "float32), with smaller data subsets and extraction memory at 1k, 4k and 8k tokens; --shape "
+        "starcoderbase-7b the same at 7.3 B parameters (13.7 GiB in bfloat16: a GPU). For a model of 256 MB or "
+        "more, each row is also set against the memory-bandwidth floor: the time of reading every weight once "
+        "per forward at the device's bandwidth, measured by a copy.")
     p.add_argument("--quick", action="store_true", help="the demo model, few repeats (under two minutes)")
     add_model_options(p)
     p.add_argument("--shape", choices=SHAPE_NAMES, help="a randomly initialised model of this published configuration")
@@ -132,18 +135,23 @@ def print_table(report, console) -> None:
                   f"{report.threads} threads · {report.machine}", title_justify="left",
                   caption="ratio = steertui median / baseline median (same process, interleaved); min ratio = "
                   f"fastest over fastest run, a reading of the noise. {report.memory}. "
+                  + (f"× floor = steertui median / (forwards × {report.weight_bytes / 1e9:.2f} GB of weights ÷ "
+                     f"{report.bandwidth_gbs:.0f} GB/s measured by a copy on {report.device}). "
+                     if report.bandwidth_gbs else "")
                   + " ".join(report.notes) + f" Run took {report.seconds:.0f} s.", caption_justify="left")
-    for col in ("row", "tokens", "steertui s", "baseline s", "ratio", "target", "met", "min ratio", "peak MB",
-                "baseline MB", "check"):
+    floors = any(r.floor_s is not None for r in report.results)
+    for col in ("row", "tokens", "steertui s", "baseline s", "ratio", "target", "met", "min ratio",
+                *(("× floor",) if floors else ()), "peak MB", "baseline MB", "check"):
         table.add_column(col, justify="left" if col in ("row", "check") else "right",
                          overflow="fold")
     for r in report.results:
         met = "-" if r.met is None else ("[green]yes[/]" if r.met else "[red]no[/]")
         target = (f"≤ {r.target_s * 1e3:g} ms" if r.target_s is not None
                   else "-" if r.target is None else f"≤ {r.target:g}")
+        floor = ("-" if r.floor_ratio is None else f"×{r.floor_ratio:.2f}",) if floors else ()
         table.add_row(r.name, str(r.tokens), f"{r.median_s:.4g}", f"{r.baseline_s:.4g}", f"×{r.ratio:.2f}", target,
                       met,
-                      "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}", mb(r.peak_mem_mb),
+                      "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}", *floor, mb(r.peak_mem_mb),
                       mb(r.baseline_peak_mem_mb), ("" if r.check_ok else "[red]FAILED[/] ") + r.check)
     console.print(table)
     for r in report.results:

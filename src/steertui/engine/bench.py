@@ -49,7 +49,15 @@ SHAPES: dict[str, dict[str, Any]] = {
         "scale_attn_weights": True, "initializer_range": 0.02, "bos_token_id": 0, "eos_token_id": 0,
         "pad_token_id": 0,
     },
+    "starcoderbase-7b": {  # bigcode/starcoderbase-7b config.json: 7.3 B parameters, 27.3 GiB in float32
+        "model_type": "gpt_bigcode", "vocab_size": 49152, "n_positions": 8192, "n_embd": 4096, "n_layer": 42,
+        "n_head": 32, "n_inner": 16384, "multi_query": True, "activation_function": "gelu",
+        "layer_norm_epsilon": 1e-5, "attention_softmax_in_fp32": True, "scale_attention_softmax_in_fp32": True,
+        "scale_attn_weights": True, "initializer_range": 0.02, "bos_token_id": 0, "eos_token_id": 0,
+        "pad_token_id": 0,
+    },
 }
+FLOOR_MIN_BYTES = 256 * 2**20  # below this, weights stay in caches and a bandwidth floor means nothing
 
 GEN_TOKENS = 64  # new tokens per generation row
 LENS_WINDOW = 16  # positions of the logit-lens rows
@@ -81,6 +89,8 @@ class BenchRow:
     times: list[float] = field(default_factory=list)  # every timed run, in order
     base_times: list[float] = field(default_factory=list)
     target_s: float | None = None  # an absolute target for ``median_s`` (the console's event-loop gap)
+    forwards: int | None = None  # model forwards the row's steertui call makes, each reading every weight once
+    floor_s: float | None = None  # forwards × weight bytes ÷ measured bandwidth (see :func:`attach_floors`)
 
     @property
     def ratio(self) -> float:
@@ -95,6 +105,12 @@ class BenchRow:
         return min(self.times) / min(self.base_times)
 
     @property
+    def floor_ratio(self) -> float | None:
+        """steertui's median over the memory-bandwidth floor: how many times the time it takes only to read the
+        weights once per forward."""
+        return None if self.floor_s is None or self.floor_s <= 0 else self.median_s / self.floor_s
+
+    @property
     def met(self) -> bool | None:
         if self.target_s is not None:
             return self.median_s <= self.target_s
@@ -104,7 +120,8 @@ class BenchRow:
         return finite_json({"name": self.name, "model": self.model, "tokens": self.tokens, "median_s": self.median_s,
                         "baseline_s": self.baseline_s, "ratio": self.ratio, "min_ratio": self.min_ratio,
                         "target": self.target, "target_s": self.target_s,
-                        "met": self.met, "peak_mem_mb": self.peak_mem_mb,
+                        "met": self.met, "peak_mem_mb": self.peak_mem_mb, "forwards": self.forwards,
+                        "floor_s": self.floor_s, "floor_ratio": self.floor_ratio,
                         "baseline_peak_mem_mb": self.baseline_peak_mem_mb, "unit": self.unit,
                         "repeats": self.repeats, "times_s": list(self.times), "baseline_times_s": list(self.base_times),
                         "steertui": self.steertui, "baseline": self.baseline,
@@ -122,6 +139,8 @@ class BenchReport:
     results: list[BenchRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    weight_bytes: int = 0
+    bandwidth_gbs: float | None = None  # measured device memory bandwidth, 10^9 bytes per second
 
     def to_dict(self) -> dict[str, Any]:
         import nnsight
@@ -132,6 +151,7 @@ class BenchReport:
                         "transformers": transformers.__version__, "nnsight": _version("nnsight", nnsight),
                         "threads": self.threads, "machine": self.machine, "model": self.model,
                         "memory": self.memory, "seconds": self.seconds, "notes": list(self.notes),
+                        "weight_bytes": self.weight_bytes, "bandwidth_gbs": self.bandwidth_gbs,
                         "results": [r.to_dict() for r in self.results]})
 
 
@@ -266,6 +286,41 @@ def interleave(meter: Meter, ours: Callable[[], Any], base: Callable[[], Any], r
     return Pairing(t_o, t_b, ours_out, base_out, p_o, p_b)
 
 
+# ---- the memory-bandwidth floor ------------------------------------------------------------------------------
+def weight_bytes(model: "LoadedModel") -> int:
+    """The bytes of the model's parameters (a weight shared by two modules, as a tied unembedding, counts once)."""
+    return sum(p.numel() * p.element_size() for p in model.hf.parameters())
+
+
+def measure_bandwidth(device: str, *, nbytes: int = 256 * 2**20, repeats: int = 5) -> float:
+    """The device's memory bandwidth in bytes per second, measured: the fastest of ``repeats`` copies of a
+    ``nbytes`` buffer into another (each reads and writes it: 2 × ``nbytes`` moved)."""
+    import torch
+
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if src.is_cuda else (lambda: None)
+    dst.copy_(src)
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        dst.copy_(src)
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return 2 * src.numel() * src.element_size() / best
+
+
+def attach_floors(rows: Sequence[BenchRow], nbytes: int, bandwidth: float,
+                  min_bytes: int = FLOOR_MIN_BYTES) -> None:
+    """Give each row that counts its forwards the time of reading every weight once per forward at
+    ``bandwidth``: the floor no implementation of that row can go under (for a generation, weight bytes ÷
+    bandwidth per generated token). Not for a model under ``min_bytes``, whose weights stay in the caches."""
+    for row in rows:
+        row.floor_s = (row.forwards * nbytes / bandwidth
+                       if row.forwards and nbytes >= min_bytes and bandwidth > 0 else None)
+
+
 # ---- models ------------------------------------------------------------------------------------------------
 def build_shape(shape: str, *, device: str | None = None, dtype: str | None = None, seed: int = 0) -> "LoadedModel":
     """A randomly initialised model with the configuration of ``shape`` (see :data:`SHAPES`), built directly in
@@ -283,12 +338,43 @@ def build_shape(shape: str, *, device: str | None = None, dtype: str | None = No
     dt = pick_dtype(dtype, dev)
     spec = dict(SHAPES[shape])
     config = AutoConfig.for_model(spec.pop("model_type"), **spec)
+    with torch.device("meta"):  # the parameter count, nothing allocated
+        n = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+    need, free = n * getattr(torch, dt).itemsize, free_memory(dev)
+    if free is not None and need > 0.9 * free:
+        raise SteertuiError(f"the {shape} shape has {n / 1e9:.1f} B parameters, {need / 2**30:.1f} GiB in {dt}, "
+                            f"and {dev} has {free / 2**30:.1f} GiB free",
+                            "pass --dtype bfloat16, run it on a GPU with more memory (--device cuda), or use the "
+                            "starcoderbase-1b shape")
     torch.manual_seed(seed)
     with torch.device(dev):
         hf = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dt))
     tok = AutoTokenizer.from_pretrained(demo_model_dir())
     tok.model_max_length = config.n_positions
     return LoadedModel.from_modules(hf, tok, name=f"{shape} shape (random weights)")
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes free for a model on ``device``: CUDA's free memory, or the machine's available memory for the CPU
+    (Linux ``MemAvailable``); None where it cannot be read."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    if device == "cpu":
+        kb = _meminfo_kb("MemAvailable")
+        return None if kb is None else kb * 1024
+    return None
+
+
+def _meminfo_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 # ---- the jobs ---------------------------------------------------------------------------------------------
@@ -460,7 +546,7 @@ class Bench:
                        min_seconds=self.plan.min_seconds)
         same = p.ours_out.shape == p.base_out.shape and bool(torch.equal(p.ours_out.cpu(), p.base_out.cpu()))
         prompt_len = int(s.encode(texts)["input_ids"].shape[1])
-        return self._row(f"generate b{batch}", p, tokens=batch * GEN_TOKENS, unit="new tokens",
+        return self._row(f"generate b{batch}", p, tokens=batch * GEN_TOKENS, unit="new tokens", forwards=GEN_TOKENS,
                          target=1.10 if self.big else 1.25,
                          steertui=f"steering.generate: {GEN_TOKENS} greedy tokens, batch {batch}, +{ALPHA:g}·v at "
                                   f"layer {self.layer}, every position",
@@ -503,7 +589,7 @@ class Bench:
         diff = float((p.ours_out.float().cpu() - p.base_out.float().cpu()).abs().max())
         tol = _tolerance(s)
         n = self._tokens(prompt)
-        return self._row("forward + answer logits", p, tokens=n, unit="prompt tokens",
+        return self._row("forward + answer logits", p, tokens=n, unit="prompt tokens", forwards=1,
                          target=1.05 if self.big else None,
                          steertui=f"steering.forward: one verdict prompt, +{ALPHA:g}·v at layer {self.layer}, "
                                   "logits at the last real token",
@@ -548,6 +634,7 @@ class Bench:
         what = ("lens_diff: unsteered and steered lens (2 rows, one forward)" if diff
                 else "logit_lens: unsteered lens (1 row)")
         return self._row("lens diff grid" if diff else "lens grid", p, tokens=n, unit="prompt tokens", target=1.5,
+                         forwards=1,
                          steertui=f"{what}, all {s.n_layers} layers × {len(pos)} positions, top-10 and p(' Yes')",
                          baseline=f"one plain HF forward of the same {rows} row(s), full logits",
                          check=check, check_ok=ok)
@@ -593,6 +680,7 @@ class Bench:
         subset = ("" if self.plan.extract_pairs is None
                   else f" ({len(texts) // 2} pairs of {len(self.pairs)}, one CWE after another)")
         return self._row("extract all layers", p, tokens=n, unit="tokens of all files", target=1.2,
+                         forwards=-(-len(texts) // 8),
                          steertui=f"activations.extract: {len(texts)} files{subset}, all {s.n_layers} layers, "
                                   "readout last, chunks of 8",
                          baseline="HF forward with output_hidden_states, the same chunks of 8",
@@ -637,6 +725,7 @@ class Bench:
         itemsize = torch.finfo(s.hf.dtype).bits // 8
         grid_mb = (L + 1) * length * D * itemsize / 2**20
         return self._row(f"extract memory {_k(length)}", p, tokens=length, unit="tokens (one file)", target=1.2,
+                         forwards=1,
                          steertui=f"activations.extract: one {length}-token text, all {L} layers, readout mean",
                          baseline="HF forward with output_hidden_states",
                          check=f"blocks 0..{L - 2}: max relative |Δ| {diff:.2g} (≤ {tol:g})", check_ok=diff <= tol,
@@ -796,7 +885,13 @@ def run_bench(model: "LoadedModel", pairs: Sequence["Pair"], plan: Plan, *, sour
                          machine=machine(), model=model.info.name, memory="")
     report.notes.append(f"data: {source}" if source else "data: builtin examples")
 
+    report.weight_bytes = weight_bytes(model)
+    if report.weight_bytes >= FLOOR_MIN_BYTES:
+        report.bandwidth_gbs = measure_bandwidth(str(model.info.device)) / 1e9
+
     def on_rows(rows: list[BenchRow]) -> None:
+        if report.bandwidth_gbs:
+            attach_floors(rows, report.weight_bytes, report.bandwidth_gbs * 1e9)
         report.results = rows
         report.seconds = time.perf_counter() - t
         if partial is not None:
@@ -805,5 +900,7 @@ def run_bench(model: "LoadedModel", pairs: Sequence["Pair"], plan: Plan, *, sour
     bench = Bench(model, pairs, plan, source=source, progress=progress, on_rows=on_rows)
     report.memory = bench.meter.how
     report.results = bench.run()
+    if report.bandwidth_gbs:
+        attach_floors(report.results, report.weight_bytes, report.bandwidth_gbs * 1e9)
     report.seconds = time.perf_counter() - t
     return report
