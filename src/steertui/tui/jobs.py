@@ -46,7 +46,7 @@ class Jobs:
     model: Any
     dataset: Any
     screen_idle: threading.Event  # set while the screen shows every message the jobs posted (see the module)
-    computing: str | None = None  # the job whose thread is computing now, if any
+    computing: str | None = None  # the steering job whose thread is computing now, if any
     results_posted = 0  # how many jobs have posted their result
 
     def post(self, message: Any, *, result: bool = False) -> None:
@@ -66,10 +66,11 @@ class Jobs:
     @contextmanager
     def reporting(self, job: str) -> Iterator[None]:
         """Turn the engine's CancelledError into JobCancelled and any other error into JobFailed for ``job``; while
-        it runs, ``computing`` names the job."""
+        a steering job runs (one at a time), ``computing`` names it."""
         from steertui.errors import CancelledError
 
-        self.computing = job
+        if get_current_worker().group == STEER_GROUP:
+            self.computing = job
         try:
             yield
         except CancelledError as err:
@@ -77,7 +78,8 @@ class Jobs:
         except Exception as err:
             self.post(JobFailed(job, f"{type(err).__name__}: {err}"))
         finally:
-            self.computing = None
+            if get_current_worker().group == STEER_GROUP:
+                self.computing = None
 
     def progress(self, job: str, stage: str | None = None) -> Any:
         """A progress callback posting JobProgress for ``job``: ``(done, total)`` of ``stage`` when it is given,
