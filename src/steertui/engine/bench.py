@@ -228,9 +228,11 @@ class Meter:
         return took, out, max(0, (_status_kb("VmHWM") or 0) - before) / 1024
 
 
-def _status_kb(key: str) -> int | None:
+def _status_kb(key: str, path: str = "/proc/self/status") -> int | None:
+    """The kB value of ``key`` in a Linux /proc file (``VmRSS`` in the process's status, ``MemAvailable`` in
+    /proc/meminfo), or None where it cannot be read."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -362,18 +364,8 @@ def free_memory(device: str) -> int | None:
     if device.startswith("cuda"):
         return torch.cuda.mem_get_info(torch.device(device))[0]
     if device == "cpu":
-        kb = _meminfo_kb("MemAvailable")
+        kb = _status_kb("MemAvailable", "/proc/meminfo")
         return None if kb is None else kb * 1024
-    return None
-
-
-def _meminfo_kb(key: str) -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
     return None
 
 
