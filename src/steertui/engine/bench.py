@@ -415,11 +415,11 @@ def plain(model: "LoadedModel", enc: dict[str, Any], **kwargs: Any) -> Any:
     derives from the attention mask (a plain call would count the padding as positions)."""
     import torch
 
+    from steertui.engine.model import mask_positions
+
     mask = enc["attention_mask"]
-    positions = mask.long().cumsum(-1) - 1
-    positions.masked_fill_(mask == 0, 1)
     with torch.no_grad(), bare(model) as hf:
-        return hf(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, **kwargs)
+        return hf(input_ids=enc["input_ids"], attention_mask=mask, position_ids=mask_positions(mask), **kwargs)
 
 
 def _hook(module: Any, delta: Any) -> Any:
@@ -892,7 +892,5 @@ def run_bench(model: "LoadedModel", pairs: Sequence["Pair"], plan: Plan, *, sour
     bench = Bench(model, pairs, plan, source=source, progress=progress, on_rows=on_rows)
     report.memory = bench.meter.how
     report.results = bench.run()
-    if report.bandwidth_gbs:
-        attach_floors(report.results, report.weight_bytes, report.bandwidth_gbs * 1e9)
     report.seconds = time.perf_counter() - t
     return report

@@ -63,6 +63,14 @@ def pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def mask_positions(attention_mask: Any) -> Any:
+    """The position ids ``generate`` derives from an attention mask: each row counts from its first real token, so
+    a left-padded row's tokens sit at the positions they have alone (padding gets 1; it is masked anyway)."""
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions.masked_fill_(attention_mask == 0, 1)
+    return positions
+
+
 def pick_dtype(dtype: str | None, device: str) -> str:
     if dtype is None:
         return "bfloat16" if device.startswith("cuda") else "float32"
@@ -309,9 +317,7 @@ class LoadedModel:
             self._keeps_logits = "logits_to_keep" in inspect.signature(self.hf.forward).parameters
         if not self._keeps_logits:
             return {}
-        positions = attention_mask.long().cumsum(-1) - 1
-        positions.masked_fill_(attention_mask == 0, 1)
-        return {"logits_to_keep": columns, "position_ids": positions}
+        return {"logits_to_keep": columns, "position_ids": mask_positions(attention_mask)}
 
     def float32_head(self) -> Any:
         """The final norm and the unembedding as one float32 function ``hidden [..., D] -> logits [..., V]``.

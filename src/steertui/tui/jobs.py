@@ -69,7 +69,8 @@ class Jobs:
         a steering job runs (one at a time), ``computing`` names it."""
         from steertui.errors import CancelledError
 
-        if get_current_worker().group == STEER_GROUP:
+        steering = get_current_worker().group == STEER_GROUP
+        if steering:
             self.computing = job
         try:
             yield
@@ -78,7 +79,7 @@ class Jobs:
         except Exception as err:
             self.post(JobFailed(job, f"{type(err).__name__}: {err}"))
         finally:
-            if get_current_worker().group == STEER_GROUP:
+            if steering:
                 self.computing = None
 
     def progress(self, job: str, stage: str | None = None) -> Any:
