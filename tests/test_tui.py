@@ -498,6 +498,16 @@ async def test_footer_recomposes_only_when_its_keys_change(demo_model_path, monk
 
     async with _console(demo_model_path) as (app, pilot):
         footer = app.query_one(SteerFooter)
+        def enabled_actions():
+            return {action for _, action, _, on, _ in footer._shown[0] if on}
+
+        assert {"build", "tokens", "generate"} <= enabled_actions() and "alpha(1)" not in enabled_actions()
+        dataset, app.dataset = app.dataset, None  # setting what the keys need refreshes the footer by itself
+        await pilot.pause()
+        assert "build" not in enabled_actions()
+        app.dataset = dataset
+        await pilot.pause()
+        assert "build" in enabled_actions()
         recomposed = []  # the footer's real rebuilds (Textual's Widget.recompose), with the keys they showed
         real = Widget.recompose
 

@@ -14,6 +14,7 @@ from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.markup import escape
+from textual.reactive import var
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, HelpPanel, Static, TabbedContent, TabPane
@@ -99,6 +100,11 @@ class SteerApp(Jobs, App):
                 tooltip="show or hide the focused pane's help and every key"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False, tooltip="the focused pane fills the screen, or not"),
     ]
+    # what the keys need (check_action): setting one refreshes the footer's keys. Set without comparing the old
+    # value with the new one, which for vectors would compare tensors.
+    model: var[Any] = var(None, bindings=True, always_update=True)
+    dataset: var[Any] = var(None, bindings=True, always_update=True)
+    build: var[SteeringVectors | None] = var(None, bindings=True, always_update=True)  # in the steering pane
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
                  dtype: str | None = None, session_file: str | None = None, watch_terminal: bool = False) -> None:
@@ -108,11 +114,8 @@ class SteerApp(Jobs, App):
         self.session_file = session_file
         self.recorder: Any = None
         self.session_steps: list[str] = []
-        self.model: Any = None
-        self.dataset: Any = None
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
-        self.build: SteeringVectors | None = None  # the vectors in the steering pane
         self.alpha_steps = 0
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
@@ -173,7 +176,6 @@ class SteerApp(Jobs, App):
     # ---- messages -----------------------------------------------------------------------------------
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
-        self.refresh_bindings()
         # torch, transformers and the model leave ~10^6 long-lived objects: a full garbage collection over them
         # takes ~0.3 s and stops every thread, the event loop too. Frozen, later collections skip them.
         gc.freeze()
@@ -214,7 +216,6 @@ class SteerApp(Jobs, App):
         gc.freeze()  # the dataset lives as long as the app (see on_model_loaded)
         self.dataset = message.dataset
         self.query_one(DatasetPane).show_dataset(message.dataset)
-        self.refresh_bindings()  # b, t and g can run now that there are pairs
         for warning in message.dataset.warnings[:3]:
             self.notify(str(warning), title="data", severity="warning", markup=False)
 
@@ -237,7 +238,6 @@ class SteerApp(Jobs, App):
     def _show_vectors(self, vectors: SteeringVectors) -> Any:
         """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
         self.build, self.alpha_steps = vectors, 0
-        self.refresh_bindings()  # +, -, e and a can run now
         pane = self.query_one(SteerPane)
         pane.show_build(vectors)
         best = best_layer(vectors.diagnostics)
@@ -340,8 +340,8 @@ class SteerApp(Jobs, App):
             start()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys that need a model, pairs or vectors are shown disabled until they can run (the handlers that
-        change what they need call ``refresh_bindings``); Escape is shown only while a steering job runs."""
+        """Keys that need a model, pairs or vectors are shown disabled until they can run (``model``, ``dataset``
+        and ``build`` refresh the footer when set); Escape is shown only while a steering job runs."""
         if action in ("build", "tokens", "generate") and (self.model is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
