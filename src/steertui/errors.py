@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class SteertuiError(Exception):
     """An error caused by the user's input (a path, a model, a file, a number).
@@ -38,4 +40,12 @@ class ContextLengthError(SteertuiError):
 
 
 class CancelledError(Exception):
-    """Raised inside a long engine job when its cancel event was set."""
+    """Raised inside a long engine job when its cancel flag was set."""
+
+
+class Cancel(Protocol):
+    """What a long engine job takes as ``cancel``: anything whose ``is_set()`` says the job should stop (a
+    ``threading.Event``, or a flag that also paces the job, as the console's jobs hand it). The engine checks it
+    between chunks, stages and generated tokens, and raises :class:`CancelledError` when it is set."""
+
+    def is_set(self) -> bool: ...

@@ -18,12 +18,11 @@ cut is only a safety net there.
 from __future__ import annotations
 
 import difflib
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from steertui.engine.choices import READOUTS  # declared once there, re-exported here
-from steertui.errors import CancelledError, SteertuiError
+from steertui.errors import Cancel, CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -83,7 +82,7 @@ def tokenize(model: "LoadedModel", texts: Sequence[str], max_length: int | None)
 def extract(model: "LoadedModel", texts: Sequence[str], *, layers: Sequence[int] | None = None,
             readout: str = "last", diff_masks: Sequence[Sequence[bool]] | None = None,
             ids: Sequence[Sequence[int]] | None = None, chunk_size: int = 8, max_length: int | None = None,
-            progress: Progress | None = None, cancel: threading.Event | None = None) -> Activations:
+            progress: Progress | None = None, cancel: Cancel | None = None) -> Activations:
     """Read ``layers`` (default: all) for every text with one forward per chunk of ``chunk_size`` texts.
 
     ``diff_masks`` (required for ``readout="diff"``) are per-token masks over the same token ids (pass ``ids``

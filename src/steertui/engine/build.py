@@ -3,13 +3,12 @@ per layer, and diagnose it. The console's vector pane and ``steertui eval`` both
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from steertui.engine.activations import Progress, extract, token_diff_masks, tokenize
 from steertui.engine.vectors import LayerDiagnostics, VectorSet, diagnose, direction
-from steertui.errors import SteertuiError
+from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -35,7 +34,7 @@ class PairActivations:
 
 def pair_activations(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                      readout: str = "last", chunk_size: int = 8, max_length: int | None = None,
-                     progress: Progress | None = None, cancel: threading.Event | None = None) -> PairActivations:
+                     progress: Progress | None = None, cancel: Cancel | None = None) -> PairActivations:
     """Activations of every pair's two sides (vulnerable first), in one extraction.
 
     Files longer than the code budget (``max_length`` tokens, default the model's context, less the
@@ -93,7 +92,7 @@ def vectors_from_activations(acts: PairActivations, method: str, idx: Sequence[i
 def build_vectors(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,
                   method: str = "mean-diff", readout: str = "last", source: str = "", split: str = "",
                   seed: int | None = None, chunk_size: int = 8, k_folds: int = 5,
-                  progress: Progress | None = None, cancel: threading.Event | None = None) -> BuildResult:
+                  progress: Progress | None = None, cancel: Cancel | None = None) -> BuildResult:
     """Vectors (one per layer) and their diagnostics from ``pairs``."""
     acts = pair_activations(model, pairs, layers=layers, readout=readout, chunk_size=chunk_size,
                             progress=progress, cancel=cancel)

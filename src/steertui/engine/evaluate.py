@@ -24,7 +24,6 @@ and per CWE, plus ``cwe="all"``; every row has its ``n``.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -34,7 +33,7 @@ from steertui.engine.folds import stratified_folds
 from steertui.engine.steering import Steer, forward
 from steertui.engine.vectors import raw_alpha, residual_norm
 from steertui.engine.verdict import AnswerTokens, answer_tokens, best_threshold, sample_prompts, score, score_answers
-from steertui.errors import CancelledError, SteertuiError
+from steertui.errors import Cancel, CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -144,7 +143,7 @@ def _kl(steered: list["torch.Tensor"], base: list["torch.Tensor"]) -> list[float
 
 
 def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettings, *,
-             progress: EvalProgress | None = None, cancel: threading.Event | None = None) -> EvalResult:
+             progress: EvalProgress | None = None, cancel: Cancel | None = None) -> EvalResult:
     import torch
 
     if not pairs:

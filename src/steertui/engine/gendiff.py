@@ -23,14 +23,13 @@ Every public function takes ``model.lock`` and runs under ``torch.no_grad()``; t
 from __future__ import annotations
 
 import difflib
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import steering
 from steertui.engine.lens import LensError, TokenDecoder, TokenProb, check_cancel, check_k
 from steertui.engine.steering import Steer, SteerPlan
-from steertui.errors import SteertuiError
+from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -107,7 +106,7 @@ def _ranks(logp: "torch.Tensor", ids: "torch.Tensor") -> list[int]:
 
 
 def top_tokens(model: "LoadedModel", prompts: Sequence[str], steers: Iterable[Steer], *, k: int = 10,
-               cancel: threading.Event | None = None) -> TopTokensResult:
+               cancel: Cancel | None = None) -> TopTokensResult:
     """Next-token top-k at each prompt's last token, baseline against steered, with KL(steered ‖ baseline)
     = Σ p_s (log p_s − log p_b) in nats and each top token's rank change. One batched forward per side.
 
@@ -271,7 +270,7 @@ def _side(model: "LoadedModel", gen: steering.GenerationResult, lp: "torch.Tenso
 
 def generation_diff(model: "LoadedModel", prompts: Sequence[str], steers: Iterable[Steer], *,
                     max_new_tokens: int = 32, stop_at_eos: bool = True, batch_size: int | None = None,
-                    cancel: threading.Event | None = None, progress: Progress | None = None) -> GenDiffResult:
+                    cancel: Cancel | None = None, progress: Progress | None = None) -> GenDiffResult:
     """Greedy baseline and steered generations of ``prompts``, per-token log-probs and a token diff per row.
 
     Prompts run in chunks of ``batch_size`` (all at once by default). Per chunk: baseline generate, steered

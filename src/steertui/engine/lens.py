@@ -14,12 +14,11 @@ Every public function takes ``model.lock`` and runs under ``torch.no_grad()``; t
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from steertui.engine.steering import Steer, SteerPlan
-from steertui.errors import CancelledError, SteertuiError
+from steertui.errors import Cancel, CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -140,7 +139,7 @@ class LensDiff:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
-def check_cancel(cancel: threading.Event | None, what: str) -> None:
+def check_cancel(cancel: Cancel | None, what: str) -> None:
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"{what} cancelled")
 
@@ -301,7 +300,7 @@ def _build_result(model: "LoadedModel", prompt: str, ids: list[int], pos: list[i
 
 def logit_lens(model: "LoadedModel", prompt: str, *, steers: Iterable[Steer] = (), k: int = 10,
                positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
-               layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensResult:
+               layers: Iterable[int] | None = None, cancel: Cancel | None = None) -> LensResult:
     """Logit lens of ONE prompt (batch 1) for every layer (or ``layers``) in one traced forward.
 
     ``positions``: None = last token; an int, a list (negatives count from the end) or a slice. ``target``: a
@@ -326,7 +325,7 @@ def logit_lens(model: "LoadedModel", prompt: str, *, steers: Iterable[Steer] = (
 
 def lens_diff(model: "LoadedModel", prompt: str, steers: Iterable[Steer], *, k: int = 10,
               positions: slice | Sequence[int] | int | None = None, target: int | str | None = None,
-              layers: Iterable[int] | None = None, cancel: threading.Event | None = None) -> LensDiff:
+              layers: Iterable[int] | None = None, cancel: Cancel | None = None) -> LensDiff:
     """Baseline and steered logit lens of ONE prompt, and steered minus baseline per layer.
 
     Both are computed in one traced forward of a batch of two identical rows (row 0 plain, row 1 steered), so

@@ -8,13 +8,13 @@ the result. Importing this module imports neither torch nor Textual.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import gendiff, verdict
 from steertui.engine.evaluate import EvalResult, EvalSettings
 from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
+from steertui.errors import Cancel
 
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.data import Pair
@@ -60,7 +60,7 @@ def verdict_prompt(model: "LoadedModel", pair_or_prompt: "Pair | str") -> verdic
 
 def lens_of(model: "LoadedModel", prompt: str, steers: Sequence["Steer"], *, k: int = LENS_K,
             positions: Any = None, target: int | str | None = LENS_TARGET, layers: Iterable[int] | None = None,
-            cancel: threading.Event | None = None) -> LensDiff | LensResult:
+            cancel: Cancel | None = None) -> LensDiff | LensResult:
     """The logit lens of ``prompt``: baseline and steered in one forward (``lens_diff``) when something is
     steered, else the plain lens (``logit_lens``), whose two sides would be the same."""
     kwargs = dict(k=k, positions=positions, target=target, layers=layers, cancel=cancel)
@@ -100,7 +100,7 @@ class NextTokens:
 
 def next_tokens(model: "LoadedModel", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
                 k: int = TOP_K, lens_k: int = LENS_K, target: int | str | None = LENS_TARGET,
-                window: int = LENS_WINDOW, cancel: threading.Event | None = None) -> NextTokens:
+                window: int = LENS_WINDOW, cancel: Cancel | None = None) -> NextTokens:
     """Top ``k`` next tokens (two forwards: baseline, steered), the verdict score from the same logits, and the
     lens (one forward of both rows) over the last ``window`` positions of the verdict prompt of
     ``pair_or_prompt`` (see :func:`verdict_prompt`); the answer slot is the window's last position. The target
@@ -134,7 +134,7 @@ class Continuation:
 
 
 def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["Steer"] = (), *,
-                          max_new_tokens: int = NEW_TOKENS, cancel: threading.Event | None = None,
+                          max_new_tokens: int = NEW_TOKENS, cancel: Cancel | None = None,
                           progress: Callable[[str, int, int], None] | None = None) -> Continuation:
     """:func:`gendiff.fix_site_prompt` of ``pair``, continued by :func:`gendiff.generation_diff`."""
     prompt = gendiff.fix_site_prompt(model, pair, max_new_tokens)
@@ -221,7 +221,7 @@ class AlphaSweep:
 
 def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
                 *, progress: Callable[[str, int, int], None] | None = None,
-                cancel: threading.Event | None = None) -> AlphaSweep:
+                cancel: Cancel | None = None) -> AlphaSweep:
     """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold)
     at every alpha of ``alphas``, with its :class:`SweepCurve`."""
     from steertui.engine.evaluate import evaluate

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from steertui.engine.choices import POSITIONS  # declared once there, re-exported here
-from steertui.errors import CancelledError, ContextLengthError, VectorError
+from steertui.errors import Cancel, CancelledError, ContextLengthError, VectorError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import threading
-
     import torch
 
     from steertui.engine.model import LoadedModel
@@ -205,7 +203,7 @@ class GenerationResult:
 
 def generate(model: "LoadedModel", texts: Sequence[str], *, steers: Iterable[Steer] = (),
              max_new_tokens: int = 32, stop_at_eos: bool = True,
-             cancel: "threading.Event | None" = None) -> GenerationResult:
+             cancel: "Cancel | None" = None) -> GenerationResult:
     """Greedy generation with ``steers`` applied at every step they cover; EOS-safe for batches.
 
     ``cancel`` is checked at every step; when set, generation stops there and

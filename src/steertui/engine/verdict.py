@@ -7,13 +7,12 @@ Both answer strings must be single tokens of the model's tokenizer; which ids we
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from steertui.engine.data.budget import RESERVE_TOKENS
 from steertui.engine.steering import Steer, forward
-from steertui.errors import CancelledError, SteertuiError
+from steertui.errors import Cancel, CancelledError, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -127,7 +126,7 @@ class AnswerScores:
 
 def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *,
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
-                  cancel: threading.Event | None = None) -> AnswerScores:
+                  cancel: Cancel | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
     last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first)."""
     import torch
@@ -152,7 +151,7 @@ def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerT
 
 def score(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),
           chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
-          cancel: threading.Event | None = None) -> "torch.Tensor":
+          cancel: Cancel | None = None) -> "torch.Tensor":
     """Verdict scores ``[N]`` (float32): logit(yes) − logit(no) at the answer slot, one forward per chunk."""
     return score_answers(model, prompts, answers, steers=steers, chunk_size=chunk_size, progress=progress,
                          cancel=cancel).score

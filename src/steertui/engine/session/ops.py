@@ -6,12 +6,11 @@ Each function calls one engine operation and turns its result into the step's re
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from steertui.engine.session import schema as S
-from steertui.errors import SteertuiError
+from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -27,7 +26,7 @@ class StepContext:
     model: "LoadedModel"
     dataset: "Dataset | None"
     vectors: dict[str, dict[int, "torch.Tensor"]] = field(default_factory=dict)
-    cancel: threading.Event | None = None
+    cancel: Cancel | None = None
     progress: Callable[..., None] | None = None
 
 

@@ -30,6 +30,7 @@ from steertui.engine.session import schema as S
 from steertui.engine.session.lock import SessionLock, SessionLockedError
 from steertui.engine.session.opening import environment, prepare
 from steertui.engine.session.store import SessionSaveError, new_session_path, sidecar_name, write_session
+from steertui.errors import Cancel
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -176,7 +177,7 @@ class SessionRecorder:
     def steering(self) -> list[S.Intervention]:
         return list(self.doc.steering.interventions)
 
-    def context(self, cancel: threading.Event | None = None, progress: Any = None) -> ops.StepContext:
+    def context(self, cancel: Cancel | None = None, progress: Any = None) -> ops.StepContext:
         return ops.StepContext(self.model, self.dataset, self.vectors, cancel=cancel, progress=progress)
 
     def steers(self, steering: Iterable[Any] | None = None) -> list[Any]:
