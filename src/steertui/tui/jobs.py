@@ -28,7 +28,8 @@ YIELD_MAX_S = 0.25  # the longest a job waits at one check for the screen (a rep
 
 class Checkpoint:
     """The cancel flag a job hands to the engine (a :class:`steertui.errors.Cancel`: the engine reads only
-    ``is_set``): reading it first waits, at most ``YIELD_MAX_S``, until the screen has shown the job's last message; a cancelled job does not wait."""
+    ``is_set``): reading it first waits, at most ``YIELD_MAX_S``, until the screen has shown the job's last
+    message; a cancelled job does not wait."""
 
     def __init__(self, cancelled: threading.Event, screen_idle: threading.Event) -> None:
         self.cancelled, self.screen_idle = cancelled, screen_idle
