@@ -23,6 +23,7 @@ SHOTS = (
     ("lens-delta", ("k", "w", "w")),
     ("evaluation", ("e",)),
     ("sweep", ("a",)),
+    ("grid", ("x",)),
 )
 
 

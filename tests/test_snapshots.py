@@ -2,7 +2,7 @@
 
 One console per terminal size walks through every pane on the demo model and the builtin examples, as a user
 would: the pairs, the code, the layers, the steering vectors with their plots, the next tokens, the lens grid in
-its three views, the continuations, the evaluation, the alpha sweep and the help panel. Each screen is taken
+its three views, the continuations, the evaluation, the alpha sweep, the layer grid and the help panel. Each screen is taken
 once every job it started, and the live preview a steering change starts, has finished; notifications are
 cleared first. Everything on screen is deterministic: seeded builds and evaluations, one torch thread (float
 sums do not depend on how work is split), the demo model named "demo", a session file with a fixed name.
@@ -36,6 +36,7 @@ WALK = (
     ("continuations", ("g",)),
     ("evaluation", ("e",)),
     ("sweep", ("a",)),
+    ("grid", ("x",)),
     ("help", ("s", "question_mark")),
 )
 

@@ -345,6 +345,49 @@ async def test_console_evaluates_the_steering_layer(demo_model_path):
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
 
 
+async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
+    """`x` in the evaluation pane: every layer at 7 alphas in residual units (±3 steps), the headless grid's
+    held-out evaluation, recorded as one step; the cells are its shifts, the steering layer is marked,
+    the line under the grid spells out the cell under the cursor, and `w` cycles table, sweep and grid."""
+    from steertui.engine import ops
+    from steertui.tui.panes.evaluate import EvalView, GridTable
+
+    async with _console(demo_model_path, build=True, size=(120, 40)) as (app, pilot):
+        await pilot.press("plus", "v", "x")
+        await _settle(app, pilot)
+        await _until(pilot, lambda: app.grid is not None and not app.steer_jobs(), tries=2000)
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        grid, n = app.grid, app.model.n_layers
+        # the headless grid's settings (tests/test_evaluate.py checks what layer_grid computes with them)
+        assert grid.result.settings == ops.grid_eval_settings(range(n), ops.sweep_alphas(0.75), "mean-diff")
+        assert grid.layers == tuple(range(n)) and grid.alphas == (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)
+        assert grid.cells == ops.layer_alpha_grid(grid.result).cells and len(grid.cells) == 7 * n
+        table = app.query_one(GridTable)
+        assert app.query_one(EvalView).view == "grid" and app.focused is table
+        assert table.row_count == n and len(table.columns) == 1 + len(grid.alphas)
+        steering = app.steering_layer().layer
+        for i, layer in enumerate(grid.layers):
+            row = table.get_row_at(i)
+            assert str(row[0]) == f"{'▸' if layer == steering else ' '}{layer}"
+            assert [str(c).strip() for c in row[1:]] == [f"{grid.cell(layer, a).shift:+.2f}" for a in grid.alphas]
+        # the cursor starts on the steering layer at alpha 0; one step right is +0.25
+        assert (table.cursor_row, table.cursor_column) == (grid.layers.index(steering), 4)
+        await pilot.press("right")
+        cell = grid.cell(steering, 0.25)
+        detail = str(app.query_one("#grid-detail").render())
+        assert detail.startswith(f"layer {steering} · α +0.25 residual") and f"shift {cell.shift:+.2f}" in detail
+        assert f"rand {cell.random_shift:+.2f}" in detail
+        step = app.recorder.steps[-1]
+        assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
+        assert step.inputs.alpha_scale == "residual" and step.inputs.layers == list(range(n))
+        views = []
+        for _ in range(3):
+            await pilot.press("w")
+            views.append(app.query_one(EvalView).view)
+        assert views == ["table", "sweep", "grid"]
+
+
 async def test_console_method_and_positions(demo_model_path):
     import torch
 

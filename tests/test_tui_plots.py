@@ -122,7 +122,10 @@ async def test_alpha_sweep_plots_the_verdict_against_alpha(demo_model_path):
         view, swept = app.query_one(EvalView), app.query_one(SweepView)
         assert view.view == "sweep" and swept.curve is sweep.curve and app.focused is swept
         assert f"{sweep.curve.n} held-out files" in str(app.query_one("#sweep-note").render())
-        await pilot.press("w")  # the table
+        await pilot.press("w")  # the layer grid (none computed yet), then the table, then the sweep again
+        await pilot.pause()
+        assert view.view == "grid" and app.focused is app.query_one("#grid-table")
+        await pilot.press("w")
         await pilot.pause()
         assert view.view == "table" and app.focused is app.query_one(EvalPane)
         await pilot.press("w")

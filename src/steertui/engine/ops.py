@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from steertui.engine import gendiff, verdict
-from steertui.engine.evaluate import EvalResult, EvalSettings
+from steertui.engine.evaluate import EvalResult, EvalRow, EvalSettings
 from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 from steertui.errors import Cancel
 
@@ -228,3 +228,55 @@ def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alpha
 
     result = evaluate(model, pairs, sweep_eval_settings(layer, alphas, method), progress=progress, cancel=cancel)
     return AlphaSweep(result, sweep_curve(result, layer))
+
+
+# ---- the layer × alpha grid --------------------------------------------------------------------------------------
+GRID_STEP = 0.25  # residual units between the grid's alphas: the console's alpha step
+GRID_STEPS = 3  # the grid spans at least ±3 steps (7 alphas)
+
+
+def grid_eval_settings(layers: Iterable[int], alphas: Sequence[float], method: str) -> EvalSettings:
+    """The settings of :func:`layer_eval_settings` for every layer of ``layers`` at ``alphas`` measured in each
+    layer's mean residual norm (``alpha_scale="residual"``, as the console's ``+``/``-`` step), so that one alpha
+    means the same push at every layer; each fold applies its own coefficient (``EvalRow.raw_alpha``). Layers and
+    alphas are taken once each, in ascending order."""
+    return dataclasses.replace(layer_eval_settings(0, 0.0, method), layers=tuple(sorted({int(x) for x in layers})),
+                               alphas=tuple(sorted({float(a) for a in alphas})), alpha_scale="residual")
+
+
+@dataclass(frozen=True)
+class LayerAlphaGrid:
+    """A held-out evaluation over layers × alphas (residual units), read as a grid: each cell is the row of
+    every held-out file (CWE ``all``) at one layer and alpha: the verdict-score shift against the random
+    control's, flip rates, accuracy, yes-rate and KL."""
+
+    result: EvalResult
+    layers: tuple[int, ...]  # ascending
+    alphas: tuple[float, ...]  # ascending, residual units
+    cells: Mapping[tuple[int, float], EvalRow]
+
+    def cell(self, layer: int, alpha: float) -> EvalRow:
+        return self.cells[(int(layer), float(alpha))]
+
+    @property
+    def n(self) -> int:
+        """Held-out files in every cell."""
+        return len(self.result.files)
+
+
+def layer_alpha_grid(result: EvalResult) -> LayerAlphaGrid:
+    """The :class:`LayerAlphaGrid` of ``result``: its rows over all CWEs, by layer and alpha."""
+    cells = {(r.layer, float(r.alpha)): r for r in result.rows if r.cwe == "all"}
+    return LayerAlphaGrid(result, tuple(sorted(set(result.settings.layers))),
+                          tuple(sorted(float(a) for a in set(result.settings.alphas))), cells)
+
+
+def layer_grid(model: "LoadedModel", pairs: Sequence["Pair"], layers: Iterable[int], alphas: Sequence[float],
+               method: str, *, progress: Callable[[str, int, int], None] | None = None,
+               cancel: Cancel | None = None) -> LayerAlphaGrid:
+    """The held-out evaluation of :func:`grid_eval_settings` (every layer of ``layers`` at ``alphas`` in residual
+    units, vectors rebuilt per fold with ``method``), as a :class:`LayerAlphaGrid`."""
+    from steertui.engine.evaluate import evaluate
+
+    return layer_alpha_grid(evaluate(model, pairs, grid_eval_settings(layers, alphas, method), progress=progress,
+                                     cancel=cancel))

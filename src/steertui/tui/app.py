@@ -25,9 +25,9 @@ from steertui.engine.vectors import best_layer, raw_alpha  # import torch only w
 from steertui.errors import SteertuiError
 from steertui.tui.footer import SteerFooter
 from steertui.tui.jobs import STEER_GROUP, Jobs
-from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
-                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept, TokensComputed,
-                                   VectorsBuilt)
+from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
+                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept,
+                                   TokensComputed, VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane, EvalView
@@ -48,7 +48,8 @@ LIVE_DELAY = 0.2  # seconds without a steering change before the next tokens and
 JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
              "generate": ("gen", "g: generate for the selected pair"),
              "evaluate": ("eval", "e: evaluate the steering layer"),
-             "alpha sweep": ("sweep", "a: sweep alpha at the steering layer")}
+             "alpha sweep": ("sweep", "a: sweep alpha at the steering layer"),
+             "layer grid": ("grid", "x: every layer at 7 alphas")}
 # the actions whose command Textual's own palette commands already are: Quit, Keys (the help panel), Maximize
 TEXTUAL_COMMANDS = ("quit", "help", "zoom")
 # the tabs on the right: label, pane id (its tab is "tab-<id>"), pane, and the view holding it with its plots
@@ -95,7 +96,7 @@ class SteerApp(Jobs, App):
         Binding("e", "evaluate", "Evaluate", id="evaluate",
                 tooltip="held-out verdict shift of the steering layer at -a, 0, +a with a random control"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False,
-                tooltip="the running build, next-token, generation, evaluation or alpha-sweep job"),
+                tooltip="the running build, next-token, generation, evaluation, alpha-sweep or layer-grid job"),
         Binding("question_mark,f1", "help", "Help", id="help",
                 tooltip="show or hide the focused pane's help and every key"),
         Binding("z", "zoom", "Zoom", id="zoom", show=False, tooltip="the focused pane fills the screen, or not"),
@@ -121,6 +122,7 @@ class SteerApp(Jobs, App):
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
         self.sweep: Any = None  # engine.ops.AlphaSweep of the last `a`
+        self.grid: Any = None  # engine.ops.LayerAlphaGrid of the last `x`
         self.method = METHODS[0]  # used by the next build
         self.positions = POSITIONS[0]  # where the steering is added in next tokens, lens and continuations
         self.cancelled: list[JobCancelled] = []
@@ -265,6 +267,11 @@ class SteerApp(Jobs, App):
         self.sweep = message.sweep
         self.query_one(EvalView).show_sweep(message.sweep, self.layer_note(message.sweep.curve.layer), self.alpha())
 
+    def on_gridded(self, message: Gridded) -> None:
+        self.grid = message.grid
+        d = self.steering_layer()
+        self.query_one(EvalView).show_grid(message.grid, None if d is None else d.layer)
+
     def layer_note(self, layer: int) -> str:
         """How the evaluated layer was chosen: on the Steer pane's diagnostics over all loaded pairs, the files
         the evaluation holds out included (the console does not choose the layer inside each fold)."""
@@ -345,7 +352,7 @@ class SteerApp(Jobs, App):
         if action in ("build", "tokens", "generate") and (self.model is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
-        if action in ("alpha", "evaluate", "sweep") and self.build is None:
+        if action in ("alpha", "evaluate", "sweep", "grid") and self.build is None:
             return None
         if action == "cancel" and not self.steer_jobs():
             return None
@@ -393,6 +400,8 @@ class SteerApp(Jobs, App):
             self.query_one(EvalPane).border_subtitle = f"stale: the {what} changed · e re-runs"
         if self.sweep is not None and what in ("layer", "vectors"):
             self.query_one("#sweep").border_subtitle = f"stale: the {what} changed · a re-runs"
+        if self.grid is not None and what == "vectors":  # rebuilt per fold with the vectors' method
+            self.query_one("#grid").border_subtitle = "stale: the vectors changed · x re-runs"
         self.preview_due = True
         if self.preview_timer is not None:
             self.preview_timer.stop()
@@ -465,6 +474,20 @@ class SteerApp(Jobs, App):
         view.show_view("sweep")
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
         self.sweep_job(list(self.dataset.pairs), d.layer, alphas, self.build.method)
+
+    def action_grid(self) -> None:
+        """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units (A: the current alpha
+        or SWEEP_STEPS steps, whichever is larger): one column is the same push at every layer."""
+        from steertui.engine.ops import sweep_alphas
+
+        if self.model is None or self.dataset is None or self.build is None:
+            return
+        top = max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP
+        self.action_focus("eval")
+        self.query_one(EvalView).show_view("grid")
+        self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")
+        self.grid_job(list(self.dataset.pairs), tuple(range(self.model.n_layers)), sweep_alphas(top),
+                      self.build.method)
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""

@@ -18,9 +18,9 @@ from typing import Any, Iterator
 from textual import work
 from textual.worker import get_current_worker
 
-from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, JobCancelled, JobFailed, JobProgress,
-                                   LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept, TokensComputed,
-                                   VectorsBuilt)
+from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
+                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept,
+                                   TokensComputed, VectorsBuilt)
 
 STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
 YIELD_MAX_S = 0.25  # the longest a job waits at one check for the screen (a repaint takes tens of milliseconds)
@@ -213,6 +213,18 @@ class Jobs:
                 self.post(JobFailed("save session", f"{err} — this session is kept in memory only; set "
                                             "STEERTUI_SESSIONS to a folder you can write"))
         return self.recorder
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
+    def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str) -> None:
+        """The held-out evaluation of every layer over several alphas in residual units (engine.ops.layer_grid),
+        recorded as one evaluate step."""
+        from steertui.engine.session.recorded import layer_grid
+
+        cancel = self.checkpoint()
+        with self.reporting("layer grid"):
+            grid = self.recorded(layer_grid, self.ensure_recorder(), pairs, layers, alphas, method,
+                                 progress=self.progress("layer grid"), cancel=cancel)
+            self.post(Gridded(grid), result=True)
 
     def recorded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a recorded operation; when only its save fails, keep its result, stop autosaving and say so once."""

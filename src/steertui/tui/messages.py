@@ -101,3 +101,10 @@ class Swept(Message):
     """An alpha sweep of the steering layer."""
 
     sweep: Any  # engine.ops.AlphaSweep: the EvalResult and its verdict-against-alpha curve (plain data)
+
+
+@dataclass
+class Gridded(Message):
+    """The held-out evaluation of every layer at several alphas (residual units)."""
+
+    grid: Any  # engine.ops.LayerAlphaGrid: the EvalResult and its cells by layer and alpha (plain data)

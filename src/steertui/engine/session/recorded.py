@@ -86,3 +86,14 @@ def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alp
         result = part(rec.evaluate, pairs, engine.sweep_eval_settings(layer, alphas, method), progress=progress,
                       cancel=cancel)
         return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, layer)))
+
+
+def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",
+               method: str, *, progress: Callable[[str, int, int], None] | None = None,
+               cancel=None) -> engine.LayerAlphaGrid:
+    """:func:`steertui.engine.ops.layer_grid` on the recorder's model, recorded as one ``evaluate`` step over all
+    its layers and alphas (the grid is read from the step's rows)."""
+    with _operation(rec, None) as part:
+        result = part(rec.evaluate, pairs, engine.grid_eval_settings(layers, alphas, method), progress=progress,
+                      cancel=cancel)
+        return part.done(engine.layer_alpha_grid(result))

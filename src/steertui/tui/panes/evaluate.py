@@ -1,5 +1,6 @@
 """The evaluation pane: does steering the selected layer shift the verdict on held-out files, per CWE, against a
-random vector of equal norm; and the alpha sweep, the verdict against alpha for the vector and the control."""
+random vector of equal norm; the alpha sweep, the verdict against alpha for the vector and the control; and the
+layer grid, the verdict shift of every layer at every alpha."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from rich.text import Text
 from textual.widgets import DataTable, Static
 
+from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
+
+VIEWS = ("table", "sweep", "grid")  # what `w` cycles through
+GRID_CELL = 6  # characters of a grid cell: a space and the shift ("+1.23")
 
 HELP = """\
 ## Evaluate
@@ -32,8 +38,15 @@ diagnostics over all loaded pairs, the files evaluated here included. The line u
 `a` sweeps alpha at the steering layer: the same held-out evaluation at 7 alphas from −A to +A (A: the
 current alpha or 3 steps, whichever is larger), recorded in the session as one evaluation; Escape cancels.
 It plots, against alpha, the mean verdict score and the yes-rate of the held-out files for the vector (green)
-and the random control (yellow), the unsteered level (grey) and the current alpha (red). `w` switches
-between the table and the sweep.
+and the random control (yellow), the unsteered level (grey) and the current alpha (red).
+
+`x` evaluates every layer at 7 alphas (the same held-out evaluation, recorded as one step; Escape cancels).
+Here alpha is measured in each layer's mean residual norm (the unit of `+`/`-`, one step = 0.25), so one
+column is the same push at every layer: from −A to +A, A the current alpha or 3 steps, whichever is larger;
+each fold applies its own coefficient (`raw_alpha`). A cell is the mean verdict-score shift of all held-out
+files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more than the
+random vector of equal norm did there. The line under the grid spells out the cell under the cursor; `▸` marks
+the steering layer of when it ran. `w` cycles the table, the sweep and the grid.
 """
 
 
@@ -113,16 +126,95 @@ class SweepView(Vertical, can_focus=True):
                                                        mark=alpha)
         self.query_one("#sweep-yes", SweepPlot).show(c.alphas, c.yes_rate, c.random_yes_rate, c.baseline_yes_rate,
                                                      limits=(0.0, 1.0), mark=alpha)
-        self.border_subtitle = f"{sweep.result.source} · w: the table"
+        self.border_subtitle = f"{sweep.result.source} · w: the grid"
+
+
+class GridTable(DataTable):
+    """Rows: layers; columns: alphas in residual units; a cell: the verdict-score shift over all held-out files."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "cell"
+        self.cell_padding = 0  # each cell carries its own leading space: 7 alphas fit 80 columns
+        self.grid: Any = None  # engine.ops.LayerAlphaGrid
+        self.marked: int | None = None  # the steering layer
+
+    def show_grid(self, grid: Any, marked: int | None) -> None:
+        self.grid, self.marked = grid, marked
+        self.clear(columns=True)
+        self.add_column("layer", key="layer")
+        for a in grid.alphas:
+            self.add_column(f"{a:+.2f}".rjust(GRID_CELL), key=f"{a!r}")
+        scale = max((abs(c.shift) for c in grid.cells.values()), default=0.0)
+        for layer in grid.layers:
+            cells: list[Any] = [f"{'▸' if layer == marked else ' '}{layer}"]
+            for a in grid.alphas:
+                c = grid.cell(layer, a)
+                text = f"{c.shift:+.2f}".rjust(GRID_CELL)
+                beaten = abs(c.shift) <= abs(c.random_shift)  # the control moved the verdict as much
+                cells.append(Text(text, style="dim" if beaten else delta_style(c.shift, scale)))
+            self.add_row(*cells, key=str(layer))
+        if marked in grid.layers and 0.0 in grid.alphas:
+            self.move_cursor(row=grid.layers.index(marked), column=1 + grid.alphas.index(0.0))
+
+    def detail(self) -> str:
+        """The cell under the cursor in words: the vector against the control, flips, accuracy, yes-rate, KL."""
+        g = self.grid
+        if g is None or not 0 <= self.cursor_row < len(g.layers) or not 1 <= self.cursor_column <= len(g.alphas):
+            return "the layer column: move right to an alpha"
+        c = g.cell(g.layers[self.cursor_row], g.alphas[self.cursor_column - 1])
+        coef = ", ".join(f"{x:+.3g}" for x in c.raw_alpha)
+        return (f"layer {c.layer} · α {c.alpha:+.2f} residual (per fold {coef}) · n {c.n}: shift {c.shift:+.2f} "
+                f"(rand {c.random_shift:+.2f}) · flip {c.flip_rate:.2f} (rand {c.random_flip_rate:.2f}) · acc "
+                f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
+                f"KL {c.kl:.3f} (rand {c.random_kl:.3f})")
+
+    def on_data_table_cell_highlighted(self, _event: DataTable.CellHighlighted) -> None:
+        view = self.parent
+        if isinstance(view, GridView):
+            view.show_detail()
+
+
+class GridView(Vertical):
+    """The layer grid with the line for the cell under the cursor."""
+
+    HELP = HELP
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Layer grid · verdict shift [green]up[/] [red]down[/] · [dim]dim: ≤ random[/]"
+        self.border_subtitle = "x: every layer at 7 alphas"
+
+    def compose(self) -> ComposeResult:
+        yield Static("x: evaluate every layer at 7 alphas (residual units)", id="grid-note")
+        yield GridTable(id="grid-table")
+        yield Static("", id="grid-detail")
+
+    @property
+    def table(self) -> GridTable:
+        return self.query_one(GridTable)
+
+    def show_grid(self, grid: Any, marked: int | None) -> None:
+        """``grid``: an engine.ops.LayerAlphaGrid; ``marked``: the steering layer."""
+        s = grid.result.settings
+        self.query_one("#grid-note", Static).update(
+            f"{grid.n} held-out files · {s.folds} folds by {s.split} · {s.method} per fold · α: residual norms")
+        self.table.show_grid(grid, marked)
+        self.border_subtitle = f"{grid.result.source} · w: the table"
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        self.query_one("#grid-detail", Static).update(self.table.detail() if self.table.grid is not None else "")
 
 
 class EvalView(Vertical):
-    """The evaluation table with its detail line, or the alpha sweep (``w`` switches)."""
+    """The evaluation table with its detail line, the alpha sweep, or the layer grid (``w`` cycles)."""
 
     BINDINGS = [
         Binding("a", "app.sweep", "Alpha sweep", id="sweep",
                 tooltip="the held-out evaluation of the steering layer at 7 alphas, plotted"),
-        Binding("w", "switch_view", "Table/sweep", id="eval_view", tooltip="the table or the alpha sweep"),
+        Binding("x", "app.grid", "Layer grid", id="grid",
+                tooltip="the held-out evaluation of every layer at 7 alphas in residual units"),
+        Binding("w", "switch_view", "View", id="eval_view", tooltip="the table, the alpha sweep or the layer grid"),
     ]
 
     def __init__(self, table: EvalPane, **kwargs: Any) -> None:
@@ -134,29 +226,35 @@ class EvalView(Vertical):
         yield self.table
         yield Static("", id="eval-detail")
         yield SweepView(id="sweep")
+        yield GridView(id="grid")
 
     def on_mount(self) -> None:
         self.show_view("table")
 
     @property
     def view(self) -> str:
-        return "sweep" if self.query_one(SweepView).display else "table"
+        if self.query_one(SweepView).display:
+            return "sweep"
+        return "grid" if self.query_one(GridView).display else "table"
+
+    def _focusable(self, view: str) -> Any:
+        return {"table": self.table, "sweep": self.query_one(SweepView), "grid": self.query_one(GridTable)}[view]
 
     def show_view(self, view: str) -> None:
-        sweep = view == "sweep"
         had_focus = self.has_focus_within
-        self.table.display = not sweep
-        self.query_one("#eval-detail", Static).display = not sweep
-        self.query_one(SweepView).display = sweep
+        self.table.display = view == "table"
+        self.query_one("#eval-detail", Static).display = view == "table"
+        self.query_one(SweepView).display = view == "sweep"
+        self.query_one(GridView).display = view == "grid"
         if had_focus:
-            (self.query_one(SweepView) if sweep else self.table).focus()
+            self._focusable(view).focus()
 
     def action_switch_view(self) -> None:
-        self.show_view("table" if self.view == "sweep" else "sweep")
+        self.show_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
 
     def focus_shown(self) -> None:
-        """Focus what is shown: the table, or the sweep."""
-        (self.query_one(SweepView) if self.view == "sweep" else self.table).focus()
+        """Focus what is shown: the table, the sweep or the grid."""
+        self._focusable(self.view).focus()
 
     def show_result(self, result: Any, note: str) -> None:
         self.note = note
@@ -167,6 +265,10 @@ class EvalView(Vertical):
     def show_sweep(self, sweep: Any, note: str, alpha: float | None = None) -> None:
         self.query_one(SweepView).show_sweep(sweep, note, alpha)
         self.show_view("sweep")
+
+    def show_grid(self, grid: Any, marked: int | None) -> None:
+        self.query_one(GridView).show_grid(grid, marked)
+        self.show_view("grid")
 
     def show_detail(self) -> None:
         lines = [f"[yellow]{self.note}[/]"] if self.note else []

@@ -40,9 +40,10 @@ def prob_style(p: float) -> str:
     return f"{'black' if p > 0.75 else 'white'} on rgb({r},{g},{b})"
 
 
-def delta_style(d: float) -> str:
-    """Diverging: red where steering lowers the target's log-probability, green where it raises it."""
-    x = min(abs(d) / DELTA_SCALE, 1.0) if math.isfinite(d) else 1.0
+def delta_style(d: float, scale: float = DELTA_SCALE) -> str:
+    """Diverging: red where steering lowers the value (the target's log-probability), green where it raises it,
+    full colour at ±``scale``."""
+    x = min(abs(d) / scale, 1.0) if math.isfinite(d) and scale > 0 else 1.0
     base = (24, 24, 32)
     top = (200, 40, 40) if d < 0 else (30, 170, 70)
     r, g, b = (int(base[k] + (top[k] - base[k]) * x) for k in range(3))
