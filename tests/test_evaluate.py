@@ -128,3 +128,17 @@ def test_layer_grid_reads_every_layer_and_alpha_in_residual_units(demo_model):
         up, down = grid.cell(layer, 0.5), grid.cell(layer, -0.5)
         assert up.shift > abs(up.random_shift) and -down.shift > abs(down.random_shift)
         assert up.kl > 0.0 and up.yes_rate >= zero.yes_rate >= down.yes_rate
+    # `steertui eval` prints the same grid below its table when it has several layers and alphas
+    from rich.console import Console
+
+    from steertui.commands.eval import grid_table
+
+    console = Console(record=True, width=150)
+    console.print(grid_table(grid.result))
+    text = console.export_text()
+    assert "layer × alpha (residual norms)" in text and f"all {grid.n} held-out files" in text
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") == 5}
+    for layer in grid.layers:
+        cells = [part.strip() for part in lines[str(layer)].split("│")[2:5]]
+        assert cells == [f"{grid.cell(layer, a).shift:+.2f} ({grid.cell(layer, a).random_shift:+.2f})"
+                         for a in grid.alphas]

@@ -155,3 +155,30 @@ def _print_table(result, parts) -> None:
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
+    if len(s.layers) > 1 and len(s.alphas) > 1:
+        console.print(grid_table(result))
+
+
+def grid_table(result):
+    """The rows over all CWEs as a grid, layers × alphas: each cell the shift and, in brackets, the random
+    control's; green or red where the vector moved the verdict more than the control, dim where it did not."""
+    from rich.table import Table
+
+    from steertui.engine.ops import layer_alpha_grid
+
+    grid = layer_alpha_grid(result)
+    unit = "residual norms" if result.settings.alpha_scale == "residual" else "raw"
+    table = Table(title=f"verdict-score shift over all {grid.n} held-out files (random control), layer × alpha "
+                        f"({unit})", header_style="bold")
+    table.add_column("layer", justify="right")
+    for a in grid.alphas:
+        table.add_column(f"{a:+g}" if a else "0", justify="right")
+    for layer in grid.layers:
+        cells = []
+        for a in grid.alphas:
+            c = grid.cell(layer, a)
+            beaten = abs(c.shift) <= abs(c.random_shift)
+            style = "dim" if beaten else ("green" if c.shift > 0 else "red")
+            cells.append(f"[{style}]{c.shift:+.2f}[/] ({c.random_shift:+.2f})")
+        table.add_row(str(layer), *cells)
+    return table
