@@ -350,6 +350,7 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
     held-out evaluation, recorded as one step; the cells are its shifts, the steering layer is marked,
     the line under the grid spells out the cell under the cursor, and `w` cycles table, sweep and grid."""
     from steertui.engine import ops
+    from steertui.engine.vectors import raw_alpha
     from steertui.tui.panes.evaluate import EvalView, GridTable
 
     async with _console(demo_model_path, build=True, size=(120, 40)) as (app, pilot):
@@ -381,6 +382,17 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
         step = app.recorder.steps[-1]
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
         assert step.inputs.alpha_scale == "residual" and step.inputs.layers == list(range(n))
+        # Enter on a cell steers with it: another layer, two steps up
+        other = next(layer for layer in grid.layers if layer != steering)
+        table.move_cursor(row=grid.layers.index(other), column=1 + grid.alphas.index(0.5))
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        await _until(pilot, lambda: app.preview_timer is None and not app.steer_jobs())
+        d = app.steering_layer()
+        assert d.layer == other and app.alpha_steps == 2
+        assert app.current_steering() == [{"vector": app.build.name, "layer": other, "positions": "all",
+                                           "alpha": raw_alpha(0.5, d.residual_norm, d.vector_norm)}]
+        assert app.tokens is not None and app.tokens.live  # the next tokens followed, as a preview
         views = []
         for _ in range(3):
             await pilot.press("w")

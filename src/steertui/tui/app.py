@@ -272,6 +272,27 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         self.query_one(EvalView).show_grid(message.grid, None if d is None else d.layer)
 
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """Enter on a cell of the layer grid: steer with its layer and alpha (the Steer pane's vectors, built on
+        every loaded pair, at that many residual-norm steps); the next tokens and the lens follow by themselves."""
+        if event.data_table.id != "grid-table" or self.grid is None or self.build is None:
+            return
+        row, column = event.coordinate.row, event.coordinate.column
+        if column < 1 or not 0 <= row < len(self.grid.layers):
+            return
+        layer, alpha = self.grid.layers[row], self.grid.alphas[column - 1]
+        index = next((i for i, d in enumerate(self.build.diagnostics) if d.layer == layer), None)
+        if index is None:  # vectors built since, without this layer
+            self.notify(f"the vectors in the Steer pane have no layer {layer}", title="layer grid",
+                        severity="warning")
+            return
+        self.query_one(SteerPane).move_cursor(row=index)
+        self.alpha_steps = round(alpha / ALPHA_STEP)
+        self._show_steering()
+        self.steering_changed("alpha")
+        self.notify(f"layer {layer} at α {alpha:+.2f} residual ({self.alpha_steps:+d} steps, coefficient "
+                    f"{self.alpha():+.3g} on the Steer pane's vectors); n shows the next tokens", title="steering")
+
     def layer_note(self, layer: int) -> str:
         """How the evaluated layer was chosen: on the Steer pane's diagnostics over all loaded pairs, the files
         the evaluation holds out included (the console does not choose the layer inside each fold)."""
@@ -476,13 +497,16 @@ class SteerApp(Jobs, App):
         self.sweep_job(list(self.dataset.pairs), d.layer, alphas, self.build.method)
 
     def action_grid(self) -> None:
-        """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units (A: the current alpha
-        or SWEEP_STEPS steps, whichever is larger): one column is the same push at every layer."""
+        """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units, one column the same
+        push at every layer. A: SWEEP_STEPS steps, or the current alpha rounded up to a multiple of SWEEP_STEPS
+        steps, so that every column is a whole number of steps (Enter on a cell steers with it)."""
+        import math
+
         from steertui.engine.ops import sweep_alphas
 
         if self.model is None or self.dataset is None or self.build is None:
             return
-        top = max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP
+        top = SWEEP_STEPS * max(1, math.ceil(abs(self.alpha_steps) / SWEEP_STEPS)) * ALPHA_STEP
         self.action_focus("eval")
         self.query_one(EvalView).show_view("grid")
         self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")

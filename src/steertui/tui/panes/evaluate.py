@@ -42,8 +42,9 @@ and the random control (yellow), the unsteered level (grey) and the current alph
 
 `x` evaluates every layer at 7 alphas (the same held-out evaluation, recorded as one step; Escape cancels).
 Here alpha is measured in each layer's mean residual norm (the unit of `+`/`-`, one step = 0.25), so one
-column is the same push at every layer: from −A to +A, A the current alpha or 3 steps, whichever is larger;
-each fold applies its own coefficient (`raw_alpha`). A cell is the mean verdict-score shift of all held-out
+column is the same push at every layer: from −A to +A, A 3 steps or the current alpha rounded up to a multiple
+of 3 steps; each fold applies its own coefficient (`raw_alpha`). Enter on a cell steers with its layer and
+alpha (the Steer pane's vectors); the next tokens and the lens follow. A cell is the mean verdict-score shift of all held-out
 files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more than the
 random vector of equal norm did there. The line under the grid spells out the cell under the cursor; `▸` marks
 the steering layer of when it ran. `w` cycles the table, the sweep and the grid.
