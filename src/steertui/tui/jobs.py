@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from textual import work
 from textual.worker import get_current_worker
@@ -169,22 +169,16 @@ class Jobs:
         """The pair continued at its fix site, baseline and steered (engine.ops.fix_site_continuation)."""
         from steertui.engine.session.recorded import fix_site_continuation
 
-        cancel = self.checkpoint()
-        with self.reporting("generate"):
-            result = self.recorded(fix_site_continuation, self.ensure_recorder(), pair, steering=steering,
-                                   cancel=cancel, progress=self.progress("generate"))
-            self.post(GenerationDiffed(result, describe(steering)), result=True)
+        self._recorded_job("generate", lambda result: GenerationDiffed(result, describe(steering)),
+                           fix_site_continuation, pair, steering=steering)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="evaluate")
     def eval_job(self, pairs: list, layer: int, alpha: float, method: str) -> None:
         """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings)."""
         from steertui.engine.ops import layer_eval_settings
 
-        cancel = self.checkpoint()
-        with self.reporting("evaluate"):
-            result = self.recorded(self.ensure_recorder().evaluate, pairs, layer_eval_settings(layer, alpha, method),
-                                   progress=self.progress("evaluate"), cancel=cancel)
-            self.post(Evaluated(result), result=True)
+        self._recorded_job("evaluate", Evaluated, lambda rec, *args, **kw: rec.evaluate(*args, **kw), pairs,
+                           layer_eval_settings(layer, alpha, method))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
     def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str) -> None:
@@ -192,11 +186,25 @@ class Jobs:
         recorded as one evaluate step."""
         from steertui.engine.session.recorded import alpha_sweep
 
+        self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
+    def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str) -> None:
+        """The held-out evaluation of every layer over several alphas in residual units (engine.ops.layer_grid),
+        recorded as one evaluate step."""
+        from steertui.engine.session.recorded import layer_grid
+
+        self._recorded_job("layer grid", Gridded, layer_grid, pairs, layers, alphas, method)
+
+    def _recorded_job(self, job: str, message: Callable[[Any], Any], operation: Callable[..., Any], *args: Any,
+                      **kwargs: Any) -> None:
+        """In a steering job's thread: ``operation(recorder, *args, **kwargs)`` with the job's progress and cancel
+        flag, recorded in the session, its result posted as ``message(result)``."""
         cancel = self.checkpoint()
-        with self.reporting("alpha sweep"):
-            sweep = self.recorded(alpha_sweep, self.ensure_recorder(), pairs, layer, alphas, method,
-                                  progress=self.progress("alpha sweep"), cancel=cancel)
-            self.post(Swept(sweep), result=True)
+        with self.reporting(job):
+            result = self.recorded(operation, self.ensure_recorder(), *args, progress=self.progress(job),
+                                   cancel=cancel, **kwargs)
+            self.post(message(result), result=True)
 
     def ensure_recorder(self) -> Any:
         """The session everything the user makes is recorded in: the one opened with ``--session``, else a new
@@ -213,18 +221,6 @@ class Jobs:
                 self.post(JobFailed("save session", f"{err} — this session is kept in memory only; set "
                                             "STEERTUI_SESSIONS to a folder you can write"))
         return self.recorder
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
-    def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str) -> None:
-        """The held-out evaluation of every layer over several alphas in residual units (engine.ops.layer_grid),
-        recorded as one evaluate step."""
-        from steertui.engine.session.recorded import layer_grid
-
-        cancel = self.checkpoint()
-        with self.reporting("layer grid"):
-            grid = self.recorded(layer_grid, self.ensure_recorder(), pairs, layers, alphas, method,
-                                 progress=self.progress("layer grid"), cancel=cancel)
-            self.post(Gridded(grid), result=True)
 
     def recorded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a recorded operation; when only its save fails, keep its result, stop autosaving and say so once."""
