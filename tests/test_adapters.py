@@ -41,6 +41,7 @@ def test_adapter_finds_modules(arch_session):
     # state and .output[0] would be batch row 0.
     assert a.block_output.kind == "tensor"
     assert a.block_access(2) == f"model.{EXPECTED_PATHS[arch][1]}[2].output"
+    assert all(a.block_access_template.format(layer=i) == a.block_access(i) for i in range(a.n_layers))
 
 
 def test_hidden_state_matches_output_hidden_states(arch_session):
@@ -245,6 +246,7 @@ def test_tuple_block_output_is_probed_and_indexed():
     assert a.guessed and (a.blocks, a.final_norm, a.embed, a.unembed) == ("layers", "norm", "embed", "head")
     assert (a.block_output.kind, a.block_output.index, a.block_output.length) == ("tuple", 0, 2)
     assert a.block_access(1) == "model.layers[1].output[0]"
+    assert a.block_access_template == "model.layers[{layer}].output[0]"  # what a session records for its vectors
     assert a.hidden_states_last_normed is True
     out = model.layers[0](torch.zeros(2, 3, 8))
     assert a.hidden(out).shape == (2, 3, 8)

@@ -172,6 +172,31 @@ def test_model_not_available_or_changed(tmp_path, demo_model, builtin, capsys):
     assert f"{path}: model.weights_sha256" in err and "not the ones recorded" in err
 
 
+def test_vectors_say_where_they_were_read_and_a_mismatch_stops_the_replay(tmp_path, demo_model, demo_model_path,
+                                                                           builtin, capsys):
+    """Each vector records the module it was read at and is added to, the layer-access debugger's access path of
+    that block; the sidecar alone says it too; a replay on a model whose blocks are reached elsewhere stops."""
+    from safetensors import safe_open
+
+    from steertui.engine.layers import probe_layers
+
+    path = _small_session(tmp_path, demo_model, builtin)
+    rec = read_session(path).vectors[0]
+    assert rec.read_at == "model.transformer.h[{layer}].output"  # GPTBigCode blocks return a tensor
+    blocks = probe_layers(demo_model).blocks()
+    assert rec.read_at.format(layer=1) == blocks[1].access == demo_model.adapter.block_access(1)
+    with safe_open(str(tmp_path / "small.safetensors"), framework="pt") as fh:
+        about = json.loads(fh.metadata()["vectors"])
+    assert about == {"v": {"model": demo_model.info.name, "read_at": rec.read_at, "method": "mean-diff",
+                           "readout": "last", "layers": [1]}}
+
+    edit(path, lambda d: d["vectors"][0].update(read_at="model.transformer.h[{layer}].output[0]"))
+    assert main(["replay", str(path), "--model", str(demo_model_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path}: vectors[0].read_at: vector 'v' was read at model.transformer.h[{{layer}}].output[0]" in err
+    assert "model.transformer.h[{layer}].output —" in err and len(err.splitlines()) == 1
+
+
 def test_dataset_not_available(tmp_path, demo_model, builtin, capsys):
     path = _small_session(tmp_path, demo_model, builtin)
     edit(path, lambda d: d["data"].update(kind="secllmholmes", root=str(tmp_path / "nowhere"), label="SecLLMHolmes"))

@@ -105,6 +105,12 @@ class ArchAdapter:
         """nnsight expression that yields layer i's hidden state, e.g. ``model.transformer.h[3].output``."""
         return access_path(self.block_path(i)) + self.block_output.access_suffix
 
+    @property
+    def block_access_template(self) -> str:
+        """:meth:`block_access` with ``{layer}`` for the layer, e.g. ``model.transformer.h[{layer}].output``: where a
+        steering vector is read and added, as a session records it."""
+        return access_path(self.blocks) + "[{layer}]" + self.block_output.access_suffix
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family, "model_type": self.model_type, "embed": self.embed, "blocks": self.blocks,

@@ -154,6 +154,11 @@ def prepare(path: str | os.PathLike[str], *, loaded: "LoadedModel | None" = None
             raise SessionError(path, f"vectors[{i}].d_model", f"vector {rec.name!r} has {rec.d_model} dimensions, "
                                f"{loaded.info.name} has d_model={loaded.d_model}",
                                "replay on the model the vectors were built on")
+        here = loaded.adapter.block_access_template
+        if rec.read_at and rec.read_at != here:
+            raise SessionError(path, f"vectors[{i}].read_at", f"vector {rec.name!r} was read at {rec.read_at}, and "
+                               f"{loaded.info.name} gives its blocks' hidden state at {here}",
+                               "replay on the model (and transformers version) the vectors were built on")
     env = environment()
     for key in ("version", "torch", "transformers", "nnsight", "python"):
         then, now = getattr(doc.steertui, key), env[key]

@@ -96,6 +96,10 @@ class VectorRec(_Model):
     split: str = ""
     seed: int | None = None
     source: str = ""
+    # where each layer's vector was read and where steering adds it: the nnsight access of the block's hidden
+    # state, {layer} standing for the layer (e.g. model.transformer.h[{layer}].output); absent in files written
+    # before it was recorded
+    read_at: str = ""
     sha256: dict[str, Sha256]
 
     @field_validator("file")

@@ -138,7 +138,9 @@ def write_session(doc: Session, path: str | os.PathLike[str],
     try:
         if vectors:
             target = path.parent / side
-            write_sidecar(target, vectors)
+            write_sidecar(target, vectors, {rec.name: {"model": doc.model.name, "read_at": rec.read_at,
+                                                       "method": rec.method, "readout": rec.readout,
+                                                       "layers": list(rec.layers)} for rec in doc.vectors})
             target = path
         atomic_write_bytes(path, text)
     except OSError as err:
@@ -411,8 +413,12 @@ def tensor_key(name: str, layer: int) -> str:
     return f"{name}/{layer}"
 
 
-def write_sidecar(path: str | os.PathLike[str], vectors: Mapping[str, Mapping[int, "torch.Tensor"]]) -> Path:
+def write_sidecar(path: str | os.PathLike[str], vectors: Mapping[str, Mapping[int, "torch.Tensor"]],
+                  about: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """All vectors of a session in one safetensors file (``NAME/LAYER`` -> float32 ``[d_model]``), atomically.
+
+    ``about``: per vector name, what a reader of the file alone needs (the model, where the vectors were read and
+    are added, the method and readout), kept as JSON in the file's metadata under ``vectors``.
 
     The file is serialized in memory and written by the atomic writer, so a full disk or a file-size limit is an
     ``OSError`` with its errno (safetensors' own writer reports it as a ``SafetensorError``)."""
@@ -424,6 +430,8 @@ def write_sidecar(path: str | os.PathLike[str], vectors: Mapping[str, Mapping[in
                for name, layers in vectors.items() for L, t in layers.items()}
     meta = {"format": SIDECAR_FORMAT,
             "sha256": json.dumps({k: vector_sha256(t) for k, t in sorted(tensors.items())})}
+    if about:
+        meta["vectors"] = json.dumps({name: dict(info) for name, info in about.items() if name in vectors})
     return atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
