@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 # (file name, keys pressed before it), in order; each screen after every job it started has finished
 SHOTS = (
     ("steer", ("b", "s", "plus", "plus")),
+    ("cwe", ("w",)),
     ("lens-delta", ("k", "w", "w")),
     ("evaluation", ("e",)),
     ("sweep", ("a",)),

@@ -1,7 +1,7 @@
 """Snapshot tests of the console's screens (pytest-textual-snapshot's SVG snapshots, compared by syrupy).
 
 One console per terminal size walks through every pane on the demo model and the builtin examples, as a user
-would: the pairs, the code, the layers, the steering vectors with their plots, the next tokens, the lens grid in
+would: the pairs, the code, the layers, the steering vectors with their plots and CWE directions, the next tokens, the lens grid in
 its three views, the continuations, the evaluation, the alpha sweep, the layer grid and the help panel. Each screen is taken
 once every job it started, and the live preview a steering change starts, has finished; notifications are
 cleared first. Everything on screen is deterministic: seeded builds and evaluations, one torch thread (float
@@ -29,6 +29,7 @@ WALK = (
     ("pairs", ("d", "down")),
     ("code", ("o",)),
     ("steer", ("b",)),
+    ("steer-cwe", ("w",)),
     ("tokens", ("s", "plus", "plus", "n")),
     ("lens-baseline", ("k",)),
     ("lens-steered", ("w",)),

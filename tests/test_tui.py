@@ -400,6 +400,32 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
         assert views == ["table", "sweep", "grid"]
 
 
+async def test_steer_pane_shows_the_cwe_directions_of_the_steering_layer(demo_model_path):
+    """`w` in the Steer pane: the per-CWE directions at the steering layer in place of the plots; they follow the
+    steering layer; the steering table keeps the focus and the keys."""
+    from steertui.tui.panes.steer import CweTable, SteerPane, SteerView
+
+    async with _console(demo_model_path, build=True) as (app, pilot):
+        view, table, steer = app.query_one(SteerView), app.query_one(CweTable), app.query_one(SteerPane)
+        assert view.view == "plots" and not table.display
+        await pilot.press("s", "w")
+        await pilot.pause()
+        assert view.view == "cwe" and table.display and app.focused is steer
+        for _ in range(2):  # the layer the build selected, then the next one
+            c = app.build.cwe[app.steering_layer().layer]
+            assert table.border_title.startswith(f"CWE directions at layer {c.layer} ")
+            assert table.row_count == len(c.cwes) == len({p.cwe for p in app.dataset.pairs})
+            for i, cwe in enumerate(c.cwes):
+                cells = [str(x).strip() for x in table.get_row_at(i)]
+                assert cells[0] == f"{cwe} ({c.n_pairs[i]})"
+                assert float(cells[1]) == pytest.approx(c.to_vector[i], abs=0.005)  # "+.77"
+                assert cells[2 + i] == "1.00"
+            await pilot.press("down" if steer.cursor_row + 1 < steer.row_count else "up")
+            await _settle(app, pilot)
+        await pilot.press("w")
+        assert view.view == "plots" and not table.display
+
+
 async def test_console_method_and_positions(demo_model_path):
     import torch
 

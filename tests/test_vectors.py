@@ -40,6 +40,34 @@ def test_mean_diff_equals_hand_computation(demo_model, built):
         assert result.vectors.vectors[i].norm() > 0
 
 
+def test_cwe_directions_by_hand(demo_model, built):
+    """Each CWE's mean difference against every other CWE's and against the built vector: cosines computed here
+    with plain torch from the build's own activations, in the order the CWEs first appear."""
+    from steertui.engine.build import cwe_directions
+
+    pairs, result = built
+    acts = result.activations
+    directions = cwe_directions(acts, result.vectors.vectors)
+    assert sorted(directions) == acts.layers
+    cwes = list(dict.fromkeys(p.cwe for p in pairs))
+    for k, layer in enumerate(acts.layers):
+        c = directions[layer]
+        assert c.layer == layer and list(c.cwes) == cwes
+        assert list(c.n_pairs) == [sum(p.cwe == cwe for p in pairs) for cwe in cwes]
+        assert c.chance == pytest.approx(demo_model.d_model ** -0.5)
+        means = {cwe: torch.stack([acts.vulnerable[i, k] - acts.patched[i, k] for i, p in enumerate(pairs)
+                                   if p.cwe == cwe]).double().mean(0) for cwe in cwes}
+        v = result.vectors.vectors[layer].double()
+        for i, a in enumerate(cwes):
+            assert c.to_vector[i] == pytest.approx(float(means[a] @ v / (means[a].norm() * v.norm())), abs=1e-12)
+            for j, b in enumerate(cwes):
+                want = float(means[a] @ means[b] / (means[a].norm() * means[b].norm()))
+                assert c.cosine[i][j] == pytest.approx(want, abs=1e-12)
+            assert c.cosine[i][i] == pytest.approx(1.0, abs=1e-12)
+        # the mean-diff vector is the mean of all differences: every CWE's direction leans towards it here
+        assert sum(c.to_vector) > 0
+
+
 def test_diagnostics_by_hand(built):
     pairs, result = built
     acts = result.activations

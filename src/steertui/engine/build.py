@@ -3,6 +3,7 @@ per layer, and diagnose it. The console's vector pane and ``steertui eval`` both
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -87,6 +88,40 @@ def vectors_from_activations(acts: PairActivations, method: str, idx: Sequence[i
     sel = list(range(len(acts.pair_ids))) if idx is None else list(idx)
     return {layer: direction(acts.vulnerable[sel, k], acts.patched[sel, k], method)
             for k, layer in enumerate(acts.layers)}
+
+
+@dataclass(frozen=True)
+class CweDirections:
+    """Is there one vulnerable-minus-patched direction at a layer, or one per CWE? Each CWE's mean difference
+    (vulnerable − patched, over its pairs, at the build's readout) against every other CWE's and against the
+    built vector: cosines. Two unrelated directions in ``d_model`` dimensions have a cosine of about
+    ±1/√d_model (``chance``); with few pairs per CWE a CWE's own direction is noisy, so its ``n_pairs`` say how
+    far to trust it."""
+
+    layer: int
+    cwes: tuple[str, ...]  # in the order of the pairs
+    n_pairs: tuple[int, ...]
+    cosine: tuple[tuple[float, ...], ...]  # cosine[i][j]: CWE i's direction against CWE j's
+    to_vector: tuple[float, ...]  # each CWE's direction against the built vector at this layer
+    chance: float  # 1/√d_model
+
+
+def cwe_directions(acts: PairActivations, vectors: dict[int, "torch.Tensor"]) -> dict[int, CweDirections]:
+    """:class:`CweDirections` at every layer of ``acts``, against the built ``vectors`` (layer -> [d_model])."""
+    import torch
+
+    cwes = list(dict.fromkeys(acts.cwes))
+    rows = [[i for i, c in enumerate(acts.cwes) if c == cwe] for cwe in cwes]
+    chance = 1.0 / math.sqrt(acts.vulnerable.shape[-1])
+    out = {}
+    for k, layer in enumerate(acts.layers):
+        diff = (acts.vulnerable[:, k] - acts.patched[:, k]).double()
+        d = torch.nn.functional.normalize(torch.stack([diff[idx].mean(0) for idx in rows]), dim=-1)
+        v = torch.nn.functional.normalize(vectors[layer].double(), dim=-1)
+        cos = (d @ d.T).tolist()
+        out[layer] = CweDirections(layer, tuple(cwes), tuple(len(idx) for idx in rows),
+                                   tuple(tuple(r) for r in cos), tuple((d @ v).tolist()), chance)
+    return out
 
 
 def build_vectors(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequence[int] | None = None,

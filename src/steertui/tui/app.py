@@ -35,7 +35,7 @@ from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.lens import DEFAULT_TARGET, LensGrid, LensPane
 from steertui.tui.panes.plots import DiagnosticsPlot
-from steertui.tui.panes.steer import SteerPane, SteerView
+from steertui.tui.panes.steer import CweTable, SteerPane, SteerView
 from steertui.tui.panes.tokens import TokensPane
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
@@ -232,7 +232,7 @@ class SteerApp(Jobs, App):
     def on_vectors_built(self, message: VectorsBuilt) -> None:
         r = message.result
         best = self._show_vectors(SteeringVectors(message.name, r.vectors.method, list(r.diagnostics),
-                                                  r.vectors.vectors))
+                                                  r.vectors.vectors, message.cwe))
         self.sub_title = self._session_title()
         self.notify(f"{len(r.diagnostics)} layers from {len(r.activations.pair_ids)} pairs; layer {best.layer} has "
                     "the best held-out AUROC and is selected", title=f"vectors {message.name} built")
@@ -594,6 +594,7 @@ class SteerApp(Jobs, App):
             return
         for plot in self.query(DiagnosticsPlot):
             plot.show(self.build.diagnostics, d.layer)
+        self.query_one(CweTable).show_directions(None if self.build.cwe is None else self.build.cwe.get(d.layer))
         ratio = abs(self.alpha_steps) * ALPHA_STEP
         self.query_one(SteerPane).show_steering(
             f"{self.build.name} ({self.build.method}) · layer {d.layer} · alpha {self.alpha():+.3g} "

@@ -144,7 +144,10 @@ class Jobs:
             name = rec.next_vector_name()
             result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
                                    progress=self.progress("build vectors", "activations"), cancel=cancel)
-            self.post(VectorsBuilt(result, name, str(rec.path)), result=True)
+            from steertui.engine.build import cwe_directions
+
+            cwe = cwe_directions(result.activations, result.vectors.vectors)
+            self.post(VectorsBuilt(result, name, str(rec.path), cwe), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
     def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:

@@ -46,6 +46,7 @@ class SteeringVectors:
     method: str
     diagnostics: list[Any]  # engine.vectors.LayerDiagnostics, or the session's records of them (same fields)
     vectors: dict[int, Any]  # layer -> [d_model] tensor (opaque to the UI; handed back to the engine)
+    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections, for vectors built in this console
 
 
 @dataclass
@@ -72,6 +73,7 @@ class VectorsBuilt(Message):
     result: Any  # engine.build.BuildResult: vectors, per-layer diagnostics (plain data)
     name: str  # the vectors' name in the session
     session_path: str  # the session file they were recorded (and autosaved) in
+    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections
 
 
 @dataclass

@@ -1,15 +1,20 @@
-"""The steering pane: vectors built from the loaded pairs, one row per layer with its diagnostics, and the same
-diagnostics plotted over layers below the table."""
+"""The steering pane: vectors built from the loaded pairs, one row per layer with its diagnostics, and below the
+table the same diagnostics plotted over layers, or the per-CWE directions at the steering layer."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable
 
+from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import DiagnosticsPlot
+
+CWE_CELL = 5  # characters of a cosine cell: a space and "+.12"
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -43,7 +48,16 @@ baseline against steered.
 Below the table the same diagnostics are plotted over layers: the held-out AUROC, `AUC pair` (green) and
 `AUC CWE` (yellow), with the chance line at 0.5 (grey); beside it `‖v‖/‖h‖` (magenta). The red vertical line
 is the steering layer.
+
+`w` shows instead the CWE directions at the steering layer: is there one vulnerable-minus-patched direction,
+or one per CWE? Each row is a CWE (with its number of pairs): `v` the cosine of its own mean difference with
+the built vector, then its cosine with every other CWE's (green alike, red opposed). Two unrelated directions
+have a cosine of about ±1/√d_model (dim below that); a CWE with one or two pairs has a noisy direction. Shown
+for vectors built in this console (`b`); `w` again shows the plots; `z` shows it whole on a small terminal.
 """
+
+    BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view",
+                        tooltip="the diagnostics plotted over layers, or the per-CWE directions")]
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -60,6 +74,51 @@ is the steering layer.
     def show_steering(self, description: str) -> None:
         self.border_subtitle = description
 
+    def action_switch_view(self) -> None:
+        view = self.parent
+        if isinstance(view, SteerView):
+            view.show_view("plots" if view.view == "cwe" else "cwe")
+
+
+class CweTable(DataTable):
+    """Rows: CWEs; columns: the cosine with the built vector, then with each CWE's direction (same order)."""
+
+    can_focus = False  # the steering table keeps the focus and the keys
+    shown: Any = None
+
+    def on_mount(self) -> None:
+        self.show_cursor = False
+        self.cell_padding = 0  # each cell carries its own leading space: 8 CWEs fit 100 columns
+
+    def show_directions(self, directions: Any) -> None:
+        """``directions``: an engine.build.CweDirections, or None (vectors not built in this console)."""
+        if self.row_count and directions is self.shown:  # the same layer (an alpha changed): nothing to redo
+            return
+        self.shown = directions
+        self.clear(columns=True)
+        if directions is None:
+            self.border_title = "CWE directions"
+            self.border_subtitle = "for vectors built here: b"
+            return
+        c = directions
+        self.add_column("CWE (pairs) ")
+        self.add_column(" v".rjust(CWE_CELL))
+        for cwe in c.cwes:
+            self.add_column(cwe.removeprefix("cwe-").rjust(CWE_CELL))
+        for i, cwe in enumerate(c.cwes):
+            cells = [f"{cwe} ({c.n_pairs[i]}) ", self._cell(c.to_vector[i], c.chance)]
+            cells += [self._cell(x, c.chance, diagonal=i == j) for j, x in enumerate(c.cosine[i])]
+            self.add_row(*cells)
+        self.border_title = f"CWE directions at layer {c.layer} · cosine, [green]alike[/] [red]opposed[/]"
+        self.border_subtitle = f"dim: |cos| < {c.chance:.2f} (chance, 1/√d) · w: plots"
+
+    @staticmethod
+    def _cell(x: float, chance: float, diagonal: bool = False) -> Text:
+        text = f"{x:+.2f}".replace("0.", ".").replace("+1.00", "1.00").rjust(CWE_CELL)
+        if diagonal:
+            return Text(text, style="dim")
+        return Text(text, style="dim" if abs(x) < chance else delta_style(x, 1.0))
+
 
 class SteerView(Vertical):
     """The steering table above its plot (laid out in app.tcss); the table keeps the focus and the keys."""
@@ -73,3 +132,15 @@ class SteerView(Vertical):
         with Horizontal(id="steer-plots"):
             yield DiagnosticsPlot("auroc", id="steer-auroc")
             yield DiagnosticsPlot("norm", id="steer-norm")
+        yield CweTable(id="steer-cwe")
+
+    def on_mount(self) -> None:
+        self.show_view("plots")
+
+    @property
+    def view(self) -> str:
+        return "cwe" if self.query_one(CweTable).display else "plots"
+
+    def show_view(self, view: str) -> None:
+        self.query_one("#steer-plots").display = view == "plots"
+        self.query_one(CweTable).display = view == "cwe"
