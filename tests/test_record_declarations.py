@@ -48,6 +48,14 @@ def test_diagnostics_are_recorded_field_for_field():
     assert set(S.DiagnosticsRec.model_fields) == set(_fields(LayerDiagnostics))
 
 
+def test_cwe_directions_are_recorded_field_for_field():
+    from steertui.engine.build import CweDirections
+
+    assert set(S.CweDirectionsRec.model_fields) == set(_fields(CweDirections))
+    c = CweDirections(2, ("cwe-22", "cwe-79"), (2, 1), ((1.0, -0.25), (-0.25, 1.0)), (0.5, -0.125), 0.0625)
+    assert S.CweDirectionsRec(**c.to_dict()).model_dump() == c.to_dict()
+
+
 def test_build_recipe_is_build_vectors_keywords_in_the_engine_and_the_recorder():
     recipe = set(S.BuildVectorsInputs.model_fields) - {"vector", "pair_ids"}
     not_recipe = {"model", "pairs", "progress", "cancel", "source"}  # the model, the data, the job; the label

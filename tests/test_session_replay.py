@@ -197,6 +197,30 @@ def test_vectors_say_where_they_were_read_and_a_mismatch_stops_the_replay(tmp_pa
     assert "model.transformer.h[{layer}].output —" in err and len(err.splitlines()) == 1
 
 
+def test_cwe_directions_are_recorded_and_checked_by_replay(tmp_path, demo_model, demo_model_path, builtin,
+                                                           capsys):
+    from steertui.engine.build import build_vectors
+
+    path = tmp_path / "cwe.toml"
+    pairs = [p for p in builtin.pairs if p.cwe in ("cwe-22", "cwe-77")]
+    SessionRecorder.new(demo_model, builtin, path).build_vectors(pairs, name="v", layers=[1, 2])
+    recorded = read_session(path).steps[0].outputs.cwe_directions
+    fresh = build_vectors(demo_model, pairs, layers=[1, 2]).cwe
+    assert [c.layer for c in recorded] == [1, 2]
+    for c in recorded:
+        want = fresh[c.layer]
+        assert c.cwes == list(want.cwes) == ["cwe-22", "cwe-77"] and c.n_pairs == list(want.n_pairs) == [2, 2]
+        assert c.to_vector == pytest.approx(want.to_vector, abs=1e-6) and c.chance == want.chance
+        for row, want_row in zip(c.cosine, want.cosine):
+            assert row == pytest.approx(want_row, abs=1e-6)
+        assert c.cosine[0][0] == pytest.approx(1.0) and c.cosine[0][1] == pytest.approx(c.cosine[1][0], abs=1e-12)
+    assert main(["replay", str(path), "--check", "--model", str(demo_model_path)]) == 0
+    capsys.readouterr()
+    edit(path, lambda d: d["steps"][0]["outputs"]["cwe_directions"][1]["cosine"][0].__setitem__(1, 0.5))
+    assert main(["replay", str(path), "--check", "--model", str(demo_model_path)]) == 1
+    assert "steps[0].outputs.cwe_directions[1].cosine[0][1]" in capsys.readouterr().out
+
+
 def test_dataset_not_available(tmp_path, demo_model, builtin, capsys):
     path = _small_session(tmp_path, demo_model, builtin)
     edit(path, lambda d: d["data"].update(kind="secllmholmes", root=str(tmp_path / "nowhere"), label="SecLLMHolmes"))

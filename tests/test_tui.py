@@ -293,7 +293,7 @@ async def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
 
     from steertui.cli import main
     from steertui.engine.session.store import read_session
-    from steertui.tui.panes.steer import SteerPane
+    from steertui.tui.panes.steer import CweTable, SteerPane
 
     src = Path(__file__).resolve().parents[1] / "sessions"
     for name in ("demo-tour.toml", "demo-tour.safetensors"):
@@ -309,7 +309,14 @@ async def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
         assert app.build is not None and app.build.name == build.inputs.vector == "vuln"
         assert [d.layer for d in app.build.diagnostics] == build.inputs.layers
         assert app.query_one(SteerPane).row_count == len(build.inputs.layers)
-        await pilot.press("s", "plus", "t")
+        # and their CWE directions as recorded (w shows them at the steering layer)
+        assert app.build.cwe == {c.layer: c for c in build.outputs.cwe_directions} and app.build.cwe
+        await pilot.press("s", "w")
+        await pilot.pause()
+        table, layer = app.query_one(CweTable), app.steering_layer().layer
+        assert table.display and table.border_title.startswith(f"CWE directions at layer {layer} ")
+        assert table.row_count == len(app.build.cwe[layer].cwes)
+        await pilot.press("plus", "t")
         await _settle(app, pilot)
         assert not app.failures, app.failures
         alpha = app.alpha()

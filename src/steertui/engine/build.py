@@ -75,6 +75,7 @@ class BuildResult:
     vectors: VectorSet
     diagnostics: list[LayerDiagnostics]
     activations: PairActivations
+    cwe: dict[int, "CweDirections"] = field(default_factory=dict)  # layer -> the per-CWE directions there
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": self.vectors.layers, "method": self.vectors.method, "readout": self.vectors.readout,
@@ -104,6 +105,10 @@ class CweDirections:
     cosine: tuple[tuple[float, ...], ...]  # cosine[i][j]: CWE i's direction against CWE j's
     to_vector: tuple[float, ...]  # each CWE's direction against the built vector at this layer
     chance: float  # 1/√d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "cwes": list(self.cwes), "n_pairs": list(self.n_pairs),
+                "cosine": [list(r) for r in self.cosine], "to_vector": list(self.to_vector), "chance": self.chance}
 
 
 def cwe_directions(acts: PairActivations, vectors: dict[int, "torch.Tensor"]) -> dict[int, CweDirections]:
@@ -138,4 +143,4 @@ def build_vectors(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequ
     vset = VectorSet(vectors=vectors, model=model.info.name, method=method, readout=readout,
                      source=source or (pairs[0].source if pairs else ""), sample_ids=sample_ids,
                      d_model=model.d_model, model_sha256=model.info.weights_sha256, split=split, seed=seed)
-    return BuildResult(vset, diags, acts)
+    return BuildResult(vset, diags, acts, cwe_directions(acts, vectors))

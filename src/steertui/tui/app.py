@@ -232,7 +232,7 @@ class SteerApp(Jobs, App):
     def on_vectors_built(self, message: VectorsBuilt) -> None:
         r = message.result
         best = self._show_vectors(SteeringVectors(message.name, r.vectors.method, list(r.diagnostics),
-                                                  r.vectors.vectors, message.cwe))
+                                                  r.vectors.vectors, r.cwe))
         self.sub_title = self._session_title()
         self.notify(f"{len(r.diagnostics)} layers from {len(r.activations.pair_ids)} pairs; layer {best.layer} has "
                     "the best held-out AUROC and is selected", title=f"vectors {message.name} built")

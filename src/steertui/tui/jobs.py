@@ -117,7 +117,7 @@ class Jobs:
             if rec.dataset is not None:
                 self.post(DatasetLoaded(rec.dataset))
             v = opened.vectors
-            vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors) if v is not None else None
+            vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe) if v is not None else None
             steering = describe([iv.model_dump() for iv in rec.steering])
             self.post(SessionOpened(str(rec.path), opened.steps, steering, vectors))
             self.post(LayersProbed(opened.layers))
@@ -144,10 +144,7 @@ class Jobs:
             name = rec.next_vector_name()
             result = self.recorded(rec.build_vectors, pairs, name=name, method=self.method, readout="last", seed=0,
                                    progress=self.progress("build vectors", "activations"), cancel=cancel)
-            from steertui.engine.build import cwe_directions
-
-            cwe = cwe_directions(result.activations, result.vectors.vectors)
-            self.post(VectorsBuilt(result, name, str(rec.path), cwe), result=True)
+            self.post(VectorsBuilt(result, name, str(rec.path)), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
     def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:

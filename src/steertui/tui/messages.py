@@ -46,7 +46,7 @@ class SteeringVectors:
     method: str
     diagnostics: list[Any]  # engine.vectors.LayerDiagnostics, or the session's records of them (same fields)
     vectors: dict[int, Any]  # layer -> [d_model] tensor (opaque to the UI; handed back to the engine)
-    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections, for vectors built in this console
+    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections or its record; None: not recorded
 
 
 @dataclass
@@ -73,7 +73,6 @@ class VectorsBuilt(Message):
     result: Any  # engine.build.BuildResult: vectors, per-layer diagnostics (plain data)
     name: str  # the vectors' name in the session
     session_path: str  # the session file they were recorded (and autosaved) in
-    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections
 
 
 @dataclass

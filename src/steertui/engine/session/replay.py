@@ -202,6 +202,9 @@ def replay_step(opened: OpenedSession, index: int, ctx: ops.StepContext | None =
     if step.kind == "build_vectors":
         rec_data.pop("sha256", None)
         new_data.pop("sha256", None)
+        if not rec_data.get("cwe_directions"):  # recorded before steertui recorded them
+            new_data.pop("cwe_directions", None)
+            rec_data.pop("cwe_directions", None)
         name = step.inputs.vector
         recorded = opened.vectors.get(name, {})
         for L, v in sorted(result.vectors.vectors.items()):

@@ -23,6 +23,7 @@ class RecordedVectors:
     method: str
     diagnostics: list[Any]  # schema.DiagnosticsRec (the fields of vectors.LayerDiagnostics)
     vectors: dict[int, Any]
+    cwe: dict[int, Any]  # layer -> schema.CweDirectionsRec (the fields of build.CweDirections); {} when not recorded
 
 
 @dataclass(frozen=True)
@@ -48,5 +49,6 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
     if builds:
         last = builds[-1]
         vectors = RecordedVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
-                                  rec.vectors[last.inputs.vector])
+                                  rec.vectors[last.inputs.vector],
+                                  {c.layer: c for c in last.outputs.cwe_directions})
     return ResumedSession(rec, steps, vectors, probe_layers(rec.model))

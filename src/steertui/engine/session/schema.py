@@ -311,11 +311,23 @@ class DiagnosticsRec(_Model):
     folds_cwe: NonNegInt
 
 
+class CweDirectionsRec(_Model):
+    """``engine.build.CweDirections``, field for field (a test holds the two together)."""
+
+    layer: NonNegInt
+    cwes: list[str]
+    n_pairs: list[NonNegInt]
+    cosine: list[list[float]]
+    to_vector: list[float]
+    chance: float
+
+
 class BuildVectorsOutputs(_Model):
     sha256: dict[str, Sha256]
     diagnostics: list[DiagnosticsRec]
     truncated: list[str] = Field(default_factory=list)
     fallbacks: list[str] = Field(default_factory=list)
+    cwe_directions: list[CweDirectionsRec] = Field(default_factory=list)  # absent in files written before
 
     @field_validator("sha256")
     @classmethod

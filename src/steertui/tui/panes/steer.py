@@ -52,8 +52,9 @@ is the steering layer.
 `w` shows instead the CWE directions at the steering layer: is there one vulnerable-minus-patched direction,
 or one per CWE? Each row is a CWE (with its number of pairs): `v` the cosine of its own mean difference with
 the built vector, then its cosine with every other CWE's (green alike, red opposed). Two unrelated directions
-have a cosine of about ±1/√d_model (dim below that); a CWE with one or two pairs has a noisy direction. Shown
-for vectors built in this console (`b`); `w` again shows the plots; `z` shows it whole on a small terminal.
+have a cosine of about ±1/√d_model (dim below that); a CWE with one or two pairs has a noisy direction.
+Recorded with the vectors in the session (`replay --check` compares them); `w` again shows the plots; `z`
+shows it whole on a small terminal.
 """
 
     BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view",
@@ -91,14 +92,15 @@ class CweTable(DataTable):
         self.cell_padding = 0  # each cell carries its own leading space: 8 CWEs fit 100 columns
 
     def show_directions(self, directions: Any) -> None:
-        """``directions``: an engine.build.CweDirections, or None (vectors not built in this console)."""
+        """``directions``: an engine.build.CweDirections or its session record, or None (vectors opened from a
+        session recorded before steertui recorded them)."""
         if self.row_count and directions is self.shown:  # the same layer (an alpha changed): nothing to redo
             return
         self.shown = directions
         self.clear(columns=True)
         if directions is None:
             self.border_title = "CWE directions"
-            self.border_subtitle = "for vectors built here: b"
+            self.border_subtitle = "not recorded with these vectors: b rebuilds them"
             return
         c = directions
         self.add_column("CWE (pairs) ")
