@@ -397,6 +397,10 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
         await _until(pilot, lambda: app.preview_timer is None and not app.steer_jobs())
         d = app.steering_layer()
         assert d.layer == other and app.alpha_steps == 2
+        # the grid marks the new steering layer, and its cursor stays on the cell
+        assert [str(table.get_row_at(i)[0]) for i in range(n)] == [f"{'▸' if x == other else ' '}{x}"
+                                                                    for x in grid.layers]
+        assert (table.cursor_row, table.cursor_column) == (grid.layers.index(other), 1 + grid.alphas.index(0.5))
         assert app.current_steering() == [{"vector": app.build.name, "layer": other, "positions": "all",
                                            "alpha": raw_alpha(0.5, d.residual_norm, d.vector_norm)}]
         assert app.tokens is not None and app.tokens.live  # the next tokens followed, as a preview

@@ -30,7 +30,7 @@ from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, G
                                    TokensComputed, VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
-from steertui.tui.panes.evaluate import EvalPane, EvalView
+from steertui.tui.panes.evaluate import EvalPane, EvalView, GridTable
 from steertui.tui.panes.generate import GenPane
 from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.lens import DEFAULT_TARGET, LensGrid, LensPane
@@ -589,6 +589,7 @@ class SteerApp(Jobs, App):
 
     def _show_steering(self) -> None:
         d = self.steering_layer()
+        self.query_one(GridTable).mark(None if d is None else d.layer)
         if d is None:
             self.query_one(SteerPane).show_steering(f"b: build {self.method} vectors from the pairs (m: method)")
             return

@@ -47,7 +47,7 @@ of 3 steps; each fold applies its own coefficient (`raw_alpha`). Enter on a cell
 alpha (the Steer pane's vectors); the next tokens and the lens follow. A cell is the mean verdict-score shift of all held-out
 files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more than the
 random vector of equal norm did there. The line under the grid spells out the cell under the cursor; `▸` marks
-the steering layer of when it ran. `w` cycles the table, the sweep and the grid.
+the steering layer. `w` cycles the table, the sweep and the grid.
 """
 
 
@@ -147,7 +147,7 @@ class GridTable(DataTable):
             self.add_column(f"{a:+.2f}".rjust(GRID_CELL), key=f"{a!r}")
         scale = max((abs(c.shift) for c in grid.cells.values()), default=0.0)
         for layer in grid.layers:
-            cells: list[Any] = [f"{'▸' if layer == marked else ' '}{layer}"]
+            cells: list[Any] = [self._label(layer)]
             for a in grid.alphas:
                 c = grid.cell(layer, a)
                 text = f"{c.shift:+.2f}".rjust(GRID_CELL)
@@ -156,6 +156,17 @@ class GridTable(DataTable):
             self.add_row(*cells, key=str(layer))
         if marked in grid.layers and 0.0 in grid.alphas:
             self.move_cursor(row=grid.layers.index(marked), column=1 + grid.alphas.index(0.0))
+
+    def _label(self, layer: int) -> str:
+        return f"{'▸' if layer == self.marked else ' '}{layer}"
+
+    def mark(self, layer: int | None) -> None:
+        """Mark ``layer`` as the steering layer (the cursor stays where it is)."""
+        if self.grid is None or layer == self.marked:
+            return
+        self.marked = layer
+        for row in self.grid.layers:
+            self.update_cell(str(row), "layer", self._label(row))
 
     def detail(self) -> str:
         """The cell under the cursor in words: the vector against the control, flips, accuracy, yes-rate, KL."""
