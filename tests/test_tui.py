@@ -389,6 +389,11 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
         step = app.recorder.steps[-1]
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "evaluate"]
         assert step.inputs.alpha_scale == "residual" and step.inputs.layers == list(range(n))
+        from steertui.engine.session.replay import summarize  # how an opened session lists the step
+
+        top = max(grid.cells.values(), key=lambda c: abs(c.shift))
+        assert summarize("evaluate", step.outputs).startswith(
+            f"{n} layer(s) × 7 alphas; largest shift {top.shift:+.3g} at layer {top.layer} α {top.alpha:g} ")
         # Enter on a cell steers with it: another layer, two steps up
         other = next(layer for layer in grid.layers if layer != steering)
         table.move_cursor(row=grid.layers.index(other), column=1 + grid.alphas.index(0.5))

@@ -154,6 +154,9 @@ class ReplayReport:
 
 
 # ---- replay ---------------------------------------------------------------------------------------------------
+SUMMARY_ROWS = 3  # an evaluation with more rows over all CWEs is summarised by its size and its largest shift
+
+
 def summarize(kind: str, outputs: Any) -> str:
     """One line about a step's (replayed) outputs, for the console and the CLI."""
     o = outputs
@@ -174,6 +177,11 @@ def summarize(kind: str, outputs: Any) -> str:
         return f"{len(o.rows)} prompt(s); first: {r.baseline_text[:30]!r} vs {r.steered_text[:30]!r} ({div})"
     if kind == "evaluate":
         rows = [r for r in o.rows if r.cwe == "all"]
+        if len(rows) > SUMMARY_ROWS:  # an alpha sweep or a layer grid: its size and its largest shift
+            top = max(rows, key=lambda r: abs(r.shift))
+            n_layers, n_alphas = len({r.layer for r in rows}), len({r.alpha for r in rows})
+            return (f"{n_layers} layer(s) × {n_alphas} alphas; largest shift {top.shift:+.3g} at layer {top.layer} "
+                    f"α {top.alpha:g} (random {top.random_shift:+.3g}, acc {top.accuracy:.2f}, KL {top.kl:.3g})")
         return "; ".join(f"layer {r.layer} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
                          for r in rows)
     if kind == "build_vectors":
