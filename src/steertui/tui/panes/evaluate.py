@@ -48,6 +48,10 @@ alpha (the Steer pane's vectors); the next tokens and the lens follow. A cell is
 files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more than the
 random vector of equal norm did there. The line under the grid spells out the cell under the cursor; `▸` marks
 the steering layer. `w` cycles the table, the sweep and the grid.
+
+**A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
+best of 28 or more cells). Confirm it on files it was not chosen on, e.g. another dataset part with
+`steertui eval --part`.
 """
 
 
