@@ -57,7 +57,9 @@ Recorded with the vectors in the session (`replay --check` compares them); `w` a
 shows it whole on a small terminal.
 """
 
-    BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view",
+    # not in the footer: focusing the pane (every b does) then changes no key the footer shows, and the footer is
+    # not rebuilt while the build's thread computes (a rebuild there was the event loop's longest wait, 25-60 ms)
+    BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view", show=False,
                         tooltip="the diagnostics plotted over layers, or the per-CWE directions")]
 
     def on_mount(self) -> None:
