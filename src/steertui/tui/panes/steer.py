@@ -139,6 +139,7 @@ class SteerView(Vertical):
         yield CweTable(id="steer-cwe")
 
     def on_mount(self) -> None:
+        self.query_one("#steer-norm", DiagnosticsPlot).border_subtitle = "w: CWE directions"
         self.show_view("plots")
 
     @property
