@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="held-out evaluation of steering on the vulnerability verdict",
         description="Build vectors on training pairs only, score held-out files with the zero-shot question "
         "(logit ' Yes' - logit ' No' at the answer slot), with and without steering, per CWE, against a random "
-        "vector of equal norm, with a fluency cost (KL on neutral code). Negative alphas: --alpha=-4,0,4. "
+        "vector of equal norm, with a fluency cost (KL on neutral code); with several layers and alphas, a grid of "
+        "the shift over all held-out files (layers × alphas, the control's beside it) follows the table. Negative "
+        "alphas: --alpha=-4,0,4. "
         "--json FILE writes the settings (with the alpha scale), the folds, the truncated files (with the window "
         "of lines each kept), the rows, and one record per held-out file from which every row can be recomputed.")
     add_model_options(p)
