@@ -43,11 +43,11 @@ and the random control (yellow), the unsteered level (grey) and the current alph
 `x` evaluates every layer at 7 alphas (the same held-out evaluation, recorded as one step; Escape cancels).
 Here alpha is measured in each layer's mean residual norm (the unit of `+`/`-`, one step = 0.25), so one
 column is the same push at every layer: from −A to +A, A 3 steps or the current alpha rounded up to a multiple
-of 3 steps; each fold applies its own coefficient (`raw_alpha`). Enter on a cell steers with its layer and
-alpha (the Steer pane's vectors); the next tokens and the lens follow. A cell is the mean verdict-score shift of all held-out
-files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more than the
-random vector of equal norm did there. The line under the grid spells out the cell under the cursor; `▸` marks
-the steering layer. `w` cycles the table, the sweep and the grid.
+of 3 steps; each fold applies its own coefficient (`raw_alpha`). A cell is the mean verdict-score shift of all
+held-out files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more
+than the random vector of equal norm did there. The line under the grid spells out the cell under the cursor;
+`▸` marks the steering layer. Enter on a cell steers with its layer and alpha (the Steer pane's vectors); the
+next tokens and the lens follow. `w` cycles the table, the sweep and the grid.
 
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
 best of 28 or more cells). Confirm it on files it was not chosen on, e.g. another dataset part with
@@ -137,11 +137,12 @@ class SweepView(Vertical, can_focus=True):
 class GridTable(DataTable):
     """Rows: layers; columns: alphas in residual units; a cell: the verdict-score shift over all held-out files."""
 
+    grid: Any = None  # engine.ops.LayerAlphaGrid
+    marked: int | None = None  # the steering layer
+
     def on_mount(self) -> None:
         self.cursor_type = "cell"
         self.cell_padding = 0  # each cell carries its own leading space: 7 alphas fit 80 columns
-        self.grid: Any = None  # engine.ops.LayerAlphaGrid
-        self.marked: int | None = None  # the steering layer
 
     def show_grid(self, grid: Any, marked: int | None) -> None:
         self.grid, self.marked = grid, marked
