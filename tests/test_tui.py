@@ -293,6 +293,7 @@ async def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
 
     from steertui.cli import main
     from steertui.engine.session.store import read_session
+    from steertui.tui.panes.evaluate import EvalPane
     from steertui.tui.panes.steer import CweTable, SteerPane
 
     src = Path(__file__).resolve().parents[1] / "sessions"
@@ -311,6 +312,13 @@ async def test_console_continues_a_saved_session_with_its_vectors(tmp_path):
         assert app.query_one(SteerPane).row_count == len(build.inputs.layers)
         # and their CWE directions as recorded (w shows them at the steering layer)
         assert app.build.cwe == {c.layer: c for c in build.outputs.cwe_directions} and app.build.cwe
+        # its last evaluation, as recorded (not re-run), in the evaluation table
+        evaluation = [st for st in doc.steps if st.kind == "evaluate"][-1]
+        shown = app.query_one(EvalPane)
+        assert [(r.layer, r.alpha, r.cwe, r.n, r.shift, r.kl) for r in shown.results] == \
+            [(r.layer, r.alpha, r.cwe, r.n, r.shift, r.kl) for r in evaluation.outputs.rows]
+        assert shown.row_count == len(evaluation.outputs.rows)
+        assert "as recorded in the session (not re-run)" in str(app.query_one("#eval-detail").render())
         await pilot.press("s", "w")
         await pilot.pause()
         table, layer = app.query_one(CweTable), app.steering_layer().layer
@@ -440,6 +448,34 @@ async def test_steer_pane_shows_the_cwe_directions_of_the_steering_layer(demo_mo
             await _settle(app, pilot)
         await pilot.press("w")
         assert view.view == "plots" and not table.display
+
+
+async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, demo_model):
+    """A session whose last evaluation is a layer grid opens with that grid on screen, as recorded (not re-run)."""
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.recorded import layer_grid
+    from steertui.tui.panes.evaluate import EvalView, GridTable
+
+    builtin = load_dataset("builtin")
+    path = tmp_path / "grid.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.build_vectors(list(builtin.pairs), name="v", seed=0)
+    want = layer_grid(rec, list(builtin.pairs), (1, 2), (-0.5, 0.0, 0.5), "mean-diff")
+    rec.close()
+    app = SteerApp(session_file=str(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        grid, table = app.grid, app.query_one(GridTable)
+        assert app.query_one(EvalView).view == "grid" and grid.layers == (1, 2) and grid.alphas == (-0.5, 0.0, 0.5)
+        assert grid.n == want.n == 2 * len(builtin.pairs)
+        for key, cell in want.cells.items():  # the recorded rows: what the grid computed, to TOML's float
+            assert grid.cells[key].shift == cell.shift and grid.cells[key].random_shift == cell.random_shift
+        assert [[str(c).strip() for c in table.get_row_at(i)[1:]] for i in range(2)] == \
+            [[f"{grid.cell(layer, a).shift:+.2f}" for a in grid.alphas] for layer in grid.layers]
+        assert "not re-run" in app.query_one("#grid").border_subtitle
+        assert "not recorded" in str(app.query_one("#grid-detail").render())  # the per-fold coefficients
 
 
 async def test_console_method_and_positions(demo_model_path):

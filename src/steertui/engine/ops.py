@@ -260,8 +260,8 @@ class LayerAlphaGrid:
 
     @property
     def n(self) -> int:
-        """Held-out files in every cell."""
-        return len(self.result.files)
+        """Held-out files in every cell (every file is held out once: the same n in every cell)."""
+        return next(iter(self.cells.values())).n if self.cells else 0
 
 
 def layer_alpha_grid(result: EvalResult) -> LayerAlphaGrid:

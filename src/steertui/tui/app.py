@@ -207,8 +207,26 @@ class SteerApp(Jobs, App):
                         title="session", severity="warning", timeout=10, markup=False)
         if message.vectors is not None:
             self._show_vectors(message.vectors)
+        if message.evaluation is not None:
+            self._show_recorded_evaluation(message.evaluation)
         active = ", ".join(message.steering) or "none"
         self.notify(f"{len(message.steps)} recorded steps; active steering: {active}", title="session")
+
+    def _show_recorded_evaluation(self, result: Any) -> None:
+        """The session's last evaluation as recorded (not re-run): a layer grid when it spans several layers and
+        alphas, else the table."""
+        from steertui.engine.ops import layer_alpha_grid
+
+        view, s = self.query_one(EvalView), result.settings
+        recorded = "as recorded in the session (not re-run)"
+        if len(s.layers) > 1 and len(s.alphas) > 1:
+            self.grid, d = layer_alpha_grid(result), self.steering_layer()
+            view.show_grid(self.grid, None if d is None else d.layer)
+            self.query_one("#grid").border_subtitle = f"{recorded} · x re-runs"
+        else:
+            self.evaluation = result
+            view.show_result(result, f"{recorded}: e re-runs it for the steering layer")
+            self.query_one(EvalPane).border_subtitle = f"{recorded} · e re-runs"
 
     def on_layers_probed(self, message: LayersProbed) -> None:
         self.layers_report = message.report

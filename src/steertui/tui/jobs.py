@@ -119,7 +119,7 @@ class Jobs:
             v = opened.vectors
             vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe) if v is not None else None
             steering = describe([iv.model_dump() for iv in rec.steering])
-            self.post(SessionOpened(str(rec.path), opened.steps, steering, vectors))
+            self.post(SessionOpened(str(rec.path), opened.steps, steering, vectors, opened.evaluation))
             self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")

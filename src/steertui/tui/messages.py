@@ -36,6 +36,7 @@ class SessionOpened(Message):
     steps: list[str]  # one line per recorded step
     steering: list[str]  # the active interventions, described
     vectors: "SteeringVectors | None" = None  # the session's last built vectors, with their recorded diagnostics
+    evaluation: Any = None  # engine.evaluate.EvalResult of its last evaluate step, as recorded (None: none)
 
 
 @dataclass

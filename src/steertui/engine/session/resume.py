@@ -1,5 +1,6 @@
 """Open a saved session to continue it: the recorder, one line per recorded step, the last vectors built in it
-with their recorded diagnostics, and the layer report of its model (one real forward). Nothing is re-run."""
+with their recorded diagnostics, its last evaluation as recorded, and the layer report of its model (one real
+forward). Nothing is re-run."""
 
 from __future__ import annotations
 
@@ -32,6 +33,21 @@ class ResumedSession:
     steps: list[str]  # "i. kind: summary" per recorded step
     vectors: RecordedVectors | None  # the last vectors built in the session, None when it built none
     layers: "LayersReport"
+    evaluation: Any = None  # engine.evaluate.EvalResult of the last evaluate step, from its record; None: none
+
+
+def recorded_evaluation(doc: Any, step: Any) -> Any:
+    """An ``evaluate`` step's record as an ``engine.evaluate.EvalResult``: its settings, answer tokens, folds and
+    rows as recorded. What a session does not record is left empty: the per-file records, each row's per-fold
+    coefficient (``raw_alpha``: empty) and answer mass (NaN); ``replay --check`` recomputes them all."""
+    from steertui.engine.evaluate import EvalResult, EvalRow
+    from steertui.engine.session.ops import eval_settings
+    from steertui.engine.verdict import TEMPLATE, AnswerTokens
+
+    i, o = step.inputs, step.outputs
+    return EvalResult(doc.data.label if doc.data is not None else "", doc.model.name, eval_settings(i), AnswerTokens(i.yes, i.no, o.yes_id, o.no_id),
+                      [EvalRow(**r.model_dump()) for r in o.rows], [f.model_dump() for f in o.folds],
+                      list(o.truncated), TEMPLATE)
 
 
 def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_path: str | None = None,
@@ -51,4 +67,6 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
         vectors = RecordedVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
                                   rec.vectors[last.inputs.vector],
                                   {c.layer: c for c in last.outputs.cwe_directions})
-    return ResumedSession(rec, steps, vectors, probe_layers(rec.model))
+    evals = [st for st in rec.steps if st.kind == "evaluate"]
+    evaluation = recorded_evaluation(rec.doc, evals[-1]) if evals else None
+    return ResumedSession(rec, steps, vectors, probe_layers(rec.model), evaluation)

@@ -86,10 +86,11 @@ class EvalPane(DataTable):
         if not self.results or not 0 <= self.cursor_row < len(self.results):
             return ""
         r = self.results[self.cursor_row]
-        folds = ", ".join(f"{a:+.3g}" for a in r.raw_alpha)
+        folds = ", ".join(f"{a:+.3g}" for a in r.raw_alpha) or "not recorded"
+        mass = f"{r.answer_mass:.2f}" if r.answer_mass == r.answer_mass else "not recorded"
         return (f"α {r.alpha:+.3g} {r.cwe} (n {r.n}): flip {r.flip_rate:.2f} · rflip {r.random_flip_rate:.2f} · "
                 f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} (rand {r.random_kl:.3f}, "
-                f"{r.n_kl} files) · answer mass {r.answer_mass:.2f} · coefficient per fold {folds}")
+                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}")
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         view = self.parent
@@ -179,7 +180,7 @@ class GridTable(DataTable):
         if g is None or not 0 <= self.cursor_row < len(g.layers) or not 1 <= self.cursor_column <= len(g.alphas):
             return "the layer column: move right to an alpha"
         c = g.cell(g.layers[self.cursor_row], g.alphas[self.cursor_column - 1])
-        coef = ", ".join(f"{x:+.3g}" for x in c.raw_alpha)
+        coef = ", ".join(f"{x:+.3g}" for x in c.raw_alpha) or "not recorded"
         return (f"layer {c.layer} · α {c.alpha:+.2f} residual (per fold {coef}) · n {c.n}: shift {c.shift:+.2f} "
                 f"(rand {c.random_shift:+.2f}) · flip {c.flip_rate:.2f} (rand {c.random_flip_rate:.2f}) · acc "
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
