@@ -157,7 +157,9 @@ def _print_table(result, parts) -> None:
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
-    if len(s.layers) > 1 and len(s.alphas) > 1:
+    from steertui.engine.ops import spans_grid
+
+    if spans_grid(s):
         console.print(grid_table(result))
 
 
@@ -166,7 +168,7 @@ def grid_table(result):
     control's; green or red where the vector moved the verdict more than the control, dim where it did not."""
     from rich.table import Table
 
-    from steertui.engine.ops import layer_alpha_grid
+    from steertui.engine.ops import layer_alpha_grid, within_control
 
     grid = layer_alpha_grid(result)
     unit = "residual norms" if result.settings.alpha_scale == "residual" else "raw"
@@ -179,8 +181,7 @@ def grid_table(result):
         cells = []
         for a in grid.alphas:
             c = grid.cell(layer, a)
-            beaten = abs(c.shift) <= abs(c.random_shift)
-            style = "dim" if beaten else ("green" if c.shift > 0 else "red")
+            style = "dim" if within_control(c) else ("green" if c.shift > 0 else "red")
             cells.append(f"[{style}]{c.shift:+.2f}[/] ({c.random_shift:+.2f})")
         table.add_row(str(layer), *cells)
     return table

@@ -231,10 +231,6 @@ def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alpha
 
 
 # ---- the layer × alpha grid --------------------------------------------------------------------------------------
-GRID_STEP = 0.25  # residual units between the grid's alphas: the console's alpha step
-GRID_STEPS = 3  # the grid spans at least ±3 steps (7 alphas)
-
-
 def grid_eval_settings(layers: Iterable[int], alphas: Sequence[float], method: str) -> EvalSettings:
     """The settings of :func:`layer_eval_settings` for every layer of ``layers`` at ``alphas`` measured in each
     layer's mean residual norm (``alpha_scale="residual"``, as the console's ``+``/``-`` step), so that one alpha
@@ -262,6 +258,17 @@ class LayerAlphaGrid:
     def n(self) -> int:
         """Held-out files in every cell (every file is held out once: the same n in every cell)."""
         return next(iter(self.cells.values())).n if self.cells else 0
+
+
+def spans_grid(settings: EvalSettings) -> bool:
+    """Whether an evaluation is read as a layer × alpha grid: several layers and several alphas."""
+    return len(settings.layers) > 1 and len(settings.alphas) > 1
+
+
+def within_control(row: EvalRow) -> bool:
+    """The vector moved the verdict no more than the random vector of equal norm did (|shift| ≤ |random|): a
+    shift that means nothing, shown dim."""
+    return abs(row.shift) <= abs(row.random_shift)
 
 
 def layer_alpha_grid(result: EvalResult) -> LayerAlphaGrid:

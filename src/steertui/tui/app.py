@@ -215,17 +215,15 @@ class SteerApp(Jobs, App):
     def _show_recorded_evaluation(self, result: Any) -> None:
         """The session's last evaluation as recorded (not re-run): a layer grid when it spans several layers and
         alphas, else the table."""
-        from steertui.engine.ops import layer_alpha_grid
+        from steertui.engine.ops import layer_alpha_grid, spans_grid
 
-        view, s = self.query_one(EvalView), result.settings
         recorded = "as recorded in the session (not re-run)"
-        if len(s.layers) > 1 and len(s.alphas) > 1:
-            self.grid, d = layer_alpha_grid(result), self.steering_layer()
-            view.show_grid(self.grid, None if d is None else d.layer)
+        if spans_grid(result.settings):
+            self._show_grid(layer_alpha_grid(result))
             self.query_one("#grid").border_subtitle = f"{recorded} · x re-runs"
         else:
             self.evaluation = result
-            view.show_result(result, f"{recorded}: e re-runs it for the steering layer")
+            self.query_one(EvalView).show_result(result, f"{recorded}: e re-runs it for the steering layer")
             self.query_one(EvalPane).border_subtitle = f"{recorded} · e re-runs"
 
     def on_layers_probed(self, message: LayersProbed) -> None:
@@ -286,9 +284,12 @@ class SteerApp(Jobs, App):
         self.query_one(EvalView).show_sweep(message.sweep, self.layer_note(message.sweep.curve.layer), self.alpha())
 
     def on_gridded(self, message: Gridded) -> None:
-        self.grid = message.grid
-        d = self.steering_layer()
-        self.query_one(EvalView).show_grid(message.grid, None if d is None else d.layer)
+        self._show_grid(message.grid)
+
+    def _show_grid(self, grid: Any) -> None:
+        """Show a layer grid (engine.ops.LayerAlphaGrid) with the steering layer marked."""
+        self.grid, d = grid, self.steering_layer()
+        self.query_one(EvalView).show_grid(grid, None if d is None else d.layer)
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         """Enter on a cell of the layer grid: steer with its layer and alpha (the Steer pane's vectors, built on

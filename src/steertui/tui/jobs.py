@@ -176,8 +176,9 @@ class Jobs:
     def eval_job(self, pairs: list, layer: int, alpha: float, method: str) -> None:
         """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings)."""
         from steertui.engine.ops import layer_eval_settings
+        from steertui.engine.session import SessionRecorder
 
-        self._recorded_job("evaluate", Evaluated, lambda rec, *args, **kw: rec.evaluate(*args, **kw), pairs,
+        self._recorded_job("evaluate", Evaluated, SessionRecorder.evaluate, pairs,
                            layer_eval_settings(layer, alpha, method))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")

@@ -161,7 +161,8 @@ def run_build_vectors(ctx: StepContext, inputs: S.BuildVectorsInputs) -> tuple[S
     out = S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},
                                 diagnostics=diags, truncated=list(result.activations.truncated),
                                 fallbacks=list(result.activations.fallbacks),
-                                cwe_directions=[S.CweDirectionsRec(**c.to_dict()) for _, c in sorted(result.cwe.items())])
+                                cwe_directions=[S.CweDirectionsRec(**result.cwe[L].to_dict())
+                                                for L in sorted(result.cwe)])
     return out, result
 
 

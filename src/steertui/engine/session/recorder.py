@@ -290,7 +290,8 @@ class SessionRecorder:
             self.doc.vectors.append(S.VectorRec(
                 name=name, file=sidecar_name(self.path), layers=layers, method=method, readout=readout,
                 d_model=vs.d_model, pair_ids=list(inputs.pair_ids), split=split, seed=seed, source=vs.source,
-                read_at=self.model.adapter.block_access_template, sha256={str(L): self._sha(v) for L, v in sorted(self.vectors[name].items())}))
+                read_at=self.model.adapter.block_access_template,
+                sha256={str(L): self._sha(v) for L, v in sorted(self.vectors[name].items())}))
 
         return self._record("build_vectors", inputs, progress=progress, cancel=cancel, on_done=add)
 

@@ -45,7 +45,8 @@ def recorded_evaluation(doc: Any, step: Any) -> Any:
     from steertui.engine.verdict import TEMPLATE, AnswerTokens
 
     i, o = step.inputs, step.outputs
-    return EvalResult(doc.data.label if doc.data is not None else "", doc.model.name, eval_settings(i), AnswerTokens(i.yes, i.no, o.yes_id, o.no_id),
+    source = doc.data.label if doc.data is not None else ""
+    return EvalResult(source, doc.model.name, eval_settings(i), AnswerTokens(i.yes, i.no, o.yes_id, o.no_id),
                       [EvalRow(**r.model_dump()) for r in o.rows], [f.model_dump() for f in o.folds],
                       list(o.truncated), TEMPLATE)
 

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
+from steertui.engine.ops import within_control
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -157,8 +158,7 @@ class GridTable(DataTable):
             for a in grid.alphas:
                 c = grid.cell(layer, a)
                 text = f"{c.shift:+.2f}".rjust(GRID_CELL)
-                beaten = abs(c.shift) <= abs(c.random_shift)  # the control moved the verdict as much
-                cells.append(Text(text, style="dim" if beaten else delta_style(c.shift, scale)))
+                cells.append(Text(text, style="dim" if within_control(c) else delta_style(c.shift, scale)))
             self.add_row(*cells, key=str(layer))
         if marked in grid.layers and 0.0 in grid.alphas:
             self.move_cursor(row=grid.layers.index(marked), column=1 + grid.alphas.index(0.0))
