@@ -25,6 +25,7 @@ SHOTS = (
     ("evaluation", ("e",)),
     ("sweep", ("a",)),
     ("grid", ("x",)),
+    ("continuation", ("plus", "plus", "g", "z")),
 )
 
 

@@ -346,3 +346,91 @@ def test_top_tokens_logit_diff_is_the_verdict_score(demo_model):
         assert steered == pytest.approx(float(verdict.score(s, [prompt], answers, steers=steer)[0]), abs=tol)
         assert base != pytest.approx(steered, abs=tol)
     assert "logits" not in res.to_dict()
+
+
+def _hf_lens(session, prompt, new_ids, layer=None, delta=None, mode="all"):
+    """Hand teacher forcing of one unpadded row with forward hooks: per layer, log p(new_ids[j]) of that block's
+    output (after any steering) through the final norm and unembedding, [layers, T]; and the output log-probs
+    at the same columns [T, V]."""
+    prompt_ids = session.encode([prompt])["input_ids"][0].tolist()
+    P, T = len(prompt_ids), len(new_ids)
+    ids = torch.tensor([prompt_ids + list(new_ids[:-1])])
+    handles, states = [], {}
+    if delta is not None:
+        cols = torch.arange(ids.shape[1])
+        keep = {"all": cols >= 0, "prompt": cols < P, "generated": cols >= P}[mode]
+        mask = keep.float()[None, :, None]
+        handles.append(session.hf_module(session.adapter.block_path(layer)).register_forward_hook(
+            lambda _m, _i, out: out + mask * delta))
+    for i in range(session.n_layers):  # registered after the steering hook: they see the steered output
+        handles.append(session.hf_module(session.adapter.block_path(i)).register_forward_hook(
+            lambda _m, _i, out, i=i: states.__setitem__(i, out[0])))
+    try:
+        with torch.no_grad():
+            logits = session.hf(input_ids=ids).logits[0].float()
+    finally:
+        for h in handles:
+            h.remove()
+    norm, head = session.hf_module(session.adapter.final_norm), session.hf_module(session.adapter.unembed)
+    cols, tok = torch.arange(P - 1, P + T - 1), torch.tensor(list(new_ids))
+    with torch.no_grad():
+        lens = [head(norm(states[i][cols])).float().log_softmax(-1)[torch.arange(T), tok]
+                for i in range(session.n_layers)]
+    return torch.stack(lens), logits[cols].log_softmax(-1)
+
+
+@pytest.mark.parametrize("mode", ["all", "generated"])
+def test_continuation_lens_equals_hand_teacher_forcing_through_every_layer(demo_model, mode):
+    s = demo_model
+    v = _vector(s)
+    steer = [Steer(LAYER, v, ALPHA, positions=mode)]
+    prompt = PROMPTS[0]
+    row = gendiff.generation_diff(s, [prompt], steer, max_new_tokens=N, stop_at_eos=False).rows[0]
+    assert row.baseline.ids != row.steered.ids
+    got = gendiff.continuation_lens(s, prompt, row, steer, k=3)
+    assert got.k == 3 and got.final_logits_check < 1e-5 and got.steers[0]["layer"] == LAYER
+    tol = logit_tol(s, FORWARD)
+    for side, steps in ((row.baseline, got.baseline), (row.steered, got.steered)):
+        assert [st.id for st in steps] == list(side.ids) and len(steps) == N
+        assert [st.text for st in steps] == list(side.texts)
+        for run, delta in ((0, None), (1, ALPHA * v)):
+            lens, out = _hf_lens(s, prompt, side.ids, LAYER, delta, mode)
+            assert [st.lens[run] for st in steps] == [pytest.approx(c, abs=tol) for c in lens.T.tolist()]
+            chosen = out[torch.arange(N), torch.tensor(list(side.ids))]
+            assert [st.logprob[run] for st in steps] == pytest.approx(chosen.tolist(), abs=tol)
+            # the last layer's lens is the output; ranks and the top-k are the output's
+            assert [st.lens[run][-1] for st in steps] == pytest.approx([st.logprob[run] for st in steps], abs=1e-6)
+            assert [st.rank[run] for st in steps] == [int((o > c).sum()) + 1 for o, c in zip(out, chosen)]
+            assert [[t.id for t in st.top[run]] for st in steps] == out.topk(3).indices.tolist()
+    # each side's own run gives the generation's log-probs; greedy tokens rank first in their own run
+    assert [st.logprob[0] for st in got.baseline] == pytest.approx(list(row.baseline.logprobs), abs=tol)
+    assert [st.logprob[1] for st in got.steered] == pytest.approx(list(row.steered.logprobs), abs=tol)
+    assert all(st.rank[0] == 1 for st in got.baseline) and all(st.rank[1] == 1 for st in got.steered)
+    first = row.first_divergence
+    # where they part, each run ranks the other side's token below its own (the same prefix up to there)
+    assert got.steered[first].rank[0] > 1 and got.baseline[first].rank[1] > 1
+    assert got.steered[first].delta > got.baseline[first].delta
+    if mode == "generated":  # the first token is predicted by the prompt pass, which this mode leaves alone
+        assert got.steered[0].logprob[0] == got.steered[0].logprob[1]
+        assert got.steered[0].lens_delta == (0.0,) * s.n_layers
+    else:  # layers before the steered one cannot see the vector
+        assert all(d == 0.0 for d in got.steered[first].lens_delta[:LAYER])
+    json.dumps(got.to_dict())
+
+
+def test_continuation_lens_with_no_steering_reads_the_same_on_both_runs(demo_model):
+    s = demo_model
+    row = gendiff.generation_diff(s, [PROMPTS[1]], [], max_new_tokens=6).rows[0]
+    got = gendiff.continuation_lens(s, PROMPTS[1], row, [])
+    for st in got.baseline + got.steered:
+        assert st.lens[0] == st.lens[1] and st.delta == 0.0 and st.top[0] == st.top[1]
+    assert len(got.baseline[0].top[0]) == 3
+
+
+def test_continuation_lens_cancel_before_it_runs(demo_model):
+    s = demo_model
+    row = gendiff.generation_diff(s, [PROMPTS[1]], [], max_new_tokens=2).rows[0]
+    flag = threading.Event()
+    flag.set()
+    with pytest.raises(CancelledError):
+        gendiff.continuation_lens(s, PROMPTS[1], row, [], cancel=flag)

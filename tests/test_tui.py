@@ -269,10 +269,41 @@ async def test_console_diffs_steered_continuations(demo_model_path):
             assert len(side.ids) == NEW_TOKENS or side.stopped_at_eos
         assert got.baseline.ids != got.steered.ids and got.first_divergence == want.first_divergence
         pane = app.query_one(GenPane)
-        assert app.focused is pane and f"first difference at token {got.first_divergence}" in pane.border_subtitle
+        assert app.focused is pane and f"first difference at token {got.first_divergence + 1}" in pane.border_subtitle
         body = str(pane.query_one("#gen-body").render())
         assert f"baseline: {len(got.baseline.ids)} tokens" in body and f"steered: {len(got.steered.ids)} tokens" in body
         assert fp.patched_line.strip() in body
+
+        # the token cursor starts at the first difference; the line under it reads that token from both runs
+        steps = app.generation.result.steps
+        assert {**steps.to_dict(), "steers": None} == {**headless.steps.to_dict(), "steers": None}  # labels differ
+        assert [st.id for st in steps.steered] == list(got.steered.ids)
+        j = got.first_divergence
+        assert pane.cursor == j
+
+        def step_line() -> str:
+            return str(pane.query_one("#gen-step").render())
+
+        b, st = steps.baseline[j], steps.steered[j]
+        line = step_line()
+        assert f"token {j + 1} of {len(got.steered.ids)}" in line and "the sides differ" in line
+        assert f"log p {b.logprob[0]:.2f} → {b.logprob[1]:.2f}  rank {b.rank[0]} → {b.rank[1]}" in line
+        assert " ".join(f"{d:+5.1f}" for d in st.lens_delta) in line
+        assert f"log p {st.logprob[0]:.2f} → {st.logprob[1]:.2f}  rank {st.rank[0]} → {st.rank[1]}" in line
+        await pilot.press("home")
+        assert pane.cursor == 0 and "token 1 of" in step_line()
+        await pilot.press("right", "right")
+        assert pane.cursor == 2
+        await pilot.press("end", "right")
+        assert pane.cursor == len(got.steered.ids) - 1
+        changed = sorted(set().union(*[range(op.b0, op.b1) for op in got.ops if op.tag != "equal"],
+                                     *[range(op.a0, op.a1) for op in got.ops if op.tag != "equal"]))
+        await pilot.press("home", "right_square_bracket")
+        assert pane.cursor == changed[0] == j
+        await pilot.press("right_square_bracket")
+        assert pane.cursor == (changed[1] if len(changed) > 1 else j)
+        await pilot.press("left_square_bracket")
+        assert pane.cursor == j
 
         # everything made in the console is in an autosaved session that replays to the same results
         from steertui.cli import main

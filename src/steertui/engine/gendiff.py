@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from steertui.engine import steering
-from steertui.engine.lens import LensError, TokenDecoder, TokenProb, check_cancel, check_k
+from steertui.engine.lens import LensError, TokenDecoder, TokenProb, check_cancel, check_k, lens_pass
 from steertui.engine.steering import Steer, SteerPlan
 from steertui.errors import Cancel, SteertuiError
 
@@ -328,6 +328,100 @@ def generation_diff(model: "LoadedModel", prompts: Sequence[str], steers: Iterab
                 ops, first = token_diff(b.ids, s.ids, text)
                 rows.append(GenDiffRow(prompt, b, s, ops, first))
     return GenDiffResult(tuple(rows), max_new_tokens, stop_at_eos, plan.describe())
+
+
+# ---- each generated token, read from both runs and through every layer -------------------------------------
+@dataclass(frozen=True)
+class StepLens:
+    """One side's token at one step of its continuation, read by the baseline run (index 0) and the steered run
+    (index 1) over the same prefix, that side's own prompt + tokens: the token's log-prob and rank at the output,
+    its log-prob through every layer's logit lens, and each run's top-k there."""
+
+    id: int
+    text: str
+    logprob: tuple[float, float]
+    rank: tuple[int, int]
+    lens: tuple[tuple[float, ...], tuple[float, ...]]  # [run][layer]: log p(token) of the layer's hidden state
+    top: tuple[tuple[TokenProb, ...], tuple[TokenProb, ...]]  # [run]: the top-k at the output
+
+    @property
+    def delta(self) -> float:
+        """How much the steering moved this token's log-prob at the output (steered run − baseline run)."""
+        return self.logprob[1] - self.logprob[0]
+
+    @property
+    def lens_delta(self) -> tuple[float, ...]:
+        """Per layer, steered run − baseline run of the token's lens log-prob."""
+        return tuple(s - b for b, s in zip(*self.lens))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "logprob": list(self.logprob), "rank": list(self.rank),
+                "lens": [list(r) for r in self.lens], "top": [[t.to_dict() for t in r] for r in self.top]}
+
+
+@dataclass(frozen=True)
+class ContinuationLens:
+    """Every token of a continuation's two sides as :class:`StepLens` (``baseline[j]``: the baseline's token
+    at step j). ``final_logits_check``: the largest difference between the last layer's lens and the model's own
+    output distribution (float32 rounding, or a bfloat16 model's rounding of its own logits)."""
+
+    baseline: tuple[StepLens, ...]
+    steered: tuple[StepLens, ...]
+    k: int
+    final_logits_check: float
+    steers: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": [s.to_dict() for s in self.baseline], "steered": [s.to_dict() for s in self.steered],
+                "k": self.k, "final_logits_check": self.final_logits_check, "steers": [dict(s) for s in self.steers]}
+
+
+def continuation_lens(model: "LoadedModel", prompt: str, row: GenDiffRow, steers: Iterable[Steer], *, k: int = 3,
+                      cancel: Cancel | None = None) -> ContinuationLens:
+    """Read every token of ``row`` (a continuation of ``prompt``, as :func:`generation_diff` made it with
+    ``steers``) from both runs: per side ONE traced forward of two identical rows, prompt + that side's tokens,
+    row 0 unsteered and row 1 steered as the generation was (``steers`` on the columns their positions cover,
+    the generated tokens from column P); the logit lens of every layer (:func:`lens.lens_pass`, float32 head) at
+    the columns that predict the side's tokens, each column's target its own token. The steered run's
+    log-prob of a steered token is its generation's log-prob; the baseline run's is what the unsteered model
+    would have given the same token after the same prefix. ``cancel`` is checked before each side."""
+    import torch
+
+    k = check_k(model, k)
+    n = model.n_layers
+    dec = TokenDecoder(model.tokenizer)
+    check = 0.0
+
+    def side(tokens: tuple[int, ...], prompt_ids: "torch.Tensor", plan: SteerPlan) -> tuple[StepLens, ...]:
+        nonlocal check
+        if not tokens:
+            return ()
+        P, T = prompt_ids.shape[1], len(tokens)
+        ids = torch.cat([prompt_ids, torch.tensor([tokens[:-1]], device=prompt_ids.device)], dim=1)
+        pos = list(range(P - 1, P + T - 1))
+        data, c = lens_pass(model, ids.expand(2, -1), plan, slice(1, 2), pos, set(range(n)), k, list(tokens),
+                            pair=False, generated_from=P)
+        check = max(check, c)
+        lens = torch.stack([data[i]["t_lp"] for i in range(n)], dim=-1).tolist()  # [2][T][n]
+        out = data[n - 1]
+        lp, rank = out["t_lp"].tolist(), out["t_rank"].tolist()
+        top_id, top_p = out["top_id"].tolist(), out["top_lp"].exp().tolist()
+        return tuple(StepLens(t, dec(t), (lp[0][j], lp[1][j]), (rank[0][j], rank[1][j]),
+                              (tuple(lens[0][j]), tuple(lens[1][j])),
+                              tuple(tuple(TokenProb(i, dec(i), p, r + 1)
+                                          for r, (i, p) in enumerate(zip(top_id[run][j], top_p[run][j])))
+                                    for run in (0, 1)))
+                     for j, t in enumerate(tokens))
+
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        longest = max(len(row.baseline.ids), len(row.steered.ids))
+        prompt_ids = model.encode([prompt], new_tokens=longest)["input_ids"]
+        sides = []
+        for name, tokens in (("baseline", row.baseline.ids), ("steered", row.steered.ids)):
+            check_cancel(cancel, f"continuation lens ({name})")
+            sides.append(side(tokens, prompt_ids, plan))
+        return ContinuationLens(sides[0], sides[1], k, check, plan.describe())
 
 
 # ---- the prompt the console continues: a pair's vulnerable file up to the line its patch changes -------------

@@ -208,15 +208,18 @@ def check_k(model: "LoadedModel", k: int) -> int:
 
 
 # ---- logit lens -------------------------------------------------------------------------------------------
-def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
-               pos: list[int], wanted: set[int], k: int, target_id: int | None, pair: bool) -> tuple[dict, float]:
+def lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer_rows: slice,
+              pos: list[int], wanted: set[int], k: int, target_id: int | Sequence[int] | None, pair: bool,
+              generated_from: int | None = None) -> tuple[dict, float]:
     """One traced forward over ``ids`` [R, S] (R = 1, or 2 identical rows for baseline/steered).
 
-    ``plan``'s steers are added to rows ``steer_rows``. The trace keeps each wanted layer's hidden states at the
-    window ``pos`` ([R, W, D]: d_model / vocab of the logits they make); after it, all of them are decoded
-    together through :meth:`LoadedModel.float32_head` in chunks of rows and reduced. Per wanted layer returns (on CPU)
-    top-k log-probs and ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair`` the log-probs of
-    the union of both rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
+    ``plan``'s steers are added to rows ``steer_rows`` at the columns their positions cover, the generated
+    tokens starting at column ``generated_from`` (:func:`steering.steer_columns`; None: a plain forward). The
+    trace keeps each wanted layer's hidden states at the window ``pos`` ([R, W, D]: d_model / vocab of the
+    logits they make); after it, all of them are decoded together through :meth:`LoadedModel.float32_head` in
+    chunks of rows and reduced. ``target_id`` is one token id, or one per position of ``pos``. Per wanted layer
+    returns (on CPU) top-k log-probs and ids [R, W, k], the target's log-prob and rank [R, W], and with ``pair``
+    the log-probs of the union of both rows' top-k ids [R, W, 2k] with those ids [W, 2k]."""
     import nnsight
     import torch
 
@@ -230,7 +233,7 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
         states = nnsight.save({})
         for i in range(n):
             h = adapter.hidden(blocks[i].output)
-            plan.apply(h, i, rows=steer_rows)
+            plan.apply(h, i, rows=steer_rows, generated_from=generated_from)
             if i in wanted or i == n - 1:
                 states[i] = h[:, idx].clone()
         out = model.envoy(adapter.unembed).output
@@ -245,6 +248,9 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
     head = model.float32_head()
     groups = max(1, LENS_BUDGET // (R * V))
     real_wr = real.transpose(0, 1).softmax(-1)  # [W, R, V]: the model's own distribution at the window
+    per_pos = target_id is not None and not isinstance(target_id, int)
+    if per_pos:  # one target per position: group g (layer g // W, position g % W) reads target_id[g % W]
+        tid = torch.tensor(list(target_id), device=x.device).repeat(len(decoded))
     recs: list[dict[str, "torch.Tensor"]] = []
     check = 0.0
     for g0 in range(0, len(decoded) * W, groups):
@@ -253,7 +259,8 @@ def _lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer
         top_lp, top_id = logp.topk(k, dim=-1)
         rec = {"top_lp": top_lp, "top_id": top_id}
         if target_id is not None:
-            t_lp = logp[..., target_id]
+            t_lp = (logp.gather(-1, tid[g0:g1].view(-1, 1, 1).expand(-1, R, 1)).squeeze(-1) if per_pos
+                    else logp[..., target_id])
             rec["t_lp"], rec["t_rank"] = t_lp, (logp > t_lp.unsqueeze(-1)).sum(-1) + 1
         if pair:
             union = top_id.reshape(g1 - g0, R * k)  # both rows' top-k, row 0's first
@@ -317,7 +324,7 @@ def logit_lens(model: "LoadedModel", prompt: str, *, steers: Iterable[Steer] = (
         plan = SteerPlan(model, steers)
         ids = model.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(model, ids, plan, slice(None), pos, set(_layers(model, layers)), k,
+        data, check = lens_pass(model, ids, plan, slice(None), pos, set(_layers(model, layers)), k,
                                  tgt[0], pair=False)
         return _build_result(model, prompt, ids[0].tolist(), pos, k, tgt, data, 0, check, plan.describe(),
                              TokenDecoder(model.tokenizer))
@@ -340,7 +347,7 @@ def lens_diff(model: "LoadedModel", prompt: str, steers: Iterable[Steer], *, k: 
         plan = SteerPlan(model, steers)
         ids = model.encode([prompt])["input_ids"]
         pos = resolve_positions(positions, ids.shape[1])
-        data, check = _lens_pass(model, ids.expand(2, -1), plan, slice(1, 2), pos,
+        data, check = lens_pass(model, ids.expand(2, -1), plan, slice(1, 2), pos,
                                  set(_layers(model, layers)), k, tgt[0], pair=True)
         dec = TokenDecoder(model.tokenizer)
         token_ids = ids[0].tolist()

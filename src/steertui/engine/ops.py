@@ -27,6 +27,7 @@ LENS_K = 5  # lens tokens kept per layer and side
 LENS_TARGET = " Yes"  # the token whose probability the lens follows: the verdict's first answer
 LENS_WINDOW = 16  # the verdict prompt's last positions the lens grid decodes
 NEW_TOKENS = 32  # continuation length on each side
+CONTINUATION_K = 3  # top tokens kept per run at each step of a continuation
 EVAL_FOLDS = 3  # folds by pair of the one-layer evaluation
 
 
@@ -127,19 +128,34 @@ class Continuation:
 
     prompt: gendiff.FixSitePrompt
     diff: gendiff.GenDiffResult  # one row
+    steps: gendiff.ContinuationLens  # every token of both sides, read by both runs through every layer
 
     @property
     def row(self) -> gendiff.GenDiffRow:
         return self.diff.rows[0]
 
+    @classmethod
+    def of(cls, model: "LoadedModel", prompt: gendiff.FixSitePrompt, diff: gendiff.GenDiffResult,
+           steers: Iterable["Steer"], *, cancel: Cancel | None = None,
+           progress: Callable[[str, int, int], None] | None = None) -> "Continuation":
+        """The continuation ``diff`` of ``prompt`` with its tokens read by :func:`gendiff.continuation_lens`
+        (progress stage ``lens``, 1 of 1)."""
+        steps = gendiff.continuation_lens(model, prompt.text, diff.rows[0], steers, k=CONTINUATION_K, cancel=cancel)
+        if progress is not None:
+            progress("lens", 1, 1)
+        return cls(prompt, diff, steps)
+
 
 def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["Steer"] = (), *,
                           max_new_tokens: int = NEW_TOKENS, cancel: Cancel | None = None,
                           progress: Callable[[str, int, int], None] | None = None) -> Continuation:
-    """:func:`gendiff.fix_site_prompt` of ``pair``, continued by :func:`gendiff.generation_diff`."""
+    """:func:`gendiff.fix_site_prompt` of ``pair``, continued by :func:`gendiff.generation_diff`, its tokens read
+    by :func:`gendiff.continuation_lens`."""
+    steers = list(steers)
     prompt = gendiff.fix_site_prompt(model, pair, max_new_tokens)
-    return Continuation(prompt, gendiff.generation_diff(model, [prompt.text], steers, max_new_tokens=max_new_tokens,
-                                                        cancel=cancel, progress=progress))
+    diff = gendiff.generation_diff(model, [prompt.text], steers, max_new_tokens=max_new_tokens, cancel=cancel,
+                                   progress=progress)
+    return Continuation.of(model, prompt, diff, steers, cancel=cancel, progress=progress)
 
 
 # ---- the evaluation of one layer ---------------------------------------------------------------------------------

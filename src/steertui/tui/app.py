@@ -435,7 +435,7 @@ class SteerApp(Jobs, App):
         """After a change of alpha, layer, positions, vectors or pair: mark the continuations and the evaluation
         on screen stale (with what changed) and re-run the next tokens and the lens grid once keys pause."""
         if self.generation is not None:
-            self.query_one(GenPane).border_subtitle = f"stale: the {what} changed · g re-runs"
+            self.query_one(GenPane).mark_stale(what)
         if self.evaluation is not None and what != "pair":
             self.query_one(EvalPane).border_subtitle = f"stale: the {what} changed · e re-runs"
         if self.sweep is not None and what in ("layer", "vectors"):

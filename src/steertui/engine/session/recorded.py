@@ -75,7 +75,10 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
     with _operation(rec, steering) as part:
         prompt = fix_site_prompt(rec.model, pair, max_new_tokens)
         diff = part(rec.generate, [prompt.text], max_new_tokens=max_new_tokens, cancel=cancel, progress=progress)
-        return part.done(engine.Continuation(prompt, diff))
+        # the token-by-token reading is not a step: it is a function of the recorded ids and steering
+        steps = engine.Continuation.of(rec.model, prompt, diff, rec.steers(), cancel=cancel,
+                                       progress=progress)
+        return part.done(steps)
 
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
