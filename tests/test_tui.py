@@ -506,7 +506,69 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
         assert [[str(c).strip() for c in table.get_row_at(i)[1:]] for i in range(2)] == \
             [[f"{grid.cell(layer, a).shift:+.2f}" for a in grid.alphas] for layer in grid.layers]
         assert "not re-run" in app.query_one("#grid").border_subtitle
-        assert "not recorded" in str(app.query_one("#grid-detail").render())  # the per-fold coefficients
+        table.focus()
+        await pilot.press("right")  # off alpha 0, whose coefficients are all 0
+        at = (grid.layers[table.cursor_row], grid.alphas[table.cursor_column - 1])
+        cell = grid.cell(*at)
+        assert cell.alpha == 0.5 and cell.raw_alpha == want.cell(*at).raw_alpha and len(cell.raw_alpha) == 3
+        assert f"per fold {', '.join(f'{x:+.3g}' for x in cell.raw_alpha)}" in str(app.query_one("#grid-detail").render())
+
+
+async def test_console_shows_the_recorded_sweep_of_an_opened_session_and_older_files_say_not_recorded(tmp_path,
+                                                                                                     demo_model):
+    """A session whose last evaluation is an alpha sweep opens with the sweep's plots, the curve read from the
+    recorded rows; a file written before rows recorded their mean unsteered score, random yes-rate, answer mass
+    and per-fold coefficients opens with the table saying "not recorded", and still replays."""
+    import re
+
+    from steertui.cli import main
+    from steertui.engine import ops
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.recorded import alpha_sweep
+    from steertui.engine.vectors import raw_alpha
+    from steertui.tui.panes.evaluate import EvalView
+
+    builtin = load_dataset("builtin")
+    pairs = [p for p in builtin.pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
+    path = tmp_path / "sweep.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.build_vectors(pairs, name="v", seed=0)
+    want = alpha_sweep(rec, pairs, 1, ops.sweep_alphas(4.0, 5), "mean-diff")
+    rec.set_steering([{"vector": "v", "layer": 1, "alpha": 1.2345, "positions": "prompt"}])
+    rec.close()
+    async with SteerApp(session_file=str(path)).run_test(size=(100, 30)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.query_one(EvalView).view == "sweep" and app.sweep.curve == want.curve  # TOML keeps every float
+        assert "not re-run" in app.query_one("#sweep").border_subtitle
+        # the session's steering is the console's: its layer, its alpha exactly, its positions
+        assert app.current_steering() == [{"vector": "v", "layer": 1, "alpha": 1.2345, "positions": "prompt"}]
+        await pilot.press("s", "plus")
+        d = app.steering_layer()
+        assert app.alpha() == pytest.approx(1.2345 + raw_alpha(0.25, d.residual_norm, d.vector_norm), rel=1e-12)
+        await pilot.press("0")
+        assert app.alpha() == 0.0
+
+    later = ("baseline_score", "random_yes_rate", "answer_mass", "raw_alpha")
+    text = path.read_text()
+    keys = rf"(?m)^({'|'.join(later)}) = "
+    old = re.sub(keys + r"(\[[^\]]*\]|[^\n]*)\n", "", text)  # a value, or an array over several lines
+    assert len(re.findall(keys, text)) == 4 * len(want.result.rows) and not re.findall(keys, old)
+    path.write_text(old)
+    async with SteerApp(session_file=str(path)).run_test(size=(100, 30)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.query_one(EvalView).view == "table" and app.sweep is None
+        detail = str(app.query_one("#eval-detail").render())
+        assert "answer mass not recorded" in detail and "coefficient per fold not recorded" in detail
+    assert main(["replay", str(path), "--check"]) == 0  # what it does not record is not compared
+
+    shift = want.result.rows[0].baseline_score
+    path.write_text(text.replace(f"baseline_score = {shift!r}\n", f"baseline_score = {shift + 1}\n", 1))
+    assert main(["replay", str(path), "--check"]) == 1  # what it records is
 
 
 async def test_console_method_and_positions(demo_model_path):

@@ -82,6 +82,8 @@ class EvalRow:
     random_kl: float
     answer_mass: float = float("nan")  # mean p(yes) + p(no) at the answer slot, unsteered
     raw_alpha: tuple[float, ...] = ()  # the coefficient applied in each fold (index = fold)
+    baseline_score: float = float("nan")  # mean unsteered verdict score (shift: the steered mean minus it)
+    random_yes_rate: float = float("nan")  # yes-rate with the random vector instead
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -295,6 +297,8 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     baseline_yes_rate=_mean([float(p) for p in yes_b]), yes_rate=_mean([float(p) for p in yes_s]),
                     random_kl=_mean(rkls), answer_mass=_mean([f["p_yes"] + f["p_no"] for f in group]),
                     raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
+                    baseline_score=_mean([f["baseline_score"] for f in group]),
+                    random_yes_rate=_mean([float(p) for p in yes_r]),
                 ))
     return rows
 

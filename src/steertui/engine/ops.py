@@ -188,7 +188,7 @@ def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str) -> Eva
 class SweepCurve:
     """The verdict of the held-out files of an evaluation against alpha at one layer, for the vector and for
     the random control of equal norm: the mean verdict score and the yes-rate (score above its fold's
-    threshold), from the evaluation's per-file records alone (the same files at every alpha)."""
+    threshold), from the evaluation's rows over all CWEs (the same files at every alpha)."""
 
     layer: int
     alphas: tuple[float, ...]
@@ -202,29 +202,19 @@ class SweepCurve:
 
 
 def sweep_curve(result: EvalResult, layer: int | None = None) -> SweepCurve:
-    """The :class:`SweepCurve` of ``result`` at ``layer`` (default: its first layer), alphas in ascending order."""
-    import math
-
+    """The :class:`SweepCurve` of ``result`` at ``layer`` (default: its first layer), alphas in ascending order,
+    from its rows over all CWEs alone (the mean score at an alpha: the mean unsteered score plus the shift), so a
+    session's recorded rows give the same curve as the evaluation that made them."""
     layer = result.settings.layers[0] if layer is None else int(layer)
-    files = result.files
-    n = len(files)
-
-    def mean(values: Iterable[float]) -> float:
-        values = list(values)
-        return math.fsum(values) / len(values) if values else float("nan")
-
-    def at(f: dict[str, Any], a: float) -> dict[str, Any]:
-        return next(x for x in f["steered"] if x["layer"] == layer and x["alpha"] == a)
-
+    rows = {r.alpha: r for r in result.rows if r.layer == layer and r.cwe == "all"}
     alphas = tuple(sorted(float(a) for a in result.settings.alphas))
+    at = [rows[a] for a in alphas]
+    first = at[0]
     return SweepCurve(
-        layer=layer, alphas=alphas,
-        score=tuple(mean(at(f, a)["score"] for f in files) for a in alphas),
-        random_score=tuple(mean(at(f, a)["random_score"] for f in files) for a in alphas),
-        yes_rate=tuple(mean(float(at(f, a)["score"] > f["threshold"]) for f in files) for a in alphas),
-        random_yes_rate=tuple(mean(float(at(f, a)["random_score"] > f["threshold"]) for f in files) for a in alphas),
-        baseline_score=mean(f["baseline_score"] for f in files),
-        baseline_yes_rate=mean(float(f["baseline_score"] > f["threshold"]) for f in files), n=n)
+        layer=layer, alphas=alphas, score=tuple(r.baseline_score + r.shift for r in at),
+        random_score=tuple(r.baseline_score + r.random_shift for r in at), yes_rate=tuple(r.yes_rate for r in at),
+        random_yes_rate=tuple(r.random_yes_rate for r in at), baseline_score=first.baseline_score,
+        baseline_yes_rate=first.baseline_yes_rate, n=first.n)
 
 
 @dataclass(frozen=True)
@@ -279,6 +269,11 @@ class LayerAlphaGrid:
 def spans_grid(settings: EvalSettings) -> bool:
     """Whether an evaluation is read as a layer × alpha grid: several layers and several alphas."""
     return len(settings.layers) > 1 and len(settings.alphas) > 1
+
+
+def spans_sweep(settings: EvalSettings) -> bool:
+    """Whether an evaluation is read as an alpha sweep: one layer at more alphas than `e`'s −a, 0, +a."""
+    return len(settings.layers) == 1 and len(settings.alphas) > 3
 
 
 def within_control(row: EvalRow) -> bool:

@@ -117,7 +117,8 @@ class SteerApp(Jobs, App):
         self.session_steps: list[str] = []
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
-        self.alpha_steps = 0
+        self.alpha_steps: float = 0  # alpha in steps of ALPHA_STEP residual norms (whole, but for a restored one)
+        self.restored: tuple[int, float, float] | None = None  # an opened session's (layer, steps, exact alpha)
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
@@ -207,20 +208,51 @@ class SteerApp(Jobs, App):
                         title="session", severity="warning", timeout=10, markup=False)
         if message.vectors is not None:
             self._show_vectors(message.vectors)
+            self._restore_steering(message.interventions)
         if message.evaluation is not None:
             self._show_recorded_evaluation(message.evaluation)
         active = ", ".join(message.steering) or "none"
         self.notify(f"{len(message.steps)} recorded steps; active steering: {active}", title="session")
 
+    def _restore_steering(self, interventions: list[dict]) -> None:
+        """Steer as the opened session does: the layer, the exact alpha and the positions of its intervention on
+        the Steer pane's vectors (the console steers one layer; more interventions are named, not applied)."""
+        if not interventions:
+            return
+        iv, rows = interventions[0], self.build.diagnostics
+        index = next((i for i, d in enumerate(rows) if iv["vector"] == self.build.name and d.layer == iv["layer"]),
+                     None)
+        if index is None:
+            self.notify(f"the session steers with {iv['vector']}@{iv['layer']}, which the Steer pane's vectors "
+                        f"({self.build.name}) do not hold: not applied", title="session", severity="warning")
+            return
+        self.query_one(SteerPane).move_cursor(row=index)
+        d = rows[index]
+        step = raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm) if d.vector_norm else 0.0
+        self.alpha_steps = float(iv["alpha"]) / step if step else 0.0
+        self.restored = (d.layer, self.alpha_steps, float(iv["alpha"]))
+        self.positions = iv["positions"]
+        self._show_steering()
+        if len(interventions) > 1:
+            rest = ", ".join(f"{x['vector']}@{x['layer']}" for x in interventions[1:])
+            self.notify(f"the console steers one layer: {rest} of the session are not applied here (replay runs "
+                        "them)", title="session", severity="warning")
+
     def _show_recorded_evaluation(self, result: Any) -> None:
         """The session's last evaluation as recorded (not re-run): a layer grid when it spans several layers and
-        alphas, else the table."""
-        from steertui.engine.ops import layer_alpha_grid, spans_grid
+        alphas, an alpha sweep when it is one layer at several alphas (and records each row's mean unsteered score
+        and random yes-rate, which the curve needs), else the table."""
+        from steertui.engine.ops import AlphaSweep, layer_alpha_grid, spans_grid, spans_sweep, sweep_curve
 
         recorded = "as recorded in the session (not re-run)"
+        curve = sweep_curve(result) if spans_sweep(result.settings) else None
         if spans_grid(result.settings):
             self._show_grid(layer_alpha_grid(result))
             self.query_one("#grid").border_subtitle = f"{recorded} · x re-runs"
+        elif curve is not None and all(x == x for x in curve.score + curve.random_yes_rate):  # no NaN: recorded
+            self.sweep = AlphaSweep(result, curve)
+            self.query_one(EvalView).show_sweep(self.sweep, self.layer_note(curve.layer), self.alpha())
+            self.query_one("#sweep").border_subtitle = f"{recorded} · a re-runs"
         else:
             self.evaluation = result
             self.query_one(EvalView).show_result(result, f"{recorded}: e re-runs it for the steering layer")
@@ -436,9 +468,12 @@ class SteerApp(Jobs, App):
         on screen stale (with what changed) and re-run the next tokens and the lens grid once keys pause."""
         if self.generation is not None:
             self.query_one(GenPane).mark_stale(what)
-        if self.evaluation is not None and what != "pair":
+        d = self.steering_layer()
+        layer = None if d is None else d.layer  # a move back to the layer a result was made for is no change
+        if self.evaluation is not None and what != "pair" and not (
+                what == "layer" and tuple(self.evaluation.settings.layers) == (layer,)):
             self.query_one(EvalPane).border_subtitle = f"stale: the {what} changed · e re-runs"
-        if self.sweep is not None and what in ("layer", "vectors"):
+        if self.sweep is not None and (what == "vectors" or (what == "layer" and self.sweep.curve.layer != layer)):
             self.query_one("#sweep").border_subtitle = f"stale: the {what} changed · a re-runs"
         if self.grid is not None and what == "vectors":  # rebuilt per fold with the vectors' method
             self.query_one("#grid").border_subtitle = "stale: the vectors changed · x re-runs"
@@ -581,6 +616,8 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         if d is None or not d.vector_norm:
             return 0.0
+        if self.restored is not None and self.restored[:2] == (d.layer, self.alpha_steps):
+            return self.restored[2]  # an opened session's alpha, exactly, until the layer or alpha changes
         return raw_alpha(self.alpha_steps * ALPHA_STEP, d.residual_norm, d.vector_norm)
 
     @property

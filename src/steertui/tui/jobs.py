@@ -118,8 +118,9 @@ class Jobs:
                 self.post(DatasetLoaded(rec.dataset))
             v = opened.vectors
             vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe) if v is not None else None
-            steering = describe([iv.model_dump() for iv in rec.steering])
-            self.post(SessionOpened(str(rec.path), opened.steps, steering, vectors, opened.evaluation))
+            interventions = [iv.model_dump() for iv in rec.steering]
+            self.post(SessionOpened(str(rec.path), opened.steps, describe(interventions), vectors, opened.evaluation,
+                                    interventions))
             self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")

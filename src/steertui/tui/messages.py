@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
@@ -37,6 +37,7 @@ class SessionOpened(Message):
     steering: list[str]  # the active interventions, described
     vectors: "SteeringVectors | None" = None  # the session's last built vectors, with their recorded diagnostics
     evaluation: Any = None  # engine.evaluate.EvalResult of its last evaluate step, as recorded (None: none)
+    interventions: list[dict] = field(default_factory=list)  # its steering: vector, layer, alpha, positions
 
 
 @dataclass

@@ -141,9 +141,8 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
                       cancel=ctx.cancel)
     folds = [S.FoldRec(fold=int(f["fold"]), threshold=float(f["threshold"]), train_pairs=list(f["train_pairs"]),
                        test_pairs=list(f["test_pairs"])) for f in result.folds]
-    # a session records the row fields of its schema (schema version 1); the rest is in the result's to_dict
-    rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()
-                            if k not in S.EVAL_ROW_NOT_RECORDED}) for r in result.rows]
+    rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()})
+            for r in result.rows]
     return S.EvaluateOutputs(yes_id=result.answers.yes_id, no_id=result.answers.no_id, folds=folds, rows=rows,
                              truncated=list(result.truncated)), result
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from steertui.engine.session import ops
+from steertui.engine.session import schema as S
 from steertui.engine.session.opening import OpenedSession, load_data, load_model, prepare  # re-exported
 from steertui.engine.session.store import SessionError
 from steertui.errors import SteertuiError
@@ -207,12 +208,10 @@ def replay_step(opened: OpenedSession, index: int, ctx: ops.StepContext | None =
     base = f"steps[{index}].outputs"
     diffs: list[Diff] = []
     rec_data, new_data = _dump(step.outputs), _dump(outputs)
+    _unrecorded(step.kind, rec_data, new_data)
     if step.kind == "build_vectors":
         rec_data.pop("sha256", None)
         new_data.pop("sha256", None)
-        if not rec_data.get("cwe_directions"):  # recorded before steertui recorded them
-            new_data.pop("cwe_directions", None)
-            rec_data.pop("cwe_directions", None)
         name = step.inputs.vector
         recorded = opened.vectors.get(name, {})
         for L, v in sorted(result.vectors.vectors.items()):
@@ -220,6 +219,20 @@ def replay_step(opened: OpenedSession, index: int, ctx: ops.StepContext | None =
     compare(rec_data, new_data, base, diffs)
     return StepVerdict(index, step.kind, "match" if not diffs else "mismatch", len(diffs), diffs[:MAX_DIFFS],
                        seconds, summarize(step.kind, outputs))
+
+
+def _unrecorded(kind: str, recorded: dict[str, Any], replayed: dict[str, Any]) -> None:
+    """Leave out of the comparison every output of ``schema.LATER_OUTPUTS`` that the file does not record."""
+    for key in S.LATER_OUTPUTS.get(kind, ()):
+        if key.startswith("rows[]."):
+            name = key.removeprefix("rows[].")
+            for rec, new in zip(recorded.get("rows", ()), replayed.get("rows", ())):
+                if rec.get(name) is None:
+                    rec.pop(name, None)
+                    new.pop(name, None)
+        elif not recorded.get(key):
+            recorded.pop(key, None)
+            replayed.pop(key, None)
 
 
 def _compare_vector(recorded: Any, rebuilt: Any, path: str, out: list[Diff]) -> None:

@@ -36,10 +36,15 @@ class ResumedSession:
     evaluation: Any = None  # engine.evaluate.EvalResult of the last evaluate step, from its record; None: none
 
 
+def _row(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "raw_alpha": tuple(fields["raw_alpha"])} if "raw_alpha" in fields else fields
+
+
 def recorded_evaluation(doc: Any, step: Any) -> Any:
     """An ``evaluate`` step's record as an ``engine.evaluate.EvalResult``: its settings, answer tokens, folds and
-    rows as recorded. What a session does not record is left empty: the per-file records, each row's per-fold
-    coefficient (``raw_alpha``: empty) and answer mass (NaN); ``replay --check`` recomputes them all."""
+    rows as recorded. What a session does not record is left empty: the per-file records, and in a file written
+    before they were recorded (``schema.LATER_OUTPUTS``) each row's per-fold coefficient (``raw_alpha``: empty),
+    answer mass, mean unsteered score and random yes-rate (NaN); ``replay --check`` recomputes them all."""
     from steertui.engine.evaluate import EvalResult, EvalRow
     from steertui.engine.session.ops import eval_settings
     from steertui.engine.verdict import TEMPLATE, AnswerTokens
@@ -47,7 +52,8 @@ def recorded_evaluation(doc: Any, step: Any) -> Any:
     i, o = step.inputs, step.outputs
     source = doc.data.label if doc.data is not None else ""
     return EvalResult(source, doc.model.name, eval_settings(i), AnswerTokens(i.yes, i.no, o.yes_id, o.no_id),
-                      [EvalRow(**r.model_dump()) for r in o.rows], [f.model_dump() for f in o.folds],
+                      [EvalRow(**_row(r.model_dump(exclude_none=True))) for r in o.rows],
+                      [f.model_dump() for f in o.folds],
                       list(o.truncated), TEMPLATE)
 
 

@@ -250,7 +250,8 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded: every field but those in ``EVAL_ROW_NOT_RECORDED``."""
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last four were added after files had been
+    written without them (``LATER_OUTPUTS``): None there means not recorded."""
 
     layer: NonNegInt
     alpha: float
@@ -267,10 +268,19 @@ class EvalRowRec(_Model):
     baseline_yes_rate: float
     yes_rate: float
     random_kl: float
+    answer_mass: float | None = None
+    raw_alpha: list[float] | None = None
+    baseline_score: float | None = None
+    random_yes_rate: float | None = None
 
 
-# EvalRow fields a session does not record (schema version 1): both follow from what it does record and the data
-EVAL_ROW_NOT_RECORDED = ("answer_mass", "raw_alpha")
+# Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
+# field x of every row). A file that lacks one did not record it: replay compares it only where it is recorded,
+# and an opened session says "not recorded".
+LATER_OUTPUTS = {
+    "build_vectors": ("cwe_directions",),
+    "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate"),
+}
 
 
 class EvaluateOutputs(_Model):
