@@ -53,6 +53,10 @@ def test_alpha_sweep_is_the_evaluation_over_its_alphas_and_replays(demo_model, t
     assert top["raw_alpha"] == alphas[-1]  # raw coefficients, as `e` applies them
     doc = read_session(tmp_path / "sweep.toml")
     assert [st.kind for st in doc.steps] == ["evaluate"]
+    # the curve comes from the rows, so the recorded rows give the same curve, float for float
+    from steertui.engine.session.resume import recorded_evaluation
+
+    assert ops.sweep_curve(recorded_evaluation(doc, doc.steps[0])) == headless.curve
     assert tuple(doc.steps[0].inputs.alphas) == alphas
     assert main(["replay", str(tmp_path / "sweep.toml"), "--check"]) == 0
 
