@@ -26,6 +26,7 @@ SHOTS = (
     ("sweep", ("a",)),
     ("grid", ("x",)),
     ("continuation", ("plus", "plus", "g", "z")),
+    ("tokens", ("z", "n")),
 )
 
 

@@ -166,6 +166,25 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
         assert lens.baseline.final_logits_check <= logit_tol(s, SAME_OP) and lens.baseline.target_text == " Yes"
         assert app.query_one(LensPane).grid.row_count == s.n_layers
         assert [st.kind for st in app.recorder.steps] == ["build_vectors", "top_tokens", "lens"]
+        # under the table: p(" Yes") at the answer slot by layer, both sides, the steered layer marked
+        from steertui.tui.panes.plots import LensTargetPlot
+
+        plot = app.query_one(LensTargetPlot)
+        assert plot.plotted == list(range(s.n_layers)) and plot.marked == [d.layer]
+        assert plot.values == ([x.target_prob[-1] for x in want_lens.baseline.layers],
+                               [x.target_prob[-1] for x in want_lens.steered.layers])
+        assert plot.values[0] != plot.values[1]  # steering moved it
+        assert plot.values[0][:d.layer] == plot.values[1][:d.layer]  # layers before the steered one cannot see it
+        # the last layer is the model's output: p(" Yes") from the top-token forward
+        for side, logits in enumerate(result.top.logits):
+            assert plot.values[side][-1] == pytest.approx(float(logits[0].softmax(-1)[answers.yes_id]), abs=1e-5)
+        assert "Yes" in plot.border_title and plot.region.height >= 5
+        await pilot.resize_terminal(80, 24)  # too short for both: the table keeps all its rows
+        await pilot.pause()
+        assert not plot.display and app.query_one(TokensPane).region.height >= 10 + 3
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert plot.display
 
         await pilot.press("s", "0", "t")  # alpha 0: both sides identical, KL exactly 0
         await _settle(app, pilot)

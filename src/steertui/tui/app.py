@@ -36,7 +36,7 @@ from steertui.tui.panes.layers import LayersPane
 from steertui.tui.panes.lens import DEFAULT_TARGET, LensGrid, LensPane
 from steertui.tui.panes.plots import DiagnosticsPlot
 from steertui.tui.panes.steer import CweTable, SteerPane, SteerView
-from steertui.tui.panes.tokens import TokensPane
+from steertui.tui.panes.tokens import TokensPane, TokensView
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
 SWEEP_STEPS = 3  # the alpha sweep spans at least ±3 steps (or ± the current alpha when it is larger), 7 points
@@ -54,7 +54,7 @@ JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compu
 TEXTUAL_COMMANDS = ("quit", "help", "zoom")
 # the tabs on the right: label, pane id (its tab is "tab-<id>"), pane, and the view holding it with its plots
 TAB_PANES = (("Code", "code", CodePane, None), ("Layers", "layers", LayersPane, None),
-             ("Steer", "steer", SteerPane, SteerView), ("Tokens", "tokens", TokensPane, None),
+             ("Steer", "steer", SteerPane, SteerView), ("Tokens", "tokens", TokensPane, TokensView),
              ("Lens", "lens", LensPane, None), ("Gen", "gen", GenPane, None), ("Eval", "eval", EvalPane, EvalView))
 
 
@@ -357,7 +357,7 @@ class SteerApp(Jobs, App):
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
         self.target_before = None
-        self.query_one(TokensPane).show_tokens(message)
+        self.query_one(TokensView).show_tokens(message)
         self.query_one(LensPane).show_lens(message.result.lens, ", ".join(message.steers) or "no steering")
 
     def on_job_failed(self, message: JobFailed) -> None:

@@ -130,3 +130,37 @@ class SweepPlot(Plot):
             pad = 0.05 * (max(values) - min(values) or 1.0)
             self.set_ylimits(min(values) - pad, max(values) + pad)
         self.set_xticks([lo, 0.0, hi] if lo < 0 < hi else None)
+
+
+BASELINE = "dodger_blue1"
+
+
+class LensTargetPlot(Plot):
+    """The lens target's probability at the answer slot at every layer, baseline and steered, the steered layers
+    marked: where in the network the verdict forms, and where the steering moves it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plotted: list[int] = []
+        self.values: tuple[list[float], list[float]] = ([], [])
+        self.marked: list[int] = []
+
+    def show(self, layers: Sequence[int], baseline: Sequence[float], steered: Sequence[float] | None,
+             marked: Sequence[int], target: str) -> None:
+        """``steered`` None: nothing is steered (one line)."""
+        self.plotted, self.marked = list(layers), list(marked)
+        self.values = (list(baseline), list(steered) if steered is not None else list(baseline))
+        self.clear()
+        series = [("baseline", BASELINE)] + ([("steered", VECTOR)] if steered is not None else [])
+        self.border_title = f"p({target}) at the answer slot by layer: " + key(*series)
+        if not layers:
+            return
+        lo, hi = min(layers), max(layers)
+        self.plot(list(layers), list(baseline), line_style=BASELINE, hires_mode=BRAILLE, label="baseline")
+        if steered is not None:
+            self.plot(list(layers), list(steered), line_style=VECTOR, hires_mode=BRAILLE, label="steered")
+        for layer in marked:
+            self.add_v_line(layer, line_style=MARK)
+        self.set_ylimits(0.0, 1.0)
+        self.set_xlimits(lo, hi if hi > lo else lo + 1)
+        self.set_xticks(list(layers) if len(layers) <= 8 else None)
