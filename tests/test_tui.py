@@ -467,6 +467,26 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
         assert app.current_steering() == [{"vector": app.build.name, "layer": other, "positions": "all",
                                            "alpha": raw_alpha(0.5, d.residual_norm, d.vector_norm)}]
         assert app.tokens is not None and app.tokens.live  # the next tokens followed, as a preview
+        # f: the grid of each CWE's held-out files in turn, then every file again; the cursor stays on its cell
+        cwes = sorted({p.cwe for p in app.dataset.pairs})
+        table.focus()
+        shown = []
+        for _ in range(len(cwes) + 1):
+            await pilot.press("f")
+            g = table.grid
+            shown.append(g.cwe)
+            assert g.cells == ops.layer_alpha_grid(grid.result, g.cwe).cells
+            assert [[str(c).strip() for c in table.get_row_at(i)[1:]] for i in range(n)] == \
+                [[f"{g.cell(layer, a).shift:+.2f}" for a in g.alphas] for layer in g.layers]
+            assert (table.cursor_row, table.cursor_column) == (grid.layers.index(other), 1 + grid.alphas.index(0.5))
+            note = str(app.query_one("#grid-note").render())
+            assert note.startswith(f"{g.n} held-out files ({'every CWE' if g.cwe == 'all' else g.cwe})")
+        assert shown == cwes + ["all"] and table.grid.cells == grid.cells
+        # each CWE's cells are means over its own files: n-weighted, they make the cell over every file
+        cell = (other, 0.5)
+        parts = [ops.layer_alpha_grid(grid.result, c).cell(*cell) for c in cwes]
+        assert sum(p.n for p in parts) == grid.n
+        assert sum(p.n * p.shift for p in parts) / grid.n == pytest.approx(grid.cell(*cell).shift, abs=1e-9)
         views = []
         for _ in range(3):
             await pilot.press("w")

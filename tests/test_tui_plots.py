@@ -125,7 +125,12 @@ async def test_alpha_sweep_plots_the_verdict_against_alpha(demo_model_path):
         assert tuple(steps[-1].inputs.alphas) == sweep.curve.alphas
         view, swept = app.query_one(EvalView), app.query_one(SweepView)
         assert view.view == "sweep" and swept.curve is sweep.curve and app.focused is swept
-        assert f"{sweep.curve.n} held-out files" in str(app.query_one("#sweep-note").render())
+        assert f"{sweep.curve.n} held-out files (every CWE)" in str(app.query_one("#sweep-note").render())
+        first = sorted({p.cwe for p in app.dataset.pairs})[0]
+        await pilot.press("f")  # the curve of one CWE's held-out files, from its rows
+        assert swept.curve == ops.sweep_curve(sweep.result, d.layer, first) and swept.curve.cwe == first
+        assert swept.curve.n < sweep.curve.n and swept.curve.score != sweep.curve.score
+        assert f"{swept.curve.n} held-out files ({first})" in str(app.query_one("#sweep-note").render())
         await pilot.press("w")  # the layer grid (none computed yet), then the table, then the sweep again
         await pilot.pause()
         assert view.view == "grid" and app.focused is app.query_one("#grid-table")

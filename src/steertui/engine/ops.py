@@ -199,14 +199,15 @@ class SweepCurve:
     baseline_score: float  # mean unsteered score of the same files
     baseline_yes_rate: float
     n: int  # held-out files
+    cwe: str = "all"  # the files of this CWE (all: every file)
 
 
-def sweep_curve(result: EvalResult, layer: int | None = None) -> SweepCurve:
+def sweep_curve(result: EvalResult, layer: int | None = None, cwe: str = "all") -> SweepCurve:
     """The :class:`SweepCurve` of ``result`` at ``layer`` (default: its first layer), alphas in ascending order,
-    from its rows over all CWEs alone (the mean score at an alpha: the mean unsteered score plus the shift), so a
+    from its rows of ``cwe`` alone (default: over all CWEs) (the mean score at an alpha: the mean unsteered score plus the shift), so a
     session's recorded rows give the same curve as the evaluation that made them."""
     layer = result.settings.layers[0] if layer is None else int(layer)
-    rows = {r.alpha: r for r in result.rows if r.layer == layer and r.cwe == "all"}
+    rows = {r.alpha: r for r in result.rows if r.layer == layer and r.cwe == cwe}
     alphas = tuple(sorted(float(a) for a in result.settings.alphas))
     at = [rows[a] for a in alphas]
     first = at[0]
@@ -214,7 +215,7 @@ def sweep_curve(result: EvalResult, layer: int | None = None) -> SweepCurve:
         layer=layer, alphas=alphas, score=tuple(r.baseline_score + r.shift for r in at),
         random_score=tuple(r.baseline_score + r.random_shift for r in at), yes_rate=tuple(r.yes_rate for r in at),
         random_yes_rate=tuple(r.random_yes_rate for r in at), baseline_score=first.baseline_score,
-        baseline_yes_rate=first.baseline_yes_rate, n=first.n)
+        baseline_yes_rate=first.baseline_yes_rate, n=first.n, cwe=cwe)
 
 
 @dataclass(frozen=True)
@@ -249,13 +250,14 @@ def grid_eval_settings(layers: Iterable[int], alphas: Sequence[float], method: s
 @dataclass(frozen=True)
 class LayerAlphaGrid:
     """A held-out evaluation over layers × alphas (residual units), read as a grid: each cell is the row of
-    every held-out file (CWE ``all``) at one layer and alpha: the verdict-score shift against the random
-    control's, flip rates, accuracy, yes-rate and KL."""
+    the held-out files of one CWE (``all``: every file) at one layer and alpha: the verdict-score shift against
+    the random control's, flip rates, accuracy, yes-rate and KL."""
 
     result: EvalResult
     layers: tuple[int, ...]  # ascending
     alphas: tuple[float, ...]  # ascending, residual units
     cells: Mapping[tuple[int, float], EvalRow]
+    cwe: str = "all"
 
     def cell(self, layer: int, alpha: float) -> EvalRow:
         return self.cells[(int(layer), float(alpha))]
@@ -264,6 +266,18 @@ class LayerAlphaGrid:
     def n(self) -> int:
         """Held-out files in every cell (every file is held out once: the same n in every cell)."""
         return next(iter(self.cells.values())).n if self.cells else 0
+
+
+def eval_cwes(result: EvalResult) -> tuple[str, ...]:
+    """The CWEs an evaluation's grid or sweep can show, in the order ``f`` cycles them: ``all``, then each CWE
+    with rows."""
+    return ("all",) + tuple(sorted({r.cwe for r in result.rows} - {"all"}))
+
+
+def next_cwe(result: EvalResult, cwe: str) -> str:
+    """The CWE after ``cwe`` in :func:`eval_cwes` (after the last: ``all``)."""
+    cwes = eval_cwes(result)
+    return cwes[(cwes.index(cwe) + 1) % len(cwes)] if cwe in cwes else "all"
 
 
 def spans_grid(settings: EvalSettings) -> bool:
@@ -282,11 +296,12 @@ def within_control(row: EvalRow) -> bool:
     return abs(row.shift) <= abs(row.random_shift)
 
 
-def layer_alpha_grid(result: EvalResult) -> LayerAlphaGrid:
-    """The :class:`LayerAlphaGrid` of ``result``: its rows over all CWEs, by layer and alpha."""
-    cells = {(r.layer, float(r.alpha)): r for r in result.rows if r.cwe == "all"}
+def layer_alpha_grid(result: EvalResult, cwe: str = "all") -> LayerAlphaGrid:
+    """The :class:`LayerAlphaGrid` of ``result``: its rows of ``cwe`` (default: over all CWEs), by layer and
+    alpha."""
+    cells = {(r.layer, float(r.alpha)): r for r in result.rows if r.cwe == cwe}
     return LayerAlphaGrid(result, tuple(sorted(set(result.settings.layers))),
-                          tuple(sorted(float(a) for a in set(result.settings.alphas))), cells)
+                          tuple(sorted(float(a) for a in set(result.settings.alphas))), cells, cwe)
 
 
 def layer_grid(model: "LoadedModel", pairs: Sequence["Pair"], layers: Iterable[int], alphas: Sequence[float],

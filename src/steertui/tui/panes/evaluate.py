@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import within_control
+from steertui.engine.ops import layer_alpha_grid, next_cwe, sweep_curve, within_control
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -48,7 +48,9 @@ of 3 steps; each fold applies its own coefficient (`raw_alpha`). A cell is the m
 held-out files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more
 than the random vector of equal norm did there. The line under the grid spells out the cell under the cursor;
 `▸` marks the steering layer. Enter on a cell steers with its layer and alpha (the Steer pane's vectors); the
-next tokens and the lens follow. `w` cycles the table, the sweep and the grid.
+next tokens and the lens follow. `f` shows the grid (or the sweep) of one CWE's held-out files, then the
+next CWE's, then all of them again: few files per CWE, so their shifts are noisier (the note gives n).
+`w` cycles the table, the sweep and the grid.
 
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
 best of 28 or more cells). Confirm it on files it was not chosen on, e.g. another dataset part with
@@ -105,9 +107,12 @@ class SweepView(Vertical, can_focus=True):
 
     ALLOW_MAXIMIZE = True
     HELP = HELP
+    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.sweep: Any = None  # the engine.ops.AlphaSweep shown
+        self.note, self.alpha = "", None
         self.border_title = "Alpha sweep · " + key(("vector", VECTOR), ("random", RANDOM), ("unsteered", CHANCE)) + \
             f" [{MARK}]│[/] α"
         self.border_subtitle = "a: sweep alpha at the steering layer"
@@ -125,15 +130,25 @@ class SweepView(Vertical, can_focus=True):
 
     def show_sweep(self, sweep: Any, note: str, alpha: float | None = None) -> None:
         """``sweep``: an engine.ops.AlphaSweep; ``note``: how the layer was chosen; ``alpha``: the current one."""
-        c = self.curve = sweep.curve
-        s = sweep.result.settings
+        self.sweep, self.note, self.alpha = sweep, note, alpha
+        self.show_curve(sweep.curve)
+        self.border_subtitle = f"{sweep.result.source} · f: CWE · w: the grid"
+
+    def show_curve(self, c: Any) -> None:
+        """One curve of the sweep (engine.ops.SweepCurve): its CWE's held-out files, or all of them."""
+        self.curve, s = c, self.sweep.result.settings
         self.query_one("#sweep-note", Static).update(
-            f"{c.n} held-out files · {s.folds} folds by {s.split} · {note}")
+            f"{c.n} held-out files ({'every CWE' if c.cwe == 'all' else c.cwe}) · {s.folds} folds by {s.split} · "
+            f"{self.note}")
         self.query_one("#sweep-score", SweepPlot).show(c.alphas, c.score, c.random_score, c.baseline_score,
-                                                       mark=alpha)
+                                                       mark=self.alpha)
         self.query_one("#sweep-yes", SweepPlot).show(c.alphas, c.yes_rate, c.random_yes_rate, c.baseline_yes_rate,
-                                                     limits=(0.0, 1.0), mark=alpha)
-        self.border_subtitle = f"{sweep.result.source} · w: the grid"
+                                                     limits=(0.0, 1.0), mark=self.alpha)
+
+    def action_cycle_cwe(self) -> None:
+        if self.sweep is not None:
+            result = self.sweep.result
+            self.show_curve(sweep_curve(result, self.curve.layer, next_cwe(result, self.curve.cwe)))
 
 
 class GridTable(DataTable):
@@ -146,7 +161,10 @@ class GridTable(DataTable):
         self.cursor_type = "cell"
         self.cell_padding = 0  # each cell carries its own leading space: 7 alphas fit 80 columns
 
-    def show_grid(self, grid: Any, marked: int | None) -> None:
+    def show_grid(self, grid: Any, marked: int | None, keep_cursor: bool = False) -> None:
+        """Show ``grid`` with ``marked`` (the steering layer) marked; the cursor goes to that layer at alpha 0, or
+        with ``keep_cursor`` stays on the cell it is on."""
+        cursor = self.cursor_coordinate
         self.grid, self.marked = grid, marked
         self.clear(columns=True)
         self.add_column("layer", key="layer")
@@ -160,7 +178,9 @@ class GridTable(DataTable):
                 text = f"{c.shift:+.2f}".rjust(GRID_CELL)
                 cells.append(Text(text, style="dim" if within_control(c) else delta_style(c.shift, scale)))
             self.add_row(*cells, key=str(layer))
-        if marked in grid.layers and 0.0 in grid.alphas:
+        if keep_cursor:
+            self.move_cursor(row=cursor.row, column=cursor.column)
+        elif marked in grid.layers and 0.0 in grid.alphas:
             self.move_cursor(row=grid.layers.index(marked), column=1 + grid.alphas.index(0.0))
 
     def _label(self, layer: int) -> str:
@@ -196,6 +216,7 @@ class GridView(Vertical):
     """The layer grid with the line for the cell under the cursor."""
 
     HELP = HELP
+    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -211,14 +232,21 @@ class GridView(Vertical):
     def table(self) -> GridTable:
         return self.query_one(GridTable)
 
-    def show_grid(self, grid: Any, marked: int | None) -> None:
+    def show_grid(self, grid: Any, marked: int | None, keep_cursor: bool = False) -> None:
         """``grid``: an engine.ops.LayerAlphaGrid; ``marked``: the steering layer."""
         s = grid.result.settings
         self.query_one("#grid-note", Static).update(
-            f"{grid.n} held-out files · {s.folds} folds by {s.split} · {s.method} per fold · α: residual norms")
-        self.table.show_grid(grid, marked)
-        self.border_subtitle = f"{grid.result.source} · w: the table"
+            f"{grid.n} held-out files ({'every CWE' if grid.cwe == 'all' else grid.cwe}) · {s.folds} folds by "
+            f"{s.split} · {s.method} per fold · α: residual norms")
+        self.table.show_grid(grid, marked, keep_cursor)
+        self.border_subtitle = f"{grid.result.source} · f: CWE · w: the table"
         self.show_detail()
+
+    def action_cycle_cwe(self) -> None:
+        grid = self.table.grid
+        if grid is not None:
+            self.show_grid(layer_alpha_grid(grid.result, next_cwe(grid.result, grid.cwe)), self.table.marked,
+                           keep_cursor=True)
 
     def show_detail(self) -> None:
         self.query_one("#grid-detail", Static).update(self.table.detail() if self.table.grid is not None else "")
