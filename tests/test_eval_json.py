@@ -19,7 +19,8 @@ from steertui.engine.evaluate import EvalSettings, evaluate
 EPS32 = torch.finfo(torch.float32).eps
 
 ROW_KEYS = {"layer", "alpha", "cwe", "n", "shift", "accuracy", "flip_rate", "random_shift", "random_flip_rate", "kl",
-            "n_kl", "baseline_accuracy", "baseline_yes_rate", "yes_rate", "random_kl", "answer_mass", "raw_alpha"}
+            "n_kl", "baseline_accuracy", "baseline_yes_rate", "yes_rate", "random_kl", "answer_mass", "raw_alpha",
+            "baseline_score", "random_yes_rate", "excess_se"}
 FILE_KEYS = {"id", "pair", "cwe", "label", "fold", "threshold", "p_yes", "p_no", "baseline_score", "steered"}
 
 
@@ -63,7 +64,22 @@ def _recompute(files: list[dict], layer: int, alpha: float, cwe: str) -> dict:
         "kl": _mean([x["kl"] for x in patched]), "random_kl": _mean([x["random_kl"] for x in patched]),
         "n_kl": len(patched),
         "raw_alpha": [folds[k] for k in sorted(folds)],
+        "baseline_score": _mean([f["baseline_score"] for f in group]),
+        "random_yes_rate": _mean([float(r) for r in yes_r]),
+        "excess_se": _pair_se(group, st),
     }
+
+
+def _pair_se(group: list[dict], st: list[dict]) -> float:
+    """The standard error over pairs of (steered − random) score, each pair's files averaged first; written out
+    with statistics.stdev as an independent route."""
+    import statistics
+
+    by_pair: dict[str, list[float]] = {}
+    for f, x in zip(group, st):
+        by_pair.setdefault(f["pair"], []).append(x["score"] - x["random_score"])
+    means = [math.fsum(v) / len(v) for v in by_pair.values()]
+    return statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else float("nan")
 
 
 def test_every_row_is_recomputed_from_the_files(eval_json) -> None:
@@ -96,7 +112,10 @@ def test_every_row_is_recomputed_from_the_files(eval_json) -> None:
     for row in rows:
         assert ROW_KEYS <= set(row)
         want = _recompute(files, row["layer"], row["alpha"], row["cwe"])
+        se, want_se = row.pop("excess_se"), want.pop("excess_se")  # another formula: equal to rounding
         assert {k: row[k] for k in want} == want, (row["layer"], row["alpha"], row["cwe"])
+        assert se == pytest.approx(want_se, rel=1e-9, abs=1e-12) and se >= 0.0
+        assert (se == 0.0) == (row["alpha"] == 0.0)  # alpha 0: steered = random = unsteered, every file
     # the coefficient each fold applied is alpha times that fold's residual norm over its vector's norm
     for fold in data["folds"]:
         for L in ("1", "3"):

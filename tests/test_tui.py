@@ -590,11 +590,11 @@ async def test_console_shows_the_recorded_sweep_of_an_opened_session_and_older_f
         await pilot.press("0")
         assert app.alpha() == 0.0
 
-    later = ("baseline_score", "random_yes_rate", "answer_mass", "raw_alpha")
+    later = ("baseline_score", "random_yes_rate", "answer_mass", "raw_alpha", "excess_se")
     text = path.read_text()
     keys = rf"(?m)^({'|'.join(later)}) = "
     old = re.sub(keys + r"(\[[^\]]*\]|[^\n]*)\n", "", text)  # a value, or an array over several lines
-    assert len(re.findall(keys, text)) == 4 * len(want.result.rows) and not re.findall(keys, old)
+    assert len(re.findall(keys, text)) == 5 * len(want.result.rows) and not re.findall(keys, old)
     path.write_text(old)
     async with SteerApp(session_file=str(path)).run_test(size=(100, 30)) as pilot:
         app = pilot.app

@@ -145,20 +145,22 @@ def _print_table(result, parts) -> None:
         console.print(f"[yellow]{len(result.cuts)} file(s) cut to the context, {windowed} of them to their pair's "
                       f"window around the first difference (see 'truncated' in --json)[/]")
     table = Table(header_style="bold")
-    for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift", "rand flip",
-                "KL", "rand KL", "yes rate", "mass"):
+    from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid
+
+    for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift",
+                f"vs rand ±{CONTROL_SE:g}SE", "rand flip", "KL", "rand KL", "yes rate", "mass"):
         table.add_column(col, justify="right" if col != "cwe" else "left")
     for r in result.rows:
         raw = sorted(set(r.raw_alpha))
         raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
         table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), f"{r.shift:+.3f}", f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}", f"{r.random_shift:+.3f}",
-                      f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
+                      beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
-    from steertui.engine.ops import spans_grid
-
+    console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; the "
+                  "grid dims a cell within them, or no larger than the random shift")
     if spans_grid(s):
         console.print(grid_table(result))
 

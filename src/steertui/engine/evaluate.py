@@ -84,6 +84,9 @@ class EvalRow:
     raw_alpha: tuple[float, ...] = ()  # the coefficient applied in each fold (index = fold)
     baseline_score: float = float("nan")  # mean unsteered verdict score (shift: the steered mean minus it)
     random_yes_rate: float = float("nan")  # yes-rate with the random vector instead
+    # the standard error of shift − random_shift over the row's pairs (each pair: the mean over its held-out
+    # files of the steered score minus the random one); NaN with fewer than 2 pairs
+    excess_se: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -264,13 +267,31 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else float("nan")
 
 
+def _standard_error(values: Sequence[float]) -> float:
+    """The standard error of the mean of ``values`` (sample standard deviation over √n); NaN below 2 values."""
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    m = _mean(values)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1) / n)
+
+
+def _by_pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> list[float]:
+    """Per pair of ``group``, the mean over its files of the steered score minus the random vector's: the unit
+    the standard error is taken over (a pair's two files are not independent)."""
+    pairs: dict[str, list[float]] = {}
+    for f, x in zip(group, steered):
+        pairs.setdefault(f["pair"], []).append(x["score"] - x["random_score"])
+    return [_mean(v) for v in pairs.values()]
+
+
 def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alphas: Sequence[float],
                     cwes: Sequence[str]) -> list[EvalRow]:
     """The table from the per-file records of :attr:`EvalResult.files` alone: per (layer, alpha), per CWE and
     ``all``. Means are ``math.fsum(values) / n``; a file counts as "yes" when its score is above its fold's
     threshold; shifts and flips compare each file's steered (or random) score with its unsteered one; the KL
     means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
-    fold applied."""
+    fold applied; ``excess_se`` is the standard error over pairs of the shift beyond the random control's."""
     rows = []
     for L in layers:
         for a in alphas:
@@ -299,6 +320,7 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
                     baseline_score=_mean([f["baseline_score"] for f in group]),
                     random_yes_rate=_mean([float(p) for p in yes_r]),
+                    excess_se=_standard_error(_by_pair_excess(group, st)),
                 ))
     return rows
 

@@ -8,6 +8,7 @@ the result. Importing this module imports neither torch nor Textual.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -290,10 +291,25 @@ def spans_sweep(settings: EvalSettings) -> bool:
     return len(settings.layers) == 1 and len(settings.alphas) > 3
 
 
+CONTROL_SE = 2.0  # a shift beyond the control's counts when it exceeds this many standard errors
+
+
+def beyond_control(row: EvalRow) -> str:
+    """The shift beyond the random control's with ``CONTROL_SE`` standard errors: ``+0.90±0.21``; ``±?`` where
+    the standard error is not known."""
+    se = row.excess_se
+    spread = f"±{CONTROL_SE * se:.2f}" if math.isfinite(se) else "±?"
+    return f"{row.shift - row.random_shift:+.2f}{spread}"
+
+
 def within_control(row: EvalRow) -> bool:
-    """The vector moved the verdict no more than the random vector of equal norm did (|shift| ≤ |random|): a
-    shift that means nothing, shown dim."""
-    return abs(row.shift) <= abs(row.random_shift)
+    """A shift that means nothing, shown dim: the vector moved the verdict no more than the random vector of equal
+    norm did (|shift| ≤ |random|), or its shift beyond the random one is within ``CONTROL_SE`` standard errors
+    (over pairs) of zero. Where the standard error is not known (fewer than 2 pairs, an older session), the first
+    rule alone."""
+    se = row.excess_se
+    return abs(row.shift) <= abs(row.random_shift) or (
+        math.isfinite(se) and abs(row.shift - row.random_shift) <= CONTROL_SE * se)
 
 
 def layer_alpha_grid(result: EvalResult, cwe: str = "all") -> LayerAlphaGrid:

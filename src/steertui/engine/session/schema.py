@@ -250,7 +250,7 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last four were added after files had been
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last five were added after files had been
     written without them (``LATER_OUTPUTS``): None there means not recorded."""
 
     layer: NonNegInt
@@ -272,6 +272,7 @@ class EvalRowRec(_Model):
     raw_alpha: list[float] | None = None
     baseline_score: float | None = None
     random_yes_rate: float | None = None
+    excess_se: float | None = None
 
 
 # Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
@@ -279,7 +280,8 @@ class EvalRowRec(_Model):
 # and an opened session says "not recorded".
 LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
-    "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate"),
+    "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
+                 "rows[].excess_se"),
 }
 
 
