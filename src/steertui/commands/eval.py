@@ -148,7 +148,7 @@ def _print_table(result, parts) -> None:
     from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid
 
     for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift",
-                f"vs rand ±{CONTROL_SE:g}SE", "rand flip", "KL", "rand KL", "yes rate", "mass"):
+                "vs rand", "rand flip", "KL", "rand KL", "yes rate", "mass"):
         table.add_column(col, justify="right" if col != "cwe" else "left")
     for r in result.rows:
         raw = sorted(set(r.raw_alpha))
