@@ -323,6 +323,19 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         assert pane.cursor == (changed[1] if len(changed) > 1 else j)
         await pilot.press("left_square_bracket")
         assert pane.cursor == j
+        # w: every token coloured by how the steering moved its log-prob (the lens grid's delta colours)
+        from steertui.tui.panes.generate import side_text
+        from steertui.tui.panes.lens import delta_style
+
+        await pilot.press("w")
+        assert pane.view == "delta" and "log-prob change, steered − baseline run" in pane.border_subtitle
+        deltas = tuple(x.delta for x in steps.steered)
+        text = side_text(got.steered.texts, set(), "", deltas=deltas)
+        assert [str(span.style) for span in text.spans] == [delta_style(d) for d in deltas]
+        # where they part (same prefix), the steering moved the steered side's token up against the baseline's
+        assert deltas[j] > steps.baseline[j].delta
+        await pilot.press("w")
+        assert pane.view == "diff"
 
         # everything made in the console is in an autosaved session that replays to the same results
         from steertui.cli import main

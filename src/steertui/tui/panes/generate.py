@@ -16,14 +16,19 @@ CHANGED_BASE = "bold white on dark_red"
 CHANGED_STEER = "bold white on dark_green"
 
 
-def side_text(texts: tuple[str, ...], changed: set[int], style: str, cursor: int | None = None) -> Text:
-    """A continuation with its changed tokens highlighted and the token at ``cursor`` underlined and reversed;
-    newlines and tabs shown as ⏎ and → inside the marked tokens."""
+VIEWS = ("diff", "delta")  # what `w` switches: the tokens that differ, or every token's log-prob change
+
+
+def side_text(texts: tuple[str, ...], changed: set[int], style: str, cursor: int | None = None,
+              deltas: tuple[float, ...] | None = None) -> Text:
+    """A continuation with its changed tokens highlighted (or, given ``deltas``, every token coloured by its
+    log-prob change, steered run − baseline run) and the token at ``cursor`` underlined and reversed; newlines
+    and tabs shown as ⏎ and → inside the marked tokens."""
     out = Text()
     for i, t in enumerate(texts):
-        marked = i in changed or i == cursor
+        marked = deltas is not None or i in changed or i == cursor
         shown = (t.replace("\n", "⏎\n").replace("\t", "→") or "∅") if marked else t
-        look = style if i in changed else ""
+        look = delta_style(deltas[i]) if deltas is not None else (style if i in changed else "")
         if i == cursor:
             look = f"{look} reverse underline".strip()
         out.append(shown, style=look)
@@ -87,6 +92,8 @@ class GenPane(VerticalScroll, can_focus=True):
         Binding("end", "step_to('last')", "Last token", show=False),
         Binding("right_square_bracket", "step_to('next')", "Next difference", show=False),
         Binding("left_square_bracket", "step_to('previous')", "Previous difference", show=False),
+        Binding("w", "switch_view", "View", show=False,
+                tooltip="the tokens that differ, or every token coloured by how steering moved its log-prob"),
     ]
     HELP = """\
 ## Continuations
@@ -98,7 +105,10 @@ baseline's, green: the steered). The subtitle gives each side's token count, whe
 token, and its mean log-probability; the lines the patch actually has there are shown for comparison.
 
 `←` / `→` move a cursor over the tokens (`Home` / `End`: the first and last; `]` / `[`: the next and
-previous token where the sides differ), starting at the first difference. Under the continuations, for the token under the cursor on each side: its log-probability and
+previous token where the sides differ), starting at the first difference. `w` colours every token instead by
+how the steering moved its log-probability (steered run − baseline run over that side's prefix; green up,
+red down, full colour at ±2 nats): on the steered side, what the steering made likely; on the baseline side,
+what it made unlikely. Under the continuations, for the token under the cursor on each side: its log-probability and
 rank in the baseline run → the steered run, both over that side's own prefix (what the unsteered model would
 have given the steered token, and the reverse), the top 3 of the side's own run, and the logit lens of the
 token at every layer as the change steering made there (steered run − baseline run, in nats; green up, red
@@ -112,6 +122,7 @@ session: they follow from its recorded tokens and steering.
         self.steers: list[str] = []
         self.cursor = 0
         self.stale: str | None = None  # what changed since it was computed
+        self.view = VIEWS[0]
 
     def compose(self) -> ComposeResult:
         yield Static("g: continue the selected pair at its fix site, baseline and steered", id="gen-body")
@@ -147,6 +158,11 @@ session: they follow from its recorded tokens and steering.
             self.cursor = 0 if where == "first" else self.length - 1
         self.render_diff()
 
+    def action_switch_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        if self.result is not None:
+            self.render_diff()
+
     def render_diff(self) -> None:
         prompt, row, j = self.result.prompt, self.result.row, self.cursor
         base_changed, steer_changed = changed_indices(row.ops)
@@ -155,13 +171,16 @@ session: they follow from its recorded tokens and steering.
         if prompt.dropped_lines:
             body.append(f" · {prompt.dropped_lines} lines dropped from the top to fit", style="yellow")
         body.append("\n")
-        for name, side, changed, style in (("baseline", row.baseline, base_changed, CHANGED_BASE),
-                                           ("steered", row.steered, steer_changed, CHANGED_STEER)):
+        steps = self.result.steps
+        for name, side, changed, style, read in (
+                ("baseline", row.baseline, base_changed, CHANGED_BASE, steps.baseline),
+                ("steered", row.steered, steer_changed, CHANGED_STEER, steps.steered)):
             mean = sum(side.logprobs) / len(side.logprobs) if side.logprobs else float("nan")
             stop = " (stopped at end token)" if side.stopped_at_eos else ""
             check = "" if side.consistent else ", NOT reproduced by a teacher-forced pass"
             body.append(f"── {name}: {len(side.ids)} tokens{stop}, mean log-prob {mean:.2f}{check}\n", style="bold")
-            body.append_text(side_text(side.texts, changed, style, cursor=j))
+            deltas = tuple(st.delta for st in read) if self.view == "delta" else None
+            body.append_text(side_text(side.texts, changed, style, cursor=j, deltas=deltas))
             body.append("\n")
         body.append("\n── the prompt ends with\n", style="bold")
         body.append("\n".join(prompt.text.splitlines()[-3:]) + "\n", style="dim")
@@ -185,4 +204,5 @@ session: they follow from its recorded tokens and steering.
             return
         first = self.result.row.first_divergence
         first = "identical" if first is None else f"first difference at token {first + 1}"
-        self.border_subtitle = f"{first} · {', '.join(self.steers) or 'no steering'} · ←/→ [ ] tokens"
+        view = "w: log-prob change" if self.view == "diff" else "log-prob change, steered − baseline run · w: diff"
+        self.border_subtitle = f"{first} · {', '.join(self.steers) or 'no steering'} · ←/→ [ ] tokens · {view}"
