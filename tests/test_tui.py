@@ -563,7 +563,8 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
         at = (grid.layers[table.cursor_row], grid.alphas[table.cursor_column - 1])
         cell = grid.cell(*at)
         assert cell.alpha == 0.5 and cell.raw_alpha == want.cell(*at).raw_alpha and len(cell.raw_alpha) == 3
-        assert f"per fold {', '.join(f'{x:+.3g}' for x in cell.raw_alpha)}" in str(app.query_one("#grid-detail").render())
+        folds = ", ".join(f"{x:+.3g}" for x in cell.raw_alpha)
+        assert f"per fold {folds}" in str(app.query_one("#grid-detail").render())
 
 
 async def test_console_shows_the_recorded_sweep_of_an_opened_session_and_older_files_say_not_recorded(tmp_path,

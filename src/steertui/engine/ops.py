@@ -189,7 +189,7 @@ def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str) -> Eva
 class SweepCurve:
     """The verdict of the held-out files of an evaluation against alpha at one layer, for the vector and for
     the random control of equal norm: the mean verdict score and the yes-rate (score above its fold's
-    threshold), from the evaluation's rows over all CWEs (the same files at every alpha)."""
+    threshold), from the evaluation's rows of one CWE, or over all of them (the same files at every alpha)."""
 
     layer: int
     alphas: tuple[float, ...]
@@ -205,8 +205,8 @@ class SweepCurve:
 
 def sweep_curve(result: EvalResult, layer: int | None = None, cwe: str = "all") -> SweepCurve:
     """The :class:`SweepCurve` of ``result`` at ``layer`` (default: its first layer), alphas in ascending order,
-    from its rows of ``cwe`` alone (default: over all CWEs) (the mean score at an alpha: the mean unsteered score plus the shift), so a
-    session's recorded rows give the same curve as the evaluation that made them."""
+    from its rows of ``cwe`` alone (default: over all CWEs; the mean score at an alpha is the mean unsteered
+    score plus the shift), so a session's recorded rows give the same curve as the evaluation that made them."""
     layer = result.settings.layers[0] if layer is None else int(layer)
     rows = {r.alpha: r for r in result.rows if r.layer == layer and r.cwe == cwe}
     alphas = tuple(sorted(float(a) for a in result.settings.alphas))

@@ -287,7 +287,7 @@ class SteerApp(Jobs, App):
 
     def _show_vectors(self, vectors: SteeringVectors) -> Any:
         """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
-        self.build, self.alpha_steps = vectors, 0
+        self.build, self.alpha_steps, self.restored = vectors, 0, None
         pane = self.query_one(SteerPane)
         pane.show_build(vectors)
         best = best_layer(vectors.diagnostics)

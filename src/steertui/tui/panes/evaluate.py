@@ -29,7 +29,8 @@ pane) and fixes its verdict threshold on its training files' unsteered scores. P
 for a random vector of equal norm (the control: a shift no larger than it means nothing), `yes` the share of
 "yes" verdicts before → after (all "yes" or all "no" is visible here). The line under the table spells out the
 row under the cursor: `vs rand` the shift beyond the control's ± 2 standard errors over pairs (a pair's two
-files are not independent; `±?` under 2 pairs), `flip` and `rflip` the share of verdicts that changed with the vector and the control,
+files are not independent; `±?` under 2 pairs), `flip` and `rflip` the share of verdicts that changed with the
+vector and the control,
 the accuracy before → after, `KL` the mean per-token KL(steered ‖ plain) on held-out patched files read as
 code (and the control's), the answer mass and the coefficient each fold applied. Alpha 0 must show exactly zero
 shift, flips and KL.
@@ -48,7 +49,8 @@ column is the same push at every layer: from −A to +A, A 3 steps or the curren
 of 3 steps; each fold applies its own coefficient (`raw_alpha`). A cell is the mean verdict-score shift of all
 held-out files, green up and red down (full colour at the grid's largest shift); a dim cell shifted no more
 than the random vector of equal norm did there, or beyond it by no more than 2 standard errors (over pairs:
-`vs rand` in the line under the grid, the shift beyond the control's ± 2 SE). The line under the grid spells out the cell under the cursor;
+`vs rand` in the line under the grid, the shift beyond the control's ± 2 SE). The line under the grid spells
+out the cell under the cursor;
 `▸` marks the steering layer. Enter on a cell steers with its layer and alpha (the Steer pane's vectors); the
 next tokens and the lens follow. `f` shows the grid (or the sweep) of one CWE's held-out files, then the
 next CWE's, then all of them again: few files per CWE, so their shifts are noisier (the note gives n).
@@ -205,7 +207,8 @@ class GridTable(DataTable):
         c = g.cell(g.layers[self.cursor_row], g.alphas[self.cursor_column - 1])
         coef = ", ".join(f"{x:+.3g}" for x in c.raw_alpha) or "not recorded"
         return (f"layer {c.layer} · α {c.alpha:+.2f} residual (per fold {coef}) · n {c.n}: shift {c.shift:+.2f} "
-                f"(rand {c.random_shift:+.2f}, vs rand {beyond_control(c)}) · flip {c.flip_rate:.2f} (rand {c.random_flip_rate:.2f}) · acc "
+                f"(rand {c.random_shift:+.2f}, vs rand {beyond_control(c)}) · flip {c.flip_rate:.2f} "
+                f"(rand {c.random_flip_rate:.2f}) · acc "
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
                 f"KL {c.kl:.3f} (rand {c.random_kl:.3f})")
 
@@ -223,7 +226,8 @@ class GridView(Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.border_title = "Layer grid · verdict shift [green]up[/] [red]down[/] · [dim]dim: within the random control ±2 SE[/]"
+        self.border_title = ("Layer grid · verdict shift [green]up[/] [red]down[/] · "
+                             "[dim]dim: within the random control ±2 SE[/]")
         self.border_subtitle = "x: every layer at 7 alphas"
 
     def compose(self) -> ComposeResult:

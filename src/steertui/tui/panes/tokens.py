@@ -21,10 +21,10 @@ class TokensPane(DataTable):
 The selected pair's vulnerable file in the verdict prompt (code, then the question for its CWE, then
 `Answer:`), and the model's next-token top-k there: baseline on the left, with the current steering on the
 right, KL(steered ‖ baseline) in nats, and the verdict score logit(" Yes") − logit(" No") on both sides.
-A changed token is marked `*`. Under the table (from 30 rows of terminal; `z` zooms), the lens target's probability (`T` in the lens pane
-changes it; default ` Yes`) at the answer slot at every layer, baseline (blue) and steered (green), the
-steered layer marked red: where in the network the verdict forms, and where the steering moves it. The
-last layer's value is the model's own output.
+A changed token is marked `*`. Under the table (when the terminal has 30 rows or more), the lens target's
+probability (`T` in the lens pane changes it; default ` Yes`) at the answer slot at every layer, baseline
+(blue) and steered (green), the steered layer marked red: where in the network the verdict forms, and where
+the steering moves it. The last layer's value is the model's own output.
 """
 
     def on_mount(self) -> None:
