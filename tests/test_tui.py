@@ -533,6 +533,27 @@ async def test_steer_pane_shows_the_cwe_directions_of_the_steering_layer(demo_mo
         assert view.view == "plots" and not table.display
 
 
+async def test_the_cwe_directions_scroll_where_they_do_not_fit(demo_model_path):
+    """At 80×24 the CWE table is larger than its place: tab gives it the focus, the arrows scroll it, and w
+    hides it again with the focus back on the steering table."""
+    from steertui.tui.panes.steer import CweTable, SteerPane, SteerView
+
+    async with _console(demo_model_path, build=True, size=(80, 24)) as (app, pilot):
+        view, table, steer = app.query_one(SteerView), app.query_one(CweTable), app.query_one(SteerPane)
+        await pilot.press("s", "w")
+        await pilot.pause()
+        assert view.view == "cwe" and app.focused is steer and table.max_scroll_y > 0
+        layer = app.steering_layer().layer
+        await pilot.press("tab")
+        assert app.focused is table
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert table.scroll_y > 0 and app.steering_layer().layer == layer  # the arrows scroll, not the layer
+        await pilot.press("w")
+        await pilot.pause()
+        assert view.view == "plots" and not table.display and app.focused is steer
+
+
 async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, demo_model):
     """A session whose last evaluation is a layer grid opens with that grid on screen, as recorded (not re-run)."""
     from steertui.engine.data import load_dataset

@@ -53,14 +53,9 @@ is the steering layer.
 or one per CWE? Each row is a CWE (with its number of pairs): `v` the cosine of its own mean difference with
 the built vector, then its cosine with every other CWE's (green alike, red opposed). Two unrelated directions
 have a cosine of about ±1/√d_model (dim below that); a CWE with one or two pairs has a noisy direction.
-Recorded with the vectors in the session (`replay --check` compares them); `w` again shows the plots; `z`
-shows it whole on a small terminal.
+Recorded with the vectors in the session (`replay --check` compares them); `w` again shows the plots. On a
+small terminal, `tab` moves the focus to it, where the arrows scroll it and `z` shows it whole; `s` comes back.
 """
-
-    # not in the footer: focusing the pane (every b does) then changes no key the footer shows, and the footer is
-    # not rebuilt while the build's thread computes (a rebuild there was the event loop's longest wait, 25-60 ms)
-    BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view", show=False,
-                        tooltip="the diagnostics plotted over layers, or the per-CWE directions")]
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -77,17 +72,13 @@ shows it whole on a small terminal.
     def show_steering(self, description: str) -> None:
         self.border_subtitle = description
 
-    def action_switch_view(self) -> None:
-        view = self.parent
-        if isinstance(view, SteerView):
-            view.show_view("plots" if view.view == "cwe" else "cwe")
-
 
 class CweTable(DataTable):
-    """Rows: CWEs; columns: the cosine with the built vector, then with each CWE's direction (same order)."""
+    """Rows: CWEs; columns: the cosine with the built vector, then with each CWE's direction (same order). The
+    steering table keeps the focus after ``w``; ``tab`` brings it here to scroll a table larger than the pane."""
 
-    can_focus = False  # the steering table keeps the focus and the keys
     shown: Any = None
+    HELP = SteerPane.HELP
 
     def on_mount(self) -> None:
         self.show_cursor = False
@@ -114,7 +105,7 @@ class CweTable(DataTable):
             cells += [self._cell(x, c.chance, diagonal=i == j) for j, x in enumerate(c.cosine[i])]
             self.add_row(*cells)
         self.border_title = f"CWE directions at layer {c.layer} · cosine, [green]alike[/] [red]opposed[/]"
-        self.border_subtitle = f"dim: |cos| < {c.chance:.2f} (chance, 1/√d) · w: plots"
+        self.border_subtitle = f"dim: |cos| < {c.chance:.2f} (chance, 1/√d) · w: plots · tab: scroll it"
 
     @staticmethod
     def _cell(x: float, chance: float, diagonal: bool = False) -> Text:
@@ -125,7 +116,13 @@ class CweTable(DataTable):
 
 
 class SteerView(Vertical):
-    """The steering table above its plot (laid out in app.tcss); the table keeps the focus and the keys."""
+    """The steering table above its plot or the CWE directions (laid out in app.tcss); the table keeps the focus
+    and the keys (`tab` takes the focus to the CWE table, to scroll it)."""
+
+    # not in the footer: focusing the pane (every b does) then changes no key the footer shows, and the footer is
+    # not rebuilt while the build's thread computes (a rebuild there was the event loop's longest wait, 25-60 ms)
+    BINDINGS = [Binding("w", "switch_view", "Plots/CWEs", id="steer_view", show=False,
+                        tooltip="the diagnostics plotted over layers, or the per-CWE directions")]
 
     def __init__(self, table: SteerPane, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -146,6 +143,12 @@ class SteerView(Vertical):
     def view(self) -> str:
         return "cwe" if self.query_one(CweTable).display else "plots"
 
+    def action_switch_view(self) -> None:
+        self.show_view("plots" if self.view == "cwe" else "cwe")
+
     def show_view(self, view: str) -> None:
+        cwe = self.query_one(CweTable)
+        if view != "cwe" and cwe.has_focus:
+            self.table.focus()
         self.query_one("#steer-plots").display = view == "plots"
-        self.query_one(CweTable).display = view == "cwe"
+        cwe.display = view == "cwe"
