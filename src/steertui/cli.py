@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import bench, data, eval as eval_cmd, layers, replay
+    from steertui.commands import bench, data, eval as eval_cmd, layers, replay, vectors
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.register(sub)
     replay.register(sub)
     bench.register(sub)
+    vectors.register(sub)
     return parser
 
 

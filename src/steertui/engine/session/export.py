@@ -1,0 +1,164 @@
+"""A session's steering vectors taken out of it: one vector's layers as a standalone safetensors file that says
+what it holds and where it applies, and the reading (with its checks) of such a file or a session's sidecar.
+
+An exported file holds one float32 ``[d_model]`` tensor per layer, named ``layer.L``, and in its metadata (all
+strings, JSON where structured): ``format`` (``steertui.vectors/1``), ``name``, ``model`` (the session's model
+spec), ``model_name``, ``weights_sha256``, ``d_model``, ``n_layers``, ``read_at`` (where each layer's vector was
+read and is added: the nnsight access of the block's hidden state, ``{layer}`` standing for the layer),
+``method``, ``readout``, ``split``, ``seed``, ``pair_ids``, ``source`` (the data), ``data_commit`` (empty when
+the data has none), ``sha256`` (per
+layer, of the float32 little-endian bytes), ``vector_norm`` and ``residual_norm`` (per layer, from the build;
+alpha ``a`` in residual units is the coefficient ``a * residual_norm / vector_norm``), ``steertui`` (the
+version that wrote it). ``d_model``, ``n_layers``, ``seed``, ``pair_ids``, ``sha256``, ``vector_norm`` and
+``residual_norm`` are JSON, the rest plain text. Nothing in it is pickled; reading it runs no code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from steertui.engine.session.store import (SIDECAR_FORMAT, SessionError, read_session, read_vectors,
+                                           resolve_session_file)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+EXPORT_FORMAT = "steertui.vectors/1"
+JSON_KEYS = ("d_model", "n_layers", "seed", "pair_ids", "sha256", "vector_norm", "residual_norm")  # the rest: text
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """What a vectors file holds: its format, per vector name its metadata and its tensors by layer (each
+    checked against its sha256)."""
+
+    path: Path
+    format: str
+    about: dict[str, dict[str, Any]]  # name -> metadata (method, readout, read_at, model, ...)
+    vectors: dict[str, dict[int, "torch.Tensor"]]
+
+
+def _build_step(doc: Any, name: str) -> Any:
+    """The session's last step that built ``name`` (None when none did: vectors from an older file)."""
+    steps = [st for st in doc.steps if st.kind == "build_vectors" and st.inputs.vector == name]
+    return steps[-1] if steps else None
+
+
+def _session_about(doc: Any, rec: Any, vectors: dict[int, "torch.Tensor"]) -> dict[str, Any]:
+    from steertui import __version__
+    from steertui.engine.steering import vector_sha256
+
+    build = _build_step(doc, rec.name)
+    diagnostics = {d.layer: d for d in build.outputs.diagnostics} if build is not None else {}
+    return {
+        "format": EXPORT_FORMAT, "name": rec.name, "model": doc.model.spec, "model_name": doc.model.name,
+        "weights_sha256": doc.model.weights_sha256, "d_model": rec.d_model, "n_layers": doc.model.n_layers,
+        "read_at": rec.read_at, "method": rec.method, "readout": rec.readout, "split": rec.split, "seed": rec.seed,
+        "pair_ids": list(rec.pair_ids), "source": rec.source or (doc.data.label if doc.data is not None else ""),
+        "data_commit": (doc.data.commit or "") if doc.data is not None else "",
+        "sha256": {str(L): vector_sha256(t) for L, t in sorted(vectors.items())},
+        "vector_norm": {str(L): float(t.norm()) for L, t in sorted(vectors.items())},
+        "residual_norm": {str(L): diagnostics[L].residual_norm for L in sorted(vectors) if L in diagnostics},
+        "steertui": __version__,
+    }
+
+
+def session_vector_file(session: str | os.PathLike[str]) -> VectorFile:
+    """Every vector of the session file ``session`` (its sidecar checked against the recorded sha256s), each with
+    the metadata an export of it would carry."""
+    path = resolve_session_file(session)
+    doc = read_session(path)
+    vectors = read_vectors(doc, path)
+    about = {rec.name: _session_about(doc, rec, vectors[rec.name]) for rec in doc.vectors}
+    return VectorFile(path, "session", about, vectors)
+
+
+def export_vector(session: str | os.PathLike[str], name: str, out: str | os.PathLike[str],
+                  layers: Iterable[int] | None = None) -> Path:
+    """Write vector ``name`` of the session file ``session`` (every layer, or ``layers``) to ``out`` as an
+    exported vectors file (module docstring), atomically. The session's sidecar is checked first (each tensor
+    against its recorded sha256); a name or layer the session does not hold is a :class:`SessionError`."""
+    from safetensors.torch import save
+
+    from steertui.atomic import atomic_write_bytes
+
+    path = resolve_session_file(session)
+    doc = read_session(path)
+    index = next((i for i, rec in enumerate(doc.vectors) if rec.name == name), None)
+    if index is None:
+        have = ", ".join(rec.name for rec in doc.vectors) or "none"
+        raise SessionError(path, "vectors", f"the session holds no vector {name!r} (it holds: {have})",
+                           "name one of its vectors")
+    rec = doc.vectors[index]
+    held = read_vectors(doc, path)[name]
+    wanted = sorted(held) if layers is None else sorted({int(L) for L in layers})
+    missing = [L for L in wanted if L not in held]
+    if missing or not wanted:
+        raise SessionError(path, f"vectors[{index}].layers", f"vector {name!r} has no layer {missing or wanted}",
+                           f"use its layers {sorted(held)}")
+    chosen = {L: held[L] for L in wanted}
+    about = _session_about(doc, rec, chosen)
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise SessionError(out, "--out", "an exported vector is a .safetensors file", "name it FILE.safetensors")
+    meta = {k: json.dumps(v) if k in JSON_KEYS else ("" if v is None else str(v)) for k, v in about.items()}
+    tensors = {f"layer.{L}": t.detach().float().cpu().contiguous() for L, t in chosen.items()}
+    return atomic_write_bytes(out, save(tensors, metadata=meta))
+
+
+def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
+    """An exported vectors file or a session's sidecar, every tensor checked against the sha256 in its metadata.
+    Anything else (a missing file, not safetensors, another format, an altered tensor) is a :class:`SessionError`
+    naming the file."""
+    from safetensors import SafetensorError, safe_open
+
+    from steertui.engine.steering import vector_sha256
+
+    path = Path(file)
+    if not path.is_file():
+        raise SessionError(path, "file", "no such file", "give the path of a .toml session or a .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise SessionError(path, "file", f"not a readable safetensors file ({str(err).splitlines()[0][:100]})",
+                           "give a file exported by steertui vectors --export, or a session's sidecar") from None
+    fmt = meta.get("format", "")
+    try:
+        if fmt == EXPORT_FORMAT:
+            about = {k: json.loads(v) if k in JSON_KEYS else v for k, v in meta.items()}
+            name = about["name"]
+            vectors = {name: {int(k.removeprefix("layer.")): t for k, t in tensors.items()}}
+            sha = {name: {int(L): s for L, s in about["sha256"].items()}}
+            about = {name: about}
+        elif fmt == SIDECAR_FORMAT:
+            about = json.loads(meta["vectors"]) if "vectors" in meta else {}
+            vectors, sha = {}, {}
+            for key, t in tensors.items():
+                name, layer = key.rsplit("/", 1)
+                vectors.setdefault(name, {})[int(layer)] = t
+            for key, s in json.loads(meta["sha256"]).items():
+                name, layer = key.rsplit("/", 1)
+                sha.setdefault(name, {})[int(layer)] = s
+            for name in vectors:  # the table shows each layer's sha256, as an exported file's does
+                about.setdefault(name, {})["sha256"] = {str(L): s for L, s in sha.get(name, {}).items()}
+        else:
+            raise SessionError(path, "format", f"its format is {fmt or 'not given'!r}, not {EXPORT_FORMAT!r} or "
+                               f"{SIDECAR_FORMAT!r}", "give a file steertui wrote")
+    except (KeyError, ValueError, TypeError) as err:
+        raise SessionError(path, "metadata", f"its metadata is incomplete or malformed ({err})",
+                           "export it again with steertui vectors --export") from None
+    for name, layers in vectors.items():
+        for L, t in layers.items():
+            if t.ndim != 1:
+                raise SessionError(path, f"{name}/{L}", f"tensor has shape {tuple(t.shape)}",
+                                   "a steering vector is one-dimensional [d_model]")
+            if sha.get(name, {}).get(L) != vector_sha256(t):
+                raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
+                                   "the file was altered; export it again")
+    return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()})
