@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -51,3 +52,23 @@ def int_at_least(minimum: int):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+def comma_list(text: str, convert: Any, what: str, empty: str) -> tuple[Any, ...]:
+    """``text`` split at commas, each part through ``convert``; an argparse error naming ``what`` the parts should
+    be, or saying ``empty`` when there is none."""
+    try:
+        values = tuple(convert(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of {what}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(empty)
+    return values
+
+
+def layer_list(text: str) -> tuple[int, ...]:
+    """``1,3`` -> (1, 3): one or more layer indices, none negative (an argparse type)."""
+    values = comma_list(text, int, "layer indices", "no layer given: pass layer indices, e.g. --layers 1,3")
+    if min(values) < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': layer indices are 0 or more")
+    return values

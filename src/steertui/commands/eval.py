@@ -7,18 +7,14 @@ import math
 import sys
 from pathlib import Path
 
-from steertui.commands._common import add_dataset_option, add_model_options, load_model, positive_int
+from steertui.commands._common import (add_dataset_option, add_model_options, comma_list, layer_list, load_model,
+                                       positive_int)
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
-    if not values:
-        raise argparse.ArgumentTypeError("no value given: pass at least one number, e.g. --alpha=-1,0,1")
+    values = comma_list(text, float, "numbers", "no value given: pass at least one number, e.g. --alpha=-1,0,1")
     bad = [x for x in values if not math.isfinite(x)]
     if bad:
         raise argparse.ArgumentTypeError(f"{bad[0]} is not a finite number: alphas must be finite, e.g. --alpha=-1,0,1")
@@ -26,15 +22,8 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _layers(text: str) -> tuple[int, ...] | str:
-    if text.strip().lower() == "all":
-        return "all"
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not 'all' or a comma-separated list of layer indices") from None
-    if not values:
-        raise argparse.ArgumentTypeError("no layer given: pass 'all' or layer indices, e.g. --layers 1,3")
-    return values
+    """``all``, or layer indices (:func:`layer_list`)."""
+    return "all" if text.strip().lower() == "all" else layer_list(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

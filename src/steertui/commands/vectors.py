@@ -9,17 +9,7 @@ import argparse
 import json
 import sys
 
-
-
-def layer_list(text: str) -> tuple[int, ...]:
-    """``1,3`` -> (1, 3): layer indices, at least one, none negative."""
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of layer indices") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"'{text}': give one or more layer indices of 0 or more, e.g. --layers 1,3")
-    return values
+from steertui.commands._common import layer_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
