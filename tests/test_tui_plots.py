@@ -87,6 +87,14 @@ async def test_evaluation_table_fits_80_columns_with_a_detail_line(demo_model_pa
         assert table.row_count == len(app.evaluation.rows)
         # no column is cut off: the table is no wider than the pane
         assert table.virtual_size.width <= table.scrollable_content_region.width
+        # a shift that means nothing next to the control is dim, as in the grid (alpha 0 always is)
+        from steertui.engine.ops import within_control
+
+        shifts = [table.get_row_at(i)[3] for i in range(table.row_count)]
+        assert [s.plain for s in shifts] == [f"{r.shift:+.2f}" for r in app.evaluation.rows]
+        assert ["dim" in str(s.spans) for s in shifts] == [within_control(r) for r in app.evaluation.rows]
+        assert any(r.alpha == 0 for r in app.evaluation.rows) and all(
+            within_control(r) for r in app.evaluation.rows if r.alpha == 0)
         detail = app.query_one("#eval-detail")
         n = len(app.dataset.pairs)
         text = str(detail.render())

@@ -134,7 +134,7 @@ def _print_table(result, parts) -> None:
         console.print(f"[yellow]{len(result.cuts)} file(s) cut to the context, {windowed} of them to their pair's "
                       f"window around the first difference (see 'truncated' in --json)[/]")
     table = Table(header_style="bold")
-    from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid
+    from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid, within_control
 
     for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift",
                 "vs rand", "rand flip", "KL", "rand KL", "yes rate", "mass"):
@@ -142,14 +142,15 @@ def _print_table(result, parts) -> None:
     for r in result.rows:
         raw = sorted(set(r.raw_alpha))
         raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
-        table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), f"{r.shift:+.3f}", f"{r.accuracy:.2f}",
+        shift = f"[dim]{r.shift:+.3f}[/]" if within_control(r) else f"{r.shift:+.3f}"
+        table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}", f"{r.random_shift:+.3f}",
                       beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
-    console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; the "
-                  "grid dims a cell within them, or no larger than the random shift")
+    console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; a "
+                  "dim shift (and grid cell) is within them, or no larger than the random shift")
     if spans_grid(s):
         console.print(grid_table(result))
 

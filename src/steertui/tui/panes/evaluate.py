@@ -25,7 +25,8 @@ HELP = """\
 current alpha, or one step when it is 0) on every loaded pair. Pairs are split into 3 folds stratified by CWE;
 each fold builds its own mean-difference vector from its training pairs only (not the vector in the Steer
 pane) and fixes its verdict threshold on its training files' unsteered scores. Per alpha and CWE:
-`shift` the mean change of the verdict score logit(" Yes") − logit(" No") on held-out files, `rand` the same
+`shift` the mean change of the verdict score logit(" Yes") − logit(" No") on held-out files (dim where it means
+nothing next to the control, as in the grid), `rand` the same
 for a random vector of equal norm (the control: a shift no larger than it means nothing), `yes` the share of
 "yes" verdicts before → after (all "yes" or all "no" is visible here). The line under the table spells out the
 row under the cursor: `vs rand` the shift beyond the control's ± 2 standard errors over pairs (a pair's two
@@ -81,9 +82,12 @@ class EvalPane(DataTable):
         self.results = list(result.rows)
         for r in result.rows:
             bold = r.cwe == "all"
-            cells = [f"{r.alpha:+.3g}", r.cwe, str(r.n), f"{r.shift:+.2f}", f"{r.random_shift:+.2f}",
-                     f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}"]
-            self.add_row(*[f"[b]{c}[/]" if bold else c for c in cells])
+            cells: list[Any] = [f"{r.alpha:+.3g}", r.cwe, str(r.n), f"{r.shift:+.2f}", f"{r.random_shift:+.2f}",
+                                f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}"]
+            cells = [Text(c, style="bold" if bold else "") for c in cells]
+            if within_control(r):  # the shift means nothing next to the control's: dim, as in the grid
+                cells[3].stylize("dim")
+            self.add_row(*cells)
         s = result.settings
         self.border_subtitle = (f"layer {', '.join(map(str, s.layers))} · {s.folds} folds by {s.split} · "
                                 f"{result.source} · {len(result.truncated)} files truncated")
