@@ -165,3 +165,17 @@ def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_model, monkey
         # the coefficient alpha * ||h|| / ||v|| times the float32 vector rounds once per element before the norm;
         # each is a relative error of a few EPS32, summed over d_model terms like a random walk
         assert got == pytest.approx(want, rel=64 * EPS32), (layer, label)
+
+
+def test_cwe_option_keeps_only_those_pairs(demo_model_path, tmp_path, capsys) -> None:
+    out = tmp_path / "cwe.json"
+    assert main(["eval", "--model", str(demo_model_path), "--dataset", "builtin", "--layers", "1", "--alpha=0,2",
+                 "--cwe", "787", "--cwe", "CWE-22", "--folds", "2", "--kl-tokens", "8", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["settings"]["cwes"] == ["cwe-22", "cwe-787"]
+    assert sorted({f["cwe"] for f in data["files"]}) == ["cwe-22", "cwe-787"] and len(data["files"]) == 8
+    assert sorted({r["cwe"] for r in data["results"]}) == ["all", "cwe-22", "cwe-787"]
+    capsys.readouterr()
+    assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha", "1", "--cwe", "999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no pairs of 999" in err and "choose from cwe-22, cwe-77" in err

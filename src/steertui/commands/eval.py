@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
+    p.add_argument("--cwe", action="append", metavar="CWE",
+                   help="only the pairs of this CWE, e.g. cwe-787 or 787 (repeatable; default: every CWE)")
     p.add_argument("--chunk-size", type=positive_int, default=8, help="samples per forward pass (default 8)")
     p.add_argument("--kl-tokens", type=positive_int, default=64, help="tokens of each neutral file for the KL (default 64)")
     p.add_argument("--yes", default=" Yes", help="answer token for 'vulnerable' (default ' Yes')")
@@ -72,13 +74,24 @@ def _pairs(args: argparse.Namespace):
     if unknown:
         raise SteertuiError(f"part(s) {', '.join(unknown)} not in {dataset.source.label}",
                             f"choose from {', '.join(dataset.parts)}")
-    return dataset, list(dataset.select(parts=parts).pairs), parts
+    selected = dataset.select(parts=parts)
+    if args.cwe:
+        from steertui.engine.data.model import cwe_sort_key, normalize_cwe
+
+        have = sorted({p.cwe for p in selected.pairs}, key=cwe_sort_key)
+        missing = [c for c in args.cwe if normalize_cwe(c) not in have]
+        if missing:
+            raise SteertuiError(f"no pairs of {', '.join(missing)} in parts {', '.join(parts)}",
+                                f"choose from {', '.join(have)}")
+        selected = selected.select(cwes=args.cwe)
+    return dataset, list(selected.pairs), parts
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from steertui.engine.data.model import cwe_sort_key
     from steertui.engine.evaluate import EvalSettings, evaluate
 
     out_path = Path(args.json) if args.json else None
@@ -101,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                                                                          total=total))
     data = result.to_dict()
     data["settings"]["parts"] = parts
+    data["settings"]["cwes"] = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
     if out_path is not None:
         from steertui.atomic import atomic_write_json
 
