@@ -20,7 +20,7 @@ EPS32 = torch.finfo(torch.float32).eps
 
 ROW_KEYS = {"layer", "alpha", "cwe", "n", "shift", "accuracy", "flip_rate", "random_shift", "random_flip_rate", "kl",
             "n_kl", "baseline_accuracy", "baseline_yes_rate", "yes_rate", "random_kl", "answer_mass", "raw_alpha",
-            "baseline_score", "random_yes_rate", "excess_se"}
+            "baseline_score", "random_yes_rate", "excess_se", "random_shift_max"}
 FILE_KEYS = {"id", "pair", "cwe", "label", "fold", "threshold", "p_yes", "p_no", "baseline_score", "steered"}
 
 
@@ -67,6 +67,7 @@ def _recompute(files: list[dict], layer: int, alpha: float, cwe: str) -> dict:
         "baseline_score": _mean([f["baseline_score"] for f in group]),
         "random_yes_rate": _mean([float(r) for r in yes_r]),
         "excess_se": _pair_se(group, st),
+        "random_shift_max": _mean([x["random_score"] - f["baseline_score"] for f, x in zip(group, st)]),  # 1 control
     }
 
 

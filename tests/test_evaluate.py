@@ -142,3 +142,51 @@ def test_layer_grid_reads_every_layer_and_alpha_in_residual_units(demo_model):
         cells = [part.strip() for part in lines[str(layer)].split("│")[2:5]]
         assert cells == [f"{grid.cell(layer, a).shift:+.2f} ({grid.cell(layer, a).random_shift:+.2f})"
                          for a in grid.alphas]
+
+
+def test_several_random_controls(demo_model, tmp_path):
+    """--controls K: K random vectors of the vector's norm per fold and layer; the first is the one-control run's;
+    the random columns are the controls' means, random_shift_max the control shift of largest magnitude, and the
+    dim rule holds a shift against that largest one. Recorded and replayed."""
+    import dataclasses
+    import math
+
+    from steertui.engine.evaluate import random_control
+    from steertui.engine.ops import within_control
+    from steertui.engine.session import SessionRecorder, read_session
+
+    data = load_dataset("builtin")
+    pairs = [p for p in data.pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
+    base = EvalSettings(layers=(1,), alphas=(0.0, 2.0), folds=2, kl_tokens=8)
+    one = evaluate(demo_model, pairs, base)
+    three = evaluate(demo_model, pairs, dataclasses.replace(base, controls=3))
+    for f1, f3 in zip(one.files, three.files):
+        for x1, x3 in zip(f1["steered"], f3["steered"]):
+            assert x3["score"] == x1["score"] and x3["random_score"] == x1["random_score"] == x3["random_scores"][0]
+            assert len(x3["random_scores"]) == 3 and x1["random_scores"] == [x1["random_score"]]
+            if x3["alpha"] == 0.0:
+                assert x3["random_scores"] == [f3["baseline_score"]] * 3
+            else:
+                assert len(set(x3["random_scores"])) == 3  # three directions, three scores
+    v = torch.randn(demo_model.d_model, generator=torch.Generator().manual_seed(1))
+    rs = [random_control(v, 0, 1, 1, c) for c in range(3)]
+    assert all(abs(float(r.norm()) - float(v.norm())) < 1e-4 for r in rs)
+    assert max(abs(float(torch.nn.functional.cosine_similarity(rs[i], rs[j], dim=0)))
+               for i in range(3) for j in range(i + 1, 3)) < 0.5
+    row = next(r for r in three.rows if r.cwe == "all" and r.alpha == 2.0)
+    per = [math.fsum(x["random_scores"][c] - f["baseline_score"] for f in three.files for x in f["steered"]
+                     if x["alpha"] == 2.0) / len(three.files) for c in range(3)]
+    assert row.random_shift == pytest.approx(sum(per) / 3, abs=1e-12)
+    assert row.random_shift_max == pytest.approx(max(per, key=abs), abs=1e-12)
+    solo = next(r for r in one.rows if r.cwe == "all" and r.alpha == 2.0)
+    assert solo.random_shift_max == solo.random_shift  # one control: its own shift
+    # the dim rule: no larger than the control that moved the verdict most
+    probe = dataclasses.replace(row, shift=0.5, random_shift=0.1, random_shift_max=-1.0, excess_se=float("nan"))
+    assert within_control(probe) and not within_control(dataclasses.replace(probe, random_shift_max=0.2))
+    # recorded with its count, replayed to the same rows
+    rec = SessionRecorder.new(demo_model, data, path=tmp_path / "controls.toml")
+    rec.evaluate(pairs, dataclasses.replace(base, controls=2))
+    rec.close()
+    step = read_session(tmp_path / "controls.toml").steps[0]
+    assert step.inputs.controls == 2 and step.outputs.rows[0].random_shift_max is not None
+    assert main(["replay", str(tmp_path / "controls.toml"), "--check"]) == 0

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hold out whole pairs (k folds, stratified by CWE) or one CWE at a time")
     p.add_argument("--folds", type=positive_int, default=3, help="folds for --split pairs (default 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--controls", type=positive_int, default=1, metavar="K",
+                   help="random vectors of equal norm per fold and layer (default 1); the random columns are their "
+                   "means, and a shift counts only beyond the control that moved the verdict most")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
     p.add_argument("--cwe", action="append", metavar="CWE",
@@ -102,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
     settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method, readout=args.readout,
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
-                            kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale)
+                            kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
+                            controls=args.controls)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -158,13 +162,17 @@ def _print_table(result, parts) -> None:
         raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
         shift = f"[dim]{r.shift:+.3f}[/]" if within_control(r) else f"{r.shift:+.3f}"
         table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
-                      f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}", f"{r.random_shift:+.3f}",
+                      f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}",
+                      f"{r.random_shift:+.3f}" + (f" ({r.random_shift_max:+.2f})" if s.controls > 1 else ""),
                       beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
     console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; a "
                   "dim shift (and grid cell) is within them, or no larger than the random shift")
+    if s.controls > 1:
+        console.print(f"{s.controls} random controls per fold and layer: rand shift, rand flip and the yes rate's "
+                      "control are their means; in brackets the control shift of largest magnitude")
     if spans_grid(s):
         console.print(grid_table(result))
 

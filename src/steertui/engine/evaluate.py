@@ -58,6 +58,7 @@ class EvalSettings:
     yes: str = " Yes"
     no: str = " No"
     alpha_scale: str = "raw"
+    controls: int = 1  # random vectors of equal norm per fold and layer (the first is the same for every count)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas)}
@@ -87,6 +88,9 @@ class EvalRow:
     # the standard error of shift − random_shift over the row's pairs (each pair: the mean over its held-out
     # files of the steered score minus the random one); NaN with fewer than 2 pairs
     excess_se: float = float("nan")
+    # with several random controls, the shift of the one that moved the verdict most (random_shift, random_flip_rate
+    # and random_yes_rate are then means over the controls; random_kl is the first control's)
+    random_shift_max: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -192,8 +196,10 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     tick("baseline scores")
 
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
+    if isinstance(settings.controls, bool) or not isinstance(settings.controls, int) or settings.controls < 1:
+        raise SteertuiError(f"controls={settings.controls!r} is not a positive integer", "use 1 or more")
     steered = {(L, a): torch.full((2 * n,), float("nan")) for L in layers for a in settings.alphas}
-    rand = {key: torch.full((2 * n,), float("nan")) for key in steered}
+    rand = {key: torch.full((settings.controls, 2 * n), float("nan")) for key in steered}
     kl = {key: [float("nan")] * n for key in steered}
     rkl = {key: [float("nan")] * n for key in steered}
     raws = {key: [float("nan")] * len(fold_idx) for key in steered}
@@ -220,18 +226,18 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             k = acts.layers.index(L)
             resid = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
             info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid, float(v.norm())
-            # the control's direction depends on (seed, fold, layer) only, not on which other layers are evaluated
-            gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + f * 1_009 + L)
-            r = torch.randn(v.shape[0], generator=gen)
-            r = r / r.norm() * v.norm()
+            controls = [random_control(v, settings.seed, f, L, c) for c in range(settings.controls)]
             for a in settings.alphas:
                 coef = float(a) if settings.alpha_scale == "raw" else raw_alpha(a, resid, float(v.norm()))
                 raws[(L, a)][f] = coef
-                sv, rv = [Steer(L, v, coef, label="vector")], [Steer(L, r, coef, label="random")]
+                sv = [Steer(L, v, coef, label="vector")]
                 steered[(L, a)][test_s] = score(model, test_prompts, answers, steers=sv,
                                                 chunk_size=settings.chunk_size, cancel=cancel)
-                rand[(L, a)][test_s] = score(model, test_prompts, answers, steers=rv,
-                                             chunk_size=settings.chunk_size, cancel=cancel)
+                for c, r in enumerate(controls):
+                    rand[(L, a)][c, test_s] = score(model, test_prompts, answers,
+                                                    steers=[Steer(L, r, coef, label="random")],
+                                                    chunk_size=settings.chunk_size, cancel=cancel)
+                rv = [Steer(L, controls[0], coef, label="random")]  # the KL is the first control's
                 k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
                 k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
@@ -248,7 +254,8 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             "threshold": folds_info[f]["threshold"], "p_yes": math.exp(float(logp[i, 0])),
             "p_no": math.exp(float(logp[i, 1])), "baseline_score": float(base[i]),
             "steered": [{"layer": L, "alpha": float(a), "raw_alpha": raws[(L, a)][f],
-                         "score": float(steered[(L, a)][i]), "random_score": float(rand[(L, a)][i]),
+                         "score": float(steered[(L, a)][i]), "random_score": float(rand[(L, a)][0, i]),
+                         "random_scores": [float(x) for x in rand[(L, a)][:, i]],
                          "kl": kl[(L, a)][pi] if patched else None, "random_kl": rkl[(L, a)][pi] if patched else None}
                         for L in layers for a in settings.alphas],
         })
@@ -261,6 +268,17 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
 
     return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
                       files, cuts)
+
+
+def random_control(vector: "torch.Tensor", seed: int, fold: int, layer: int, index: int = 0) -> "torch.Tensor":
+    """Random control ``index`` for ``vector``: a direction drawn from (seed, fold, layer, index) only (not from
+    which other layers are evaluated; control 0 is the same for any number of controls), scaled to the vector's
+    norm."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + fold * 1_009 + layer + index * 7_919_993)
+    r = torch.randn(vector.shape[0], generator=gen)
+    return r / r.norm() * vector.norm()
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -281,8 +299,13 @@ def _by_pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str,
     the standard error is taken over (a pair's two files are not independent)."""
     pairs: dict[str, list[float]] = {}
     for f, x in zip(group, steered):
-        pairs.setdefault(f["pair"], []).append(x["score"] - x["random_score"])
+        pairs.setdefault(f["pair"], []).append(x["score"] - _mean(_controls(x)))
     return [_mean(v) for v in pairs.values()]
+
+
+def _controls(x: dict[str, Any]) -> list[float]:
+    """A steered record's score under each random control (``random_score`` is the first)."""
+    return list(x.get("random_scores") or [x["random_score"]])
 
 
 def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alphas: Sequence[float],
@@ -291,7 +314,9 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
     ``all``. Means are ``math.fsum(values) / n``; a file counts as "yes" when its score is above its fold's
     threshold; shifts and flips compare each file's steered (or random) score with its unsteered one; the KL
     means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
-    fold applied; ``excess_se`` is the standard error over pairs of the shift beyond the random control's."""
+    fold applied; ``excess_se`` is the standard error over pairs of the shift beyond the random control's. With
+    several random controls, the random columns are means over the controls (each control's shift, flip rate and
+    yes-rate over the group first) and ``random_shift_max`` is the control shift of largest magnitude."""
     rows = []
     for L in layers:
         for a in alphas:
@@ -302,7 +327,15 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                 st = [next(x for x in f["steered"] if x["layer"] == L and x["alpha"] == a) for f in group]
                 yes_b = [f["baseline_score"] > f["threshold"] for f in group]
                 yes_s = [x["score"] > f["threshold"] for f, x in zip(group, st)]
-                yes_r = [x["random_score"] > f["threshold"] for f, x in zip(group, st)]
+                k = len(_controls(st[0])) if st else 1
+                # per control: its shift, flip rate and yes-rate over the group (the row: their means)
+                r_shift, r_flip, r_yes = [], [], []
+                for c in range(k):
+                    scores = [_controls(x)[c] for x in st]
+                    yes_r = [s > f["threshold"] for f, s in zip(group, scores)]
+                    r_shift.append(_mean([s - f["baseline_score"] for f, s in zip(group, scores)]))
+                    r_flip.append(_mean([float(p != q) for p, q in zip(yes_r, yes_b)]))
+                    r_yes.append(_mean([float(p) for p in yes_r]))
                 truth = [bool(f["label"]) for f in group]
                 kls = [x["kl"] for x in st if x["kl"] is not None]
                 rkls = [x["random_kl"] for x in st if x["random_kl"] is not None]
@@ -311,16 +344,15 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     shift=_mean([x["score"] - f["baseline_score"] for f, x in zip(group, st)]),
                     accuracy=_mean([float(p == y) for p, y in zip(yes_s, truth)]),
                     flip_rate=_mean([float(p != q) for p, q in zip(yes_s, yes_b)]),
-                    random_shift=_mean([x["random_score"] - f["baseline_score"] for f, x in zip(group, st)]),
-                    random_flip_rate=_mean([float(p != q) for p, q in zip(yes_r, yes_b)]),
+                    random_shift=_mean(r_shift), random_flip_rate=_mean(r_flip),
                     kl=_mean(kls), n_kl=len(kls),
                     baseline_accuracy=_mean([float(p == y) for p, y in zip(yes_b, truth)]),
                     baseline_yes_rate=_mean([float(p) for p in yes_b]), yes_rate=_mean([float(p) for p in yes_s]),
                     random_kl=_mean(rkls), answer_mass=_mean([f["p_yes"] + f["p_no"] for f in group]),
                     raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
                     baseline_score=_mean([f["baseline_score"] for f in group]),
-                    random_yes_rate=_mean([float(p) for p in yes_r]),
-                    excess_se=_standard_error(_by_pair_excess(group, st)),
+                    random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
+                    random_shift_max=max(r_shift, key=abs),
                 ))
     return rows
 

@@ -240,6 +240,7 @@ class EvaluateInputs(_Model):
     yes: str = " Yes"
     no: str = " No"
     alpha_scale: Literal[ALPHA_SCALES] = "raw"  # absent in files written before it was recorded: raw
+    controls: PosInt = 1  # absent in files written before it was recorded: one random control
 
 
 class FoldRec(_Model):
@@ -250,7 +251,7 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last five were added after files had been
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last six were added after files had been
     written without them (``LATER_OUTPUTS``): None there means not recorded."""
 
     layer: NonNegInt
@@ -273,6 +274,7 @@ class EvalRowRec(_Model):
     baseline_score: float | None = None
     random_yes_rate: float | None = None
     excess_se: float | None = None
+    random_shift_max: float | None = None
 
 
 # Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
@@ -281,7 +283,7 @@ class EvalRowRec(_Model):
 LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
     "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
-                 "rows[].excess_se"),
+                 "rows[].excess_se", "rows[].random_shift_max"),
 }
 
 
