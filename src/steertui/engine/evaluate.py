@@ -8,7 +8,8 @@ Protocol (what ``steertui eval`` runs):
 3. Unsteered verdict scores (logit(" Yes") − logit(" No") at the answer slot) are computed once for every
    file. Each fold fixes its threshold on its training files' unsteered scores (the accuracy-maximising one).
 4. For each fold, layer and alpha, the held-out files are scored with alpha·v added at that layer (every
-   position of the prompt), and with alpha·r for a random vector r of the same norm (the control). With
+   position of the prompt), and with alpha·r for a random vector r of the same norm (the control; ``controls``
+   of them, each drawn from (seed, fold, layer, index) alone, so the first is the same for any count). With
    ``alpha_scale="residual"`` the coefficient applied is alpha·‖h‖/‖v‖, ‖h‖ the layer's mean residual norm
    over the fold's training files (``vectors.residual_norm``, the console's alpha unit): alpha 1 adds a vector
    as long as the layer's mean residual. The unsteered pass also gives p(yes) and p(no) at the answer slot.
@@ -16,9 +17,10 @@ Protocol (what ``steertui eval`` runs):
    *patched* files read as plain code (no question), the first ``kl_tokens`` tokens of each.
 
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
-and, per layer and alpha, the steered and random scores and the coefficient applied; patched files also the KL);
-the rows are computed from those records only (:func:`rows_from_files`), pooled over folds per (layer, alpha)
-and per CWE, plus ``cwe="all"``; every row has its ``n``.
+and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
+also the KL); the rows are computed from those records only (:func:`rows_from_files`), pooled over folds per
+(layer, alpha) and per CWE, plus ``cwe="all"``; every row has its ``n`` and the standard error over pairs of its
+shift beyond the control's (``excess_se``).
 """
 
 from __future__ import annotations
