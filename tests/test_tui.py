@@ -901,3 +901,38 @@ def test_console_ends_when_its_terminal_goes_away(demo_model_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_an_opened_session_shows_its_last_continuation_as_recorded(tmp_path, demo_model):
+    """A session whose last generation is a pair's fix-site continuation opens with it in the Gen tab: the recorded
+    tokens and log-probs, read again by both runs through every layer (from the recorded steering), not stale
+    while the steering is the one it was made with."""
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.recorded import fix_site_continuation
+    from steertui.tui.panes.generate import GenPane
+
+    builtin = load_dataset("builtin")
+    path = tmp_path / "gen.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.build_vectors(list(builtin.pairs), name="v", seed=0)
+    pair = builtin.pairs[0]
+    want = fix_site_continuation(rec, pair, steering=[{"vector": "v", "layer": 1, "alpha": 12.0, "positions": "all"}])
+    rec.close()
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        gen, pane = app.generation, app.query_one(GenPane)
+        assert gen is not None and gen.recorded and gen.result.prompt == want.prompt
+        got = gen.result.row
+        assert (got.baseline.ids, got.steered.ids) == (want.row.baseline.ids, want.row.steered.ids)
+        assert (got.baseline.logprobs, got.steered.logprobs) == (want.row.baseline.logprobs, want.row.steered.logprobs)
+        assert (got.baseline.texts, got.ops, got.first_divergence) == (want.row.baseline.texts, want.row.ops,
+                                                                         want.row.first_divergence)
+        assert got.consistent and gen.steers == ["v@1 x12 (all)"]
+        assert {**gen.result.steps.to_dict(), "steers": None} == {**want.steps.to_dict(), "steers": None}
+        assert "as recorded in the session (not re-run)" in pane.border_subtitle
+        assert app.current_steering() == [{"vector": "v", "layer": 1, "alpha": 12.0, "positions": "all"}]
+        await pilot.press("s", "plus")  # another alpha: now it is stale
+        assert "stale: the alpha changed" in pane.border_subtitle

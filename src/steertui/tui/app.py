@@ -24,7 +24,7 @@ from steertui.engine.choices import METHODS, POSITIONS
 from steertui.engine.vectors import best_layer, raw_alpha  # import torch only when called
 from steertui.errors import SteertuiError
 from steertui.tui.footer import SteerFooter
-from steertui.tui.jobs import STEER_GROUP, Jobs
+from steertui.tui.jobs import STEER_GROUP, Jobs, describe
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
                                    JobProgress, LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept,
                                    TokensComputed, VectorsBuilt)
@@ -352,7 +352,10 @@ class SteerApp(Jobs, App):
 
     def on_generation_diffed(self, message: GenerationDiffed) -> None:
         self.generation = message
-        self.query_one(GenPane).show_diff(message)
+        pane = self.query_one(GenPane)
+        pane.show_diff(message)
+        if message.recorded:
+            pane.border_subtitle = "as recorded in the session (not re-run) · ←/→ tokens · g re-runs"
 
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message
@@ -466,8 +469,10 @@ class SteerApp(Jobs, App):
     def steering_changed(self, what: str) -> None:
         """After a change of alpha, layer, positions, vectors or pair: mark the continuations and the evaluation
         on screen stale (with what changed) and re-run the next tokens and the lens grid once keys pause."""
-        if self.generation is not None:
-            self.query_one(GenPane).mark_stale(what)
+        gen, pair = self.generation, self.selected_pair()
+        if gen is not None and (describe(self.current_steering()) != list(gen.steers)
+                                or pair is None or pair.id != gen.result.prompt.pair_id):
+            self.query_one(GenPane).mark_stale(what)  # (a move back to what it was made with is no change)
         d = self.steering_layer()
         layer = None if d is None else d.layer  # a move back to the layer a result was made for is no change
         if self.evaluation is not None and what != "pair" and not (

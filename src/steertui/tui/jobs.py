@@ -121,6 +121,10 @@ class Jobs:
             interventions = [iv.model_dump() for iv in rec.steering]
             self.post(SessionOpened(str(rec.path), opened.steps, describe(interventions), vectors, opened.evaluation,
                                     interventions))
+            c = opened.continuation
+            if c is not None:
+                self.post(GenerationDiffed(c, describe([dict(s, vector=s["label"]) for s in c.diff.steers]),
+                                           recorded=True))
             self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")

@@ -92,6 +92,7 @@ class GenerationDiffed(Message):
 
     result: Any  # engine.ops.Continuation: the FixSitePrompt and the GenDiffResult (one row)
     steers: list[str]
+    recorded: bool = False  # an opened session's, as recorded (not re-run)
 
 
 @dataclass

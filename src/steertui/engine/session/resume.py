@@ -34,6 +34,7 @@ class ResumedSession:
     vectors: RecordedVectors | None  # the last vectors built in the session, None when it built none
     layers: "LayersReport"
     evaluation: Any = None  # engine.evaluate.EvalResult of the last evaluate step, from its record; None: none
+    continuation: Any = None  # engine.ops.Continuation of the last generate step, from its record; None: none
 
 
 def _row(fields: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +58,59 @@ def recorded_evaluation(doc: Any, step: Any) -> Any:
                       list(o.truncated), TEMPLATE)
 
 
+def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
+    """A ``generate`` step's record as an ``engine.ops.Continuation``, or None when its prompt is not the fix-site
+    prompt of a pair of the loaded data (a generation the console did not make) or it has not one row.
+
+    Its tokens, texts and log-probs are the recorded ones (not re-run); each token's text comes from the
+    tokenizer, the token diff from the ids, and the reading of every token by both runs through every layer
+    (:func:`gendiff.continuation_lens`: two forwards, of the recorded tokens) from the recorded steering. A
+    session does not record whether a teacher-forced pass reproduced each greedy token: the reading answers it
+    (each side's token ranks first in its own run)."""
+    import dataclasses
+
+    from steertui.engine import gendiff, ops
+    from steertui.engine.lens import TokenDecoder
+
+    i, o = step.inputs, step.outputs
+    if rec.dataset is None or len(i.prompts) != 1 or len(o.rows) != 1:
+        return None
+    model = rec.model
+    prompt = next((p for p in (_fix_site(model, pair, i.max_new_tokens) for pair in rec.dataset.pairs)
+                   if p is not None and p.text == i.prompts[0]), None)
+    if prompt is None:
+        return None
+    dec, eos, row = TokenDecoder(model.tokenizer), model.tokenizer.eos_token_id, o.rows[0]
+
+    def side(ids: list[int], text: str, logprobs: list[float]) -> gendiff.GenSide:
+        stopped = bool(i.stop_at_eos and eos is not None and ids and ids[-1] == eos)
+        return gendiff.GenSide(tuple(ids), tuple(dec(t) for t in ids), tuple(logprobs), text, stopped, True)
+
+    base = side(row.baseline_ids, row.baseline_text, row.baseline_logprobs)
+    steered = side(row.steered_ids, row.steered_text, row.steered_logprobs)
+    diff_ops, first = gendiff.token_diff(base.ids, steered.ids, dec)
+    steers = rec.steers(i.steers)
+    diff = gendiff.GenDiffResult((gendiff.GenDiffRow(i.prompts[0], base, steered, diff_ops, first),),
+                                 i.max_new_tokens, i.stop_at_eos, tuple(s.describe() for s in steers))
+    reading = gendiff.continuation_lens(model, prompt.text, diff.rows[0], steers, k=ops.CONTINUATION_K)
+    checked = []
+    for run, (s, read) in enumerate(((base, reading.baseline), (steered, reading.steered))):
+        wrong = next((j for j, st in enumerate(read) if st.rank[run] != 1), None)
+        checked.append(dataclasses.replace(s, consistent=wrong is None, first_inconsistent=wrong))
+    row = dataclasses.replace(diff.rows[0], baseline=checked[0], steered=checked[1])
+    return ops.Continuation(prompt, dataclasses.replace(diff, rows=(row,)), reading)
+
+
+def _fix_site(model: Any, pair: Any, new_tokens: int) -> Any:
+    """The pair's fix-site prompt, or None for a pair that has none."""
+    from steertui.engine.gendiff import GenDiffError, fix_site_prompt
+
+    try:
+        return fix_site_prompt(model, pair, new_tokens)
+    except GenDiffError:
+        return None
+
+
 def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_path: str | None = None,
            device: str | None = None, dtype: str | None = None) -> ResumedSession:
     """Check and open ``path`` exactly as :meth:`SessionRecorder.open` does (``model``, ``dataset_path``,
@@ -76,4 +130,6 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
                                   {c.layer: c for c in last.outputs.cwe_directions})
     evals = [st for st in rec.steps if st.kind == "evaluate"]
     evaluation = recorded_evaluation(rec.doc, evals[-1]) if evals else None
-    return ResumedSession(rec, steps, vectors, probe_layers(rec.model), evaluation)
+    gens = [st for st in rec.steps if st.kind == "generate"]
+    continuation = recorded_continuation(rec, gens[-1]) if gens else None
+    return ResumedSession(rec, steps, vectors, probe_layers(rec.model), evaluation, continuation)

@@ -113,7 +113,8 @@ rank in the baseline run → the steered run, both over that side's own prefix (
 have given the steered token, and the reverse), the top 3 of the side's own run, and the logit lens of the
 token at every layer as the change steering made there (steered run − baseline run, in nats; green up, red
 down). It shows at which layer the steering made a token win. These readings are not recorded in the
-session: they follow from its recorded tokens and steering.
+session: they follow from its recorded tokens and steering. An opened session shows its last continuation
+as recorded (its tokens are not generated again; their reading is computed from them).
 """
 
     def __init__(self, **kwargs: Any) -> None:
