@@ -37,7 +37,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert all(key in data for key in TOP)
     assert data["device"] == "cpu" and data["dtype"] == "float32" and data["threads"] >= 1
     assert [r["name"] for r in data["results"]] == ["forward + answer logits", "lens grid", "lens diff grid",
-                                                    "steertui --help"]
+                                                    "continuation reading", "steertui --help"]
     _check_rows(data["results"])
     assert data["results"][1]["target"] == 1.5 and data["results"][0]["target"] is None  # 1.05 is for the 1B shape
     printed = capsys.readouterr().out

@@ -61,6 +61,7 @@ FLOOR_MIN_BYTES = 256 * 2**20  # below this, weights stay in caches and a bandwi
 
 GEN_TOKENS = 64  # new tokens per generation row
 LENS_WINDOW = 16  # positions of the logit-lens rows
+CONTINUATION_TOKENS = 32  # new tokens per side of the continuation-reading row (the console's `g`)
 ALPHA = 4.0  # steering coefficient of every steered row (a unit vector at the middle layer)
 
 Progress = Callable[[str], None]
@@ -489,7 +490,7 @@ class Bench:
         if plan.wants("forward"):
             jobs.append(("forward", lambda: [self.forward()]))
         if plan.wants("lens"):
-            jobs.append(("lens", lambda: [self.lens(diff=False), self.lens(diff=True)]))
+            jobs.append(("lens", lambda: [self.lens(diff=False), self.lens(diff=True), self.continuation()]))
         if plan.wants("extract"):
             jobs.append(("extract", lambda: [self.extraction()]))
         if plan.wants("memory") and plan.memory_lengths:
@@ -630,6 +631,43 @@ class Bench:
                          steertui=f"{what}, all {s.n_layers} layers × {len(pos)} positions, top-10 and p(' Yes')",
                          baseline=f"one plain HF forward of the same {rows} row(s), full logits",
                          check=check, check_ok=ok)
+
+    # -- the reading of a continuation's tokens (the Gen tab's cursor) --
+    def continuation(self) -> BenchRow:
+        import torch
+
+        from steertui.engine import gendiff
+
+        s = self.model
+        text = self._head(self.files[0].code, self.plan.gen_prompt_tokens)
+        row = gendiff.generation_diff(s, [text], self.steers(), max_new_tokens=CONTINUATION_TOKENS).rows[0]
+        prompt_ids = s.encode([text])["input_ids"]
+        inputs = [torch.cat([prompt_ids, torch.tensor([list(side.ids[:-1])], device=prompt_ids.device)], 1)
+                  .expand(2, -1) for side in (row.baseline, row.steered)]
+
+        def ours():
+            return gendiff.continuation_lens(s, text, row, self.steers())
+
+        def base():  # the same two forwards of two rows each, plain, with every position's logits
+            return [plain(s, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}).logits for ids in inputs]
+
+        p = interleave(self.meter, ours, base, self.plan.repeats, min_seconds=self.plan.min_seconds)
+        # the unsteered run's reading of the baseline's tokens at the last layer is the plain forward's log-prob
+        P, ids = prompt_ids.shape[1], list(row.baseline.ids)
+        logp = p.base_out[0][0, P - 1: P - 1 + len(ids)].float().log_softmax(-1).cpu()
+        plain_lp = [float(logp[j, t]) for j, t in enumerate(ids)]
+        gap = max(abs(st.logprob[0] - q) for st, q in zip(p.ours_out.baseline, plain_lp))
+        ok = gap <= 1e-3
+        n = len(row.baseline.ids) + len(row.steered.ids)
+        return self._row("continuation reading", p, tokens=n, unit="generated tokens read", target=None,
+                         forwards=2,
+                         steertui=f"gendiff.continuation_lens: both sides of a {CONTINUATION_TOKENS}-token "
+                                  "continuation, each read by the unsteered and the steered run (2 rows, one forward "
+                                  "per side), "
+                                  f"every one of {s.n_layers} layers decoded at every generated token",
+                         baseline="the same two forwards of two rows, plain, every position's logits",
+                         check=f"unsteered last-layer log-prob of the baseline's tokens vs plain: max |Δ| {gap:.2g}",
+                         check_ok=ok)
 
     # -- extraction --
     def _extract_files(self) -> list[str]:
