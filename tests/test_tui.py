@@ -933,6 +933,10 @@ async def test_an_opened_session_shows_its_last_continuation_as_recorded(tmp_pat
         assert got.consistent and gen.steers == ["v@1 x12 (all)"]
         assert {**gen.result.steps.to_dict(), "steers": None} == {**want.steps.to_dict(), "steers": None}
         assert "as recorded in the session (not re-run)" in pane.border_subtitle
+        pane.focus()
+        await pilot.press("right")  # the cursor moves; the pane still says where its continuation came from
+        assert pane.cursor == (want.row.first_divergence or 0) + 1
+        assert "as recorded in the session (not re-run)" in pane.border_subtitle
         assert app.current_steering() == [{"vector": "v", "layer": 1, "alpha": 12.0, "positions": "all"}]
         await pilot.press("s", "plus")  # another alpha: now it is stale
         assert "stale: the alpha changed" in pane.border_subtitle

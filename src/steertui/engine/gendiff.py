@@ -265,7 +265,12 @@ def _side(model: "LoadedModel", gen: steering.GenerationResult, lp: "torch.Tenso
     eos = gen.eos_id
     return GenSide(tuple(ids), tuple(text(t) for t in ids), tuple(float(x) for x in lp[row, : len(ids)]),
                    model.tokenizer.decode(ids, skip_special_tokens=True),
-                   bool(stop_at_eos and eos is not None and ids and ids[-1] == eos), mism is None, mism)
+                   stopped_at_eos(ids, eos, stop_at_eos), mism is None, mism)
+
+
+def stopped_at_eos(ids: Sequence[int], eos: int | None, stop_at_eos: bool) -> bool:
+    """Whether a side's new ids (cut after their first EOS) end at the end token because generation stops there."""
+    return bool(stop_at_eos and eos is not None and ids and ids[-1] == eos)
 
 
 def generation_diff(model: "LoadedModel", prompts: Sequence[str], steers: Iterable[Steer], *,

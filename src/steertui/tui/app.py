@@ -352,10 +352,7 @@ class SteerApp(Jobs, App):
 
     def on_generation_diffed(self, message: GenerationDiffed) -> None:
         self.generation = message
-        pane = self.query_one(GenPane)
-        pane.show_diff(message)
-        if message.recorded:
-            pane.border_subtitle = "as recorded in the session (not re-run) · ←/→ tokens · g re-runs"
+        self.query_one(GenPane).show_diff(message)
 
     def on_tokens_computed(self, message: TokensComputed) -> None:
         self.tokens = message

@@ -76,15 +76,17 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
     if rec.dataset is None or len(i.prompts) != 1 or len(o.rows) != 1:
         return None
     model = rec.model
-    prompt = next((p for p in (_fix_site(model, pair, i.max_new_tokens) for pair in rec.dataset.pairs)
+    last_line = i.prompts[0].rsplit("\n", 1)[-1]  # only pairs whose vulnerable file has it are worth the tokenizer
+    prompt = next((p for p in (_fix_site(model, pair, i.max_new_tokens) for pair in rec.dataset.pairs
+                               if last_line in pair.vulnerable.code)
                    if p is not None and p.text == i.prompts[0]), None)
     if prompt is None:
         return None
     dec, eos, row = TokenDecoder(model.tokenizer), model.tokenizer.eos_token_id, o.rows[0]
 
     def side(ids: list[int], text: str, logprobs: list[float]) -> gendiff.GenSide:
-        stopped = bool(i.stop_at_eos and eos is not None and ids and ids[-1] == eos)
-        return gendiff.GenSide(tuple(ids), tuple(dec(t) for t in ids), tuple(logprobs), text, stopped, True)
+        return gendiff.GenSide(tuple(ids), tuple(dec(t) for t in ids), tuple(logprobs), text,
+                               gendiff.stopped_at_eos(ids, eos, i.stop_at_eos), True)
 
     base = side(row.baseline_ids, row.baseline_text, row.baseline_logprobs)
     steered = side(row.steered_ids, row.steered_text, row.steered_logprobs)

@@ -123,6 +123,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         self.steers: list[str] = []
         self.cursor = 0
         self.stale: str | None = None  # what changed since it was computed
+        self.recorded = False  # an opened session's continuation, as recorded
         self.view = VIEWS[0]
 
     def compose(self) -> ComposeResult:
@@ -138,6 +139,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         """``message``: a GenerationDiffed (its ``result`` is an engine.ops.Continuation). The cursor starts at the
         first difference."""
         self.result, self.steers, self.stale = message.result, list(message.steers), None
+        self.recorded = bool(getattr(message, "recorded", False))
         self.cursor = message.result.row.first_divergence or 0
         self.render_diff()
 
@@ -202,6 +204,9 @@ as recorded (its tokens are not generated again; their reading is computed from 
     def show_subtitle(self) -> None:
         if self.stale is not None:
             self.border_subtitle = f"stale: the {self.stale} changed · g re-runs"
+            return
+        if self.recorded:
+            self.border_subtitle = "as recorded in the session (not re-run) · ←/→ tokens · g re-runs"
             return
         first = self.result.row.first_divergence
         first = "identical" if first is None else f"first difference at token {first + 1}"
