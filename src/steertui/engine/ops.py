@@ -305,8 +305,8 @@ def beyond_control(row: EvalRow) -> str:
 def within_control(row: EvalRow) -> bool:
     """A shift that means nothing, shown dim: the vector moved the verdict no more than a random vector of equal
     norm did (|shift| ≤ |random|, or than the random control that moved it most when there are several), or its
-    shift beyond the random one is within ``CONTROL_SE`` standard errors (over pairs) of zero. Where the standard error is not known (fewer than 2 pairs, an older session), the first
-    rule alone."""
+    shift beyond the random one is within ``CONTROL_SE`` standard errors (over pairs) of zero. Where the standard
+    error is not known (fewer than 2 pairs, an older session), the first rule alone."""
     se, most = row.excess_se, row.random_shift_max
     control = max(abs(row.random_shift), abs(most) if math.isfinite(most) else 0.0)
     return abs(row.shift) <= control or (math.isfinite(se) and abs(row.shift - row.random_shift) <= CONTROL_SE * se)

@@ -19,6 +19,11 @@ from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, ke
 VIEWS = ("table", "sweep", "grid")  # what `w` cycles through
 GRID_CELL = 6  # characters of a grid cell: a space and the shift ("+1.23")
 
+
+def files_of(cwe: str) -> str:
+    """Whose held-out files a sweep or grid reads: ``every CWE`` or the one CWE ``f`` chose."""
+    return "every CWE" if cwe == "all" else cwe
+
 HELP = """\
 ## Evaluate
 `e` runs the held-out evaluation of `steertui eval` for the steering layer at alphas −a, 0 and +a (a: the
@@ -147,7 +152,7 @@ class SweepView(Vertical, can_focus=True):
         """One curve of the sweep (engine.ops.SweepCurve): its CWE's held-out files, or all of them."""
         self.curve, s = c, self.sweep.result.settings
         self.query_one("#sweep-note", Static).update(
-            f"{c.n} held-out files ({'every CWE' if c.cwe == 'all' else c.cwe}) · {s.folds} folds by {s.split} · "
+            f"{c.n} held-out files ({files_of(c.cwe)}) · {s.folds} folds by {s.split} · "
             f"{self.note}")
         self.query_one("#sweep-score", SweepPlot).show(c.alphas, c.score, c.random_score, c.baseline_score,
                                                        mark=self.alpha)
@@ -247,7 +252,7 @@ class GridView(Vertical):
         """``grid``: an engine.ops.LayerAlphaGrid; ``marked``: the steering layer."""
         s = grid.result.settings
         self.query_one("#grid-note", Static).update(
-            f"{grid.n} held-out files ({'every CWE' if grid.cwe == 'all' else grid.cwe}) · {s.folds} folds by "
+            f"{grid.n} held-out files ({files_of(grid.cwe)}) · {s.folds} folds by "
             f"{s.split} · {s.method} per fold · α: residual norms")
         self.table.show_grid(grid, marked, keep_cursor)
         self.border_subtitle = f"{grid.result.source} · f: CWE · w: the table"
