@@ -4,7 +4,9 @@
 
 Every step kind is covered: ``demo-tour`` builds a vector and runs the layers probe, a steered logit lens,
 steered top tokens, a steered generation and a held-out evaluation; ``demo-baseline`` runs the
-unsteered steps only (no vectors, so no sidecar, and no data). The tests replay each with ``--check``.
+unsteered steps only (no vectors, so no sidecar, and no data); ``demo-import`` imports the tour's vector from
+``demo-tour-vuln.safetensors`` (exported from the tour: ``steertui vectors --export``), evaluates it as given on
+pairs it was not built from, and steers two layers with it. The tests replay each with ``--check``.
 Re-run this whenever the demo model or the engine's outputs change on purpose.
 """
 
@@ -55,6 +57,32 @@ def baseline(model, dataset, path: Path) -> None:
     rec.generate([C_PROMPT], max_new_tokens=16, steering=[])
 
 
+def imported(model, dataset, path: Path) -> None:
+    """Needs ``demo-tour`` beside it: its vector, exported, is brought back in as another tool's would be."""
+    import os
+
+    from steertui.engine.evaluate import EvalSettings
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.export import export_vector, import_vector
+
+    name = "demo-tour-vuln.safetensors"
+    export_vector(path.parent / "demo-tour.toml", "vuln", path.parent / name)
+    here = os.getcwd()
+    os.chdir(path.parent)  # the step records the file as given: its name, beside the session
+    try:
+        vector = import_vector(name, model)
+    finally:
+        os.chdir(here)
+    rec = SessionRecorder.new(model, dataset, path, note="example: a vector imported from a file, evaluated as given")
+    rec.import_vectors(vector, dataset.pairs)  # the 8 pairs it was built from are left out
+    kept = [p for p in _pairs(dataset, per_cwe=2) if p.id not in set(vector.pair_ids)]
+    short = sorted(kept, key=lambda p: len(p.vulnerable.code) + len(p.patched.code))[:2]  # keeps the replay fast
+    rec.evaluate(short, EvalSettings(layers=(2,), alphas=(0.0, 4.0), folds=2, kl_tokens=16, seed=0, vector="vuln"))
+    rec.set_steering([{"vector": "vuln", "layer": 1, "alpha": 2.0, "positions": "all"},
+                      {"vector": "vuln", "layer": 2, "alpha": 4.0, "positions": "all"}])
+    rec.top_tokens(PROMPTS, k=5)
+
+
 def _single_token(model, *candidates: str) -> str | int:
     """The first candidate that is one token of the model's tokenizer (else the id of the first's first token)."""
     for text in candidates:
@@ -63,7 +91,7 @@ def _single_token(model, *candidates: str) -> str | int:
     return model.tokenizer(candidates[0], add_special_tokens=False)["input_ids"][0]
 
 
-EXAMPLES = {"demo-tour": tour, "demo-baseline": baseline}
+EXAMPLES = {"demo-tour": tour, "demo-baseline": baseline, "demo-import": imported}  # in this order
 
 
 def main(argv: list[str] | None = None) -> int:

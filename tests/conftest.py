@@ -50,3 +50,14 @@ def _user_folders(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("STEERTUI_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("STEERTUI_CONFIG", str(home / "config.toml"))
     monkeypatch.delenv("STEERTUI_SESSIONS", raising=False)
+
+
+@pytest.fixture
+def tour(tmp_path) -> Path:
+    """A copy of the example session ``sessions/demo-tour.toml`` and its sidecar (vector ``vuln``, layers 1 and 2,
+    built from the builtin examples' pair-1 of every CWE) in the test's folder."""
+    import shutil
+
+    for name in ("demo-tour.toml", "demo-tour.safetensors"):
+        shutil.copy(REPO / "sessions" / name, tmp_path / name)
+    return tmp_path / "demo-tour.toml"

@@ -188,7 +188,8 @@ def test_vectors_say_where_they_were_read_and_a_mismatch_stops_the_replay(tmp_pa
     with safe_open(str(tmp_path / "small.safetensors"), framework="pt") as fh:
         about = json.loads(fh.metadata()["vectors"])
     assert about == {"v": {"model": demo_model.info.name, "read_at": rec.read_at, "method": "mean-diff",
-                           "readout": "last", "layers": [1]}}
+                           "readout": "last", "layers": [1], "pair_ids": rec.pair_ids}}
+    assert rec.pair_ids == ["builtin/CWE-22/pair-1"]  # the pairs it was built from: an import leaves them out
 
     edit(path, lambda d: d["vectors"][0].update(read_at="model.transformer.h[{layer}].output[0]"))
     assert main(["replay", str(path), "--model", str(demo_model_path)]) == 2

@@ -195,6 +195,66 @@ async def test_console_builds_vectors_and_steers_the_next_tokens(demo_model_path
         assert all(d == 0.0 for x in result.lens.deltas for d in x.target_delta)
 
 
+async def test_pinned_layers_steer_together_and_come_back_from_the_session(demo_model_path):
+    from textual.coordinate import Coordinate
+
+    from steertui.engine import ops
+    from steertui.engine.session.store import read_session
+    from steertui.engine.steering import Steer
+    from steertui.tui.panes.steer import SteerPane
+
+    async with _console(demo_model_path, build=True) as (app, pilot):
+        pane, vectors = app.query_one(SteerPane), app.build.vectors
+        await pilot.press("space")  # alpha 0: nothing to pin
+        assert app.pinned == {} and any("alpha 0" in n.message for n in app._notifications)
+        first = app.steering_layer().layer
+        await pilot.press("plus", "plus", "space")
+        a1 = app.alpha()
+        assert app.pinned == {first: (2, a1)} and a1 != 0
+        assert str(pane.get_cell_at(Coordinate(pane.cursor_row, 0))) == f"●{first}"
+        assert "(pinned)" in str(pane.border_subtitle)
+        second = (first + 1) % app.model.n_layers
+        pane.move_cursor(row=second)
+        await pilot.pause()
+        await pilot.press("minus")  # the next layer at one step: both steer
+        a2 = app.alpha()
+        assert app.steering_layer().layer == second and app.alpha_steps == 1 and a2 != 0
+        want = [{"vector": "v1", "layer": L, "alpha": a, "positions": "all"}
+                for L, a in sorted({first: a1, second: a2}.items())]
+        assert app.current_steering() == want
+        assert f"also @{first} x{a1:+.3g}" in str(pane.border_subtitle)
+        await pilot.press("t")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        steers = [Steer(L, vectors[L], a) for L, a in sorted({first: a1, second: a2}.items())]
+        headless = ops.next_tokens(app.model, app.selected_pair(), steers)
+        got = app.tokens.result
+        assert [t.id for t in got.row.steered] == [t.id for t in headless.row.steered]
+        assert (got.row.kl, got.score_steered) == (headless.row.kl, headless.score_steered)
+        alone = ops.next_tokens(app.model, app.selected_pair(), steers[1:] if first < second else steers[:1])
+        assert got.score_steered != alone.score_steered  # the pinned layer steers too
+        doc = read_session(app.recorder.path)
+        assert [iv.model_dump() for iv in doc.steps[-1].inputs.steers] == want
+        # back on the pinned layer: its own alpha, exactly; the keys change the pin
+        pane.move_cursor(row=first)
+        await pilot.pause()
+        assert app.alpha_steps == 2 and app.alpha() == a1
+        await pilot.press("plus")
+        assert app.pinned[first][0] == 3 and app.pinned[first][1] == app.alpha()
+        path = app.recorder.path
+    # the session opened again: both layers pinned, at the recorded alphas exactly
+    again = SteerApp(session_file=str(path))
+    async with again.run_test(size=(100, 30)) as pilot:
+        await _settle(again, pilot)
+        assert not again.failures, again.failures
+        assert again.current_steering() == want and set(again.pinned) == {first, second}
+        assert again.steering_layer().layer == min(first, second)
+        await pilot.press("s", "space")  # unpinned, and the cursor moved: that layer no longer steers
+        again.query_one(SteerPane).move_cursor(row=max(first, second))
+        await pilot.pause()
+        assert [iv["layer"] for iv in again.current_steering()] == [max(first, second)]
+
+
 async def test_console_cancels_a_build(demo_model_path):
     from textual.system_commands import SystemCommandsProvider
 
@@ -336,6 +396,24 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         assert deltas[j] > steps.baseline[j].delta
         await pilot.press("w")
         assert pane.view == "diff"
+
+        # on a small terminal the continuations scroll so that the token cursor stays above its docked reading:
+        # its rows on both sides, or where they do not fit together (80×24), the baseline's
+        def cursor_visible() -> bool:
+            first, last = pane.cursor_rows(pane.body)
+            top, rows = pane.scroll_y, pane.scrollable_content_region.height
+            visible = rows - pane.query_one("#gen-step").outer_size.height
+            return top <= first < top + visible and (last < top + visible or last - first >= visible)
+
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("end")
+        await pilot.pause()
+        assert pane.max_scroll_y > 0 and pane.scroll_y > 0 and cursor_visible()
+        at_end = pane.scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert pane.scroll_y < at_end and cursor_visible()
+        await pilot.resize_terminal(100, 30)
 
         # everything made in the console is in an autosaved session that replays to the same results
         from steertui.cli import main

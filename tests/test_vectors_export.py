@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,14 +15,6 @@ from steertui.cli import main
 from steertui.engine.session.export import EXPORT_FORMAT, export_vector, read_vector_file, session_vector_file
 from steertui.engine.session.store import SessionError, read_session, read_vectors
 
-TOUR = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour.toml"
-
-
-@pytest.fixture
-def tour(tmp_path) -> Path:
-    for name in ("demo-tour.toml", "demo-tour.safetensors"):
-        shutil.copy(TOUR.parent / name, tmp_path / name)
-    return tmp_path / "demo-tour.toml"
 
 
 def test_export_holds_the_sessions_vector_and_says_where_it_applies(tour, tmp_path):
@@ -119,9 +109,12 @@ def test_altered_or_foreign_files_are_refused(tour, tmp_path):
     (tmp_path / "altered.safetensors").write_bytes(bytes(raw))
     with pytest.raises(SessionError, match="does not match its sha256"):
         read_vector_file(tmp_path / "altered.safetensors")
-    save_file({"w": torch.zeros(3)}, str(tmp_path / "foreign.safetensors"))  # no steertui metadata
-    with pytest.raises(SessionError, match="not 'steertui.vectors/1'"):
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "foreign.safetensors"))  # no metadata, not named by layer
+    with pytest.raises(SessionError, match="it holds tensors named w, not by layer"):
         read_vector_file(tmp_path / "foreign.safetensors")
+    save_file({"layer.1": torch.zeros(3)}, str(tmp_path / "other.safetensors"), metadata={"format": "gguf/1"})
+    with pytest.raises(SessionError, match="its format is 'gguf/1', not 'steertui.vectors/1'"):
+        read_vector_file(tmp_path / "other.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(SessionError, match="not a readable safetensors file"):
         read_vector_file(tmp_path / "junk.safetensors")

@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="M", help="local model folder or Hugging Face id (default: the shipped demo model)")
     parser.add_argument("--dataset", metavar="P", help="SecLLMHolmes checkout (default: $STEERTUI_DATASET, config, builtin examples)")
     parser.add_argument("--session", metavar="FILE", help="open a saved session file")
+    parser.add_argument("--vectors", metavar="FILE", help="import a steering vector into the console: a file from "
+                        "steertui vectors --export, a session's .safetensors sidecar, or another tool's safetensors "
+                        "file with one [d_model] tensor per layer named layer.L")
+    parser.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: cuda when available, else cpu)")
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

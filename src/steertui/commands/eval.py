@@ -33,13 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(logit ' Yes' - logit ' No' at the answer slot), with and without steering, per CWE, against a random "
         "vector of equal norm, with a fluency cost (KL on neutral code); with several layers and alphas, a grid of "
         "the shift over all held-out files (layers × alphas, the control's beside it) follows the table. Negative "
-        "alphas: --alpha=-4,0,4. "
+        "alphas: --alpha=-4,0,4. --vectors FILE evaluates a given vector (exported, a session's, or another "
+        "tool's) the same way, on the pairs it was not built from. "
         "--json FILE writes the settings (with the alpha scale), the folds, the truncated files (with the window "
         "of lines each kept), the rows, and one record per held-out file from which every row can be recomputed.")
     add_model_options(p)
     add_dataset_option(p)
-    p.add_argument("--layers", type=_layers, required=True, metavar="L[,L...]|all",
-                   help="layers to steer, e.g. 1,3, or all (every layer of the model)")
+    p.add_argument("--layers", type=_layers, metavar="L[,L...]|all",
+                   help="layers to steer, e.g. 1,3, or all (every layer of the model); with --vectors, default: "
+                   "the vector's layers")
     p.add_argument("--alpha", type=_floats, required=True, metavar="A[,A...]",
                    help="coefficients, e.g. 0,4 (in the unit of --alpha-scale)")
     p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default=ALPHA_SCALES[0],
@@ -47,8 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "whose norm is the layer's mean residual norm over the fold's training files (the console's "
                    "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "
                    "the raw coefficient each fold applied")
-    p.add_argument("--method", choices=METHODS, default=METHODS[0])
-    p.add_argument("--readout", choices=READOUTS, default=READOUTS[0])
+    p.add_argument("--vectors", metavar="FILE",
+                   help="evaluate a given vector instead of building one per fold: a file from steertui vectors "
+                   "--export, a session's .safetensors sidecar, or another tool's safetensors file with one "
+                   "[d_model] tensor per layer named layer.L; the pairs it was built from (where the file says) "
+                   "are left out")
+    p.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
+    p.add_argument("--method", choices=METHODS, help=f"how each fold builds its vector (default {METHODS[0]})")
+    p.add_argument("--readout", choices=READOUTS, help=f"what each file gives per layer (default {READOUTS[0]})")
     p.add_argument("--split", choices=SPLITS, default=SPLITS[0],
                    help="hold out whole pairs (k folds, stratified by CWE) or one CWE at a time")
     p.add_argument("--folds", type=positive_int, default=3, help="folds for --split pairs (default 3)")
@@ -100,25 +108,64 @@ def run(args: argparse.Namespace) -> int:
     out_path = Path(args.json) if args.json else None
     if out_path is not None and not out_path.parent.exists():
         raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
+    if args.layers is None and not args.vectors:
+        raise SteertuiError("--layers is required", "e.g. --layers 1,3 or --layers all (with --vectors FILE, the "
+                            "vector's layers are the default)")
+    if args.vectors and (args.method or args.readout):
+        raise SteertuiError("--method and --readout say how each fold builds its vector, and --vectors gives one",
+                            "drop --method/--readout, or --vectors")
+    if args.vector and not args.vectors:
+        raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
+                            "add --vectors FILE, or drop --vector")
     dataset, pairs, parts = _pairs(args)
     model = load_model(args)
-    layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
-    settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method, readout=args.readout,
+    imported, left_out = None, []
+    if args.vectors:
+        from steertui.engine.session.export import import_vector
+
+        layers_wanted = None if args.layers in (None, "all") else args.layers
+        imported = import_vector(args.vectors, model, args.vector, layers_wanted)
+        trained = set(imported.pair_ids)
+        left_out = [p.id for p in pairs if p.id in trained]
+        pairs = [p for p in pairs if p.id not in trained]
+        if not pairs:
+            raise SteertuiError(f"every selected pair ({len(left_out)}) was used to build vector {imported.name!r}",
+                                "evaluate it on other pairs (--part, --cwe, --dataset)")
+    if imported is not None:
+        layers = tuple(imported.layers) if args.layers in (None, "all") else args.layers
+    else:
+        layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
+    settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method or METHODS[0],
+                            readout=args.readout or READOUTS[0],
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
-                            controls=args.controls)
+                            controls=args.controls, vector=imported.name if imported is not None else None)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
+    if imported is not None:
+        err.print(f"vector [bold]{imported.name}[/] from {imported.path} ({imported.format}), layers "
+                  f"{', '.join(map(str, imported.layers))}"
+                  + (f"; left out {len(left_out)} pair(s) it was built from" if left_out else ""))
+        for note in imported.notes:
+            err.print(f"[yellow]note: {note}[/]")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
-        result = evaluate(model, pairs, settings,
+        result = evaluate(model, pairs, settings, vectors=imported.vectors if imported is not None else None,
                           progress=lambda stage, done, total: bar.update(task, description=stage, completed=done,
                                                                          total=total))
     data = result.to_dict()
     data["settings"]["parts"] = parts
     data["settings"]["cwes"] = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
+    if imported is not None:
+        from steertui.engine.steering import vector_sha256
+
+        data["vector_file"] = {"path": str(imported.path), "sha256": imported.file_sha256, "format": imported.format,
+                               "name": imported.name, "layers": imported.layers, "left_out_pairs": left_out,
+                               "notes": list(imported.notes),
+                               "vector_sha256": {str(L): vector_sha256(v) for L, v in imported.vectors.items()},
+                               "about": {k: v for k, v in imported.about.items() if k != "sha256"}}
     if out_path is not None:
         from steertui.atomic import atomic_write_json
 
@@ -140,8 +187,10 @@ def _print_table(result, parts) -> None:
     a = result.answers
     s = result.settings
     console.print(f"source: [bold]{result.source}[/]  model: {result.model}  parts: {', '.join(parts)}")
-    console.print(f"score = logit({a.yes!r}, id {a.yes_id}) - logit({a.no!r}, id {a.no_id}); vectors: {s.method}, "
-                  f"readout {s.readout}, split {s.split}, seed {s.seed}; threshold fixed on each fold's training files")
+    made = (f"vector {s.vector!r} as given, in every fold" if s.vector is not None
+            else f"vectors: {s.method}, readout {s.readout}")
+    console.print(f"score = logit({a.yes!r}, id {a.yes_id}) - logit({a.no!r}, id {a.no_id}); {made}, "
+                  f"split {s.split}, seed {s.seed}; threshold fixed on each fold's training files")
     if s.alpha_scale == "residual":
         console.print("alpha scale: residual (alpha 1 adds a vector as long as the layer's mean residual norm on the "
                       "fold's training files; 'raw' is the coefficient applied, per fold)")

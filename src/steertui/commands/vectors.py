@@ -62,13 +62,19 @@ def _print(info) -> None:
     from rich.table import Table
 
     console = Console()
+    from steertui.engine.session.export import PLAIN_FORMAT
+
     what = "session (its sidecar)" if info.format == "session" else info.format
-    console.print(f"{info.path} · {what} · every tensor matches its sha256")
+    checked = ("no sha256 recorded in it: the column is computed here" if info.format == PLAIN_FORMAT
+               else "every tensor matches its sha256")
+    console.print(f"{info.path} · {what} · {checked}")
     for name, layers in info.vectors.items():
         about = info.about.get(name, {})
         recipe = " · ".join(f"{k} {about[k]}" for k in ("method", "readout", "split", "seed", "model")
                             if about.get(k) not in (None, ""))
         console.print(f"\n[bold]{name}[/] {recipe}")
+        if about.get("origin"):
+            console.print(f"imported from {about['origin']}")
         if about.get("read_at"):
             console.print(f"read and added at {about['read_at']}")
         if about.get("pair_ids"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from steertui.engine.activations import Progress, extract, token_diff_masks, tokenize
-from steertui.engine.vectors import LayerDiagnostics, VectorSet, diagnose, direction
+from steertui.engine.vectors import GIVEN, LayerDiagnostics, VectorSet, diagnose, diagnose_given, direction
 from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,3 +144,23 @@ def build_vectors(model: "LoadedModel", pairs: Sequence["Pair"], *, layers: Sequ
                      source=source or (pairs[0].source if pairs else ""), sample_ids=sample_ids,
                      d_model=model.d_model, model_sha256=model.info.weights_sha256, split=split, seed=seed)
     return BuildResult(vset, diags, acts, cwe_directions(acts, vectors))
+
+
+def given_vectors(model: "LoadedModel", pairs: Sequence["Pair"], vectors: dict[int, "torch.Tensor"], *,
+                  readout: str = "last", source: str = "", chunk_size: int = 8, progress: Progress | None = None,
+                  cancel: Cancel | None = None) -> BuildResult:
+    """Given vectors (layer -> [d_model], e.g. read from a file, not built from ``pairs``) with the diagnostics a
+    build has, on ``pairs`` (:func:`vectors.diagnose_given`) and the per-CWE directions against them: what the
+    console shows of vectors it imports. The vectors are kept as given (float32)."""
+    layers = sorted(vectors)
+    for L in layers:
+        model.check_layer(L)
+    acts = pair_activations(model, pairs, layers=layers, readout=readout, chunk_size=chunk_size,
+                            progress=progress, cancel=cancel)
+    held = {L: vectors[L].detach().float().cpu() for L in layers}
+    diags = diagnose_given(acts.vulnerable, acts.patched, acts.layers, held)
+    sample_ids = [s.id for p in pairs for s in (p.vulnerable, p.patched)]
+    vset = VectorSet(vectors=held, model=model.info.name, method=GIVEN, readout=readout,
+                     source=source or (pairs[0].source if pairs else ""), sample_ids=sample_ids,
+                     d_model=model.d_model, model_sha256=model.info.weights_sha256)
+    return BuildResult(vset, diags, acts, cwe_directions(acts, held))

@@ -4,7 +4,8 @@ Protocol (what ``steertui eval`` runs):
 1. Folds. ``split="pairs"``: pairs are shuffled within each CWE (seeded) and dealt round-robin into ``folds``
    folds, so every fold holds out whole pairs of (almost) every CWE. ``split="cwe"``: leave one CWE out.
 2. Activations of every pair (both sides, all requested layers) are read once; each fold builds its vectors
-   from its *training* pairs only.
+   from its *training* pairs only (or steers with given vectors, ``settings.vector``, as they are: then the
+   pairs they were built from must not be among ``pairs``).
 3. Unsteered verdict scores (logit(" Yes") − logit(" No") at the answer slot) are computed once for every
    file. Each fold fixes its threshold on its training files' unsteered scores (the accuracy-maximising one).
 4. For each fold, layer and alpha, the held-out files are scored with alpha·v added at that layer (every
@@ -61,6 +62,9 @@ class EvalSettings:
     no: str = " No"
     alpha_scale: str = "raw"
     controls: int = 1  # random vectors of equal norm per fold and layer (the first is the same for every count)
+    # the name of a given vector steered in every fold (evaluate's ``vectors``) instead of one built per fold from
+    # its training pairs with ``method`` and ``readout``; None: built per fold
+    vector: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas)}
@@ -154,7 +158,12 @@ def _kl(steered: list["torch.Tensor"], base: list["torch.Tensor"]) -> list[float
 
 
 def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettings, *,
-             progress: EvalProgress | None = None, cancel: Cancel | None = None) -> EvalResult:
+             vectors: dict[int, "torch.Tensor"] | None = None, progress: EvalProgress | None = None,
+             cancel: Cancel | None = None) -> EvalResult:
+    """The protocol of the module docstring. With ``vectors`` (layer -> [d_model], ``settings.vector`` naming
+    them), every fold steers with those instead of building its own: the folds then only fix each fold's
+    threshold and residual norm on its training files, and every pair is held out once, so the given vectors
+    must not have been built from these pairs (the caller leaves those out)."""
     import torch
 
     if not pairs:
@@ -162,6 +171,14 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     if settings.alpha_scale not in ALPHA_SCALES:
         raise SteertuiError(f"unknown alpha scale '{settings.alpha_scale}'", f"use one of {', '.join(ALPHA_SCALES)}")
     layers = [model.check_layer(L) for L in settings.layers]
+    if (vectors is None) != (settings.vector is None):
+        raise SteertuiError("given vectors need their name in the settings (and a name needs the vectors)",
+                            "pass both vectors= and EvalSettings(vector=NAME), or neither")
+    if vectors is not None:
+        missing = [L for L in layers if L not in vectors]
+        if missing:
+            raise SteertuiError(f"vector {settings.vector!r} has no layer {', '.join(map(str, missing))}",
+                                f"evaluate its layers {', '.join(map(str, sorted(vectors)))}")
     answers = answer_tokens(model, settings.yes, settings.no)
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
@@ -215,7 +232,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         test_s = test + [n + i for i in test]
         t = best_threshold([float(base[i]) for i in train_s], [labels[i] for i in train_s])
         fold_of.update({i: f for i in test_s})
-        vectors = vectors_from_activations(acts, settings.method, train)
+        fold_vectors = vectors if vectors is not None else vectors_from_activations(acts, settings.method, train)
         info: dict[str, Any] = {"fold": f, "threshold": t, "train_pairs": [pairs[i].id for i in train],
                                 "test_pairs": [pairs[i].id for i in test], "residual_norm": {}, "vector_norm": {}}
         folds_info.append(info)
@@ -224,7 +241,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
         tick(f"fold {f + 1}/{len(fold_idx)} baseline")
         for L in layers:
-            v = vectors[L]
+            v = fold_vectors[L].float().cpu()
             k = acts.layers.index(L)
             resid = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
             info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid, float(v.norm())

@@ -18,6 +18,8 @@ from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 from steertui.errors import Cancel
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from steertui.engine.data import Pair
     from steertui.engine.layers import LayersReport
     from steertui.engine.model import LoadedModel
@@ -160,13 +162,13 @@ def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["
 
 
 # ---- the evaluation of one layer ---------------------------------------------------------------------------------
-def layer_eval_settings(layer: int, alpha: float, method: str) -> EvalSettings:
+def layer_eval_settings(layer: int, alpha: float, method: str, vector: str | None = None) -> EvalSettings:
     """The settings of the held-out evaluation of one steering layer at alphas −a, 0, +a (``evaluate.evaluate``,
     or a recorder's ``evaluate``): folds by pair, vectors rebuilt per fold with ``method`` at each file's last
-    token, seed 0."""
+    token (or, with ``vector``, the given vector of that name in every fold), seed 0."""
     a = abs(float(alpha))
     return EvalSettings(layers=(int(layer),), alphas=(-a, 0.0, a), method=method, readout="last", split="pairs",
-                        seed=0, folds=EVAL_FOLDS)
+                        seed=0, folds=EVAL_FOLDS, vector=vector)
 
 
 
@@ -180,9 +182,10 @@ def sweep_alphas(alpha: float, points: int = SWEEP_POINTS) -> tuple[float, ...]:
     return tuple(0.0 if 2 * i == n - 1 else a * (2 * i - (n - 1)) / (n - 1) for i in range(n))
 
 
-def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str) -> EvalSettings:
+def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str, vector: str | None = None) -> EvalSettings:
     """The settings of :func:`layer_eval_settings` over the given alphas (raw coefficients, as ``e`` applies)."""
-    return dataclasses.replace(layer_eval_settings(layer, 0.0, method), alphas=tuple(float(a) for a in alphas))
+    return dataclasses.replace(layer_eval_settings(layer, 0.0, method, vector),
+                               alphas=tuple(float(a) for a in alphas))
 
 
 @dataclass(frozen=True)
@@ -228,23 +231,28 @@ class AlphaSweep:
 
 
 def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
-                *, progress: Callable[[str, int, int], None] | None = None,
-                cancel: Cancel | None = None) -> AlphaSweep:
-    """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold)
-    at every alpha of ``alphas``, with its :class:`SweepCurve`."""
+                *, given: "tuple[str, dict[int, torch.Tensor]] | None" = None,
+                progress: Callable[[str, int, int], None] | None = None, cancel: Cancel | None = None) -> AlphaSweep:
+    """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold,
+    or ``given``: a vector's name and its layers, steered in every fold) at every alpha of ``alphas``, with its
+    :class:`SweepCurve`."""
     from steertui.engine.evaluate import evaluate
 
-    result = evaluate(model, pairs, sweep_eval_settings(layer, alphas, method), progress=progress, cancel=cancel)
+    name, vectors = given if given is not None else (None, None)
+    result = evaluate(model, pairs, sweep_eval_settings(layer, alphas, method, name), vectors=vectors,
+                      progress=progress, cancel=cancel)
     return AlphaSweep(result, sweep_curve(result, layer))
 
 
 # ---- the layer × alpha grid --------------------------------------------------------------------------------------
-def grid_eval_settings(layers: Iterable[int], alphas: Sequence[float], method: str) -> EvalSettings:
+def grid_eval_settings(layers: Iterable[int], alphas: Sequence[float], method: str,
+                       vector: str | None = None) -> EvalSettings:
     """The settings of :func:`layer_eval_settings` for every layer of ``layers`` at ``alphas`` measured in each
     layer's mean residual norm (``alpha_scale="residual"``, as the console's ``+``/``-`` step), so that one alpha
     means the same push at every layer; each fold applies its own coefficient (``EvalRow.raw_alpha``). Layers and
     alphas are taken once each, in ascending order."""
-    return dataclasses.replace(layer_eval_settings(0, 0.0, method), layers=tuple(sorted({int(x) for x in layers})),
+    return dataclasses.replace(layer_eval_settings(0, 0.0, method, vector),
+                               layers=tuple(sorted({int(x) for x in layers})),
                                alphas=tuple(sorted({float(a) for a in alphas})), alpha_scale="residual")
 
 
@@ -321,11 +329,14 @@ def layer_alpha_grid(result: EvalResult, cwe: str = "all") -> LayerAlphaGrid:
 
 
 def layer_grid(model: "LoadedModel", pairs: Sequence["Pair"], layers: Iterable[int], alphas: Sequence[float],
-               method: str, *, progress: Callable[[str, int, int], None] | None = None,
+               method: str, *, given: "tuple[str, dict[int, torch.Tensor]] | None" = None,
+               progress: Callable[[str, int, int], None] | None = None,
                cancel: Cancel | None = None) -> LayerAlphaGrid:
     """The held-out evaluation of :func:`grid_eval_settings` (every layer of ``layers`` at ``alphas`` in residual
-    units, vectors rebuilt per fold with ``method``), as a :class:`LayerAlphaGrid`."""
+    units, vectors rebuilt per fold with ``method``, or ``given`` as in :func:`alpha_sweep`), as a
+    :class:`LayerAlphaGrid`."""
     from steertui.engine.evaluate import evaluate
 
-    return layer_alpha_grid(evaluate(model, pairs, grid_eval_settings(layers, alphas, method), progress=progress,
-                                     cancel=cancel))
+    name, vectors = given if given is not None else (None, None)
+    return layer_alpha_grid(evaluate(model, pairs, grid_eval_settings(layers, alphas, method, name),
+                                     vectors=vectors, progress=progress, cancel=cancel))

@@ -168,6 +168,29 @@ def diagnose(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int
     return out
 
 
+GIVEN = "given"  # the method of a vector read from a file (VectorSet.method): not built here
+
+
+def diagnose_given(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int],
+                   vectors: dict[int, "torch.Tensor"]) -> list[LayerDiagnostics]:
+    """Diagnostics per layer of given vectors (layer -> [D], not built from these pairs) on paired activations
+    ``[P, L, D]``: the AUROC of the projections of every pair on the vector, each pair held out from it (one
+    fold: ``folds_pairs`` 1; nothing is left out per CWE: ``auroc_cwe`` None), the pairs' consistency, and the
+    vector's norm against the layer's mean residual norm."""
+    out = []
+    n = vuln.shape[0]
+    for k_idx, layer in enumerate(layers):
+        a, b = vuln[:, k_idx].float(), patched[:, k_idx].float()
+        v = vectors[layer].float().to(a.device)
+        unit = v / v.norm().clamp_min(1e-12)
+        au = auroc((a @ unit).tolist() + (b @ unit).tolist(), [1] * n + [0] * n)
+        resid = residual_norm(a, b)
+        out.append(LayerDiagnostics(layer, n, consistency(a - b), float(v.norm()), resid,
+                                    float(v.norm()) / resid if resid else float("nan"), au, None,
+                                    1 if au is not None else 0, 0))
+    return out
+
+
 @dataclass
 class VectorSet:
     """Vectors for several layers of one model, with the recipe that made them."""

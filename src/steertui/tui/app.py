@@ -45,7 +45,8 @@ FULL_GC_SPACING = 10  # full garbage collections run this many times less often 
 HANGUP_EXIT = 129  # 128 + SIGHUP: the exit status of a program whose terminal hung up
 LIVE_DELAY = 0.2  # seconds without a steering change before the next tokens and the lens grid re-run by themselves
 # the steering jobs: the pane each shows its progress and outcome in, and what to press when it is idle
-JOB_PANES = {"build vectors": ("steer", ""), "next tokens": ("tokens", "t: compute for the selected pair"),
+JOB_PANES = {"build vectors": ("steer", ""), "import vector": ("steer", ""),
+             "next tokens": ("tokens", "t: compute for the selected pair"),
              "generate": ("gen", "g: generate for the selected pair"),
              "evaluate": ("eval", "e: evaluate the steering layer"),
              "alpha sweep": ("sweep", "a: sweep alpha at the steering layer"),
@@ -108,17 +109,23 @@ class SteerApp(Jobs, App):
     build: var[SteeringVectors | None] = var(None, bindings=True, always_update=True)  # in the steering pane
 
     def __init__(self, model: str | None = None, dataset: str | None = None, device: str | None = None,
-                 dtype: str | None = None, session_file: str | None = None, watch_terminal: bool = False) -> None:
+                 dtype: str | None = None, session_file: str | None = None, watch_terminal: bool = False,
+                 vectors_file: str | None = None, vector: str | None = None) -> None:
         super().__init__()
+        # --vectors FILE [--vector NAME]: imported once the model and the pairs are loaded (or the session opened)
+        self.vectors_file, self.vector_wanted = vectors_file, vector
         self.watch_terminal = watch_terminal
         self.model_spec, self.dataset_spec, self.device_spec, self.dtype_spec = model, dataset, device, dtype
         self.session_file = session_file
         self.recorder: Any = None
         self.session_steps: list[str] = []
+        self.session_ready = False  # the session of --session is open (its SessionOpened shown)
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
         self.alpha_steps: float = 0  # alpha in steps of ALPHA_STEP residual norms (whole, but for a restored one)
         self.restored: tuple[int, float, float] | None = None  # an opened session's (layer, steps, exact alpha)
+        # layers kept in the steering when the cursor leaves them (space): layer -> (alpha steps, coefficient)
+        self.pinned: dict[int, tuple[float, float]] = {}
         self.tokens: TokensComputed | None = None
         self.generation: GenerationDiffed | None = None
         self.evaluation: Any = None  # engine.evaluate.EvalResult of the last `e`
@@ -187,6 +194,7 @@ class SteerApp(Jobs, App):
         self.query_one("#status", Static).update(
             f"[b]{escape(str(i['name']))}[/] · {i['model_type']} · {i['n_layers']} layers · d_model {i['d_model']} · "
             f"{i['dtype']} on {i['device']} · blocks return {i['adapter']['block_output']}")
+        self.import_when_ready()
 
     def _calm_full_collections(self) -> None:
         """Run full garbage collections a tenth as often. Even with the model frozen, the console keeps tens of
@@ -201,7 +209,7 @@ class SteerApp(Jobs, App):
             gc.set_threshold(young, middle, full * FULL_GC_SPACING)
 
     def on_session_opened(self, message: SessionOpened) -> None:
-        self.session_steps = message.steps
+        self.session_steps, self.session_ready = message.steps, True
         self.sub_title = self._session_title() or f"session {message.path}"
         if self.recorder is not None and self.recorder.read_only is not None:
             self.notify(f"{self.recorder.read_only} — opened read-only: what you do here is not saved to it",
@@ -213,30 +221,43 @@ class SteerApp(Jobs, App):
             self._show_recorded_evaluation(message.evaluation)
         active = ", ".join(message.steering) or "none"
         self.notify(f"{len(message.steps)} recorded steps; active steering: {active}", title="session")
+        self.import_when_ready()
 
     def _restore_steering(self, interventions: list[dict]) -> None:
-        """Steer as the opened session does: the layer, the exact alpha and the positions of its intervention on
-        the Steer pane's vectors (the console steers one layer; more interventions are named, not applied)."""
+        """Steer as the opened session does: each of its interventions on the Steer pane's vectors at its layer
+        and exact alpha (several: each pinned, the cursor on the first), at the first one's positions. Others (on
+        other vectors or layers) are named, not applied."""
         if not interventions:
             return
-        iv, rows = interventions[0], self.build.diagnostics
-        index = next((i for i, d in enumerate(rows) if iv["vector"] == self.build.name and d.layer == iv["layer"]),
-                     None)
-        if index is None:
-            self.notify(f"the session steers with {iv['vector']}@{iv['layer']}, which the Steer pane's vectors "
-                        f"({self.build.name}) do not hold: not applied", title="session", severity="warning")
+        rows = self.build.diagnostics
+        index_of = {d.layer: i for i, d in enumerate(rows)}
+        ours = [iv for iv in interventions if iv["vector"] == self.build.name and iv["layer"] in index_of]
+        rest = [iv for iv in interventions if iv not in ours]
+        if rest:
+            names = ", ".join(f"{x['vector']}@{x['layer']}" for x in rest)
+            self.notify(f"the session steers with {names}, which the Steer pane's vectors ({self.build.name}) do "
+                        "not hold: not applied here (replay runs them)", title="session", severity="warning")
+        if not ours:
             return
-        self.query_one(SteerPane).move_cursor(row=index)
-        d = rows[index]
-        step = raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm) if d.vector_norm else 0.0
-        self.alpha_steps = float(iv["alpha"]) / step if step else 0.0
-        self.restored = (d.layer, self.alpha_steps, float(iv["alpha"]))
+
+        def steps_of(iv: dict) -> tuple[float, float]:
+            d = rows[index_of[iv["layer"]]]
+            step = raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm) if d.vector_norm else 0.0
+            return (float(iv["alpha"]) / step if step else 0.0), float(iv["alpha"])
+
+        iv = ours[0]
+        self.query_one(SteerPane).move_cursor(row=index_of[iv["layer"]])
+        self.alpha_steps, exact = steps_of(iv)
+        self.restored = (iv["layer"], self.alpha_steps, exact)
         self.positions = iv["positions"]
+        if len(ours) > 1:
+            self.pinned = {x["layer"]: steps_of(x) for x in ours}
+            self.query_one(SteerPane).mark_pinned(self.pinned)
+            if len({x["positions"] for x in ours}) > 1:
+                self.notify(f"the console adds every layer at the same positions: {self.positions} (the session's "
+                            "first intervention's) are used here; replay runs each as recorded", title="session",
+                            severity="warning")
         self._show_steering()
-        if len(interventions) > 1:
-            rest = ", ".join(f"{x['vector']}@{x['layer']}" for x in interventions[1:])
-            self.notify(f"the console steers one layer: {rest} of the session are not applied here (replay runs "
-                        "them)", title="session", severity="warning")
 
     def _show_recorded_evaluation(self, result: Any) -> None:
         """The session's last evaluation as recorded (not re-run): a layer grid when it spans several layers and
@@ -266,6 +287,7 @@ class SteerApp(Jobs, App):
         gc.freeze()  # the dataset lives as long as the app (see on_model_loaded)
         self.dataset = message.dataset
         self.query_one(DatasetPane).show_dataset(message.dataset)
+        self.import_when_ready()
         for warning in message.dataset.warnings[:3]:
             self.notify(str(warning), title="data", severity="warning", markup=False)
 
@@ -280,14 +302,35 @@ class SteerApp(Jobs, App):
     def on_vectors_built(self, message: VectorsBuilt) -> None:
         r = message.result
         best = self._show_vectors(SteeringVectors(message.name, r.vectors.method, list(r.diagnostics),
-                                                  r.vectors.vectors, r.cwe))
+                                                  r.vectors.vectors, r.cwe, message.left_out))
         self.sub_title = self._session_title()
-        self.notify(f"{len(r.diagnostics)} layers from {len(r.activations.pair_ids)} pairs; layer {best.layer} has "
-                    "the best held-out AUROC and is selected", title=f"vectors {message.name} built")
+        n = len(r.activations.pair_ids)
+        if message.imported is None:
+            self.notify(f"{len(r.diagnostics)} layers from {n} pairs; layer {best.layer} has the best held-out "
+                        "AUROC and is selected", title=f"vectors {message.name} built")
+            return
+        i = message.imported
+        left = f" (left out: {len(message.left_out)} it was built from)" if message.left_out else ""
+        notes = "".join(f"\nnote: {note}" for note in i.notes)
+        self.notify(f"{i.path.name}: layers {', '.join(map(str, i.layers))}, read on {n} pairs{left}; layer "
+                    f"{best.layer} separates them best and is selected{notes}", title=f"vector {message.name} imported",
+                    severity="warning" if i.notes else "information", timeout=10, markup=False)
+
+    def import_when_ready(self) -> None:
+        """Import ``--vectors FILE`` once: when the model and the pairs are loaded (with ``--session``, once the
+        session is open, so that the vector joins it)."""
+        if self.vectors_file is None or self.model is None or self.dataset is None or not self.dataset.pairs:
+            return
+        if self.session_file and not self.session_ready:
+            return
+        file, self.vectors_file = self.vectors_file, None
+        self._job_status("import vector", f"importing {os.path.basename(file)}")
+        pairs = list(self.dataset.pairs)
+        self._start_shown("steer", lambda: self.import_job(file, self.vector_wanted, pairs))
 
     def _show_vectors(self, vectors: SteeringVectors) -> Any:
         """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
-        self.build, self.alpha_steps, self.restored = vectors, 0, None
+        self.build, self.alpha_steps, self.restored, self.pinned = vectors, 0, None, {}
         pane = self.query_one(SteerPane)
         pane.show_build(vectors)
         best = best_layer(vectors.diagnostics)
@@ -298,6 +341,10 @@ class SteerApp(Jobs, App):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "steer":
+            d = self.steering_layer()
+            if d is not None and d.layer in self.pinned:  # a pinned layer: its own alpha, exactly
+                self.alpha_steps, exact = self.pinned[d.layer]
+                self.restored = (d.layer, self.alpha_steps, exact)
             self._show_steering()
             self.steering_changed("layer")
         elif event.data_table.id == "pairs" and self.dataset is not None:
@@ -339,6 +386,10 @@ class SteerApp(Jobs, App):
             return
         self.query_one(SteerPane).move_cursor(row=index)
         self.alpha_steps = round(alpha / ALPHA_STEP)
+        if layer in self.pinned:  # the pin takes the cell's alpha (before the cursor's move reads the pin)
+            d = self.build.diagnostics[index]
+            self.pinned[layer] = (self.alpha_steps, raw_alpha(self.alpha_steps * ALPHA_STEP, d.residual_norm,
+                                                              d.vector_norm))
         self._show_steering()
         self.steering_changed("alpha")
         self.notify(f"layer {layer} at α {alpha:+.2f} residual ({self.alpha_steps:+d} steps, coefficient "
@@ -424,7 +475,7 @@ class SteerApp(Jobs, App):
         if action in ("build", "tokens", "generate") and (self.model is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
-        if action in ("alpha", "evaluate", "sweep", "grid") and self.build is None:
+        if action in ("alpha", "pin", "evaluate", "sweep", "grid") and self.build is None:
             return None
         if action == "cancel" and not self.steer_jobs():
             return None
@@ -450,8 +501,33 @@ class SteerApp(Jobs, App):
         if self.build is None:
             return
         self.alpha_steps = 0 if direction == 0 else self.alpha_steps + direction
+        self._keep_pin()
         self._show_steering()
         self.steering_changed("alpha")
+
+    def _keep_pin(self) -> None:
+        """A pinned steering layer takes the current alpha (the keys change the pin under the cursor)."""
+        d = self.steering_layer()
+        if d is not None and d.layer in self.pinned:
+            self.pinned[d.layer] = (self.alpha_steps, self.alpha())
+
+    def action_pin(self) -> None:
+        """Pin the steering layer at its alpha, so that it stays in the steering when the cursor moves to
+        another layer (which then steers too), or unpin it."""
+        d = self.steering_layer()
+        if d is None:
+            return
+        if d.layer in self.pinned:
+            del self.pinned[d.layer]
+        elif not self.alpha():
+            self.notify(f"layer {d.layer} has alpha 0: + or - first, then space pins it", title="pin",
+                        severity="warning")
+            return
+        else:
+            self.pinned[d.layer] = (self.alpha_steps, self.alpha())
+        self.query_one(SteerPane).mark_pinned(self.pinned)
+        self._show_steering()
+        self.steering_changed("pinned layers")
 
     def action_tokens(self) -> None:
         pair = self.selected_pair()
@@ -527,14 +603,22 @@ class SteerApp(Jobs, App):
         self._show_steering()
         self.steering_changed("positions")
 
+    def _alone(self, layer: int, key: str) -> None:
+        """Say that an evaluation of one layer leaves the other pinned layers out."""
+        others = sorted(set(self.pinned) - {layer})
+        if others:
+            self.notify(f"{key} evaluates layer {layer} alone: the pinned layer(s) {', '.join(map(str, others))} "
+                        "are not steered in it", title="evaluation", severity="warning")
+
     def action_evaluate(self) -> None:
         d = self.steering_layer()
         if self.model is None or self.dataset is None or d is None:
             return
         alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
+        self._alone(d.layer, "e")
         self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
-        pairs, method = list(self.dataset.pairs), self.build.method
-        self._start_shown("eval", lambda: self.eval_job(pairs, d.layer, alpha, method))
+        pairs, (method, vector) = self.eval_pairs(), self.recipe()
+        self._start_shown("eval", lambda: self.eval_job(pairs, d.layer, alpha, method, vector))
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
@@ -546,11 +630,12 @@ class SteerApp(Jobs, App):
             return
         top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         alphas = sweep_alphas(top)
+        self._alone(d.layer, "a")
         self.action_focus("eval")
         view = self.query_one(EvalView)
         view.show_view("sweep")
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
-        self.sweep_job(list(self.dataset.pairs), d.layer, alphas, self.build.method)
+        self.sweep_job(self.eval_pairs(), d.layer, alphas, *self.recipe())
 
     def action_grid(self) -> None:
         """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units, one column the same
@@ -566,8 +651,8 @@ class SteerApp(Jobs, App):
         self.action_focus("eval")
         self.query_one(EvalView).show_view("grid")
         self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")
-        self.grid_job(list(self.dataset.pairs), tuple(range(self.model.n_layers)), sweep_alphas(top),
-                      self.build.method)
+        self.grid_job(self.eval_pairs(), tuple(d.layer for d in self.build.diagnostics), sweep_alphas(top),
+                      *self.recipe())
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""
@@ -622,6 +707,18 @@ class SteerApp(Jobs, App):
             return self.restored[2]  # an opened session's alpha, exactly, until the layer or alpha changes
         return raw_alpha(self.alpha_steps * ALPHA_STEP, d.residual_norm, d.vector_norm)
 
+    def recipe(self) -> tuple[str, str | None]:
+        """How an evaluation makes its vectors: (the method of a build per fold, None), or for imported vectors
+        (the console's method, unused, and their name in the session: steered as they are in every fold)."""
+        if self.build is not None and self.build.given:
+            return self.method, self.build.name
+        return (self.build.method if self.build is not None else self.method), None
+
+    def eval_pairs(self) -> list:
+        """The loaded pairs an evaluation holds out: all of them, but those imported vectors were built from."""
+        left_out = set(self.build.left_out) if self.build is not None else set()
+        return [p for p in self.dataset.pairs if p.id not in left_out]
+
     @property
     def vector_name(self) -> str:
         """The name in the session of the vectors in the steering pane ("" before any)."""
@@ -643,7 +740,10 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         if d is None:
             return []
-        return [{"vector": self.build.name, "layer": d.layer, "alpha": self.alpha(), "positions": self.positions}]
+        alphas = {L: exact for L, (_steps, exact) in self.pinned.items()}
+        alphas[d.layer] = self.alpha()
+        return [{"vector": self.build.name, "layer": L, "alpha": a, "positions": self.positions}
+                for L, a in sorted(alphas.items())]
 
     def _show_steering(self) -> None:
         d = self.steering_layer()
@@ -655,9 +755,12 @@ class SteerApp(Jobs, App):
             plot.show(self.build.diagnostics, d.layer)
         self.query_one(CweTable).show_directions(None if self.build.cwe is None else self.build.cwe.get(d.layer))
         ratio = abs(self.alpha_steps) * ALPHA_STEP
+        others = [f"@{L} x{exact:+.3g}" for L, (_steps, exact) in sorted(self.pinned.items()) if L != d.layer]
+        pins = f" · also {', '.join(others)}" if others else ""
+        pinned = " (pinned)" if d.layer in self.pinned else ""
         self.query_one(SteerPane).show_steering(
-            f"{self.build.name} ({self.build.method}) · layer {d.layer} · alpha {self.alpha():+.3g} "
-            f"(‖αv‖/‖h‖ {ratio:.2f}) · {self.positions} positions")
+            f"{self.build.name} ({self.build.method}) · layer {d.layer}{pinned} · alpha {self.alpha():+.3g} "
+            f"(‖αv‖/‖h‖ {ratio:.2f}){pins} · {self.positions} positions")
 
     def action_reprobe(self) -> None:
         if self.model is not None:
@@ -672,11 +775,25 @@ def run_app(args: argparse.Namespace) -> int:
         path = resolve_session_file(session_file)
         read_session(path)  # a bad file stops here with one line and exit 2, before the console starts
         session_file = str(path)
+    vectors_file, vector = getattr(args, "vectors", None), getattr(args, "vector", None)
+    if vector and not vectors_file:
+        raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
+                            "add --vectors FILE, or drop --vector")
+    if vectors_file:
+        from steertui.engine.session.export import read_vector_file
+
+        held = read_vector_file(vectors_file).vectors  # a bad file stops here, before the console starts
+        if vector is not None and vector not in held:
+            raise SteertuiError(f"{vectors_file} holds no vector {vector!r} (it holds: {', '.join(held)})",
+                                "name one of its vectors with --vector NAME")
+        if vector is None and len(held) != 1:
+            raise SteertuiError(f"{vectors_file} holds {len(held)} vectors ({', '.join(held)})",
+                                "name one with --vector NAME")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise SteertuiError("the console needs a terminal on standard input and output, and this run has none",
                             "run it in a terminal, or use the headless commands: steertui layers, data, eval, replay "
                             "(steertui --help)")
     app = SteerApp(model=args.model, dataset=args.dataset, device=args.device, dtype=args.dtype,
-                   session_file=session_file, watch_terminal=True)
+                   session_file=session_file, watch_terminal=True, vectors_file=vectors_file, vector=vector)
     app.run()
     return app.return_code or 0  # Textual sets 1 when the app ended on an unhandled exception; a quit is 0

@@ -117,7 +117,8 @@ class Jobs:
             if rec.dataset is not None:
                 self.post(DatasetLoaded(rec.dataset))
             v = opened.vectors
-            vectors = SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe) if v is not None else None
+            vectors = (SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe, v.left_out)
+                       if v is not None else None)
             interventions = [iv.model_dump() for iv in rec.steering]
             self.post(SessionOpened(str(rec.path), opened.steps, describe(interventions), vectors, opened.evaluation,
                                     interventions))
@@ -151,6 +152,22 @@ class Jobs:
                                    progress=self.progress("build vectors", "activations"), cancel=cancel)
             self.post(VectorsBuilt(result, name, str(rec.path)), result=True)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="import vector")
+    def import_job(self, file: str, name: str | None, pairs: list) -> None:
+        """A vector read from ``file`` (``--vectors``), checked against the model, with its diagnostics on the
+        loaded pairs it was not built from, recorded as an ``import_vectors`` step."""
+        from steertui.engine.session.export import import_vector
+
+        cancel = self.checkpoint()
+        with self.reporting("import vector"):
+            imported = import_vector(file, self.model, name)
+            rec = self.ensure_recorder()
+            name = rec.free_name(imported.name)
+            result = self.recorded(rec.import_vectors, imported, pairs, name=name,
+                                   progress=self.progress("import vector", "activations"), cancel=cancel)
+            left_out = tuple(p.id for p in pairs if p.id in set(imported.pair_ids))
+            self.post(VectorsBuilt(result, name, str(rec.path), imported, left_out), result=True)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
     def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:
         """The next tokens, the lens grid and the verdict score at the pair's verdict slot (engine.ops.next_tokens),
@@ -178,29 +195,32 @@ class Jobs:
                            fix_site_continuation, pair, steering=steering)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="evaluate")
-    def eval_job(self, pairs: list, layer: int, alpha: float, method: str) -> None:
-        """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings)."""
+    def eval_job(self, pairs: list, layer: int, alpha: float, method: str, vector: str | None = None) -> None:
+        """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings; ``vector``: the
+        session's imported vector of that name, steered as it is in every fold)."""
         from steertui.engine.ops import layer_eval_settings
         from steertui.engine.session import SessionRecorder
 
         self._recorded_job("evaluate", Evaluated, SessionRecorder.evaluate, pairs,
-                           layer_eval_settings(layer, alpha, method))
+                           layer_eval_settings(layer, alpha, method, vector))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
-    def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str) -> None:
+    def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str,
+                  vector: str | None = None) -> None:
         """The held-out evaluation of one layer over several alphas and its curve (engine.ops.alpha_sweep),
         recorded as one evaluate step."""
         from steertui.engine.session.recorded import alpha_sweep
 
-        self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method)
+        self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method, vector=vector)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
-    def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str) -> None:
+    def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str,
+                 vector: str | None = None) -> None:
         """The held-out evaluation of every layer over several alphas in residual units (engine.ops.layer_grid),
         recorded as one evaluate step."""
         from steertui.engine.session.recorded import layer_grid
 
-        self._recorded_job("layer grid", Gridded, layer_grid, pairs, layers, alphas, method)
+        self._recorded_job("layer grid", Gridded, layer_grid, pairs, layers, alphas, method, vector=vector)
 
     def _recorded_job(self, job: str, message: Callable[[Any], Any], operation: Callable[..., Any], *args: Any,
                       **kwargs: Any) -> None:

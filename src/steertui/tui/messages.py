@@ -49,6 +49,14 @@ class SteeringVectors:
     diagnostics: list[Any]  # engine.vectors.LayerDiagnostics, or the session's records of them (same fields)
     vectors: dict[int, Any]  # layer -> [d_model] tensor (opaque to the UI; handed back to the engine)
     cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections or its record; None: not recorded
+    left_out: tuple[str, ...] = ()  # imported vectors (method "given"): the loaded pairs they were built from
+
+    @property
+    def given(self) -> bool:
+        """Imported, not built here: every evaluation steers with them as they are, in every fold."""
+        from steertui.engine.vectors import GIVEN
+
+        return self.method == GIVEN
 
 
 @dataclass
@@ -75,6 +83,8 @@ class VectorsBuilt(Message):
     result: Any  # engine.build.BuildResult: vectors, per-layer diagnostics (plain data)
     name: str  # the vectors' name in the session
     session_path: str  # the session file they were recorded (and autosaved) in
+    imported: Any = None  # engine.session.export.ImportedVector when read from a file, not built
+    left_out: tuple[str, ...] = ()  # imported: the loaded pairs it was built from (not in its diagnostics)
 
 
 @dataclass

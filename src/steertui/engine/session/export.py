@@ -1,10 +1,13 @@
 """A session's steering vectors taken out of it: one vector's layers as a standalone safetensors file that says
-what it holds and where it applies, and the reading (with its checks) of such a file or a session's sidecar.
+what it holds and where it applies, and the reading (with its checks) of such a file or a session's sidecar; and
+the way back in (:func:`import_vector`): a vector of such a file, or of another tool's file of ``layer.L``
+tensors, checked against the model it is to steer.
 
 An exported file holds one float32 ``[d_model]`` tensor per layer, named ``layer.L``, and in its metadata (all
 strings, JSON where structured): ``format`` (``steertui.vectors/1``), ``name``, ``model`` (the session's model
 spec), ``model_name``, ``weights_sha256``, ``d_model``, ``n_layers``, ``read_at`` (where each layer's vector was
 read and is added: the nnsight access of the block's hidden state, ``{layer}`` standing for the layer),
+``origin`` (for a vector the session imported: the file it came from and its sha256; else empty),
 ``method``, ``readout``, ``split``, ``seed``, ``pair_ids``, ``source`` (the data), ``data_commit`` (empty when
 the data has none), ``sha256`` (per
 layer, of the float32 little-endian bytes), ``vector_norm`` and ``residual_norm`` (per layer, from the build;
@@ -16,7 +19,9 @@ version that wrote it). ``d_model``, ``n_layers``, ``seed``, ``pair_ids``, ``sha
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -28,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 EXPORT_FORMAT = "steertui.vectors/1"
+PLAIN_FORMAT = "plain safetensors"  # another tool's file: no format metadata, one [d_model] tensor per layer
+_PLAIN_KEY = re.compile(r"^(layer\.)?(0|[1-9][0-9]{0,5})$")
 JSON_KEYS = ("d_model", "n_layers", "seed", "pair_ids", "sha256", "vector_norm", "residual_norm")  # the rest: text
 
 
@@ -43,8 +50,11 @@ class VectorFile:
 
 
 def _build_step(doc: Any, name: str) -> Any:
-    """The session's last step that built ``name`` (None when none did: vectors from an older file)."""
-    steps = [st for st in doc.steps if st.kind == "build_vectors" and st.inputs.vector == name]
+    """The session's last step that built or imported ``name`` (None when none did: vectors from an older
+    file)."""
+    from steertui.engine.session.schema import VECTOR_STEPS
+
+    steps = [st for st in doc.steps if st.kind in VECTOR_STEPS and st.inputs.vector == name]
     return steps[-1] if steps else None
 
 
@@ -57,7 +67,8 @@ def _session_about(doc: Any, rec: Any, vectors: dict[int, "torch.Tensor"]) -> di
     return {
         "format": EXPORT_FORMAT, "name": rec.name, "model": doc.model.spec, "model_name": doc.model.name,
         "weights_sha256": doc.model.weights_sha256, "d_model": rec.d_model, "n_layers": doc.model.n_layers,
-        "read_at": rec.read_at, "method": rec.method, "readout": rec.readout, "split": rec.split, "seed": rec.seed,
+        "read_at": rec.read_at, "origin": rec.origin or "", "method": rec.method, "readout": rec.readout,
+        "split": rec.split, "seed": rec.seed,
         "pair_ids": list(rec.pair_ids), "source": rec.source or (doc.data.label if doc.data is not None else ""),
         "data_commit": (doc.data.commit or "") if doc.data is not None else "",
         "sha256": {str(L): vector_sha256(t) for L, t in sorted(vectors.items())},
@@ -110,10 +121,17 @@ def export_vector(session: str | os.PathLike[str], name: str, out: str | os.Path
     return atomic_write_bytes(out, save(tensors, metadata=meta))
 
 
+def _plain_name(path: Path) -> str:
+    """A vector name (``schema.VectorName``) from another tool's file name."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "-", path.stem).lstrip("._-")[:64]
+    return name or "imported"
+
+
 def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
-    """An exported vectors file or a session's sidecar, every tensor checked against the sha256 in its metadata.
-    Anything else (a missing file, not safetensors, another format, an altered tensor) is a :class:`SessionError`
-    naming the file."""
+    """An exported vectors file or a session's sidecar, every tensor checked against the sha256 in its metadata;
+    or another tool's safetensors file without format metadata whose tensors are named by layer (``layer.L`` or
+    ``L``), named after the file, with nothing to check its tensors against. Anything else (a missing file, not
+    safetensors, another format, an altered tensor) is a :class:`SessionError` naming the file."""
     from safetensors import SafetensorError, safe_open
 
     from steertui.engine.steering import vector_sha256
@@ -147,9 +165,20 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
                 sha.setdefault(name, {})[int(layer)] = s
             for name in vectors:  # the table shows each layer's sha256, as an exported file's does
                 about.setdefault(name, {})["sha256"] = {str(L): s for L, s in sha.get(name, {}).items()}
+        elif not fmt and tensors:  # another tool's file: tensors named by layer, nothing to check them against
+            name = _plain_name(path)
+            bad = [k for k in tensors if not _PLAIN_KEY.match(k)]
+            if bad:
+                raise SessionError(path, "tensors", f"it holds tensors named {', '.join(sorted(bad)[:4])}"
+                                   f"{' ...' if len(bad) > 4 else ''}, not by layer",
+                                   "name each layer's [d_model] vector layer.L or L (e.g. layer.3)")
+            vectors = {name: {int(k.removeprefix("layer.")): t for k, t in tensors.items()}}
+            sha = {name: {L: vector_sha256(t) for L, t in vectors[name].items() if t.ndim == 1}}
+            about = {name: {"name": name, "sha256": {str(L): s for L, s in sorted(sha[name].items())}}}
+            fmt = PLAIN_FORMAT
         else:
             raise SessionError(path, "format", f"its format is {fmt or 'not given'!r}, not {EXPORT_FORMAT!r} or "
-                               f"{SIDECAR_FORMAT!r}", "give a file steertui wrote")
+                               f"{SIDECAR_FORMAT!r}", "give a file steertui wrote, or tensors named layer.L")
     except (KeyError, ValueError, TypeError) as err:
         raise SessionError(path, "metadata", f"its metadata is incomplete or malformed ({err})",
                            "export it again with steertui vectors --export") from None
@@ -162,3 +191,98 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
                 raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
                                    "the file was altered; export it again")
     return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()})
+
+
+@dataclass(frozen=True)
+class ImportedVector:
+    """One vector of a vectors file, checked against the model it will steer: float32 ``[d_model]`` tensors by
+    layer, each finite and non-zero, at layers the model has."""
+
+    name: str
+    path: Path
+    format: str  # EXPORT_FORMAT, SIDECAR_FORMAT or PLAIN_FORMAT
+    file_sha256: str  # of the whole file, as read
+    about: dict[str, Any]  # the file's metadata for this vector (method, readout, read_at, model, pair_ids, ...)
+    vectors: dict[int, "torch.Tensor"]
+    notes: tuple[str, ...]  # what the file says that differs from the loaded model (its name, weights, access)
+
+    @property
+    def pair_ids(self) -> tuple[str, ...]:
+        """The pairs it was built from, where the file says (an exported or a session's vector)."""
+        return tuple(self.about.get("pair_ids") or ())
+
+    @property
+    def layers(self) -> list[int]:
+        return sorted(self.vectors)
+
+
+def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = None,
+                  layers: Iterable[int] | None = None) -> ImportedVector:
+    """Vector ``name`` (or the file's only vector) of the vectors file ``file`` (:func:`read_vector_file`), every
+    layer or ``layers``, checked against ``model`` (an ``engine.model.LoadedModel``): each layer must exist in the
+    model, and each tensor must be one-dimensional of the model's hidden size, finite and non-zero. A model name,
+    weights hash or access path recorded in the file that differs from the model's is kept as a note, not refused
+    (a vector can be tried on a sibling model). Every refusal is a :class:`SessionError` naming the file and the
+    tensor, and saying what to do."""
+    import hashlib
+
+    import torch
+
+    info = read_vector_file(file)
+    path = info.path
+    if name is None:
+        if len(info.vectors) != 1:
+            raise SessionError(path, "vectors", f"the file holds {len(info.vectors)} vectors "
+                               f"({', '.join(info.vectors) or 'none'})", "name one with --vector NAME")
+        name = next(iter(info.vectors))
+    if name not in info.vectors:
+        raise SessionError(path, "vectors", f"the file holds no vector {name!r} (it holds: "
+                           f"{', '.join(info.vectors) or 'none'})", "name one of its vectors with --vector NAME")
+    held = info.vectors[name]
+    wanted = sorted(held) if layers is None else sorted({int(L) for L in layers})
+    missing = [L for L in wanted if L not in held]
+    if missing or not wanted:
+        raise SessionError(path, name, f"the vector has no layer {', '.join(map(str, missing or wanted))}",
+                           f"use its layers {', '.join(map(str, sorted(held)))}")
+    n, d = model.n_layers, model.d_model
+    label = model.info.name
+    vectors = {}
+    for L in wanted:
+        t = held[L]
+        key = f"{name} layer {L}"
+        if L >= n:
+            raise SessionError(path, key, f"{label} has {n} layers (0..{n - 1})",
+                               "use a vector made for this model, or only its layers below "
+                               f"{n} (--layers)")
+        if t.ndim != 1 or t.shape[0] != d:
+            raise SessionError(path, key, f"the vector has shape {tuple(t.shape)}; {label}'s hidden size is {d}",
+                               f"use a vector made for this model: one [{d}] tensor per layer")
+        if not t.is_floating_point():
+            raise SessionError(path, key, f"the vector's dtype is {t.dtype}", "store it as float32")
+        v = t.detach().to(torch.float32).cpu().contiguous()
+        if not bool(torch.isfinite(v).all()):
+            raise SessionError(path, key, "the vector holds NaN or infinite values", "rebuild or re-export it")
+        norm = float(v.norm())
+        if norm == 0.0 or not math.isfinite(norm):
+            raise SessionError(path, key, "the vector is all zeros: steering with it changes nothing",
+                               "rebuild it; a zero vector usually means the activations were never read")
+        vectors[L] = v
+    about = dict(info.about.get(name, {}))
+    notes = []
+    made_for = about.get("model_name") or (about.get("model") if info.format == SIDECAR_FORMAT else "")
+    theirs, ours = about.get("weights_sha256") or "", model.info.weights_sha256 or ""
+    if theirs and ours:  # the weights say which model; a name can be a path or an alias
+        if theirs != ours:
+            notes.append(f"made for {made_for or 'another model'} (weights sha256 {theirs[:12]}), steering {label} "
+                         f"(weights sha256 {ours[:12]})")
+    elif made_for and made_for not in (label, Path(label).name):
+        notes.append(f"made for {made_for}, steering {label}")
+    here = model.adapter.block_access_template
+    if about.get("read_at") and about["read_at"] != here:
+        notes.append(f"read at {about['read_at']}, added at {here}")
+    if info.format == PLAIN_FORMAT:
+        notes.append("a plain safetensors file: where and how it was read is not recorded")
+    if not about.get("pair_ids"):
+        notes.append("the file does not name the pairs it was built from: none can be left out of its measures")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ImportedVector(name, path, info.format, digest, about, vectors, tuple(notes))

@@ -49,7 +49,7 @@ class OpenedSession:
 
 
 def _needs_dataset(doc: S.Session) -> bool:
-    return bool(doc.data.files) or any(s.kind in ("evaluate", "build_vectors") for s in doc.steps)
+    return bool(doc.data.files) or any(s.kind in ("evaluate", *S.VECTOR_STEPS) for s in doc.steps)
 
 
 def load_data(doc: S.Session, path: Path, dataset_path: str | os.PathLike[str] | None = None) -> "Dataset":

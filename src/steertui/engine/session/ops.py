@@ -137,8 +137,13 @@ def evaluate_inputs(pair_ids: list[str], settings: Any) -> S.EvaluateInputs:
 def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.EvaluateOutputs, Any]:
     from steertui.engine.evaluate import evaluate
 
-    result = evaluate(ctx.model, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), progress=ctx.progress,
-                      cancel=ctx.cancel)
+    vectors = None
+    if inputs.vector is not None:  # a given vector steered in every fold
+        vectors = ctx.vectors.get(inputs.vector)
+        if vectors is None:
+            raise SteertuiError(f"no vector {inputs.vector!r} to evaluate", "load the session's vectors first")
+    result = evaluate(ctx.model, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), vectors=vectors,
+                      progress=ctx.progress, cancel=ctx.cancel)
     folds = [S.FoldRec(fold=int(f["fold"]), threshold=float(f["threshold"]), train_pairs=list(f["train_pairs"]),
                        test_pairs=list(f["test_pairs"])) for f in result.folds]
     rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()})
@@ -150,24 +155,43 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
 # ---- vectors --------------------------------------------------------------------------------------------------
 def run_build_vectors(ctx: StepContext, inputs: S.BuildVectorsInputs) -> tuple[S.BuildVectorsOutputs, Any]:
     from steertui.engine.build import build_vectors
-    from steertui.engine.steering import vector_sha256
 
     pairs = pairs_from(ctx, inputs.pair_ids)
     recipe = inputs.model_dump(exclude={"vector", "pair_ids"})  # build_vectors' keyword arguments, by name
     result = build_vectors(ctx.model, pairs, **recipe, progress=ctx.progress, cancel=ctx.cancel)
+    return _vector_outputs(result), result
+
+
+def run_import_vectors(ctx: StepContext, inputs: S.ImportVectorsInputs) -> tuple[S.BuildVectorsOutputs, Any]:
+    """The diagnostics of an imported vector (the session's own tensors, ``ctx.vectors``) on the step's pairs."""
+    from steertui.engine.build import given_vectors
+
+    held = ctx.vectors.get(inputs.vector)
+    if held is None or any(L not in held for L in inputs.layers):
+        raise SteertuiError(f"no vector {inputs.vector!r} at layers {inputs.layers}",
+                            "the session's sidecar must hold the imported vector")
+    result = given_vectors(ctx.model, pairs_from(ctx, inputs.pair_ids), {L: held[L] for L in inputs.layers},
+                           readout=inputs.readout, chunk_size=inputs.chunk_size, progress=ctx.progress,
+                           cancel=ctx.cancel)
+    return _vector_outputs(result), result
+
+
+def _vector_outputs(result: Any) -> S.BuildVectorsOutputs:
+    """A ``build.BuildResult`` as the recorded outputs of a step that makes vectors."""
+    from steertui.engine.steering import vector_sha256
+
     diags = [S.DiagnosticsRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in d.to_dict().items()})
              for d in result.diagnostics]
-    out = S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},
-                                diagnostics=diags, truncated=list(result.activations.truncated),
-                                fallbacks=list(result.activations.fallbacks),
-                                cwe_directions=[S.CweDirectionsRec(**result.cwe[L].to_dict())
-                                                for L in sorted(result.cwe)])
-    return out, result
+    return S.BuildVectorsOutputs(sha256={str(L): vector_sha256(v) for L, v in sorted(result.vectors.vectors.items())},
+                                 diagnostics=diags, truncated=list(result.activations.truncated),
+                                 fallbacks=list(result.activations.fallbacks),
+                                 cwe_directions=[S.CweDirectionsRec(**result.cwe[L].to_dict())
+                                                 for L in sorted(result.cwe)])
 
 
 RUNNERS: dict[str, Callable[[StepContext, Any], tuple[Any, Any]]] = {
     "layers": run_layers, "lens": run_lens, "top_tokens": run_top_tokens, "generate": run_generate,
-    "evaluate": run_evaluate, "build_vectors": run_build_vectors,
+    "evaluate": run_evaluate, "build_vectors": run_build_vectors, "import_vectors": run_import_vectors,
 }
 
 
@@ -178,7 +202,7 @@ def run_step(ctx: StepContext, kind: str, inputs: Any) -> tuple[Any, Any]:
 
 def files_used(kind: str, inputs: Any, dataset: "Dataset | None") -> dict[str, str]:
     """sample id -> sha256 of every data file the step reads."""
-    ids = getattr(inputs, "pair_ids", None) if kind in ("evaluate", "build_vectors") else None
+    ids = getattr(inputs, "pair_ids", None) if kind in ("evaluate", *S.VECTOR_STEPS) else None
     if not ids or dataset is None:
         return {}
     out = {}

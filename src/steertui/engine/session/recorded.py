@@ -82,21 +82,23 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
 
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
-                *, progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.AlphaSweep:
+                *, vector: str | None = None, progress: Callable[[str, int, int], None] | None = None,
+                cancel=None) -> engine.AlphaSweep:
     """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
-    all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it)."""
+    all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it);
+    ``vector``: the session's vector of that name steered in every fold instead of one built per fold."""
     with _operation(rec, None) as part:
-        result = part(rec.evaluate, pairs, engine.sweep_eval_settings(layer, alphas, method), progress=progress,
-                      cancel=cancel)
+        result = part(rec.evaluate, pairs, engine.sweep_eval_settings(layer, alphas, method, vector),
+                      progress=progress, cancel=cancel)
         return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, layer)))
 
 
 def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",
-               method: str, *, progress: Callable[[str, int, int], None] | None = None,
+               method: str, *, vector: str | None = None, progress: Callable[[str, int, int], None] | None = None,
                cancel=None) -> engine.LayerAlphaGrid:
     """:func:`steertui.engine.ops.layer_grid` on the recorder's model, recorded as one ``evaluate`` step over all
-    its layers and alphas (the grid is read from the step's rows)."""
+    its layers and alphas (the grid is read from the step's rows); ``vector`` as in :func:`alpha_sweep`."""
     with _operation(rec, None) as part:
-        result = part(rec.evaluate, pairs, engine.grid_eval_settings(layers, alphas, method), progress=progress,
-                      cancel=cancel)
+        result = part(rec.evaluate, pairs, engine.grid_eval_settings(layers, alphas, method, vector),
+                      progress=progress, cancel=cancel)
         return part.done(engine.layer_alpha_grid(result))

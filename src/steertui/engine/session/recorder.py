@@ -200,6 +200,10 @@ class SessionRecorder:
         return f"v{n}"
 
     # ---- saving --------------------------------------------------------------------------------------------
+    def free_name(self, wanted: str) -> str:
+        """``wanted`` when the session holds no vector of that name, else the next free ``vN``."""
+        return wanted if wanted not in self.vectors else self.next_vector_name()
+
     def hold(self) -> None:
         """Take the session file's lock, if not held yet: :class:`SessionLockedError` when another writer has
         it, :class:`SessionSaveError` when the lock file cannot be created."""
@@ -294,6 +298,48 @@ class SessionRecorder:
                 sha256={str(L): self._sha(v) for L, v in sorted(self.vectors[name].items())}))
 
         return self._record("build_vectors", inputs, progress=progress, cancel=cancel, on_done=add)
+
+    def import_vectors(self, imported: Any, pairs: Sequence["Pair | str"], *, name: str | None = None,
+                       readout: str = "last", chunk_size: int = 8, progress=None, cancel=None):
+        """Add a vector read from a file (an ``export.ImportedVector``, checked against this model) as ``name``
+        (default: its name in the file, or the next free ``vN`` when the session holds that name) and record its
+        diagnostics on ``pairs`` less those it was built from (``left_out``). Its tensors go to the sidecar like
+        a built vector's; the file is named in ``origin`` and the step, and not needed to replay."""
+        from steertui.engine.choices import METHODS, READOUTS
+        from steertui.errors import SteertuiError
+
+        name = name or self.free_name(imported.name)
+        if name in self.vectors:
+            raise ValueError(f"a vector named {name!r} is already in the session")
+        trained = set(imported.pair_ids)
+        ids = self._pair_ids(pairs)
+        kept, left_out = [p for p in ids if p not in trained], [p for p in ids if p in trained]
+        if not kept:
+            raise SteertuiError(f"every loaded pair ({len(ids)}) was used to build vector {imported.name!r}",
+                                "load other data (--dataset) to read it on pairs it was not built from")
+        inputs = S.ImportVectorsInputs(vector=name, file=str(imported.path), file_sha256=imported.file_sha256,
+                                       format=imported.format, pair_ids=kept, left_out=left_out,
+                                       layers=imported.layers, readout=readout, chunk_size=chunk_size)
+        about = imported.about
+        with self.lock:
+            self.vectors[name] = {int(L): v.detach().float().cpu() for L, v in imported.vectors.items()}
+            rec = S.VectorRec(
+                name=name, file=sidecar_name(self.path), layers=imported.layers,
+                method=about.get("method") if about.get("method") in METHODS else S.UNKNOWN,
+                readout=about.get("readout") if about.get("readout") in READOUTS else S.UNKNOWN,
+                d_model=self.model.d_model, pair_ids=list(imported.pair_ids), split=str(about.get("split") or ""),
+                seed=about.get("seed") if isinstance(about.get("seed"), int) else None,
+                source=str(about.get("source") or ""), read_at=self.model.adapter.block_access_template,
+                origin=f"{imported.path} sha256:{imported.file_sha256}",
+                sha256={str(L): self._sha(v) for L, v in sorted(self.vectors[name].items())})
+            self.doc.vectors.append(rec)
+            try:
+                return self._record("import_vectors", inputs, progress=progress, cancel=cancel)
+            except BaseException:
+                if not self.doc.steps or self.doc.steps[-1].inputs is not inputs:  # the step did not land
+                    self.doc.vectors.remove(rec)
+                    del self.vectors[name]
+                raise
 
     @staticmethod
     def _sha(v: Any) -> str:

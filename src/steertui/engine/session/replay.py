@@ -185,7 +185,7 @@ def summarize(kind: str, outputs: Any) -> str:
                     f"α {top.alpha:g} (random {top.random_shift:+.3g}, acc {top.accuracy:.2f}, KL {top.kl:.3g})")
         return "; ".join(f"layer {r.layer} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
                          for r in rows)
-    if kind == "build_vectors":
+    if kind in S.VECTOR_STEPS:
         return ", ".join(f"layer {d.layer}: norm {d.vector_norm:.3g}"
                          + (f", AUROC {d.auroc_pairs:.2f}" if d.auroc_pairs is not None else "")
                          for d in o.diagnostics)

@@ -1,6 +1,6 @@
-"""Open a saved session to continue it: the recorder, one line per recorded step, the last vectors built in it
-with their recorded diagnostics, its last evaluation as recorded, and the layer report of its model (one real
-forward). Nothing is re-run."""
+"""Open a saved session to continue it: the recorder, one line per recorded step, the last vectors built or
+imported in it with their recorded diagnostics, its last evaluation as recorded, and the layer report of its
+model (one real forward). Nothing is re-run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from steertui.engine.session import schema as S
 from steertui.engine.session.recorder import SessionRecorder
 from steertui.engine.session.replay import summarize
+from steertui.engine.vectors import GIVEN
 
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.layers import LayersReport
@@ -25,6 +27,7 @@ class RecordedVectors:
     diagnostics: list[Any]  # schema.DiagnosticsRec (the fields of vectors.LayerDiagnostics)
     vectors: dict[int, Any]
     cwe: dict[int, Any]  # layer -> schema.CweDirectionsRec (the fields of build.CweDirections); {} when not recorded
+    left_out: tuple[str, ...] = ()  # imported vectors: the loaded pairs they were built from
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,15 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
     rec = SessionRecorder.open(path, model=model, dataset_path=dataset_path, device=device, dtype=dtype,
                                read_only_if_locked=True)  # another process writes it: a view that never saves
     steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
-    builds = [st for st in rec.steps if st.kind == "build_vectors" and st.inputs.vector in rec.vectors]
+    builds = [st for st in rec.steps if st.kind in S.VECTOR_STEPS and st.inputs.vector in rec.vectors]
     vectors = None
     if builds:
         last = builds[-1]
-        vectors = RecordedVectors(last.inputs.vector, last.inputs.method, list(last.outputs.diagnostics),
-                                  rec.vectors[last.inputs.vector],
-                                  {c.layer: c for c in last.outputs.cwe_directions})
+        imported = last.kind == "import_vectors"
+        vectors = RecordedVectors(last.inputs.vector, GIVEN if imported else last.inputs.method,
+                                  list(last.outputs.diagnostics), rec.vectors[last.inputs.vector],
+                                  {c.layer: c for c in last.outputs.cwe_directions},
+                                  tuple(last.inputs.left_out) if imported else ())
     evals = [st for st in rec.steps if st.kind == "evaluate"]
     evaluation = recorded_evaluation(rec.doc, evals[-1]) if evals else None
     gens = [st for st in rec.steps if st.kind == "generate"]

@@ -6,8 +6,8 @@ A session file is TOML. It records everything needed to reproduce a run and noth
 - ``[model]`` — the model (``spec`` is ``"demo"``, a path relative to the session file, or a Hugging Face
   id), its weights' sha256, revision, dtype, device and sizes;
 - ``[data]`` — the data source (kind, root, git commit) and ``files``: the sha256 of every file a step used;
-- ``[[vectors]]`` — each vector's recipe and its per-layer sha256; the tensors live in the sidecar
-  ``.safetensors`` file named by ``file`` (a plain file name beside the session file);
+- ``[[vectors]]`` — each vector's recipe (or, imported, the file it came from) and its per-layer sha256; the
+  tensors live in the sidecar ``.safetensors`` file named by ``file`` (a plain file name beside the session file);
 - ``[steering]`` — the interventions active when the session was last saved;
 - ``[[steps]]`` — the ordered steps, each ``kind`` with its ``inputs`` and recorded ``outputs``.
 
@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from steertui.engine.choices import ALPHA_SCALES, METHODS, POSITIONS, READOUTS, SPLITS
 
 SCHEMA_VERSION = 1
-STEP_KINDS = ("layers", "lens", "top_tokens", "generate", "evaluate", "build_vectors")
+STEP_KINDS = ("layers", "lens", "top_tokens", "generate", "evaluate", "build_vectors", "import_vectors")
+VECTOR_STEPS = ("build_vectors", "import_vectors")  # the steps that add a vector to the session
+UNKNOWN = "unknown"  # the method or readout of an imported vector whose file does not say
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 VectorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -89,8 +91,8 @@ class VectorRec(_Model):
     name: VectorName
     file: str = Field(min_length=1)
     layers: list[NonNegInt] = Field(min_length=1)
-    method: Method
-    readout: Readout
+    method: Method | Literal[UNKNOWN]  # unknown: imported from a file that does not say
+    readout: Readout | Literal[UNKNOWN]
     d_model: PosInt
     pair_ids: list[str] = Field(default_factory=list)
     split: str = ""
@@ -100,6 +102,8 @@ class VectorRec(_Model):
     # state, {layer} standing for the layer (e.g. model.transformer.h[{layer}].output); absent in files written
     # before it was recorded
     read_at: str = ""
+    # an imported vector: the file it came from as given and that file's sha256 ("FILE sha256:HEX"); absent: built
+    origin: str | None = None
     sha256: dict[str, Sha256]
 
     @field_validator("file")
@@ -241,6 +245,7 @@ class EvaluateInputs(_Model):
     no: str = " No"
     alpha_scale: Literal[ALPHA_SCALES] = "raw"  # absent in files written before it was recorded: raw
     controls: PosInt = 1  # absent in files written before it was recorded: one random control
+    vector: VectorName | None = None  # a session vector steered in every fold; absent: built per fold
 
 
 class FoldRec(_Model):
@@ -349,6 +354,22 @@ class BuildVectorsOutputs(_Model):
         return _check_layer_keys(value)
 
 
+class ImportVectorsInputs(_Model):
+    """A vector read from a file (``engine.session.export.import_vector``) and its diagnostics on ``pair_ids``: the
+    pairs of the data it was not built from (``left_out``: those it was, where the file says). The tensors are
+    the session's own (its sidecar); the file is named for the record, and not needed to replay."""
+
+    vector: VectorName
+    file: str = Field(min_length=1)
+    file_sha256: Sha256
+    format: str
+    pair_ids: list[str] = Field(min_length=1)
+    left_out: list[str] = Field(default_factory=list)
+    layers: list[NonNegInt] = Field(min_length=1)
+    readout: Readout = "last"
+    chunk_size: PosInt = 8
+
+
 class _StepBase(_Model):
     """A step: ``kind``, then ``seconds`` (how long it took when recorded; informational, never compared) and
     ``at`` (when it was recorded, ISO 8601 UTC), then its ``inputs`` and ``outputs`` tables."""
@@ -402,12 +423,22 @@ class BuildVectorsStep(_StepBase):
     at: str | None = None
 
 
-Step = Annotated[Union[LayersStep, LensStep, TopTokensStep, GenerateStep, EvaluateStep, BuildVectorsStep],
-                 Field(discriminator="kind")]
+class ImportVectorsStep(_StepBase):
+    """Its outputs are a build's: the vector's sha256 per layer and its diagnostics on the pairs."""
+
+    kind: Literal["import_vectors"]
+    inputs: ImportVectorsInputs
+    outputs: BuildVectorsOutputs
+    seconds: float | None = None
+    at: str | None = None
+
+
+Step = Annotated[Union[LayersStep, LensStep, TopTokensStep, GenerateStep, EvaluateStep, BuildVectorsStep,
+                       ImportVectorsStep], Field(discriminator="kind")]
 
 STEP_TYPES: dict[str, type[_StepBase]] = {
     "layers": LayersStep, "lens": LensStep, "top_tokens": TopTokensStep, "generate": GenerateStep,
-    "evaluate": EvaluateStep, "build_vectors": BuildVectorsStep,
+    "evaluate": EvaluateStep, "build_vectors": BuildVectorsStep, "import_vectors": ImportVectorsStep,
 }
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from pydantic import BaseModel, ValidationError
 
 from steertui.atomic import atomic_write_bytes
-from steertui.engine.session.schema import SCHEMA_VERSION, STEP_TYPES, Session
+from steertui.engine.session.schema import SCHEMA_VERSION, STEP_TYPES, VECTOR_STEPS, Session
 from steertui.errors import SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,7 +140,8 @@ def write_session(doc: Session, path: str | os.PathLike[str],
             target = path.parent / side
             write_sidecar(target, vectors, {rec.name: {"model": doc.model.name, "read_at": rec.read_at,
                                                        "method": rec.method, "readout": rec.readout,
-                                                       "layers": list(rec.layers)} for rec in doc.vectors})
+                                                       "layers": list(rec.layers), "pair_ids": list(rec.pair_ids)}
+                                      for rec in doc.vectors})
             target = path
         atomic_write_bytes(path, text)
     except OSError as err:
@@ -368,13 +369,14 @@ def check_references(doc: Session, file: str | os.PathLike[str]) -> None:
     for s, step in enumerate(doc.steps):
         where = f"steps[{s}].inputs"
         inputs = step.inputs
-        if step.kind == "build_vectors":
+        if step.kind in VECTOR_STEPS:
             if inputs.vector not in names:
                 raise SessionError(file, f"{where}.vector", f"no [[vectors]] entry named {inputs.vector!r}",
-                                   "every built vector needs its [[vectors]] entry; re-record the session")
+                                   "every built or imported vector needs its [[vectors]] entry; re-record the "
+                                   "session")
             if inputs.vector in built:
-                raise SessionError(file, f"{where}.vector", f"vector {inputs.vector!r} is built twice",
-                                   "give every built vector its own name")
+                raise SessionError(file, f"{where}.vector", f"vector {inputs.vector!r} is made twice",
+                                   "give every built or imported vector its own name")
             built.add(inputs.vector)
             rec = doc.vectors[names[inputs.vector]]
             if sorted(inputs.layers) != sorted(rec.layers):
@@ -386,6 +388,11 @@ def check_references(doc: Session, file: str | os.PathLike[str]) -> None:
                 if L >= n_layers:
                     raise SessionError(file, f"{where}.{field}", f"layer {L} is outside the model ({n_layers} layers)",
                                        f"use 0..{n_layers - 1}")
+        given = getattr(inputs, "vector", None) if step.kind == "evaluate" else None
+        if given is not None and (given not in names or given not in built):
+            raise SessionError(file, f"{where}.vector", f"vector {given!r} is evaluated before a step makes it"
+                               if given in names else f"no [[vectors]] entry named {given!r}",
+                               "steps run in order; re-record the session")
         steers = getattr(inputs, "steers", None)
         if steers:
             _check_steers(doc, steers, f"{where}.steers", names, built, file)
@@ -393,7 +400,7 @@ def check_references(doc: Session, file: str | os.PathLike[str]) -> None:
 
 def _check_steers(doc: Session, steers, where: str, names: dict[str, int], built: set[str] | None,
                   file: str | os.PathLike[str]) -> None:
-    built_somewhere = {s.inputs.vector for s in doc.steps if s.kind == "build_vectors"}
+    built_somewhere = {s.inputs.vector for s in doc.steps if s.kind in VECTOR_STEPS}
     for j, st in enumerate(steers):
         if st.vector not in names:
             close = difflib.get_close_matches(st.vector, list(names), n=1, cutoff=0.5)

@@ -125,6 +125,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         self.stale: str | None = None  # what changed since it was computed
         self.recorded = False  # an opened session's continuation, as recorded
         self.view = VIEWS[0]
+        self.body = Text()  # the continuations as last rendered (the cursor is scrolled into view in them)
 
     def compose(self) -> ComposeResult:
         yield Static("g: continue the selected pair at its fix site, baseline and steered", id="gen-body")
@@ -190,11 +191,38 @@ as recorded (its tokens are not generated again; their reading is computed from 
         body.append("\n── the files at this point\n", style="bold")
         body.append(f"vulnerable: {prompt.vulnerable_line.strip() or '(nothing: the patch inserts here)'}\n")
         body.append(f"patched:    {prompt.patched_line.strip() or '(nothing: the patch deletes here)'}\n")
+        self.body = body
         self.query_one("#gen-body", Static).update(body)
         step = self.query_one("#gen-step", Static)
         step.display = bool(self.length)
         step.update(step_detail(self.result.steps, j) if self.length else "")
         self.show_subtitle()
+        self.call_after_refresh(self.scroll_to_cursor, body)
+
+    def cursor_rows(self, body: Text) -> tuple[int, int] | None:
+        """The first and last row of ``body``, as wrapped at the pane's width, that hold the token cursor (on
+        either side); None before the pane has a width or without a cursor."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return None
+        rows = [y for y, line in enumerate(body.wrap(self.app.console, width))
+                if any("reverse" in str(span.style) for span in line.spans)]
+        return (rows[0], rows[-1]) if rows else None
+
+    def scroll_to_cursor(self, body: Text) -> None:
+        """Scroll the continuations so that the token cursor's rows are above the docked reading of it."""
+        rows = self.cursor_rows(body)
+        if rows is None:
+            return
+        step = self.query_one("#gen-step", Static)
+        below = step.outer_size.height if step.display else 0
+        first, last = rows
+        top, visible = self.scroll_y, self.scrollable_content_region.height - below
+        if visible <= 0 or (first >= top and last < top + visible):
+            return
+        # the least scroll that shows both sides' cursor rows; where they do not fit together, the first
+        y = first if first < top or last - first >= visible else last - visible + 1
+        self.scroll_to(y=max(0, y), animate=False, immediate=True)
 
     def mark_stale(self, what: str) -> None:
         """The steering or the pair changed since the continuations were made (``what``: which)."""

@@ -22,9 +22,11 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 
 
 class SteerPane(DataTable):
-    """Rows are layers; the highlighted row is the layer that steering writes to."""
+    """Rows are layers; the highlighted row is the layer that steering writes to (and the pinned ones, ●)."""
 
     BORDER_TITLE = "Steer"
+    BINDINGS = [Binding("space", "app.pin", "Pin layer", show=False,
+                        tooltip="keep the steering layer at its alpha when the cursor moves on, or stop")]
     HELP = """\
 ## Steer
 `b` builds one contrastive vector per layer from every loaded pair with the current method (`m`; by default
@@ -35,6 +37,10 @@ the vector: `AUC pair` with pairs held out (k-fold),
 `AUC CWE` leaving one CWE out. An AUROC near 0.5 means the direction does not separate vulnerable from
 patched files it was not built from.
 
+Vectors imported with `steertui --vectors FILE` show `(given)` in the subtitle: their rows are their layers, and
+`AUC pair` is the AUROC of projecting the loaded pairs onto them, leaving out the pairs they were built from,
+where the file says. `AUC CWE` is `-`. `e`, `a` and `x` steer with them as they are in every fold.
+
 `m` cycles the method of the next build: `mean-diff`, `pca` (the first singular direction of the per-pair
 differences) or `probe` (an L2-regularised logistic regression's direction); both are signed towards
 vulnerable and scaled to the mean difference's length along them. `p` cycles where the vector is
@@ -42,8 +48,11 @@ added: `all` positions, only the `prompt` pass, or only the `generated` tokens (
 single-forward views, next tokens and lens).
 
 The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
-over the vector norm), `0` sets it to zero. `t` shows the next tokens of the selected pair's vulnerable file,
-baseline against steered.
+over the vector norm), `0` sets it to zero. `space` pins the steering layer at its alpha (`●`): it stays in the
+steering when the cursor moves on, so several layers steer at once, each at its own alpha (the cursor on a
+pinned layer changes its pin; `space` again unpins it). The subtitle lists every layer that steers. `e` and `a`
+evaluate the highlighted layer alone, and say so when others are pinned. `t` shows the next tokens of the
+selected pair's vulnerable file, baseline against steered.
 
 Below the table the same diagnostics are plotted over layers: the held-out AUROC, `AUC pair` (green) and
 `AUC CWE` (yellow), with the chance line at 0.5 (grey); beside it `‖v‖/‖h‖` (magenta). The red vertical line
@@ -71,6 +80,14 @@ small terminal, `tab` moves the focus to it, where the arrows scroll it and `z` 
 
     def show_steering(self, description: str) -> None:
         self.border_subtitle = description
+
+    def mark_pinned(self, pinned: Any) -> None:
+        """A ● before the layer of each row whose layer is in ``pinned``."""
+        from textual.coordinate import Coordinate
+
+        for row, key in enumerate(self.rows):
+            layer = int(key.value)
+            self.update_cell_at(Coordinate(row, 0), f"●{layer}" if layer in pinned else str(layer))
 
 
 class CweTable(DataTable):
