@@ -87,6 +87,8 @@ def test_a_vector_made_for_another_model_is_a_note(exported, tmp_path, demo_mode
     ({"layer.2": "int"}, r"layer 2: the vector's dtype is torch.int64 — store it as float32"),
     ({"layer.2": "matrix"}, r"tensor has shape \(2, 128\) — a steering vector is one-dimensional"),
     ({"weight": "ones", "bias": "ones"}, r"it holds tensors named bias, weight, not by layer — name each layer's"),
+    ({"transformer.h.0.attn.c_attn.weight": "matrix"},
+     r"transformer.h.0.attn.c_attn.weight: tensor has shape \(2, 128\) — .* \(is this a model's weights\?\)"),
 ])
 def test_a_vector_that_cannot_steer_this_model_is_refused_naming_file_and_tensor(tmp_path, demo_model, tensors,
                                                                                    says):

@@ -142,7 +142,18 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            # shapes and names first, from the header: a model's weights given by mistake are refused unread
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+            wide = next((k for k, shape in shapes.items() if len(shape) != 1), None)
+            if wide is not None:
+                raise SessionError(path, wide, f"tensor has shape {shapes[wide]}",
+                                   "a steering vector is one-dimensional [d_model] (is this a model's weights?)")
+            bad = [k for k in shapes if not _PLAIN_KEY.match(k)] if not meta.get("format") else []
+            if bad:
+                raise SessionError(path, "tensors", f"it holds tensors named {', '.join(sorted(bad)[:4])}"
+                                   f"{' ...' if len(bad) > 4 else ''}, not by layer",
+                                   "name each layer's [d_model] vector layer.L or L (e.g. layer.3)")
+            tensors = {k: fh.get_tensor(k) for k in shapes}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise SessionError(path, "file", f"not a readable safetensors file ({str(err).splitlines()[0][:100]})",
                            "give a file exported by steertui vectors --export, or a session's sidecar") from None
@@ -167,13 +178,8 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
                 about.setdefault(name, {})["sha256"] = {str(L): s for L, s in sha.get(name, {}).items()}
         elif not fmt and tensors:  # another tool's file: tensors named by layer, nothing to check them against
             name = _plain_name(path)
-            bad = [k for k in tensors if not _PLAIN_KEY.match(k)]
-            if bad:
-                raise SessionError(path, "tensors", f"it holds tensors named {', '.join(sorted(bad)[:4])}"
-                                   f"{' ...' if len(bad) > 4 else ''}, not by layer",
-                                   "name each layer's [d_model] vector layer.L or L (e.g. layer.3)")
             vectors = {name: {int(k.removeprefix("layer.")): t for k, t in tensors.items()}}
-            sha = {name: {L: vector_sha256(t) for L, t in vectors[name].items() if t.ndim == 1}}
+            sha = {name: {L: vector_sha256(t) for L, t in vectors[name].items()}}
             about = {name: {"name": name, "sha256": {str(L): s for L, s in sorted(sha[name].items())}}}
             fmt = PLAIN_FORMAT
         else:
