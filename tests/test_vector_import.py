@@ -334,3 +334,30 @@ async def test_console_opens_the_import_example_with_its_vector_given_and_both_l
             [iv.model_dump() for iv in doc.steering.interventions]
         assert app.evaluation.settings.vector == "vuln"  # its evaluation, as recorded
         assert app.recipe() == (app.method, "vuln")
+
+
+async def test_console_imports_from_the_i_box(tour, tmp_path, demo_model_path):
+    from test_tui import _settle, _until
+
+    from steertui.tui.app import SteerApp
+    from steertui.tui.panes.steer import ImportBox
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("i")
+        box = app.query_one(ImportBox)
+        assert box.display and app.focused is box
+        box.value = str(tmp_path / "missing.safetensors")
+        await pilot.press("enter")
+        await _until(pilot, lambda: app.failures)
+        assert not box.display and [f.job for f in app.failures] == ["import vector"]
+        assert "missing.safetensors: file: no such file" in app.failures[0].error and app.build is None
+        await pilot.press("i", "escape")  # closes, nothing imported
+        assert not box.display and app.build is None
+        await pilot.press("i")
+        box.value = f"{tour.with_suffix('.safetensors')} vuln"  # a path, then which of its vectors
+        await pilot.press("enter")
+        await _until(pilot, lambda: app.build is not None)
+        assert app.build.name == "vuln" and app.build.given and len(app.failures) == 1
+        assert [d.layer for d in app.build.diagnostics] == [1, 2]

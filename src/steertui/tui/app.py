@@ -82,6 +82,8 @@ class SteerApp(Jobs, App):
         Binding("r", "reprobe", "Re-probe", id="reprobe", tooltip="probe the layers again: one real forward"),
         Binding("b", "build", "Build vectors", id="build",
                 tooltip="one vector per layer from every loaded pair, with diagnostics"),
+        Binding("i", "import_vector", "Import vector", id="import", show=False,
+                tooltip="a steering vector from a file: exported, a session's sidecar, or another tool's layer.L"),
         Binding("plus,equals_sign", "alpha(1)", "Alpha +", id="alpha_up",
                 tooltip="one step up: a quarter of the layer's mean residual norm"),
         Binding("minus", "alpha(-1)", "Alpha -", id="alpha_down", tooltip="one step down"),
@@ -316,6 +318,21 @@ class SteerApp(Jobs, App):
                     f"{best.layer} separates them best and is selected{notes}", title=f"vector {message.name} imported",
                     severity="warning" if i.notes else "information", timeout=10, markup=False)
 
+    def action_import_vector(self) -> None:
+        """Ask for a vectors file under the steering table (its Enter imports it: on_steer_view_import_requested)."""
+        if self.model is None or self.dataset is None or not self.dataset.pairs:
+            return
+        self.action_focus("steer")
+        self.query_one(SteerView).ask_import()
+
+    def on_steer_view_import_requested(self, message: SteerView.ImportRequested) -> None:
+        self._import(message.path, message.name)
+
+    def _import(self, file: str, name: str | None) -> None:
+        self._job_status("import vector", f"importing {os.path.basename(file)}")
+        pairs = list(self.dataset.pairs)
+        self._start_shown("steer", lambda: self.import_job(file, name, pairs))
+
     def import_when_ready(self) -> None:
         """Import ``--vectors FILE`` once: when the model and the pairs are loaded (with ``--session``, once the
         session is open, so that the vector joins it)."""
@@ -324,9 +341,7 @@ class SteerApp(Jobs, App):
         if self.session_file and not self.session_ready:
             return
         file, self.vectors_file = self.vectors_file, None
-        self._job_status("import vector", f"importing {os.path.basename(file)}")
-        pairs = list(self.dataset.pairs)
-        self._start_shown("steer", lambda: self.import_job(file, self.vector_wanted, pairs))
+        self._import(file, self.vector_wanted)
 
     def _show_vectors(self, vectors: SteeringVectors) -> Any:
         """Show vectors in the steering pane with alpha 0 and the layer of best held-out AUROC selected."""
@@ -472,7 +487,7 @@ class SteerApp(Jobs, App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that need a model, pairs or vectors are shown disabled until they can run (``model``, ``dataset``
         and ``build`` refresh the footer when set); Escape is shown only while a steering job runs."""
-        if action in ("build", "tokens", "generate") and (self.model is None or self.dataset is None
+        if action in ("build", "import_vector", "tokens", "generate") and (self.model is None or self.dataset is None
                                                 or not self.dataset.pairs):
             return None
         if action in ("alpha", "pin", "evaluate", "sweep", "grid") and self.build is None:

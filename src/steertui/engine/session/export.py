@@ -239,11 +239,13 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
     if name is None:
         if len(info.vectors) != 1:
             raise SessionError(path, "vectors", f"the file holds {len(info.vectors)} vectors "
-                               f"({', '.join(info.vectors) or 'none'})", "name one with --vector NAME")
+                               f"({', '.join(info.vectors) or 'none'})",
+                               "name one (--vector NAME; in the console, after the path)")
         name = next(iter(info.vectors))
     if name not in info.vectors:
         raise SessionError(path, "vectors", f"the file holds no vector {name!r} (it holds: "
-                           f"{', '.join(info.vectors) or 'none'})", "name one of its vectors with --vector NAME")
+                           f"{', '.join(info.vectors) or 'none'})",
+                           "name one of its vectors (--vector NAME; in the console, after the path)")
     held = info.vectors[name]
     wanted = sorted(held) if layers is None else sorted({int(L) for L in layers})
     missing = [L for L in wanted if L not in held]

@@ -9,7 +9,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable
+from textual.message import Message
+from textual.widgets import DataTable, Input
 
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import DiagnosticsPlot
@@ -37,9 +38,10 @@ the vector: `AUC pair` with pairs held out (k-fold),
 `AUC CWE` leaving one CWE out. An AUROC near 0.5 means the direction does not separate vulnerable from
 patched files it was not built from.
 
-Vectors imported with `steertui --vectors FILE` show `(given)` in the subtitle: their rows are their layers, and
-`AUC pair` is the AUROC of projecting the loaded pairs onto them, leaving out the pairs they were built from,
-where the file says. `AUC CWE` is `-`. `e`, `a` and `x` steer with them as they are in every fold.
+Vectors imported with `i` (a path, then a name if the file holds several) or `steertui --vectors FILE` show
+`(given)` in the subtitle: their rows are their layers, and `AUC pair` is the AUROC of projecting the loaded
+pairs onto them, leaving out the pairs they were built from, where the file says. `AUC CWE` is `-`. `e`, `a`
+and `x` steer with them as they are in every fold.
 
 `m` cycles the method of the next build: `mean-diff`, `pca` (the first singular direction of the per-pair
 differences) or `probe` (an L2-regularised logistic regression's direction); both are signed towards
@@ -132,6 +134,16 @@ class CweTable(DataTable):
         return Text(text, style="dim" if abs(x) < chance else delta_style(x, 1.0))
 
 
+class ImportBox(Input):
+    """Where `i` asks for a vectors file to import (Escape closes it)."""
+
+    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+
+    def action_close(self) -> None:
+        self.display = False
+        self.screen.query_one(SteerPane).focus()
+
+
 class SteerView(Vertical):
     """The steering table above its plot or the CWE directions (laid out in app.tcss); the table keeps the focus
     and the keys (`tab` takes the focus to the CWE table, to scroll it)."""
@@ -151,10 +163,40 @@ class SteerView(Vertical):
             yield DiagnosticsPlot("auroc", id="steer-auroc")
             yield DiagnosticsPlot("norm", id="steer-norm")
         yield CweTable(id="steer-cwe")
+        yield ImportBox(placeholder="vectors file (.safetensors), then a space and a name if it holds several · "
+                        "Escape: close", id="steer-import")
+
+    class ImportRequested(Message):
+        """A vectors file to import (``name``: which of its vectors, or None for its only one)."""
+
+        def __init__(self, path: str, name: str | None) -> None:
+            super().__init__()
+            self.path, self.name = path, name
 
     def on_mount(self) -> None:
         self.query_one("#steer-norm", DiagnosticsPlot).border_subtitle = "w: CWE directions"
+        self.query_one(ImportBox).display = False
         self.show_view("plots")
+
+    def ask_import(self) -> None:
+        box = self.query_one(ImportBox)
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """``PATH`` or ``PATH NAME``: a path that is a file as typed is taken whole (it may hold spaces)."""
+        from pathlib import Path
+
+        event.stop()
+        event.input.display = False
+        self.table.focus()
+        text = event.value.strip()
+        if not text:
+            return
+        path, name = text, None
+        if not Path(text).expanduser().is_file() and " " in text:
+            path, name = (part.strip() for part in text.rsplit(" ", 1))
+        self.post_message(self.ImportRequested(str(Path(path).expanduser()), name or None))
 
     @property
     def view(self) -> str:
