@@ -336,9 +336,14 @@ class SteerApp(Jobs, App):
     def import_when_ready(self) -> None:
         """Import ``--vectors FILE`` once: when the model and the pairs are loaded (with ``--session``, once the
         session is open, so that the vector joins it)."""
-        if self.vectors_file is None or self.model is None or self.dataset is None or not self.dataset.pairs:
+        if self.vectors_file is None or self.model is None or self.dataset is None:
             return
         if self.session_file and not self.session_ready:
+            return
+        if not self.dataset.pairs:
+            self.notify(f"{self.vectors_file}: not imported: {self.dataset.source.label} has no vulnerable/patched "
+                        "pairs to read it on", title="import vector", severity="error", markup=False)
+            self.vectors_file = None
             return
         file, self.vectors_file = self.vectors_file, None
         self._import(file, self.vector_wanted)
