@@ -173,6 +173,7 @@ def test_eval_cli_evaluates_a_given_vector_on_the_pairs_it_was_not_built_from(ex
                  "--json", str(out)]) == 0
     captured = capsys.readouterr()
     assert "vector 'vuln' as given, in every fold" in captured.out
+    assert "the given vector's norm against the residual's" in captured.out and "layer 2: ‖v‖ " in captured.out
     assert "left out 8 pair(s) it was built from" in captured.err
     data = json.loads(out.read_text())
     trained = read_vector_file(exported).about["vuln"]["pair_ids"]

@@ -196,6 +196,14 @@ def _print_table(result, parts) -> None:
                       "fold's training files; 'raw' is the coefficient applied, per fold)")
     else:
         console.print("alpha scale: raw (alpha multiplies the vector as built)")
+        if s.vector is not None and result.folds:  # a given vector's norm is the file's: say what alpha 1 adds
+            parts = []
+            for L in s.layers:
+                resid = [f["residual_norm"][str(L)] for f in result.folds]
+                v = result.folds[0]["vector_norm"][str(L)]
+                parts.append(f"layer {L}: ‖v‖ {v:.3g}, mean residual ‖h‖ {sum(resid) / len(resid):.3g}")
+            console.print("the given vector's norm against the residual's (alpha 1 adds ‖v‖/‖h‖ of a residual; "
+                          "--alpha-scale residual sets alphas in residual norms): " + "; ".join(parts))
     if result.cuts:
         windowed = sum(1 for c in result.cuts if c.get("windowed"))
         console.print(f"[yellow]{len(result.cuts)} file(s) cut to the context, {windowed} of them to their pair's "
