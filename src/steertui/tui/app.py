@@ -412,8 +412,12 @@ class SteerApp(Jobs, App):
                                                               d.vector_norm))
         self._show_steering()
         self.steering_changed("alpha")
+        others = sorted(set(self.pinned) - {layer})
+        also = (f"; the pinned layer(s) {', '.join(map(str, others))} steer too (the cell measured layer {layer} "
+                "alone)" if others else "")
         self.notify(f"layer {layer} at α {alpha:+.2f} residual ({self.alpha_steps:+d} steps, coefficient "
-                    f"{self.alpha():+.3g} on the Steer pane's vectors); n shows the next tokens", title="steering")
+                    f"{self.alpha():+.3g} on the Steer pane's vectors){also}; n shows the next tokens",
+                    title="steering")
 
     def layer_note(self, layer: int) -> str:
         """How the evaluated layer was chosen: on the Steer pane's diagnostics over all loaded pairs, the files
