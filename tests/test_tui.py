@@ -235,6 +235,22 @@ async def test_pinned_layers_steer_together_and_come_back_from_the_session(demo_
         assert got.score_steered != alone.score_steered  # the pinned layer steers too
         doc = read_session(app.recorder.path)
         assert [iv.model_dump() for iv in doc.steps[-1].inputs.steers] == want
+        # e evaluates the steering as it is: both layers at once, each at its own alpha in residual norms
+        from steertui.tui.app import ALPHA_STEP
+        from steertui.tui.panes.evaluate import EvalPane
+
+        await pilot.press("e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        s = app.evaluation.settings
+        assert s.layers == tuple(sorted((first, second))) and s.alphas == (-1.0, 0.0, 1.0)
+        assert s.together == tuple({first: 2 * ALPHA_STEP, second: 1 * ALPHA_STEP}[L] for L in s.layers)
+        assert s.alpha_scale == "residual" and {r.layer for r in app.evaluation.rows} == {s.layers[0]}
+        assert "layers at once" in str(app.query_one(EvalPane).border_subtitle)
+        from steertui.cli import main
+
+        assert main(["replay", str(app.recorder.path), "--check"]) == 0
+        await pilot.press("s")
         # back on the pinned layer: its own alpha, exactly; the keys change the pin
         pane.move_cursor(row=first)
         await pilot.pause()

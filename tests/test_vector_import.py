@@ -362,3 +362,52 @@ async def test_console_imports_from_the_i_box(tour, tmp_path, demo_model_path):
         await _until(pilot, lambda: app.build is not None)
         assert app.build.name == "vuln" and app.build.given and len(app.failures) == 1
         assert [d.layer for d in app.build.diagnostics] == [1, 2]
+
+
+def test_layers_steered_together_are_one_evaluation_with_a_control_at_each_layer(tour, demo_model, builtin):
+    from steertui.engine.evaluate import EvalSettings, evaluate, random_control
+    from steertui.engine.ops import spans_grid, steered_layers
+    from steertui.engine.steering import Steer
+    from steertui.engine.verdict import answer_tokens, score
+    from steertui.errors import SteertuiError
+
+    held = read_vectors(read_session(tour), tour)["vuln"]
+    pairs = list(builtin.pairs)
+    weights = {1: 0.5, 2: 0.25}
+    settings = EvalSettings(layers=(1, 2), alphas=(0.0, 1.0), folds=2, vector="vuln", together=(0.5, 0.25),
+                            alpha_scale="residual")
+    result = evaluate(demo_model, pairs, settings, vectors=held)
+    assert {r.layer for r in result.rows} == {1} and len([r for r in result.rows if r.cwe == "all"]) == 2
+    assert not spans_grid(settings) and steered_layers(settings, 1) == "1+2"
+    prompts, answers = _prompts(demo_model, pairs), answer_tokens(demo_model, " Yes", " No")
+    for rec in result.files:
+        fold = result.folds[rec["fold"]]
+        coef = {L: w * fold["residual_norm"][str(L)] / fold["vector_norm"][str(L)] for L, w in weights.items()}
+        at = {s["alpha"]: s for s in rec["steered"]}
+        assert at[1.0]["raw_alpha"] == pytest.approx(coef[1], rel=1e-9)
+        both = score(demo_model, [prompts[rec["id"]]], answers, steers=[Steer(L, held[L], c) for L, c in coef.items()])
+        rand = score(demo_model, [prompts[rec["id"]]], answers,
+                     steers=[Steer(L, random_control(held[L], 0, rec["fold"], L), c) for L, c in coef.items()])
+        assert at[1.0]["score"] == pytest.approx(float(both[0]), abs=1e-4)
+        assert at[1.0]["random_score"] == pytest.approx(float(rand[0]), abs=1e-4)
+        assert at[0.0]["score"] == rec["baseline_score"]
+    # one layer alone at its share moves the verdict otherwise
+    alone = evaluate(demo_model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 1.0), folds=2, vector="vuln",
+                                                     together=(0.5,), alpha_scale="residual"), vectors=held)
+    assert [r.shift for r in alone.rows] != [r.shift for r in result.rows]
+    with pytest.raises(SteertuiError, match="together has 1 weights for the layers 1, 2"):
+        evaluate(demo_model, pairs, EvalSettings(layers=(1, 2), alphas=(1.0,), folds=2, vector="vuln",
+                                                 together=(0.5,)), vectors=held)
+
+
+def test_eval_cli_steers_layers_together(tmp_path, capsys):
+    out = tmp_path / "together.json"
+    assert main(["eval", "--dataset", "builtin", "--layers", "1,2", "--together", "0.5,0.25", "--alpha-scale",
+                 "residual", "--alpha=-1,0,1", "--folds", "2", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "layers 1+2 steered at once: alpha × the weight of each (layer 1 × 0.5, layer 2 × 0.25)" in text
+    assert "│ 1+2   │" in text or "1+2" in text.split("┃ layer")[1]
+    data = json.loads(out.read_text())
+    assert data["settings"]["together"] == [0.5, 0.25] and {r["layer"] for r in data["results"]} == {1}
+    assert main(["eval", "--dataset", "builtin", "--layers", "1,2", "--together", "1", "--alpha", "1"]) == 2
+    assert "--together has 1 weight(s) for 2 layer(s) (1, 2)" in capsys.readouterr().err

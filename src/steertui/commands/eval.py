@@ -49,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "whose norm is the layer's mean residual norm over the fold's training files (the console's "
                    "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "
                    "the raw coefficient each fold applied")
+    p.add_argument("--together", type=_floats, metavar="W[,W...]",
+                   help="steer all --layers at once, layer i at alpha × W_i (in the unit of --alpha-scale), each "
+                   "with its own random control: one row per alpha; e.g. --layers 1,2 --together 0.5,0.25 "
+                   "--alpha-scale residual --alpha=-1,0,1")
     p.add_argument("--vectors", metavar="FILE",
                    help="evaluate a given vector instead of building one per fold: a file from steertui vectors "
                    "--export, a session's .safetensors sidecar, or another tool's safetensors file with one "
@@ -135,11 +139,15 @@ def run(args: argparse.Namespace) -> int:
         layers = tuple(imported.layers) if args.layers in (None, "all") else args.layers
     else:
         layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
+    if args.together is not None and len(args.together) != len(layers):
+        raise SteertuiError(f"--together has {len(args.together)} weight(s) for {len(layers)} layer(s) "
+                            f"({', '.join(map(str, layers))})", "give one weight per layer, in the order of --layers")
     settings = EvalSettings(layers=layers, alphas=args.alpha, method=args.method or METHODS[0],
                             readout=args.readout or READOUTS[0],
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
-                            controls=args.controls, vector=imported.name if imported is not None else None)
+                            controls=args.controls, vector=imported.name if imported is not None else None,
+                            together=args.together)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -204,12 +212,16 @@ def _print_table(result, parts) -> None:
                 parts.append(f"layer {L}: ‖v‖ {v:.3g}, mean residual ‖h‖ {sum(resid) / len(resid):.3g}")
             console.print("the given vector's norm against the residual's (alpha 1 adds ‖v‖/‖h‖ of a residual; "
                           "--alpha-scale residual sets alphas in residual norms): " + "; ".join(parts))
+    if s.together is not None:
+        weights = ", ".join(f"layer {L} × {w:g}" for L, w in zip(s.layers, s.together))
+        console.print(f"layers {'+'.join(map(str, s.layers))} steered at once: alpha × the weight of each ({weights}); "
+                      "each layer has its own random control; 'raw' is the first layer's coefficient per fold")
     if result.cuts:
         windowed = sum(1 for c in result.cuts if c.get("windowed"))
         console.print(f"[yellow]{len(result.cuts)} file(s) cut to the context, {windowed} of them to their pair's "
                       f"window around the first difference (see 'truncated' in --json)[/]")
     table = Table(header_style="bold")
-    from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid, within_control
+    from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid, steered_layers, within_control
 
     for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift",
                 "vs rand", "rand flip", "KL", "rand KL", "yes rate", "mass"):
@@ -218,7 +230,7 @@ def _print_table(result, parts) -> None:
         raw = sorted(set(r.raw_alpha))
         raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
         shift = f"[dim]{r.shift:+.3f}[/]" if within_control(r) else f"{r.shift:+.3f}"
-        table.add_row(str(r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
+        table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}",
                       f"{r.random_shift:+.3f}" + (f" ({r.random_shift_max:+.2f})" if s.controls > 1 else ""),
                       beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",

@@ -14,6 +14,9 @@ Protocol (what ``steertui eval`` runs):
    ``alpha_scale="residual"`` the coefficient applied is alpha·‖h‖/‖v‖, ‖h‖ the layer's mean residual norm
    over the fold's training files (``vectors.residual_norm``, the console's alpha unit): alpha 1 adds a vector
    as long as the layer's mean residual. The unsteered pass also gives p(yes) and p(no) at the answer slot.
+   With ``together`` (one weight per layer), all the layers are steered at once instead, layer i at
+   alpha·together[i], each with its own random control of equal norm: one row per alpha, filed under the first
+   layer (its ``raw_alpha`` is the first layer's coefficient; the folds hold every layer's norms).
 5. Fluency cost: mean per-token KL(steered ‖ unsteered) of the next-token distribution over the held-out
    *patched* files read as plain code (no question), the first ``kl_tokens`` tokens of each.
 
@@ -65,9 +68,13 @@ class EvalSettings:
     # the name of a given vector steered in every fold (evaluate's ``vectors``) instead of one built per fold from
     # its training pairs with ``method`` and ``readout``; None: built per fold
     vector: str | None = None
+    # all of ``layers`` steered at once, layer i at alpha × together[i] (in the alpha scale's unit): one row per
+    # alpha, filed under the first layer; None: each layer alone
+    together: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas)}
+        return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas),
+                "together": None if self.together is None else list(self.together)}
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,14 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     n = len(pairs)
     prompts = sample_prompts(model, samples, pairs)
     neutral = [p.patched.code for p in pairs]
-    n_configs = len(layers) * len(settings.alphas)
+    if settings.together is None:  # each layer alone: (the key its rows are filed under, the layers it steers)
+        groups, weight = [(L, [L]) for L in layers], {L: 1.0 for L in layers}
+    else:
+        if len(settings.together) != len(layers) or len(set(layers)) != len(layers):
+            raise SteertuiError(f"together has {len(settings.together)} weights for the layers "
+                                f"{', '.join(map(str, layers))}", "give one weight per layer, each layer once")
+        groups, weight = [(layers[0], list(layers))], {L: float(w) for L, w in zip(layers, settings.together)}
+    n_configs = len(groups) * len(settings.alphas)
     total = 2 + len(fold_idx) * (1 + n_configs)
     done = 0
 
@@ -217,7 +231,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
     if isinstance(settings.controls, bool) or not isinstance(settings.controls, int) or settings.controls < 1:
         raise SteertuiError(f"controls={settings.controls!r} is not a positive integer", "use 1 or more")
-    steered = {(L, a): torch.full((2 * n,), float("nan")) for L in layers for a in settings.alphas}
+    steered = {(K, a): torch.full((2 * n,), float("nan")) for K, _ in groups for a in settings.alphas}
     rand = {key: torch.full((settings.controls, 2 * n), float("nan")) for key in steered}
     kl = {key: [float("nan")] * n for key in steered}
     rkl = {key: [float("nan")] * n for key in steered}
@@ -240,28 +254,34 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         test_neutral = [neutral[i] for i in test]
         base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
         tick(f"fold {f + 1}/{len(fold_idx)} baseline")
+        vec, resid, controls = {}, {}, {}
         for L in layers:
-            v = fold_vectors[L].float().cpu()
+            vec[L] = fold_vectors[L].float().cpu()
             k = acts.layers.index(L)
-            resid = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
-            info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid, float(v.norm())
-            controls = [random_control(v, settings.seed, f, L, c) for c in range(settings.controls)]
+            resid[L] = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
+            info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid[L], float(vec[L].norm())
+            controls[L] = [random_control(vec[L], settings.seed, f, L, c) for c in range(settings.controls)]
+        for K, members in groups:
             for a in settings.alphas:
-                coef = float(a) if settings.alpha_scale == "raw" else raw_alpha(a, resid, float(v.norm()))
-                raws[(L, a)][f] = coef
-                sv = [Steer(L, v, coef, label="vector")]
-                steered[(L, a)][test_s] = score(model, test_prompts, answers, steers=sv,
+                coef = {L: float(a) * weight[L] if settings.alpha_scale == "raw"
+                        else raw_alpha(float(a) * weight[L], resid[L], float(vec[L].norm())) for L in members}
+                raws[(K, a)][f] = coef[K]
+                sv = [Steer(L, vec[L], coef[L], label="vector") for L in members]
+                steered[(K, a)][test_s] = score(model, test_prompts, answers, steers=sv,
                                                 chunk_size=settings.chunk_size, cancel=cancel)
-                for c, r in enumerate(controls):
-                    rand[(L, a)][c, test_s] = score(model, test_prompts, answers,
-                                                    steers=[Steer(L, r, coef, label="random")],
-                                                    chunk_size=settings.chunk_size, cancel=cancel)
-                rv = [Steer(L, controls[0], coef, label="random")]  # the KL is the first control's
+                for c in range(settings.controls):
+                    rand[(K, a)][c, test_s] = score(
+                        model, test_prompts, answers, steers=[Steer(L, controls[L][c], coef[L], label="random")
+                                                              for L in members],
+                        chunk_size=settings.chunk_size, cancel=cancel)
+                # the KL is the first control's
+                rv = [Steer(L, controls[L][0], coef[L], label="random") for L in members]
                 k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
                 k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
-                    kl[(L, a)][i], rkl[(L, a)][i] = k_s[j], k_r[j]
-                tick(f"fold {f + 1}/{len(fold_idx)} layer {L} alpha {a:g}")
+                    kl[(K, a)][i], rkl[(K, a)][i] = k_s[j], k_r[j]
+                what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
+                tick(f"fold {f + 1}/{len(fold_idx)} {what} alpha {a:g}")
 
     files = []
     for i in (k for p in range(n) for k in (p, n + p)):  # pair by pair, vulnerable first
@@ -272,14 +292,14 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             "id": samples[i].id, "pair": pairs[pi].id, "cwe": samples[i].cwe, "label": labels[i], "fold": f,
             "threshold": folds_info[f]["threshold"], "p_yes": math.exp(float(logp[i, 0])),
             "p_no": math.exp(float(logp[i, 1])), "baseline_score": float(base[i]),
-            "steered": [{"layer": L, "alpha": float(a), "raw_alpha": raws[(L, a)][f],
-                         "score": float(steered[(L, a)][i]), "random_score": float(rand[(L, a)][0, i]),
-                         "random_scores": [float(x) for x in rand[(L, a)][:, i]],
-                         "kl": kl[(L, a)][pi] if patched else None, "random_kl": rkl[(L, a)][pi] if patched else None}
-                        for L in layers for a in settings.alphas],
+            "steered": [{"layer": K, "alpha": float(a), "raw_alpha": raws[(K, a)][f],
+                         "score": float(steered[(K, a)][i]), "random_score": float(rand[(K, a)][0, i]),
+                         "random_scores": [float(x) for x in rand[(K, a)][:, i]],
+                         "kl": kl[(K, a)][pi] if patched else None, "random_kl": rkl[(K, a)][pi] if patched else None}
+                        for K, _ in groups for a in settings.alphas],
         })
     cwes = sorted({p.cwe for p in pairs}, key=lambda c: int(c.split("-")[1]) if c.split("-")[-1].isdigit() else 0)
-    rows = rows_from_files(files, layers, settings.alphas, cwes)
+    rows = rows_from_files(files, [K for K, _ in groups], settings.alphas, cwes)
     pair_of = {s.id: p.id for p in pairs for s in p.samples}
     cuts = [{**p.describe(), "pair": pair_of.get(p.sample_id)} for p in prompts if p.truncated or p.windowed]
     truncated = [p.sample_id for p in prompts if p.truncated]

@@ -290,13 +290,27 @@ def next_cwe(result: EvalResult, cwe: str) -> str:
 
 
 def spans_grid(settings: EvalSettings) -> bool:
-    """Whether an evaluation is read as a layer × alpha grid: several layers and several alphas."""
-    return len(settings.layers) > 1 and len(settings.alphas) > 1
+    """Whether an evaluation is read as a layer × alpha grid: several layers, each alone, and several alphas."""
+    return len(settings.layers) > 1 and len(settings.alphas) > 1 and settings.together is None
 
 
 def spans_sweep(settings: EvalSettings) -> bool:
     """Whether an evaluation is read as an alpha sweep: one layer at more alphas than `e`'s −a, 0, +a."""
-    return len(settings.layers) == 1 and len(settings.alphas) > 3
+    return len(settings.layers) == 1 and len(settings.alphas) > 3 and settings.together is None
+
+
+def steered_layers(settings: EvalSettings, layer: int) -> str:
+    """What a row filed under ``layer`` steered: that layer, or with ``together`` every layer (``1+2``)."""
+    return str(layer) if settings.together is None else "+".join(map(str, settings.layers))
+
+
+def together_eval_settings(weights: dict[int, float], method: str, vector: str | None = None) -> EvalSettings:
+    """The held-out evaluation of several layers steered at once, as the console's pinned layers are: layer L at
+    alpha × ``weights[L]`` residual norms, alpha −1, 0 and +1 (the steering as it is, none, and its opposite);
+    otherwise :func:`layer_eval_settings`."""
+    layers = tuple(sorted(weights))
+    return dataclasses.replace(layer_eval_settings(layers[0], 1.0, method, vector), layers=layers,
+                               together=tuple(float(weights[L]) for L in layers), alpha_scale="residual")
 
 
 CONTROL_SE = 2.0  # a shift beyond the control's counts when it exceeds this many standard errors

@@ -97,7 +97,8 @@ class SteerApp(Jobs, App):
         Binding("g", "generate", "Generate", id="generate",
                 tooltip="the selected pair continued at its fix site, baseline against steered"),
         Binding("e", "evaluate", "Evaluate", id="evaluate",
-                tooltip="held-out verdict shift of the steering layer at -a, 0, +a with a random control"),
+                tooltip="held-out verdict shift of the steering layer at -a, 0, +a (of the pinned layers at "
+                "once, x-1, 0, x1) with a random control"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False,
                 tooltip="the running build, next-token, generation, evaluation, alpha-sweep or layer-grid job"),
         Binding("question_mark,f1", "help", "Help", id="help",
@@ -375,8 +376,11 @@ class SteerApp(Jobs, App):
                     self.steering_changed("pair")
 
     def on_evaluated(self, message: Evaluated) -> None:
+        from steertui.engine.ops import steered_layers
+
         self.evaluation = message.result
-        self.query_one(EvalView).show_result(message.result, self.layer_note(message.result.settings.layers[0]))
+        s = message.result.settings
+        self.query_one(EvalView).show_result(message.result, self.layer_note(steered_layers(s, s.layers[0])))
 
     def on_swept(self, message: Swept) -> None:
         self.sweep = message.sweep
@@ -419,11 +423,13 @@ class SteerApp(Jobs, App):
                     f"{self.alpha():+.3g} on the Steer pane's vectors){also}; n shows the next tokens",
                     title="steering")
 
-    def layer_note(self, layer: int) -> str:
-        """How the evaluated layer was chosen: on the Steer pane's diagnostics over all loaded pairs, the files
-        the evaluation holds out included (the console does not choose the layer inside each fold)."""
+    def layer_note(self, layer: int | str) -> str:
+        """How the evaluated layer (or layers, ``1+2``) was chosen: on the Steer pane's diagnostics over all
+        loaded pairs, the files the evaluation holds out included (the console does not choose the layer inside
+        each fold)."""
         n = self.build.diagnostics[0].n_pairs if self.build is not None and self.build.diagnostics else "the"
-        return f"layer {layer} was chosen on all {n} pairs, these held-out files included"
+        what = f"layers {layer} were" if "+" in str(layer) else f"layer {layer} was"
+        return f"{what} chosen on all {n} pairs, these held-out files included"
 
     def on_generation_diffed(self, message: GenerationDiffed) -> None:
         self.generation = message
@@ -638,11 +644,21 @@ class SteerApp(Jobs, App):
         d = self.steering_layer()
         if self.model is None or self.dataset is None or d is None:
             return
-        alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
-        self._alone(d.layer, "e")
-        self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
+        from steertui.engine.ops import layer_eval_settings, together_eval_settings
+
         pairs, (method, vector) = self.eval_pairs(), self.recipe()
-        self._start_shown("eval", lambda: self.eval_job(pairs, d.layer, alpha, method, vector))
+        steps = {L: st for L, (st, _exact) in self.pinned.items()}
+        steps[d.layer] = self.alpha_steps
+        if len(steps) > 1:  # the pinned layers with the steering layer, at once, as they steer now
+            weights = {L: st * ALPHA_STEP for L, st in steps.items()}
+            settings = together_eval_settings(weights, method, vector)
+            self._job_status("evaluate", f"evaluating layers {'+'.join(map(str, sorted(weights)))} at once, "
+                             "×−1, 0, ×1")
+        else:
+            alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
+            settings = layer_eval_settings(d.layer, alpha, method, vector)
+            self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
+        self._start_shown("eval", lambda: self.eval_job(pairs, settings))
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or

@@ -195,14 +195,12 @@ class Jobs:
                            fix_site_continuation, pair, steering=steering)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="evaluate")
-    def eval_job(self, pairs: list, layer: int, alpha: float, method: str, vector: str | None = None) -> None:
-        """The held-out evaluation of one layer at −a, 0, +a (engine.ops.layer_eval_settings; ``vector``: the
-        session's imported vector of that name, steered as it is in every fold)."""
-        from steertui.engine.ops import layer_eval_settings
+    def eval_job(self, pairs: list, settings: Any) -> None:
+        """The held-out evaluation of the steering (an engine.evaluate.EvalSettings: of one layer at −a, 0, +a,
+        engine.ops.layer_eval_settings, or of the pinned layers at once, engine.ops.together_eval_settings)."""
         from steertui.engine.session import SessionRecorder
 
-        self._recorded_job("evaluate", Evaluated, SessionRecorder.evaluate, pairs,
-                           layer_eval_settings(layer, alpha, method, vector))
+        self._recorded_job("evaluate", Evaluated, SessionRecorder.evaluate, pairs, settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
     def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str,

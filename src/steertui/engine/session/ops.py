@@ -126,7 +126,9 @@ def eval_settings(inputs: S.EvaluateInputs):
     from steertui.engine.evaluate import EvalSettings
 
     values = {f.name: getattr(inputs, f.name) for f in fields(EvalSettings)}
-    return EvalSettings(**{**values, "layers": tuple(inputs.layers), "alphas": tuple(float(a) for a in inputs.alphas)})
+    together = None if inputs.together is None else tuple(float(w) for w in inputs.together)
+    return EvalSettings(**{**values, "layers": tuple(inputs.layers), "alphas": tuple(float(a) for a in inputs.alphas),
+                           "together": together})
 
 
 def evaluate_inputs(pair_ids: list[str], settings: Any) -> S.EvaluateInputs:

@@ -158,8 +158,9 @@ class ReplayReport:
 SUMMARY_ROWS = 3  # an evaluation with more rows over all CWEs is summarised by its size and its largest shift
 
 
-def summarize(kind: str, outputs: Any) -> str:
-    """One line about a step's (replayed) outputs, for the console and the CLI."""
+def summarize(kind: str, outputs: Any, inputs: Any = None) -> str:
+    """One line about a step's (replayed) outputs (and, for an evaluation of layers steered at once, its
+    ``inputs``), for the console and the CLI."""
     o = outputs
     if kind == "layers":
         flagged = sum(1 for m in o.modules if m.flags)
@@ -183,7 +184,10 @@ def summarize(kind: str, outputs: Any) -> str:
             n_layers, n_alphas = len({r.layer for r in rows}), len({r.alpha for r in rows})
             return (f"{n_layers} layer(s) × {n_alphas} alphas; largest shift {top.shift:+.3g} at layer {top.layer} "
                     f"α {top.alpha:g} (random {top.random_shift:+.3g}, acc {top.accuracy:.2f}, KL {top.kl:.3g})")
-        return "; ".join(f"layer {r.layer} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
+        together = getattr(inputs, "together", None)
+        which = (lambda r: f"layer {r.layer}") if together is None else \
+            (lambda r: f"layers {'+'.join(map(str, inputs.layers))} together")
+        return "; ".join(f"{which(r)} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
                          for r in rows)
     if kind in S.VECTOR_STEPS:
         return ", ".join(f"layer {d.layer}: norm {d.vector_norm:.3g}"
@@ -218,7 +222,7 @@ def replay_step(opened: OpenedSession, index: int, ctx: ops.StepContext | None =
             _compare_vector(recorded.get(L), v, f"{base}.vectors.{name}[layer {L}]", diffs)
     compare(rec_data, new_data, base, diffs)
     return StepVerdict(index, step.kind, "match" if not diffs else "mismatch", len(diffs), diffs[:MAX_DIFFS],
-                       seconds, summarize(step.kind, outputs))
+                       seconds, summarize(step.kind, outputs, step.inputs))
 
 
 def _unrecorded(kind: str, recorded: dict[str, Any], replayed: dict[str, Any]) -> None:

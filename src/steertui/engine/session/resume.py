@@ -125,7 +125,7 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
 
     rec = SessionRecorder.open(path, model=model, dataset_path=dataset_path, device=device, dtype=dtype,
                                read_only_if_locked=True)  # another process writes it: a view that never saves
-    steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs)}" for i, st in enumerate(rec.steps)]
+    steps = [f"{i}. {st.kind}: {summarize(st.kind, st.outputs, st.inputs)}" for i, st in enumerate(rec.steps)]
     builds = [st for st in rec.steps if st.kind in S.VECTOR_STEPS and st.inputs.vector in rec.vectors]
     vectors = None
     if builds:

@@ -246,6 +246,7 @@ class EvaluateInputs(_Model):
     alpha_scale: Literal[ALPHA_SCALES] = "raw"  # absent in files written before it was recorded: raw
     controls: PosInt = 1  # absent in files written before it was recorded: one random control
     vector: VectorName | None = None  # a session vector steered in every fold; absent: built per fold
+    together: list[float] | None = None  # one weight per layer: the layers steered at once; absent: each alone
 
 
 class FoldRec(_Model):

@@ -81,6 +81,7 @@ class EvalPane(DataTable):
         self.add_columns("α", "CWE", "n", "shift", "rand", "yes")
         self.border_subtitle = "e: evaluate the steering layer"
         self.results: list[Any] = []  # the rows shown (engine.evaluate.EvalRow)
+        self.settings: Any = None  # their engine.evaluate.EvalSettings
 
     def show_result(self, result: Any) -> None:
         self.clear()
@@ -94,8 +95,13 @@ class EvalPane(DataTable):
                 cells[3].stylize("dim")
             self.add_row(*cells)
         s = result.settings
-        self.border_subtitle = (f"layer {', '.join(map(str, s.layers))} · {s.folds} folds by {s.split} · "
-                                f"{result.source} · {len(result.truncated)} files truncated")
+        if s.together is None:
+            what = f"layer {', '.join(map(str, s.layers))}"
+        else:  # several layers steered at once: α scales each layer's own alpha (residual norms)
+            what = "layers at once, α × " + " ".join(f"{w:+.2g}@{L}" for L, w in zip(s.layers, s.together))
+        self.border_subtitle = (f"{what} · {s.folds} folds by {s.split} · {result.source} · "
+                                f"{len(result.truncated)} files truncated")
+        self.settings = s
 
     def detail(self) -> str:
         """The row under the cursor, with the columns the table leaves out."""
@@ -103,6 +109,8 @@ class EvalPane(DataTable):
             return ""
         r = self.results[self.cursor_row]
         folds = ", ".join(f"{a:+.3g}" for a in r.raw_alpha) or "not recorded"
+        if self.settings is not None and self.settings.together is not None:
+            folds += f" (layer {r.layer}'s)"
         mass = f"{r.answer_mass:.2f}" if r.answer_mass == r.answer_mass else "not recorded"
         return (f"α {r.alpha:+.3g} {r.cwe} (n {r.n}): vs rand {beyond_control(r)} · flip {r.flip_rate:.2f} · "
                 f"rflip {r.random_flip_rate:.2f} · "

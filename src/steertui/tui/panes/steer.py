@@ -52,8 +52,9 @@ single-forward views, next tokens and lens).
 The highlighted row is the steering layer. `+` / `-` change alpha by one step (1/4 of the mean residual norm
 over the vector norm), `0` sets it to zero. `space` pins the steering layer at its alpha (`●`): it stays in the
 steering when the cursor moves on, so several layers steer at once, each at its own alpha (the cursor on a
-pinned layer changes its pin; `space` again unpins it). The subtitle lists every layer that steers. `e` and `a`
-evaluate the highlighted layer alone, and say so when others are pinned. `t` shows the next tokens of the
+pinned layer changes its pin; `space` again unpins it). The subtitle lists every layer that steers. `e` then
+evaluates them at once, as they steer (×1), not at all and opposed (×−1), each with its own random control;
+`a` sweeps the highlighted layer alone, and says so. `t` shows the next tokens of the
 selected pair's vulnerable file, baseline against steered.
 
 Below the table the same diagnostics are plotted over layers: the held-out AUROC, `AUC pair` (green) and
