@@ -247,6 +247,13 @@ async def test_pinned_layers_steer_together_and_come_back_from_the_session(demo_
         assert s.together == tuple({first: 2 * ALPHA_STEP, second: 1 * ALPHA_STEP}[L] for L in s.layers)
         assert s.alpha_scale == "residual" and {r.layer for r in app.evaluation.rows} == {s.layers[0]}
         assert "layers at once" in str(app.query_one(EvalPane).border_subtitle)
+        await pilot.press("a")  # and the sweep: multipliers of both alphas from ×−2 to ×2, ×1 marked
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        sw = app.sweep.result.settings
+        assert sw.together == s.together and sw.layers == s.layers and sw.alphas == ops.sweep_alphas(2.0)
+        assert app.sweep.curve.layer == s.layers[0] and app.query_one("#sweep").alpha == 1.0
+        assert f"layers {'+'.join(map(str, s.layers))} were chosen" in str(app.query_one("#sweep-note").render())
         from steertui.cli import main
 
         assert main(["replay", str(app.recorder.path), "--check"]) == 0

@@ -182,10 +182,13 @@ def sweep_alphas(alpha: float, points: int = SWEEP_POINTS) -> tuple[float, ...]:
     return tuple(0.0 if 2 * i == n - 1 else a * (2 * i - (n - 1)) / (n - 1) for i in range(n))
 
 
-def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str, vector: str | None = None) -> EvalSettings:
-    """The settings of :func:`layer_eval_settings` over the given alphas (raw coefficients, as ``e`` applies)."""
-    return dataclasses.replace(layer_eval_settings(layer, 0.0, method, vector),
-                               alphas=tuple(float(a) for a in alphas))
+def sweep_eval_settings(layer: int, alphas: Sequence[float], method: str, vector: str | None = None,
+                        together: dict[int, float] | None = None) -> EvalSettings:
+    """The settings of :func:`layer_eval_settings` over the given alphas (raw coefficients, as ``e`` applies); with
+    ``together`` (layer -> weight), those of :func:`together_eval_settings` over the given multipliers."""
+    base = (layer_eval_settings(layer, 0.0, method, vector) if together is None
+            else together_eval_settings(together, method, vector))
+    return dataclasses.replace(base, alphas=tuple(float(a) for a in alphas))
 
 
 @dataclass(frozen=True)
@@ -232,16 +235,18 @@ class AlphaSweep:
 
 def alpha_sweep(model: "LoadedModel", pairs: Sequence["Pair"], layer: int, alphas: Sequence[float], method: str,
                 *, given: "tuple[str, dict[int, torch.Tensor]] | None" = None,
+                together: dict[int, float] | None = None,
                 progress: Callable[[str, int, int], None] | None = None, cancel: Cancel | None = None) -> AlphaSweep:
     """The held-out evaluation of ``e`` (:func:`layer_eval_settings`: folds by pair, vectors rebuilt per fold,
     or ``given``: a vector's name and its layers, steered in every fold) at every alpha of ``alphas``, with its
-    :class:`SweepCurve`."""
+    :class:`SweepCurve`; with ``together`` (layer -> weight in residual norms), of those layers at once, each
+    alpha a multiplier of the weights (the curve is filed under the first layer)."""
     from steertui.engine.evaluate import evaluate
 
     name, vectors = given if given is not None else (None, None)
-    result = evaluate(model, pairs, sweep_eval_settings(layer, alphas, method, name), vectors=vectors,
-                      progress=progress, cancel=cancel)
-    return AlphaSweep(result, sweep_curve(result, layer))
+    settings = sweep_eval_settings(layer, alphas, method, name, together)
+    result = evaluate(model, pairs, settings, vectors=vectors, progress=progress, cancel=cancel)
+    return AlphaSweep(result, sweep_curve(result, settings.layers[0]))
 
 
 # ---- the layer × alpha grid --------------------------------------------------------------------------------------
@@ -295,8 +300,9 @@ def spans_grid(settings: EvalSettings) -> bool:
 
 
 def spans_sweep(settings: EvalSettings) -> bool:
-    """Whether an evaluation is read as an alpha sweep: one layer at more alphas than `e`'s −a, 0, +a."""
-    return len(settings.layers) == 1 and len(settings.alphas) > 3 and settings.together is None
+    """Whether an evaluation is read as an alpha sweep: one layer (or several at once) at more alphas than `e`'s
+    −a, 0, +a."""
+    return (len(settings.layers) == 1 or settings.together is not None) and len(settings.alphas) > 3
 
 
 def steered_layers(settings: EvalSettings, layer: int) -> str:

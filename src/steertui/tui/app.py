@@ -40,6 +40,7 @@ from steertui.tui.panes.tokens import TokensPane, TokensView
 
 ALPHA_STEP = 0.25  # one `+` adds a quarter of the layer's mean residual norm along the vector
 SWEEP_STEPS = 3  # the alpha sweep spans at least ±3 steps (or ± the current alpha when it is larger), 7 points
+SET_SWEEP = 2.0  # `a` with pinned layers: multipliers of their alphas from −2 to +2
 TERMINAL_CHECK_S = 1.0  # how often the console checks that its terminal is still there
 FULL_GC_SPACING = 10  # full garbage collections run this many times less often while the console runs
 HANGUP_EXIT = 129  # 128 + SIGHUP: the exit status of a program whose terminal hung up
@@ -266,7 +267,8 @@ class SteerApp(Jobs, App):
         """The session's last evaluation as recorded (not re-run): a layer grid when it spans several layers and
         alphas, an alpha sweep when it is one layer at several alphas (and records each row's mean unsteered score
         and random yes-rate, which the curve needs), else the table."""
-        from steertui.engine.ops import AlphaSweep, layer_alpha_grid, spans_grid, spans_sweep, sweep_curve
+        from steertui.engine.ops import (AlphaSweep, layer_alpha_grid, spans_grid, spans_sweep, steered_layers,
+                                         sweep_curve)
 
         recorded = "as recorded in the session (not re-run)"
         curve = sweep_curve(result) if spans_sweep(result.settings) else None
@@ -275,7 +277,9 @@ class SteerApp(Jobs, App):
             self.query_one("#grid").border_subtitle = f"{recorded} · x re-runs"
         elif curve is not None and all(x == x for x in curve.score + curve.random_yes_rate):  # no NaN: recorded
             self.sweep = AlphaSweep(result, curve)
-            self.query_one(EvalView).show_sweep(self.sweep, self.layer_note(curve.layer), self.alpha())
+            s = result.settings
+            self.query_one(EvalView).show_sweep(self.sweep, self.layer_note(steered_layers(s, curve.layer)),
+                                                self.alpha() if s.together is None else 1.0)
             self.query_one("#sweep").border_subtitle = f"{recorded} · a re-runs"
         else:
             self.evaluation = result
@@ -383,8 +387,12 @@ class SteerApp(Jobs, App):
         self.query_one(EvalView).show_result(message.result, self.layer_note(steered_layers(s, s.layers[0])))
 
     def on_swept(self, message: Swept) -> None:
+        from steertui.engine.ops import steered_layers
+
         self.sweep = message.sweep
-        self.query_one(EvalView).show_sweep(message.sweep, self.layer_note(message.sweep.curve.layer), self.alpha())
+        s = message.sweep.result.settings
+        mark = self.alpha() if s.together is None else 1.0  # a multiplier of the pinned alphas: 1 is as they are
+        self.query_one(EvalView).show_sweep(message.sweep, self.layer_note(steered_layers(s, s.layers[0])), mark)
 
     def on_gridded(self, message: Gridded) -> None:
         self._show_grid(message.grid)
@@ -633,24 +641,14 @@ class SteerApp(Jobs, App):
         self._show_steering()
         self.steering_changed("positions")
 
-    def _alone(self, layer: int, key: str) -> None:
-        """Say that an evaluation of one layer leaves the other pinned layers out."""
-        others = sorted(set(self.pinned) - {layer})
-        if others:
-            self.notify(f"{key} evaluates layer {layer} alone: the pinned layer(s) {', '.join(map(str, others))} "
-                        "are not steered in it", title="evaluation", severity="warning")
-
     def action_evaluate(self) -> None:
         d = self.steering_layer()
         if self.model is None or self.dataset is None or d is None:
             return
         from steertui.engine.ops import layer_eval_settings, together_eval_settings
 
-        pairs, (method, vector) = self.eval_pairs(), self.recipe()
-        steps = {L: st for L, (st, _exact) in self.pinned.items()}
-        steps[d.layer] = self.alpha_steps
-        if len(steps) > 1:  # the pinned layers with the steering layer, at once, as they steer now
-            weights = {L: st * ALPHA_STEP for L, st in steps.items()}
+        pairs, (method, vector), weights = self.eval_pairs(), self.recipe(), self.steering_weights()
+        if len(weights) > 1:  # the pinned layers with the steering layer, at once, as they steer now
             settings = together_eval_settings(weights, method, vector)
             self._job_status("evaluate", f"evaluating layers {'+'.join(map(str, sorted(weights)))} at once, "
                              "×−1, 0, ×1")
@@ -662,20 +660,33 @@ class SteerApp(Jobs, App):
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
-        SWEEP_STEPS steps, whichever is larger), in the coefficients ``e`` applies."""
+        SWEEP_STEPS steps, whichever is larger), in the coefficients ``e`` applies; with pinned layers, of every
+        steering layer at once at 7 multipliers of their alphas from −SET_SWEEP to +SET_SWEEP."""
         from steertui.engine.ops import sweep_alphas
 
         d = self.steering_layer()
         if self.model is None or self.dataset is None or d is None:
             return
-        top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
-        alphas = sweep_alphas(top)
-        self._alone(d.layer, "a")
+        weights = self.steering_weights()
         self.action_focus("eval")
         view = self.query_one(EvalView)
         view.show_view("sweep")
+        if len(weights) > 1:
+            self._job_status("alpha sweep", f"sweeping layers {'+'.join(map(str, sorted(weights)))} at once "
+                             f"over ×±{SET_SWEEP:g}")
+            self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(SET_SWEEP), *self.recipe(), together=weights)
+            return
+        top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
-        self.sweep_job(self.eval_pairs(), d.layer, alphas, *self.recipe())
+        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe())
+
+    def steering_weights(self) -> dict[int, float]:
+        """Every steering layer (the pinned ones and the highlighted one) -> its alpha in residual norms."""
+        d = self.steering_layer()
+        steps = {L: st for L, (st, _exact) in self.pinned.items()}
+        if d is not None:
+            steps[d.layer] = self.alpha_steps
+        return {L: st * ALPHA_STEP for L, st in steps.items()}
 
     def action_grid(self) -> None:
         """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units, one column the same

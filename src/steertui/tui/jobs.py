@@ -204,12 +204,13 @@ class Jobs:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
     def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str,
-                  vector: str | None = None) -> None:
-        """The held-out evaluation of one layer over several alphas and its curve (engine.ops.alpha_sweep),
-        recorded as one evaluate step."""
+                  vector: str | None = None, together: dict[int, float] | None = None) -> None:
+        """The held-out evaluation of one layer (or, ``together``, of several at once) over several alphas and its
+        curve (engine.ops.alpha_sweep), recorded as one evaluate step."""
         from steertui.engine.session.recorded import alpha_sweep
 
-        self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method, vector=vector)
+        self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method, vector=vector,
+                           together=together)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
     def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str,

@@ -82,15 +82,16 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
 
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
-                *, vector: str | None = None, progress: Callable[[str, int, int], None] | None = None,
-                cancel=None) -> engine.AlphaSweep:
+                *, vector: str | None = None, together: dict[int, float] | None = None,
+                progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.AlphaSweep:
     """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
     all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it);
-    ``vector``: the session's vector of that name steered in every fold instead of one built per fold."""
+    ``vector``: the session's vector of that name steered in every fold instead of one built per fold;
+    ``together``: those layers at once (layer -> weight in residual norms, alphas their multipliers)."""
+    settings = engine.sweep_eval_settings(layer, alphas, method, vector, together)
     with _operation(rec, None) as part:
-        result = part(rec.evaluate, pairs, engine.sweep_eval_settings(layer, alphas, method, vector),
-                      progress=progress, cancel=cancel)
-        return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, layer)))
+        result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
+        return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, settings.layers[0])))
 
 
 def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",

@@ -54,7 +54,7 @@ over the vector norm), `0` sets it to zero. `space` pins the steering layer at i
 steering when the cursor moves on, so several layers steer at once, each at its own alpha (the cursor on a
 pinned layer changes its pin; `space` again unpins it). The subtitle lists every layer that steers. `e` then
 evaluates them at once, as they steer (×1), not at all and opposed (×−1), each with its own random control;
-`a` sweeps the highlighted layer alone, and says so. `t` shows the next tokens of the
+`a` sweeps them at once from ×−2 to ×2 of their alphas. `t` shows the next tokens of the
 selected pair's vulnerable file, baseline against steered.
 
 Below the table the same diagnostics are plotted over layers: the held-out AUROC, `AUC pair` (green) and
