@@ -425,7 +425,9 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         def cursor_visible() -> bool:
             first, last = pane.cursor_rows(pane.body)
             top, rows = pane.scroll_y, pane.scrollable_content_region.height
-            visible = rows - pane.query_one("#gen-step").outer_size.height
+            step = pane.query_one("#gen-step")
+            assert step.outer_size.height == pane.docked_rows(pane.detail)  # counted as laid out
+            visible = rows - step.outer_size.height
             return top <= first < top + visible and (last < top + visible or last - first >= visible)
 
         await pilot.resize_terminal(80, 24)

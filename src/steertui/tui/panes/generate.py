@@ -126,6 +126,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         self.recorded = False  # an opened session's continuation, as recorded
         self.view = VIEWS[0]
         self.body = Text()  # the continuations as last rendered (the cursor is scrolled into view in them)
+        self.detail = Text()  # the docked reading of the token under the cursor, as last rendered
 
     def compose(self) -> ComposeResult:
         yield Static("g: continue the selected pair at its fix site, baseline and steered", id="gen-body")
@@ -195,9 +196,10 @@ as recorded (its tokens are not generated again; their reading is computed from 
         self.query_one("#gen-body", Static).update(body)
         step = self.query_one("#gen-step", Static)
         step.display = bool(self.length)
-        step.update(step_detail(self.result.steps, j) if self.length else "")
+        detail = self.detail = step_detail(self.result.steps, j) if self.length else Text()
+        step.update(detail)
         self.show_subtitle()
-        self.call_after_refresh(self.scroll_to_cursor, body)
+        self.call_after_refresh(self.scroll_to_cursor, body, detail)
 
     def cursor_rows(self, body: Text) -> tuple[int, int] | None:
         """The first and last row of ``body``, as wrapped at the pane's width, that hold the token cursor (on
@@ -209,15 +211,22 @@ as recorded (its tokens are not generated again; their reading is computed from 
                 if any("reverse" in str(span.style) for span in line.spans)]
         return (rows[0], rows[-1]) if rows else None
 
-    def scroll_to_cursor(self, body: Text) -> None:
+    def docked_rows(self, detail: Text) -> int:
+        """The rows the docked reading ``detail`` covers at the bottom of the pane: its lines as wrapped inside its
+        padding, at most half the pane (its CSS max-height). Counted from the text, not from its last layout, so
+        that the scroll does not depend on whether the reading was laid out yet."""
+        width, height = self.scrollable_content_region.width, self.scrollable_content_region.height
+        if not detail.plain or width <= 2:
+            return 0
+        return min(len(detail.wrap(self.app.console, width - 2)), height // 2)
+
+    def scroll_to_cursor(self, body: Text, detail: Text) -> None:
         """Scroll the continuations so that the token cursor's rows are above the docked reading of it."""
         rows = self.cursor_rows(body)
         if rows is None:
             return
-        step = self.query_one("#gen-step", Static)
-        below = step.outer_size.height if step.display else 0
         first, last = rows
-        top, visible = self.scroll_y, self.scrollable_content_region.height - below
+        top, visible = self.scroll_y, self.scrollable_content_region.height - self.docked_rows(detail)
         if visible <= 0 or (first >= top and last < top + visible):
             return
         # the least scroll that shows both sides' cursor rows; where they do not fit together, the first
