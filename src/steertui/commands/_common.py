@@ -72,3 +72,12 @@ def layer_list(text: str) -> tuple[int, ...]:
     if min(values) < 0:
         raise argparse.ArgumentTypeError(f"'{text}': layer indices are 0 or more")
     return values
+
+
+def check_vector_args(args: argparse.Namespace) -> None:
+    """``--vector NAME`` picks a vector of ``--vectors FILE``: without the file it is an error (eval, the console)."""
+    from steertui.errors import SteertuiError
+
+    if getattr(args, "vector", None) and not getattr(args, "vectors", None):
+        raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
+                            "add --vectors FILE, or drop --vector")

@@ -7,8 +7,8 @@ import math
 import sys
 from pathlib import Path
 
-from steertui.commands._common import (add_dataset_option, add_model_options, comma_list, layer_list, load_model,
-                                       positive_int)
+from steertui.commands._common import (add_dataset_option, add_model_options, check_vector_args, comma_list,
+                                       layer_list, load_model, positive_int)
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
 
@@ -118,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vectors and (args.method or args.readout):
         raise SteertuiError("--method and --readout say how each fold builds its vector, and --vectors gives one",
                             "drop --method/--readout, or --vectors")
-    if args.vector and not args.vectors:
-        raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
-                            "add --vectors FILE, or drop --vector")
+    check_vector_args(args)
     dataset, pairs, parts = _pairs(args)
     model = load_model(args)
     imported, left_out = None, []
@@ -129,14 +127,12 @@ def run(args: argparse.Namespace) -> int:
 
         layers_wanted = None if args.layers in (None, "all") else args.layers
         imported = import_vector(args.vectors, model, args.vector, layers_wanted)
-        trained = set(imported.pair_ids)
-        left_out = [p.id for p in pairs if p.id in trained]
-        pairs = [p for p in pairs if p.id not in trained]
-        if not pairs:
+        kept, left_out = imported.held_out(p.id for p in pairs)
+        if not kept:
             raise SteertuiError(f"every selected pair ({len(left_out)}) was used to build vector {imported.name!r}",
                                 "evaluate it on other pairs (--part, --cwe, --dataset)")
-    if imported is not None:
-        layers = tuple(imported.layers) if args.layers in (None, "all") else args.layers
+        pairs = [p for p in pairs if p.id in set(kept)]
+        layers = tuple(imported.layers) if layers_wanted is None else args.layers
     else:
         layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
     if args.together is not None and len(args.together) != len(layers):
@@ -166,13 +162,11 @@ def run(args: argparse.Namespace) -> int:
     data = result.to_dict()
     data["settings"]["parts"] = parts
     data["settings"]["cwes"] = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
-    if imported is not None:
-        from steertui.engine.steering import vector_sha256
-
+    if imported is not None:  # the per-layer sha256s are the file's (read_vector_file checked or computed them)
         data["vector_file"] = {"path": str(imported.path), "sha256": imported.file_sha256, "format": imported.format,
                                "name": imported.name, "layers": imported.layers, "left_out_pairs": left_out,
                                "notes": list(imported.notes),
-                               "vector_sha256": {str(L): vector_sha256(v) for L, v in imported.vectors.items()},
+                               "vector_sha256": {str(L): imported.about["sha256"][str(L)] for L in imported.layers},
                                "about": {k: v for k, v in imported.about.items() if k != "sha256"}}
     if out_path is not None:
         from steertui.atomic import atomic_write_json

@@ -826,20 +826,14 @@ def run_app(args: argparse.Namespace) -> int:
         path = resolve_session_file(session_file)
         read_session(path)  # a bad file stops here with one line and exit 2, before the console starts
         session_file = str(path)
+    from steertui.commands._common import check_vector_args
+
+    check_vector_args(args)
     vectors_file, vector = getattr(args, "vectors", None), getattr(args, "vector", None)
-    if vector and not vectors_file:
-        raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
-                            "add --vectors FILE, or drop --vector")
-    if vectors_file:
+    if vectors_file:  # a bad file, or no such vector in it, stops here, before the console starts
         from steertui.engine.session.export import read_vector_file
 
-        held = read_vector_file(vectors_file).vectors  # a bad file stops here, before the console starts
-        if vector is not None and vector not in held:
-            raise SteertuiError(f"{vectors_file} holds no vector {vector!r} (it holds: {', '.join(held)})",
-                                "name one of its vectors with --vector NAME")
-        if vector is None and len(held) != 1:
-            raise SteertuiError(f"{vectors_file} holds {len(held)} vectors ({', '.join(held)})",
-                                "name one with --vector NAME")
+        read_vector_file(vectors_file).choose(vector)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise SteertuiError("the console needs a terminal on standard input and output, and this run has none",
                             "run it in a terminal, or use the headless commands: steertui layers, data, eval, replay "

@@ -165,8 +165,8 @@ class Jobs:
             name = rec.free_name(imported.name)
             result = self.recorded(rec.import_vectors, imported, pairs, name=name,
                                    progress=self.progress("import vector", "activations"), cancel=cancel)
-            left_out = tuple(p.id for p in pairs if p.id in set(imported.pair_ids))
-            self.post(VectorsBuilt(result, name, str(rec.path), imported, left_out), result=True)
+            _kept, left_out = imported.held_out(p.id for p in pairs)
+            self.post(VectorsBuilt(result, name, str(rec.path), imported, tuple(left_out)), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
     def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:

@@ -19,7 +19,6 @@ version that wrote it). ``d_model``, ``n_layers``, ``seed``, ``pair_ids``, ``sha
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -48,6 +47,20 @@ class VectorFile:
     about: dict[str, dict[str, Any]]  # name -> metadata (method, readout, read_at, model, ...)
     vectors: dict[str, dict[int, "torch.Tensor"]]
 
+    def choose(self, name: str | None) -> str:
+        """The vector ``name`` names, or the file's only one when ``name`` is None; else a :class:`SessionError`
+        listing the vectors it holds."""
+        held = ", ".join(self.vectors) or "none"
+        if name is None:
+            if len(self.vectors) != 1:
+                raise SessionError(self.path, "vectors", f"the file holds {len(self.vectors)} vectors ({held})",
+                                   "name one (--vector NAME; in the console, after the path)")
+            return next(iter(self.vectors))
+        if name not in self.vectors:
+            raise SessionError(self.path, "vectors", f"the file holds no vector {name!r} (it holds: {held})",
+                               "name one of its vectors (--vector NAME; in the console, after the path)")
+        return name
+
 
 def _build_step(doc: Any, name: str) -> Any:
     """The session's last step that built or imported ``name`` (None when none did: vectors from an older
@@ -60,7 +73,6 @@ def _build_step(doc: Any, name: str) -> Any:
 
 def _session_about(doc: Any, rec: Any, vectors: dict[int, "torch.Tensor"]) -> dict[str, Any]:
     from steertui import __version__
-    from steertui.engine.steering import vector_sha256
 
     build = _build_step(doc, rec.name)
     diagnostics = {d.layer: d for d in build.outputs.diagnostics} if build is not None else {}
@@ -71,7 +83,7 @@ def _session_about(doc: Any, rec: Any, vectors: dict[int, "torch.Tensor"]) -> di
         "split": rec.split, "seed": rec.seed,
         "pair_ids": list(rec.pair_ids), "source": rec.source or (doc.data.label if doc.data is not None else ""),
         "data_commit": (doc.data.commit or "") if doc.data is not None else "",
-        "sha256": {str(L): vector_sha256(t) for L, t in sorted(vectors.items())},
+        "sha256": {str(L): rec.sha256[str(L)] for L in sorted(vectors)},  # read_vectors checked each tensor
         "vector_norm": {str(L): float(t.norm()) for L, t in sorted(vectors.items())},
         "residual_norm": {str(L): diagnostics[L].residual_norm for L in sorted(vectors) if L in diagnostics},
         "steertui": __version__,
@@ -179,8 +191,9 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
         elif not fmt and tensors:  # another tool's file: tensors named by layer, nothing to check them against
             name = _plain_name(path)
             vectors = {name: {int(k.removeprefix("layer.")): t for k, t in tensors.items()}}
-            sha = {name: {L: vector_sha256(t) for L, t in vectors[name].items()}}
-            about = {name: {"name": name, "sha256": {str(L): s for L, s in sorted(sha[name].items())}}}
+            about = {name: {"name": name, "sha256": {str(L): vector_sha256(t) for L, t in sorted(
+                vectors[name].items())}}}
+            sha = None  # nothing recorded to check the tensors against
             fmt = PLAIN_FORMAT
         else:
             raise SessionError(path, "format", f"its format is {fmt or 'not given'!r}, not {EXPORT_FORMAT!r} or "
@@ -188,14 +201,12 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
     except (KeyError, ValueError, TypeError) as err:
         raise SessionError(path, "metadata", f"its metadata is incomplete or malformed ({err})",
                            "export it again with steertui vectors --export") from None
-    for name, layers in vectors.items():
-        for L, t in layers.items():
-            if t.ndim != 1:
-                raise SessionError(path, f"{name}/{L}", f"tensor has shape {tuple(t.shape)}",
-                                   "a steering vector is one-dimensional [d_model]")
-            if sha.get(name, {}).get(L) != vector_sha256(t):
-                raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
-                                   "the file was altered; export it again")
+    altered = [(name, L) for name, layers in vectors.items() for L, t in layers.items()
+               if sha is not None and sha.get(name, {}).get(L) != vector_sha256(t)]
+    if altered:
+        name, L = altered[0]
+        raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
+                           "the file was altered; export it again")
     return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()})
 
 
@@ -221,6 +232,12 @@ class ImportedVector:
     def layers(self) -> list[int]:
         return sorted(self.vectors)
 
+    def held_out(self, pair_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """``pair_ids`` split into those it can be measured on and those it was built from (left out)."""
+        trained = set(self.pair_ids)
+        ids = list(pair_ids)
+        return [p for p in ids if p not in trained], [p for p in ids if p in trained]
+
 
 def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = None,
                   layers: Iterable[int] | None = None) -> ImportedVector:
@@ -236,16 +253,7 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
 
     info = read_vector_file(file)
     path = info.path
-    if name is None:
-        if len(info.vectors) != 1:
-            raise SessionError(path, "vectors", f"the file holds {len(info.vectors)} vectors "
-                               f"({', '.join(info.vectors) or 'none'})",
-                               "name one (--vector NAME; in the console, after the path)")
-        name = next(iter(info.vectors))
-    if name not in info.vectors:
-        raise SessionError(path, "vectors", f"the file holds no vector {name!r} (it holds: "
-                           f"{', '.join(info.vectors) or 'none'})",
-                           "name one of its vectors (--vector NAME; in the console, after the path)")
+    name = info.choose(name)
     held = info.vectors[name]
     wanted = sorted(held) if layers is None else sorted({int(L) for L in layers})
     missing = [L for L in wanted if L not in held]
@@ -262,7 +270,7 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
             raise SessionError(path, key, f"{label} has {n} layers (0..{n - 1})",
                                "use a vector made for this model, or only its layers below "
                                f"{n} (--layers)")
-        if t.ndim != 1 or t.shape[0] != d:
+        if t.shape[0] != d:  # (read_vector_file holds one-dimensional tensors only)
             raise SessionError(path, key, f"the vector has shape {tuple(t.shape)}; {label}'s hidden size is {d}",
                                f"use a vector made for this model: one [{d}] tensor per layer")
         if not t.is_floating_point():
@@ -270,8 +278,7 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
         v = t.detach().to(torch.float32).cpu().contiguous()
         if not bool(torch.isfinite(v).all()):
             raise SessionError(path, key, "the vector holds NaN or infinite values", "rebuild or re-export it")
-        norm = float(v.norm())
-        if norm == 0.0 or not math.isfinite(norm):
+        if not bool(v.any()):
             raise SessionError(path, key, "the vector is all zeros: steering with it changes nothing",
                                "rebuild it; a zero vector usually means the activations were never read")
         vectors[L] = v

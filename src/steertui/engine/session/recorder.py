@@ -311,17 +311,16 @@ class SessionRecorder:
         name = name or self.free_name(imported.name)
         if name in self.vectors:
             raise ValueError(f"a vector named {name!r} is already in the session")
-        trained = set(imported.pair_ids)
-        ids = self._pair_ids(pairs)
-        kept, left_out = [p for p in ids if p not in trained], [p for p in ids if p in trained]
+        kept, left_out = imported.held_out(self._pair_ids(pairs))
         if not kept:
-            raise SteertuiError(f"every loaded pair ({len(ids)}) was used to build vector {imported.name!r}",
+            raise SteertuiError(f"every loaded pair ({len(left_out)}) was used to build vector {imported.name!r}",
                                 "load other data (--dataset) to read it on pairs it was not built from")
         inputs = S.ImportVectorsInputs(vector=name, file=str(imported.path), file_sha256=imported.file_sha256,
                                        format=imported.format, pair_ids=kept, left_out=left_out,
                                        layers=imported.layers, readout=readout, chunk_size=chunk_size)
         about = imported.about
         with self.lock:
+            steps = len(self.doc.steps)
             self.vectors[name] = {int(L): v.detach().float().cpu() for L, v in imported.vectors.items()}
             rec = S.VectorRec(
                 name=name, file=sidecar_name(self.path), layers=imported.layers,
@@ -331,12 +330,12 @@ class SessionRecorder:
                 seed=about.get("seed") if isinstance(about.get("seed"), int) else None,
                 source=str(about.get("source") or ""), read_at=self.model.adapter.block_access_template,
                 origin=f"{imported.path} sha256:{imported.file_sha256}",
-                sha256={str(L): self._sha(v) for L, v in sorted(self.vectors[name].items())})
+                sha256={str(L): imported.about["sha256"][str(L)] for L in imported.layers})
             self.doc.vectors.append(rec)
             try:
                 return self._record("import_vectors", inputs, progress=progress, cancel=cancel)
             except BaseException:
-                if not self.doc.steps or self.doc.steps[-1].inputs is not inputs:  # the step did not land
+                if len(self.doc.steps) == steps:  # the step did not land (a save that failed after it did keeps it)
                     self.doc.vectors.remove(rec)
                     del self.vectors[name]
                 raise
