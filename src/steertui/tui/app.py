@@ -418,10 +418,7 @@ class SteerApp(Jobs, App):
             return
         self.query_one(SteerPane).move_cursor(row=index)
         self.alpha_steps = round(alpha / ALPHA_STEP)
-        if layer in self.pinned:  # the pin takes the cell's alpha (before the cursor's move reads the pin)
-            d = self.build.diagnostics[index]
-            self.pinned[layer] = (self.alpha_steps, raw_alpha(self.alpha_steps * ALPHA_STEP, d.residual_norm,
-                                                              d.vector_norm))
+        self._keep_pin()  # a pinned layer takes the cell's alpha (before the cursor's move reads the pin)
         self._show_steering()
         self.steering_changed("alpha")
         others = sorted(set(self.pinned) - {layer})
@@ -680,13 +677,18 @@ class SteerApp(Jobs, App):
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
         self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe())
 
-    def steering_weights(self) -> dict[int, float]:
-        """Every steering layer (the pinned ones and the highlighted one) -> its alpha in residual norms."""
+    def steering_layers(self) -> dict[int, tuple[float, float]]:
+        """Every steering layer, the pinned ones and the highlighted one, in order -> (its alpha in steps, the
+        coefficient applied)."""
+        layers = dict(self.pinned)
         d = self.steering_layer()
-        steps = {L: st for L, (st, _exact) in self.pinned.items()}
         if d is not None:
-            steps[d.layer] = self.alpha_steps
-        return {L: st * ALPHA_STEP for L, st in steps.items()}
+            layers[d.layer] = (self.alpha_steps, self.alpha())
+        return dict(sorted(layers.items()))
+
+    def steering_weights(self) -> dict[int, float]:
+        """Every steering layer -> its alpha in residual norms."""
+        return {L: steps * ALPHA_STEP for L, (steps, _coef) in self.steering_layers().items()}
 
     def action_grid(self) -> None:
         """The held-out evaluation of every layer at 7 alphas from −A to +A in residual units, one column the same
@@ -788,13 +790,10 @@ class SteerApp(Jobs, App):
 
     def current_steering(self) -> list[dict]:
         """The current steering as the session records it: vector name, layer, alpha, positions."""
-        d = self.steering_layer()
-        if d is None:
+        if self.steering_layer() is None:
             return []
-        alphas = {L: exact for L, (_steps, exact) in self.pinned.items()}
-        alphas[d.layer] = self.alpha()
-        return [{"vector": self.build.name, "layer": L, "alpha": a, "positions": self.positions}
-                for L, a in sorted(alphas.items())]
+        return [{"vector": self.build.name, "layer": L, "alpha": coef, "positions": self.positions}
+                for L, (_steps, coef) in self.steering_layers().items()]
 
     def _show_steering(self) -> None:
         d = self.steering_layer()

@@ -14,6 +14,7 @@ from steertui.tui.panes.lens import delta_style, token_label
 
 CHANGED_BASE = "bold white on dark_red"
 CHANGED_STEER = "bold white on dark_green"
+CURSOR = "reverse underline"  # the token under the cursor (cursor_rows finds its rows by it)
 
 
 VIEWS = ("diff", "delta")  # what `w` switches: the tokens that differ, or every token's log-prob change
@@ -30,7 +31,7 @@ def side_text(texts: tuple[str, ...], changed: set[int], style: str, cursor: int
         shown = (t.replace("\n", "⏎\n").replace("\t", "→") or "∅") if marked else t
         look = delta_style(deltas[i]) if deltas is not None else (style if i in changed else "")
         if i == cursor:
-            look = f"{look} reverse underline".strip()
+            look = f"{look} {CURSOR}".strip()
         out.append(shown, style=look)
     return out
 
@@ -141,7 +142,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         """``message``: a GenerationDiffed (its ``result`` is an engine.ops.Continuation). The cursor starts at the
         first difference."""
         self.result, self.steers, self.stale = message.result, list(message.steers), None
-        self.recorded = bool(getattr(message, "recorded", False))
+        self.recorded = message.recorded
         self.cursor = message.result.row.first_divergence or 0
         self.render_diff()
 
@@ -208,7 +209,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         if width <= 0:
             return None
         rows = [y for y, line in enumerate(body.wrap(self.app.console, width))
-                if any("reverse" in str(span.style) for span in line.spans)]
+                if any(CURSOR in str(span.style) for span in line.spans)]
         return (rows[0], rows[-1]) if rows else None
 
     def docked_rows(self, detail: Text) -> int:
