@@ -25,7 +25,7 @@ from test_tui import _settle, _until
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 # (snapshot name, keys pressed before it): in this order, each after the one before
 WALK = (
-    ("layers", ("l",)),
+    ("layers", ("l", "right_square_bracket")),
     ("pairs", ("d", "down")),
     ("code", ("o",)),
     ("steer", ("b",)),

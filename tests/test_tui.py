@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from contextlib import asynccontextmanager
 
 import pytest
+from rich.console import Console
 
 from steertui.tui.app import SteerApp
 from steertui.tui.panes.dataset import DatasetPane
@@ -54,6 +56,42 @@ async def test_console_shows_layers_and_pairs(demo_model_path):
         assert app.focused is layers
         await pilot.press("d")
         assert app.focused is pairs
+
+
+async def test_layers_detail_follows_the_cursor_and_brackets_walk_the_blocks(demo_model_path):
+    """Under the module table, the module under the cursor: the engine's detail lines, line for line; `]`/`[`
+    move the cursor from block to block."""
+    from steertui.engine.layers import module_detail
+
+    async with _console(demo_model_path, size=(160, 48)) as (app, pilot):
+        report, layers = app.layers_report, app.query_one(LayersPane)
+        detail = app.query_one("#layers-detail")
+
+        def shown() -> list[str]:  # the detail as the pane draws it, at its width
+            out = Console(width=detail.content_size.width, file=io.StringIO(), color_system=None)
+            out.print(detail.content)
+            return [line.rstrip() for line in out.file.getvalue().splitlines()]
+
+        await pilot.press("l")
+        assert detail.display and layers.cursor_row == 0
+        assert shown()[0].split(maxsplit=1)[1].startswith(f"{report.modules[0].path} · ")
+        blocks = [r for r, m in enumerate(report.modules) if m.is_block]
+        for want in blocks:
+            await pilot.press("right_square_bracket")
+            assert layers.cursor_row == want
+        await pilot.press("right_square_bracket")  # past the last block: the cursor stays
+        assert layers.cursor_row == blocks[-1]
+        await pilot.press("left_square_bracket")
+        assert layers.cursor_row == blocks[-2]
+        await pilot.pause()
+        m = report.modules[blocks[-2]]
+        lines = module_detail(report, m, 10_000)
+        text = "\n".join(shown())
+        for label, line in lines:
+            if label == "‖x‖ by token":  # as wide as the pane allows
+                continue
+            assert f"{label} {line}".strip() in text, (label, line)
+        assert f"model.transformer.h[{m.layer}].output[0] is batch row 0" in text
 
 
 async def test_console_survives_a_bad_model(tmp_path):

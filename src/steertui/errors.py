@@ -27,6 +27,10 @@ class LayerIndexError(SteertuiError):
     """A layer index outside the model's range."""
 
 
+class ModulePathError(SteertuiError):
+    """A module path the model does not have."""
+
+
 class DatasetError(SteertuiError):
     """A dataset path that is missing or not a dataset."""
 

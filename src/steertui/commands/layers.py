@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", help="text to run (default: a short C function)")
     p.add_argument("--json", action="store_true", help="print a JSON list of module objects")
     p.add_argument("--blocks", action="store_true", help="show only the blocks (one row per layer)")
+    p.add_argument("--module", metavar="PATH",
+                   help="what one module (a dotted path from the table, e.g. transformer.h.3; '' the model) holds: "
+                   "the access that reads it and the one that looks right and is not, its statistics, each "
+                   "token's norm, the first values and the largest components at the last token")
     p.set_defaults(handler=run)
 
 
@@ -26,6 +30,14 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args)
     report = probe_layers(model, args.prompt if args.prompt is not None else DEFAULT_PROMPT)
+    if args.module is not None:
+        m = report.module(args.module)
+        if args.json:
+            json.dump(m.to_dict(), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            _print_module(report, m)
+        return 0
     rows = report.blocks() if args.blocks else report.modules
     if args.json:
         json.dump([m.to_dict() for m in rows], sys.stdout, indent=1)
@@ -66,3 +78,20 @@ def _print_table(report, rows) -> None:
     console.print(table)
     flagged = report.flagged()
     console.print(f"[red]{len(flagged)} module(s) flagged[/]" if flagged else "[green]no zero, NaN or inf outputs[/]")
+
+
+def _print_module(report, m) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from steertui.engine.layers import module_detail
+
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console.print(f"[bold]{report.model}[/] · prompt of {report.n_tokens} tokens")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", style="dim", no_wrap=True)
+    grid.add_column()
+    for label, line in module_detail(report, m, min(report.n_tokens, console.width - 20)):
+        grid.add_row(label, Text(line, style="red" if label in ("not", "flags") else ""))
+    console.print(grid)

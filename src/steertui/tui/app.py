@@ -32,7 +32,7 @@ from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane, EvalView, GridTable
 from steertui.tui.panes.generate import GenPane
-from steertui.tui.panes.layers import LayersPane
+from steertui.tui.panes.layers import LayersPane, LayersView
 from steertui.tui.panes.lens import DEFAULT_TARGET, LensGrid, LensPane
 from steertui.tui.panes.plots import DiagnosticsPlot
 from steertui.tui.panes.steer import CweTable, SteerPane, SteerView
@@ -55,7 +55,7 @@ JOB_PANES = {"build vectors": ("steer", ""), "import vector": ("steer", ""),
 # the actions whose command Textual's own palette commands already are: Quit, Keys (the help panel), Maximize
 TEXTUAL_COMMANDS = ("quit", "help", "zoom")
 # the tabs on the right: label, pane id (its tab is "tab-<id>"), pane, and the view holding it with its plots
-TAB_PANES = (("Code", "code", CodePane, None), ("Layers", "layers", LayersPane, None),
+TAB_PANES = (("Code", "code", CodePane, None), ("Layers", "layers", LayersPane, LayersView),
              ("Steer", "steer", SteerPane, SteerView), ("Tokens", "tokens", TokensPane, TokensView),
              ("Lens", "lens", LensPane, None), ("Gen", "gen", GenPane, None), ("Eval", "eval", EvalPane, EvalView))
 
@@ -288,7 +288,7 @@ class SteerApp(Jobs, App):
 
     def on_layers_probed(self, message: LayersProbed) -> None:
         self.layers_report = message.report
-        self.query_one(LayersPane).show_report(message.report)
+        self.query_one(LayersView).show_report(message.report)
 
     def on_dataset_loaded(self, message: DatasetLoaded) -> None:
         gc.freeze()  # the dataset lives as long as the app (see on_model_loaded)
