@@ -93,6 +93,18 @@ async def test_layers_detail_follows_the_cursor_and_brackets_walk_the_blocks(dem
             assert f"{label} {line}".strip() in text, (label, line)
         assert f"model.transformer.h[{m.layer}].output[0] is batch row 0" in text
 
+        # r: the probe runs on the selected pair's verdict prompt, and the pane says so
+        from steertui.engine import ops
+
+        await pilot.press("d", "down", "down", "r")
+        await _settle(app, pilot)
+        pair = app.selected_pair()
+        want = ops.verdict_prompt(app.model, pair).text
+        assert app.layers_report.prompt == want and pair.id == app.dataset.pairs[2].id
+        assert app.layers_report.n_tokens == app.model.encode([want])["input_ids"].shape[1] > report.n_tokens
+        assert layers.border_subtitle.endswith(f"the verdict prompt of {pair.id}, {app.layers_report.n_tokens} tokens")
+        assert layers.row_count == len(app.layers_report.modules)
+
 
 async def test_console_survives_a_bad_model(tmp_path):
     app = SteerApp(model=str(tmp_path / "missing"), dataset="builtin")

@@ -264,81 +264,79 @@ def _values(t: Any, n_tokens: int) -> Values | None:
 
 
 def probe_layers(model: "LoadedModel", prompt: str = DEFAULT_PROMPT) -> LayersReport:
-    """Run one real forward of ``prompt`` and describe every module's output."""
+    """Run one real forward of ``prompt`` and describe every module's output. Each output is described inside
+    its hook, as the forward runs (its first call; later calls are counted), and nothing of it is kept: the
+    probe's memory is one module's output at a time, whatever the prompt's length."""
+    import dataclasses
+
     import torch
 
     hf = model.hf
     adapter = model.adapter
     block_paths = {adapter.block_path(i): i for i in range(adapter.n_layers)}
-    first: dict[str, Any] = {}
+    first: dict[str, ModuleReport] = {}
     calls: dict[str, int] = {}
-    order: list[str] = []
+    enc = model.encode([prompt])
+    n_tokens = int(enc["input_ids"].shape[1])
 
-    def hook_for(name: str):
+    def hook_for(name: str, module: Any):
         def hook(_module, _inputs, output):
             calls[name] = calls.get(name, 0) + 1
             if name not in first:
-                first[name] = _detach(output)
-                order.append(name)
+                first[name] = _report(name, type(module).__name__, output, block_paths.get(name), n_tokens,
+                                      adapter)
         return hook
 
-    enc = model.encode([prompt])
     with model.lock, torch.no_grad():
-        handles = [m.register_forward_hook(hook_for(n)) for n, m in hf.named_modules()]
+        handles = [m.register_forward_hook(hook_for(n, m)) for n, m in hf.named_modules()]
         try:
             hf(**enc)
         finally:
             for h in handles:
                 h.remove()
-    n_tokens = int(enc["input_ids"].shape[1])
+    reports = [dataclasses.replace(r, calls=calls[name]) for name, r in first.items()]
     # Containers (ModuleList/ModuleDict) are never called: they have no output to show.
-    names = order + [n for n, m in hf.named_modules()
-                     if n not in first and not isinstance(m, (torch.nn.ModuleList, torch.nn.ModuleDict))]
-    modules = {n: m for n, m in hf.named_modules()}
-    reports = []
-    for name in names:
-        kind, main_tensor, main_key, elements = _describe(first.get(name))
-        flags: list[str] = []
-        shape = dtype = device = None
-        norm_mean = abs_max = None
-        if name not in first:
-            flags.append(FLAG_NOT_RUN)
-            kind = "not run"
-        if main_tensor is not None:
-            shape, dtype, device = list(main_tensor.shape), str(main_tensor.dtype).removeprefix("torch."), \
-                str(main_tensor.device)
-            flags += _value_flags(main_tensor)
-            if main_tensor.is_floating_point() and main_tensor.numel():
-                finite = torch.nan_to_num(main_tensor.float(), nan=0.0, posinf=0.0, neginf=0.0)
-                norm_mean = float(finite.norm(dim=-1).mean()) if finite.ndim else float(finite.abs())
-                abs_max = float(finite.abs().max())
-        layer = block_paths.get(name)
-        if layer is not None and shape != [1, n_tokens, adapter.d_model]:
-            hidden = adapter.hidden(first[name]) if name in first else None
-            if hidden is None or list(hidden.shape) != [1, n_tokens, adapter.d_model]:
-                flags.append(FLAG_SHAPE)
-        access = _access(name, main_key, kind)
-        reports.append(ModuleReport(
-            path=name, access=access, module=type(modules[name]).__name__, type=kind,
-            shape=shape, dtype=dtype, device=device, flags=flags, main=main_key, elements=elements,
-            is_block=layer is not None, layer=layer, norm_mean=norm_mean, abs_max=abs_max, calls=calls.get(name, 0),
-            values=_values(main_tensor, n_tokens) if main_tensor is not None else None,
-            other_access=(_other_access(access, kind, main_key, shape, elements, layer is not None)
-                          if name in first else None),
-        ))
+    for name, m in hf.named_modules():
+        if name not in first and not isinstance(m, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+            layer = block_paths.get(name)
+            reports.append(ModuleReport(
+                path=name, access=_access(name, None, "not run"), module=type(m).__name__, type="not run",
+                shape=None, dtype=None, device=None, flags=[FLAG_NOT_RUN] + ([FLAG_SHAPE] if layer is not None else []),
+                is_block=layer is not None, layer=layer))
     dec = TokenDecoder(model.tokenizer)
     return LayersReport(model.info.name, prompt, n_tokens, adapter.d_model, adapter.n_layers,
                         adapter.to_dict(), reports, [dec(int(t)) for t in enc["input_ids"][0].tolist()])
 
 
-def _detach(value: Any) -> Any:
+def _report(name: str, module: str, output: Any, layer: int | None, n_tokens: int, adapter: Any) -> ModuleReport:
+    """One module's :class:`ModuleReport` from its output (``calls`` left at 0)."""
     import torch
 
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_detach(v) for v in value) if isinstance(value, tuple) else [_detach(v) for v in value]
-    return value
+    kind, main_tensor, main_key, elements = _describe(output)
+    flags: list[str] = []
+    shape = dtype = device = None
+    norm_mean = abs_max = None
+    values = None
+    if main_tensor is not None:
+        main_tensor = main_tensor.detach()
+        shape, dtype, device = list(main_tensor.shape), str(main_tensor.dtype).removeprefix("torch."), \
+            str(main_tensor.device)
+        flags += _value_flags(main_tensor)
+        if main_tensor.is_floating_point() and main_tensor.numel():
+            finite = torch.nan_to_num(main_tensor.float(), nan=0.0, posinf=0.0, neginf=0.0)
+            norm_mean = float(finite.norm(dim=-1).mean()) if finite.ndim else float(finite.abs())
+            abs_max = float(finite.abs().max())
+        values = _values(main_tensor, n_tokens)
+    if layer is not None and shape != [1, n_tokens, adapter.d_model]:
+        hidden = adapter.hidden(output)
+        if hidden is None or list(hidden.shape) != [1, n_tokens, adapter.d_model]:
+            flags.append(FLAG_SHAPE)
+    access = _access(name, main_key, kind)
+    return ModuleReport(
+        path=name, access=access, module=module, type=kind, shape=shape, dtype=dtype, device=device, flags=flags,
+        main=main_key, elements=elements, is_block=layer is not None, layer=layer, norm_mean=norm_mean,
+        abs_max=abs_max, values=values, other_access=_other_access(access, kind, main_key, shape, elements,
+                                                                   layer is not None))
 
 
 def _value_flags(t: Any) -> list[str]:

@@ -80,7 +80,8 @@ class SteerApp(Jobs, App):
         Binding("k", "focus('lens')", "Lens", id="focus_lens", show=False, tooltip="focus the logit lens"),
         Binding("c", "focus('gen')", "Continuations", id="focus_gen", show=False, tooltip="focus the continuations"),
         Binding("v", "focus('eval')", "Evaluation", id="focus_eval", show=False, tooltip="focus the evaluation"),
-        Binding("r", "reprobe", "Re-probe", id="reprobe", tooltip="probe the layers again: one real forward"),
+        Binding("r", "reprobe", "Re-probe", id="reprobe",
+                tooltip="probe the layers on the selected pair's verdict prompt: one real forward"),
         Binding("b", "build", "Build vectors", id="build",
                 tooltip="one vector per layer from every loaded pair, with diagnostics"),
         Binding("i", "import_vector", "Import vector", id="import", show=False,
@@ -288,7 +289,7 @@ class SteerApp(Jobs, App):
 
     def on_layers_probed(self, message: LayersProbed) -> None:
         self.layers_report = message.report
-        self.query_one(LayersView).show_report(message.report)
+        self.query_one(LayersView).show_report(message.report, message.prompt)
 
     def on_dataset_loaded(self, message: DatasetLoaded) -> None:
         gc.freeze()  # the dataset lives as long as the app (see on_model_loaded)
@@ -814,7 +815,7 @@ class SteerApp(Jobs, App):
 
     def action_reprobe(self) -> None:
         if self.model is not None:
-            self.probe()
+            self.probe(self.selected_pair())
 
 
 def run_app(args: argparse.Namespace) -> int:

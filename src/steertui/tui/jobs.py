@@ -129,11 +129,18 @@ class Jobs:
             self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
-    def probe(self) -> None:
+    def probe(self, pair: Any = None) -> None:
+        """Probe the layers on ``pair``'s verdict prompt (the text the next tokens and the evaluation run on), or
+        on the default C function without a pair."""
+        from steertui.engine import ops
         from steertui.engine.layers import probe_layers
 
         with self.reporting("probe layers"):
-            self.post(LayersProbed(probe_layers(self.model)))
+            if pair is None:
+                self.post(LayersProbed(probe_layers(self.model)))
+                return
+            prompt = ops.verdict_prompt(self.model, pair)
+            self.post(LayersProbed(probe_layers(self.model, prompt.text), f"the verdict prompt of {pair.id}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data", description="load data")
     def load_dataset(self) -> None:

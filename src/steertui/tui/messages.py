@@ -17,6 +17,7 @@ class ModelLoaded(Message):
 @dataclass
 class LayersProbed(Message):
     report: Any  # engine.layers.LayersReport (plain data)
+    prompt: str = "a short C function"  # what the probe ran on, as the pane names it
 
 
 @dataclass

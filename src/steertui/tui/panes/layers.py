@@ -26,14 +26,15 @@ class LayersPane(DataTable):
                         tooltip="the cursor to the previous block")]
     HELP = """\
 ## Layers
-One real forward of a short C function. Each row is a module: the exact nnsight access path that reaches
+One real forward of a short C function (`r`: of the selected pair's verdict prompt). Each row is a module: the exact nnsight access path that reaches
 its tensor, the real output type (tensor, or tuple and which element), shape, dtype, mean norm, and flags
 for outputs that are all zero or hold NaN/inf. Under the table, the module under the cursor: the access
 that reads it and the one that looks right and is not (`.output[0]` on a block that returns a tensor is
 batch row 0, not the hidden state), its values (mean, std, min, max), each token's norm as a sparkline
 with the largest and smallest (an attention sink is one token far above the rest; a dead read is all low),
 the first values at the last token and its largest components. `]` / `[` move to the next and previous
-block (a layer's output, in bold). `r` probes again.
+block (a layer's output, in bold). `r` probes again, on the selected pair's verdict prompt (the text the
+next tokens and the evaluation run on): the subtitle names what was run.
 """
 
     blocks: list[int] = []  # the rows of the blocks, in order
@@ -44,7 +45,7 @@ block (a layer's output, in bold). `r` probes again.
         self.add_columns("access path", "shape", "flags", "type", "dtype", "‖x‖")
         self.loading = True
 
-    def show_report(self, report: Any) -> None:
+    def show_report(self, report: Any, prompt: str = "a short C function") -> None:
         self.loading = False
         self.clear()
         for m in report.modules:
@@ -57,7 +58,7 @@ block (a layer's output, in bold). `r` probes again.
             self.add_row(*[f"[{style}]{c}[/]" if style else c for c in row], key=m.path or "<root>")
         self.blocks = [r for r, m in enumerate(report.modules) if m.is_block]
         self.border_subtitle = (f"{report.n_layers} blocks · {len(report.flagged())} flagged · "
-                                f"prompt of {report.n_tokens} tokens")
+                                f"{prompt}, {report.n_tokens} tokens")
 
     def action_block(self, step: int) -> None:
         """Move the cursor to the next (``step`` 1) or previous (-1) block row, if there is one."""
@@ -84,9 +85,9 @@ class LayersView(Vertical):
         yield self.table
         yield Static("", id="layers-detail")
 
-    def show_report(self, report: Any) -> None:
+    def show_report(self, report: Any, prompt: str = "a short C function") -> None:
         self.report = report
-        self.table.show_report(report)
+        self.table.show_report(report, prompt)
         self.show_detail()
 
     def on_resize(self) -> None:
