@@ -19,7 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # (file name, keys pressed before it), in order; each screen after every job it started has finished
 SHOTS = (
-    ("steer", ("b", "s", "plus", "plus")),
+    ("layers", ("l", "right_square_bracket", "right_square_bracket", "z")),
+    ("steer", ("z", "b", "s", "plus", "plus")),
     ("cwe", ("w",)),
     ("lens-delta", ("k", "w", "w")),
     ("evaluation", ("e",)),

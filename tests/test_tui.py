@@ -647,6 +647,9 @@ async def test_console_evaluates_every_layer_in_a_grid(demo_model_path):
             assert (table.cursor_row, table.cursor_column) == (grid.layers.index(other), 1 + grid.alphas.index(0.5))
             note = str(app.query_one("#grid-note").render())
             assert note.startswith(f"{g.n} held-out files ({'every CWE' if g.cwe == 'all' else g.cwe})")
+            # the honest pick's line reads the same CWE's files (tests/test_pick.py checks what it computes)
+            pick = app.query_one("#grid-pick")
+            assert pick.display and str(pick.render()) == ops.pick_text(g) and g.pick_row("up").cwe == g.cwe
         assert shown == cwes + ["all"] and table.grid.cells == grid.cells
         # each CWE's cells are means over its own files: n-weighted, they make the cell over every file
         cell = (other, 0.5)

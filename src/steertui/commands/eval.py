@@ -76,8 +76,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kl-tokens", type=positive_int, default=64, help="tokens of each neutral file for the KL (default 64)")
     p.add_argument("--yes", default=" Yes", help="answer token for 'vulnerable' (default ' Yes')")
     p.add_argument("--no", default=" No", help="answer token for 'not vulnerable' (default ' No')")
+    p.add_argument("--pick-max-kl", type=_non_negative, metavar="X",
+                   help="with several steered cells (layers × alphas), the cell each fold is steered with when picked "
+                   "on the other folds may have a mean KL of at most X nats (default: any)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.set_defaults(handler=run)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of 0 or more")
+    return value
 
 
 def _pairs(args: argparse.Namespace):
@@ -160,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
                           progress=lambda stage, done, total: bar.update(task, description=stage, completed=done,
                                                                          total=total))
     data = result.to_dict()
+    picks, no_pick = _picks(result, args.pick_max_kl)
+    data["picked"] = {d: p.to_dict() for d, p in picks.items()} if picks else None
+    if no_pick:
+        data["picked_note"] = no_pick
     data["settings"]["parts"] = parts
     data["settings"]["cwes"] = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
     if imported is not None:  # the per-layer sha256s are the file's (read_vector_file checked or computed them)
@@ -174,9 +191,48 @@ def run(args: argparse.Namespace) -> int:
         # NaN (a mean over no files, e.g. the KL of vulnerable files) is written as null: JSON has no NaN
         atomic_write_json(out_path, data)
     _print_table(result, parts)
+    _print_picks(result, picks, no_pick, args.pick_max_kl)
     if out_path is not None:
         Console(stderr=True).print(f"results written to {out_path}")
     return 0
+
+
+def _picks(result, max_kl: float | None):
+    """The honest pick in both directions (:func:`engine.ops.grid_picks`), or why there is none: ({}, reason)."""
+    from steertui.engine.ops import grid_picks
+
+    try:
+        picks = grid_picks(result, max_kl)
+    except SteertuiError as err:  # no cell within the KL limit: the evaluation itself stands
+        return {}, str(err)
+    return picks, None
+
+
+def _print_picks(result, picks, no_pick: str | None, max_kl: float | None) -> None:
+    from rich.console import Console
+
+    from steertui.engine.ops import beyond_control, layer_alpha_grid, steered_layers
+
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+    if no_pick:
+        console.print(f"[yellow]no cell picked on the other folds: {no_pick}[/]")
+    if not picks:
+        return
+    grid = layer_alpha_grid(result)
+    limit = f", mean KL ≤ {max_kl:g}" if max_kl is not None else ""
+    console.print(f"[bold]cell picked on the other folds[/] (each fold's held-out files steered with the cell of "
+                  f"largest shift beyond the random control on the other folds' files{limit}; no file helps choose "
+                  "the cell it is scored with):")
+    for direction, arrow in (("up", "↑ towards yes"), ("down", "↓ towards no")):
+        pick = picks[direction]
+        row, best = pick.all, grid.best(direction)
+        cells = ", ".join(f"fold {c.fold}: layer {steered_layers(result.settings, c.layer)} α {c.alpha:+g}"
+                          for c in pick.folds)
+        console.print(f"  {arrow}: {cells} → shift {row.shift:+.3f} (rand {row.random_shift:+.3f}), beyond rand "
+                      f"{beyond_control(row)}, flip {row.flip_rate:.2f}, yes {row.baseline_yes_rate:.2f}→"
+                      f"{row.yes_rate:.2f}, KL {row.kl:.4f}; the grid's best cell read off the grid: layer "
+                      f"{steered_layers(result.settings, best[0])} α {best[1]:+g}, beyond rand {best[2]:+.3f} "
+                      "(picked on the files it reports)")
 
 
 

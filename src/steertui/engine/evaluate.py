@@ -396,6 +396,114 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
     return rows
 
 
+PICK_DIRECTIONS = ("up", "down")  # towards " Yes" (vulnerable), towards " No"
+
+
+@dataclass(frozen=True)
+class PickedCell:
+    """The cell one fold steers with when the cell is picked on the other folds' held-out files alone."""
+
+    fold: int
+    layer: int
+    alpha: float
+    excess: float  # the picked cell's mean shift beyond the random control over the other folds' files
+    kl: float  # its mean KL there (NaN when those files have none)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A layer × alpha search scored without picking on the files it is scored on (cross-fitting).
+
+    A grid's best cell is chosen on the same held-out files that then report it, so its shift is optimistic:
+    with enough cells, noise alone wins. Here each fold's held-out files are steered with the cell that did best
+    on the *other* folds' held-out files (largest mean shift beyond the random control, ``up`` towards " Yes" or
+    ``down`` towards " No", among cells with alpha ≠ 0 and, with ``max_kl``, a mean KL within it; ties go to
+    the smaller |alpha|, then the earlier layer). No file's own score takes part in choosing the cell it is
+    steered with, so :attr:`rows` (per CWE and ``all``, in the table's columns, filed as layer -1 at alpha ±1)
+    are an honest estimate of "search the grid, then steer". :attr:`hindsight` is the grid's best cell on every
+    file, the number a user reads off the grid; the gap between the two is the search's optimism. Computed from
+    the per-file records alone: no forward."""
+
+    direction: str
+    max_kl: float | None
+    folds: tuple[PickedCell, ...]
+    rows: tuple[EvalRow, ...]
+    hindsight: tuple[int, float, float]  # (layer, alpha, shift beyond the control) of the best cell on all files
+
+    @property
+    def all(self) -> EvalRow:
+        return next(r for r in self.rows if r.cwe == "all")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "max_kl": self.max_kl, "folds": [asdict(c) for c in self.folds],
+                "results": [r.to_dict() for r in self.rows],
+                "hindsight": {"layer": self.hindsight[0], "alpha": self.hindsight[1], "excess": self.hindsight[2]}}
+
+
+def _cell_scores(files: Sequence[dict[str, Any]]) -> dict[tuple[int, float], tuple[list[float], list[float]]]:
+    """Per (layer, alpha ≠ 0): each file's score beyond the mean of its controls, and each patched file's KL."""
+    cells: dict[tuple[int, float], tuple[list[float], list[float]]] = {}
+    for f in files:
+        for x in f["steered"]:
+            if x["alpha"] == 0:
+                continue
+            excess, kls = cells.setdefault((x["layer"], x["alpha"]), ([], []))
+            excess.append(x["score"] - _mean(_controls(x)))
+            if x["kl"] is not None:
+                kls.append(x["kl"])
+    return cells
+
+
+def _best_cell(files: Sequence[dict[str, Any]], direction: str,
+               max_kl: float | None) -> tuple[int, float, float, float] | None:
+    """(layer, alpha, excess, kl) of the best cell on ``files`` (see :class:`Picked`), None when none qualifies."""
+    sign = 1.0 if direction == "up" else -1.0
+    best = None
+    for (layer, alpha), (excess, kls) in _cell_scores(files).items():
+        e, k = _mean(excess), _mean(kls)
+        if math.isnan(e) or (max_kl is not None and not k <= max_kl):
+            continue
+        key = (-sign * e, abs(alpha), layer)
+        if best is None or key < best[0]:
+            best = (key, (layer, alpha, e, k))
+    return None if best is None else best[1]
+
+
+def pick_on_other_folds(files: Sequence[dict[str, Any]], direction: str = "up", max_kl: float | None = None,
+                        cwes: Sequence[str] | None = None) -> Picked:
+    """:class:`Picked` from an evaluation's per-file records (:attr:`EvalResult.files`) over several cells and
+    at least two folds."""
+    if direction not in PICK_DIRECTIONS:
+        raise SteertuiError(f"unknown direction '{direction}'", f"use one of {', '.join(PICK_DIRECTIONS)}")
+    folds = sorted({f["fold"] for f in files})
+    from steertui.engine.data.model import cwe_sort_key
+
+    if len(folds) < 2:
+        raise SteertuiError("picking a cell on the other folds needs at least 2 folds", "evaluate with --folds 2 or more")
+    if len(_cell_scores(files)) < 2:
+        raise SteertuiError("there is nothing to pick: the evaluation has fewer than 2 steered cells",
+                            "evaluate several layers or alphas (e.g. the layer grid)")
+    picked: list[PickedCell] = []
+    for fold in folds:
+        best = _best_cell([f for f in files if f["fold"] != fold], direction, max_kl)
+        if best is None:
+            raise SteertuiError(f"no cell has a mean KL within {max_kl:g} on the files outside fold {fold}",
+                                "raise the KL limit, or evaluate smaller alphas")
+        picked.append(PickedCell(fold, *best))
+    at = {c.fold: c for c in picked}
+    key_alpha = 1.0 if direction == "up" else -1.0
+    steered = []
+    for f in files:
+        c = at[f["fold"]]
+        x = next(x for x in f["steered"] if x["layer"] == c.layer and x["alpha"] == c.alpha)
+        steered.append({**f, "steered": [{**x, "layer": -1, "alpha": key_alpha}]})
+    cwes = sorted({f["cwe"] for f in files}, key=cwe_sort_key) if cwes is None else cwes
+    rows = rows_from_files(steered, [-1], [key_alpha], cwes)  # filed as one cell: layer -1 at alpha ±1
+    hind = _best_cell(files, direction, max_kl)
+    return Picked(direction, max_kl, tuple(picked), tuple(rows),
+                  (hind[0], hind[1], hind[2]) if hind is not None else (-1, float("nan"), float("nan")))
+
+
 @dataclass(frozen=True)
 class DirectionEffect:
     """Does the vector move the verdict the way its sign says, more than a random vector of equal norm?

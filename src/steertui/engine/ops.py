@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from steertui.engine import gendiff, verdict
-from steertui.engine.evaluate import EvalResult, EvalRow, EvalSettings
+from steertui.engine.evaluate import PICK_DIRECTIONS, EvalResult, EvalRow, EvalSettings, Picked, pick_on_other_folds
 from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 from steertui.errors import Cancel
 
@@ -272,9 +272,28 @@ class LayerAlphaGrid:
     alphas: tuple[float, ...]  # ascending, residual units
     cells: Mapping[tuple[int, float], EvalRow]
     cwe: str = "all"
+    # per direction (up, down): the grid searched without picking on the files it is scored on
+    # (engine.evaluate.Picked); empty when the result has fewer than 2 folds or steered cells
+    picks: Mapping[str, Picked] = dataclasses.field(default_factory=dict)
 
     def cell(self, layer: int, alpha: float) -> EvalRow:
         return self.cells[(int(layer), float(alpha))]
+
+    def pick_row(self, direction: str) -> EvalRow | None:
+        """The picked cells' row of this grid's CWE (None without picks)."""
+        pick = self.picks.get(direction)
+        return None if pick is None else next((r for r in pick.rows if r.cwe == self.cwe), None)
+
+    def best(self, direction: str) -> tuple[int, float, float] | None:
+        """(layer, alpha, shift beyond the control) of this grid's best cell in ``direction`` (alpha ≠ 0), read
+        off the grid: picked on the very files it reports, so optimistic."""
+        sign = 1.0 if direction == "up" else -1.0
+        cells = [(-sign * (c.shift - c.random_shift), abs(a), L, a, c.shift - c.random_shift)
+                 for (L, a), c in self.cells.items() if a != 0 and not math.isnan(c.shift - c.random_shift)]
+        if not cells:
+            return None
+        _, _, L, a, excess = min(cells)
+        return L, a, excess
 
     @property
     def n(self) -> int:
@@ -330,6 +349,25 @@ def beyond_control(row: EvalRow) -> str:
     return f"{row.shift - row.random_shift:+.2f}{spread}"
 
 
+def pick_text(grid: LayerAlphaGrid) -> str:
+    """The grid searched honestly, in one line: per direction the shift beyond the random control (±2 SE) when
+    each fold steers with the cell that did best on the other folds (and which cells those were), against the
+    grid's best cell read off the grid (picked on the files it reports: optimistic). Empty without picks."""
+    parts = []
+    for direction, arrow in zip(PICK_DIRECTIONS, "↑↓"):
+        row, best = grid.pick_row(direction), grid.best(direction)
+        if row is None or best is None:
+            continue
+        cells = sorted({(c.alpha, c.layer) for c in grid.picks[direction].folds})
+        alphas = sorted({a for a, _ in cells})
+        where = (f"L{','.join(str(L) for _, L in cells)} α{alphas[0]:+.2f}" if len(alphas) == 1
+                 else ", ".join(f"L{L} α{a:+.2f}" for a, L in cells))
+        parts.append(f"{arrow} {beyond_control(row)} [{where}] vs grid's best {best[2]:+.2f}")
+    if not parts:
+        return ""
+    return "cell picked on the other folds, beyond rand: " + " · ".join(parts)
+
+
 def within_control(row: EvalRow) -> bool:
     """A shift that means nothing, shown dim: the vector moved the verdict no more than a random vector of equal
     norm did (|shift| ≤ |random|, or than the random control that moved it most when there are several), or its
@@ -345,7 +383,20 @@ def layer_alpha_grid(result: EvalResult, cwe: str = "all") -> LayerAlphaGrid:
     alpha."""
     cells = {(r.layer, float(r.alpha)): r for r in result.rows if r.cwe == cwe}
     return LayerAlphaGrid(result, tuple(sorted(set(result.settings.layers))),
-                          tuple(sorted(float(a) for a in set(result.settings.alphas))), cells, cwe)
+                          tuple(sorted(float(a) for a in set(result.settings.alphas))), cells, cwe,
+                          grid_picks(result))
+
+
+def grid_picks(result: EvalResult, max_kl: float | None = None) -> dict[str, Picked]:
+    """:func:`~steertui.engine.evaluate.pick_on_other_folds` in both directions, from ``result``'s per-file
+    records (no forward); empty when there is nothing to pick (fewer than 2 folds or steered cells)."""
+    folds = {f["fold"] for f in result.files}
+    cells = {(x["layer"], x["alpha"]) for f in result.files for x in f["steered"] if x["alpha"] != 0}
+    if len(folds) < 2 or len(cells) < 2:
+        return {}
+    cwes = [r.cwe for r in result.rows if r.layer == result.rows[0].layer and r.alpha == result.rows[0].alpha
+            and r.cwe != "all"]
+    return {d: pick_on_other_folds(result.files, d, max_kl, cwes) for d in PICK_DIRECTIONS}
 
 
 def layer_grid(model: "LoadedModel", pairs: Sequence["Pair"], layers: Iterable[int], alphas: Sequence[float],

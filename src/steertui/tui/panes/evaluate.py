@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import beyond_control, layer_alpha_grid, next_cwe, sweep_curve, within_control
+from steertui.engine.ops import beyond_control, layer_alpha_grid, next_cwe, pick_text, sweep_curve, within_control
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -63,7 +63,11 @@ next CWE's, then all of them again: few files per CWE, so their shifts are noisi
 `w` cycles the table, the sweep and the grid.
 
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
-best of 28 or more cells). Confirm it on files it was not chosen on, e.g. another dataset part with
+best of 28 or more cells). The last line (from 20 rows of the pane; `z` zooms) says by how much: each fold's
+held-out files steered with the cell that did best on the *other* folds' files (largest shift beyond the
+random control, ↑ towards " Yes", ↓ towards " No"), so no file helps choose the cell it is scored with; its
+shift beyond the control (± 2 SE) is what "search the grid, then steer" gives, beside the grid's best cell
+read off the grid. Confirm a cell on files it was not chosen on, e.g. another dataset part with
 `steertui eval --part`.
 """
 
@@ -235,6 +239,9 @@ class GridTable(DataTable):
             view.show_detail()
 
 
+PICK_MIN_HEIGHT = 20  # rows the grid view needs to show the honest pick's line (80×24 gives it 17)
+
+
 class GridView(Vertical):
     """The layer grid with the line for the cell under the cursor."""
 
@@ -251,6 +258,7 @@ class GridView(Vertical):
         yield Static("x: evaluate every layer at 7 alphas (residual units)", id="grid-note")
         yield GridTable(id="grid-table")
         yield Static("", id="grid-detail")
+        yield Static("", id="grid-pick")
 
     @property
     def table(self) -> GridTable:
@@ -263,8 +271,18 @@ class GridView(Vertical):
             f"{grid.n} held-out files ({files_of(grid.cwe)}) · {s.folds} folds by "
             f"{s.split} · {s.method} per fold · α: residual norms")
         self.table.show_grid(grid, marked, keep_cursor)
+        self.query_one("#grid-pick", Static).update(pick_text(grid))
+        self.show_pick()
         self.border_subtitle = f"{grid.result.source} · f: CWE · w: the table"
         self.show_detail()
+
+    def on_resize(self) -> None:
+        self.show_pick()
+
+    def show_pick(self) -> None:
+        """The honest pick's line, where the pane is tall enough to keep every grid row beside it (80×24 is not:
+        ``z`` zooms)."""
+        self.query_one("#grid-pick", Static).display = self.size.height >= PICK_MIN_HEIGHT
 
     def action_cycle_cwe(self) -> None:
         grid = self.table.grid
