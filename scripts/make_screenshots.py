@@ -28,6 +28,7 @@ SHOTS = (
     ("grid", ("x",)),
     ("continuation", ("plus", "plus", "g", "z")),
     ("tokens", ("z", "n")),
+    ("tokens-by-layer", ("w",)),
 )
 
 

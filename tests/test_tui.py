@@ -106,6 +106,47 @@ async def test_layers_detail_follows_the_cursor_and_brackets_walk_the_blocks(dem
         assert layers.row_count == len(app.layers_report.modules)
 
 
+async def test_tokens_tab_shows_where_the_verdict_is_written(demo_model_path):
+    """`w` in the Tokens tab: the verdict attribution by layer under the next tokens (a live preview computes it
+    for the result on screen), the headless numbers exactly; `t` then records the usual steps only; `w` again
+    brings the plot back."""
+    from steertui.engine import ops
+    from steertui.engine.steering import Steer
+    from steertui.tui.panes.plots import LensTargetPlot
+    from steertui.tui.panes.tokens import AttributionTable
+
+    async with _console(demo_model_path, build=True, size=(120, 48)) as (app, pilot):
+        await pilot.press("plus", "plus", "n", "t")
+        await _settle(app, pilot)
+        assert app.tokens.result.attribution is None
+        table, plot = app.query_one(AttributionTable), app.query_one(LensTargetPlot)
+        assert plot.display and not table.display
+        await pilot.press("w")
+        await _until(pilot, lambda: app.tokens.result.attribution is not None and not app.steer_jobs())
+        await _settle(app, pilot)
+        assert table.display and not plot.display and app.tokens.live
+        d, n = app.steering_layer(), app.model.n_layers
+        headless = ops.next_tokens(app.model, app.selected_pair(), [Steer(d.layer, app.build.vectors[d.layer],
+                                                                          app.alpha())], attribution=True)
+        want, got = headless.attribution, app.tokens.result.attribution
+        assert got.to_dict() == {**want.to_dict(), "steers": got.to_dict()["steers"]}
+        assert table.row_count == n + 3  # embed, every layer, const, score
+        for i, (b, s) in enumerate(zip(want.baseline.layers, want.steered.layers)):
+            row = [str(c) for c in table.get_row_at(1 + i)]
+            assert row[0] == f"{'▸' if i == d.layer else ' '}{i}"
+            assert row[1:4] == [f"{b.attn:+.2f}→{s.attn:+.2f}", f"{b.mlp:+.2f}→{s.mlp:+.2f}",
+                                f"{s.steer:+.2f}" if s.steer else ""]
+            assert row[4] == f"{s.total - b.total:+.2f}"
+        assert str(table.get_row_at(n + 2)[1]) == f"{want.baseline.score:+.2f}→{want.steered.score:+.2f}"
+        kinds = [st.kind for st in app.recorder.steps]
+        await pilot.press("t")
+        await _settle(app, pilot)
+        assert app.tokens.result.attribution is not None and not app.tokens.live
+        assert [st.kind for st in app.recorder.steps] == kinds + ["top_tokens", "lens"]
+        await pilot.press("w")
+        assert plot.display and not table.display
+
+
 async def test_console_survives_a_bad_model(tmp_path):
     app = SteerApp(model=str(tmp_path / "missing"), dataset="builtin")
     async with app.run_test(size=(100, 30)) as pilot:

@@ -20,6 +20,7 @@ from steertui.errors import Cancel
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from steertui.engine.attribution import VerdictAttribution
     from steertui.engine.data import Pair
     from steertui.engine.layers import LayersReport
     from steertui.engine.model import LoadedModel
@@ -84,6 +85,8 @@ class NextTokens:
     answers: verdict.AnswerTokens
     score_baseline: float  # logit(" Yes") − logit(" No"), read from the top-token forwards
     score_steered: float
+    # the verdict score split into each layer's direct contributions (engine.attribution), when asked for
+    attribution: "VerdictAttribution | None" = None
 
     @property
     def sample_id(self) -> str:
@@ -95,28 +98,41 @@ class NextTokens:
 
     @classmethod
     def of(cls, model: "LoadedModel", prompt: verdict.VerdictPrompt, top: gendiff.TopTokensResult,
-           lens_result: LensDiff | LensResult) -> "NextTokens":
+           lens_result: LensDiff | LensResult, attribution: "VerdictAttribution | None" = None) -> "NextTokens":
         """Put the parts together; the verdict score comes from the top-token logits (no further forward)."""
         answers = verdict.answer_tokens(model)
         base, steered = top.logit_diff(answers.yes_id, answers.no_id)
-        return cls(prompt, top, lens_result, answers, base, steered)
+        return cls(prompt, top, lens_result, answers, base, steered, attribution)
 
 
 def next_tokens(model: "LoadedModel", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
                 k: int = TOP_K, lens_k: int = LENS_K, target: int | str | None = LENS_TARGET,
-                window: int = LENS_WINDOW, cancel: Cancel | None = None) -> NextTokens:
+                window: int = LENS_WINDOW, attribution: bool = False, cancel: Cancel | None = None) -> NextTokens:
     """Top ``k`` next tokens (two forwards: baseline, steered), the verdict score from the same logits, and the
     lens (one forward of both rows) over the last ``window`` positions of the verdict prompt of
     ``pair_or_prompt`` (see :func:`verdict_prompt`); the answer slot is the window's last position. The target
-    is checked first, so a target that is not one token costs no forward."""
+    is checked first, so a target that is not one token costs no forward. With ``attribution``, one more
+    forward of both rows splits the verdict score into each layer's direct contributions
+    (:func:`steertui.engine.attribution.verdict_attribution`)."""
     from steertui.engine.lens import resolve_target
 
     steers = list(steers)
     resolve_target(model, target)
     prompt = verdict_prompt(model, pair_or_prompt)
     top = gendiff.top_tokens(model, [prompt.text], steers, k=k, cancel=cancel)
-    return NextTokens.of(model, prompt, top, lens_of(model, prompt.text, steers, k=lens_k, target=target,
-                                                       positions=lens_window(window), cancel=cancel))
+    lens_result = lens_of(model, prompt.text, steers, k=lens_k, target=target, positions=lens_window(window),
+                          cancel=cancel)
+    return NextTokens.of(model, prompt, top, lens_result, attribution_of(model, prompt, steers, attribution, cancel))
+
+
+def attribution_of(model: "LoadedModel", prompt: verdict.VerdictPrompt, steers: Sequence["Steer"], wanted: bool,
+                   cancel: Cancel | None = None) -> "VerdictAttribution | None":
+    """The verdict attribution of ``prompt`` with ``steers`` when ``wanted``, else None (no forward)."""
+    if not wanted:
+        return None
+    from steertui.engine.attribution import verdict_attribution
+
+    return verdict_attribution(model, prompt.text, steers, cancel=cancel)
 
 
 def lens_window(window: int) -> slice:

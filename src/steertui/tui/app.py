@@ -143,6 +143,7 @@ class SteerApp(Jobs, App):
         self.target_before: str | None = None  # while a new target's lens runs: the one to go back to if it fails
         self.preview_due = False  # the steering changed since the next tokens on screen were computed
         self.preview_timer: Any = None
+        self.by_layer = False  # `w` in the Tokens tab: the verdict's attribution by layer under the next tokens
         self.preview_worker: Worker | None = None
         self.screen_idle = threading.Event()  # cleared while a job's message waits to be shown (tui.jobs)
         self.screen_idle.set()
@@ -591,10 +592,24 @@ class SteerApp(Jobs, App):
             self.query_one("#sweep").border_subtitle = f"stale: the {what} changed · a re-runs"
         if self.grid is not None and what == "vectors":  # rebuilt per fold with the vectors' method
             self.query_one("#grid").border_subtitle = "stale: the vectors changed · x re-runs"
+        self.request_preview()
+
+    def request_preview(self) -> None:
+        """Run the live preview once keys pause (LIVE_DELAY), replacing one already waiting."""
         self.preview_due = True
         if self.preview_timer is not None:
             self.preview_timer.stop()
         self.preview_timer = self.set_timer(LIVE_DELAY, self.live_preview)
+
+    def action_toggle_attribution(self) -> None:
+        """The Tokens tab's `w`: the verdict's attribution by layer, or the lens target's plot, under the next
+        tokens. A result on screen without the attribution is computed again with it (a live preview)."""
+        self.by_layer = not self.by_layer
+        view = self.query_one(TokensView)
+        view.by_layer = self.by_layer
+        view.show_plot()
+        if self.by_layer and self.tokens is not None and self.tokens.result.attribution is None:
+            self.request_preview()
 
     def live_preview(self) -> None:
         """Run the preview (not recorded) unless another steering job runs: a build, a continuation or an

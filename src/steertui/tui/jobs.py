@@ -185,12 +185,13 @@ class Jobs:
 
         cancel = self.checkpoint()
         with self.reporting("next tokens"):
+            split = self.by_layer  # the Tokens tab shows the verdict's attribution by layer (`w`)
             if live:
                 steers = self.recorder.steers(steering) if steering else []
-                result = ops.next_tokens(self.model, pair, steers, target=target, cancel=cancel)
+                result = ops.next_tokens(self.model, pair, steers, target=target, attribution=split, cancel=cancel)
             else:
                 result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
-                                       cancel=cancel)
+                                       attribution=split, cancel=cancel)
             self.post(TokensComputed(result, describe(steering), live=live), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")

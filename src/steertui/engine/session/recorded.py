@@ -55,8 +55,9 @@ def _operation(rec: "SessionRecorder", steering: Iterable[Any] | None) -> Iterat
 
 def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steering: Iterable[Any] | None = None,
                 k: int = engine.TOP_K, lens_k: int = engine.LENS_K, target: int | str | None = engine.LENS_TARGET,
-                window: int = engine.LENS_WINDOW, cancel=None) -> engine.NextTokens:
-    """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded."""
+                window: int = engine.LENS_WINDOW, attribution: bool = False, cancel=None) -> engine.NextTokens:
+    """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded (the attribution is not a step:
+    it follows from the recorded prompt and steering)."""
     from steertui.engine.lens import resolve_target
 
     resolve_target(rec.model, target)
@@ -65,7 +66,8 @@ def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steerin
         top = part(rec.top_tokens, [prompt.text], k=k, cancel=cancel)
         lens = part(rec.lens, prompt.text, k=lens_k, target=target, positions=engine.lens_window(window),
                     cancel=cancel)
-        return part.done(engine.NextTokens.of(rec.model, prompt, top, lens))
+        split = engine.attribution_of(rec.model, prompt, rec.steers(), attribution, cancel)
+        return part.done(engine.NextTokens.of(rec.model, prompt, top, lens, split))
 
 
 def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Iterable[Any] | None = None,
