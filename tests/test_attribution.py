@@ -117,3 +117,15 @@ def test_a_norm_that_is_not_layernorm_or_rmsnorm_is_refused():
 def test_answers_default_to_the_verdict_tokens(demo_model):
     split = verdict_attribution(demo_model, "int x = 1;\nAnswer:")
     assert split.answers == answer_tokens(demo_model)
+
+
+def test_a_steer_on_generated_tokens_adds_nothing_in_one_forward(demo_model):
+    """`generated` steers act only on generation steps: in the one forward of the split they add nothing, so
+    the steered side equals the baseline and no steer part is counted."""
+    v = torch.randn(demo_model.d_model, generator=torch.Generator().manual_seed(2))
+    prompt = "int x = 1;\nAnswer:"
+    split = verdict_attribution(demo_model, prompt, [Steer(1, v, 4.0, positions="generated")])
+    assert [p.steer for p in split.steered.layers] == [0.0] * demo_model.n_layers
+    assert split.steered.to_dict() == split.baseline.to_dict()
+    prompt_only = verdict_attribution(demo_model, prompt, [Steer(1, v, 4.0, positions="prompt")])
+    assert prompt_only.steered.layers[1].steer != 0.0 and prompt_only.steered.check < 1e-4

@@ -345,6 +345,7 @@ async def test_pinned_layers_steer_together_and_come_back_from_the_session(demo_
         assert sw.together == s.together and sw.layers == s.layers and sw.alphas == ops.sweep_alphas(2.0)
         assert app.sweep.curve.layer == s.layers[0] and app.query_one("#sweep").alpha == 1.0
         assert f"layers {'+'.join(map(str, s.layers))} were chosen" in str(app.query_one("#sweep-note").render())
+        assert f"[L{'+'.join(map(str, s.layers))} α" in str(app.query_one("#sweep-pick").render())
         from steertui.cli import main
 
         assert main(["replay", str(app.recorder.path), "--check"]) == 0

@@ -139,6 +139,11 @@ async def test_alpha_sweep_plots_the_verdict_against_alpha(demo_model_path):
         assert swept.curve == ops.sweep_curve(sweep.result, d.layer, first) and swept.curve.cwe == first
         assert swept.curve.n < sweep.curve.n and swept.curve.score != sweep.curve.score
         assert f"{swept.curve.n} held-out files ({first})" in str(app.query_one("#sweep-note").render())
+        # the alpha picked on the other folds, for the same CWE's files (tests/test_pick.py: what it computes)
+        pick = app.query_one("#sweep-pick")
+        assert str(pick.render()) == ops.pick_text(ops.layer_alpha_grid(sweep.result, first))
+        assert str(pick.render()).startswith("cell picked on the other folds, beyond rand: ↑ ") and \
+            f"[L{d.layer} α" in str(pick.render())
         await pilot.press("w")  # the layer grid (none computed yet), then the table, then the sweep again
         await pilot.pause()
         assert view.view == "grid" and app.focused is app.query_one("#grid-table")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from steertui.engine.lens import check_cancel
-from steertui.engine.steering import Steer, SteerPlan
+from steertui.engine.steering import Steer, SteerPlan, steer_columns
 from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,7 +133,9 @@ def verdict_attribution(model: "LoadedModel", prompt: str, steers: Iterable[Stee
         rows = ids.expand(R, -1)
         blocks = model.block_envoys()
         enc = {"input_ids": rows, "attention_mask": torch.ones_like(rows)}
-        with model.nn.trace(enc):
+        last = torch.tensor([rows.shape[1] - 1], device=rows.device)
+        keep = model.logits_only_at(last, enc["attention_mask"])  # the head's product at the answer slot only
+        with model.nn.trace({**enc, **keep}):
             saved = nnsight.save({})
             embed = model.envoy(adapter.embed).output[:, -1]
             if adapter.pos_embed is not None:
@@ -156,8 +158,10 @@ def verdict_attribution(model: "LoadedModel", prompt: str, steers: Iterable[Stee
     if head.bias is not None:
         b = head.bias.detach().double().cpu()
         const += float(b[answers.yes_id] - b[answers.no_id])
-    deltas = {L: sum(float(s.alpha) * s.vector.detach().double().cpu() for s, _ in plan.by_layer[L])
-              for L in plan.layers}
+    # what each layer's steers add at the answer slot: in one forward, `generated` steers add nothing
+    deltas = {L: sum(float(s.alpha) * s.vector.detach().double().cpu() for s, _ in plan.by_layer[L]
+                     if steer_columns(s.positions, None) is not None) for L in plan.layers}
+    deltas = {L: d for L, d in deltas.items() if not isinstance(d, int)}
 
     def side(r: int) -> Attribution:
         x = parts[f"out{adapter.n_layers - 1}"][r]

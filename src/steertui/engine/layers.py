@@ -103,7 +103,8 @@ class LayersReport:
 
         from steertui.errors import ModulePathError
 
-        dotted = re.sub(r"\[(\d+)\]", r".\1", path.strip()).split(".output")[0]
+        trailing = re.sub(r"\.output(\[[^\]]*\]|\.[A-Za-z_]\w*)?$", "", path.strip())  # the access's own suffix
+        dotted = re.sub(r"\[(\d+)\]", r".\1", trailing)
         dotted = "" if dotted == "model" else dotted.removeprefix("model.")
         for m in self.modules:
             if m.path == dotted:
@@ -163,7 +164,7 @@ def _other_access(access: str, kind: str, main: str | None, shape: list[int] | N
     """The access that looks right and is not, with what it gives on this output: ``.output[0]`` on a tensor is
     its batch row 0 (one dimension short, and silently wrong wherever a hidden state is read or added); bare
     ``.output`` on a tuple or ModelOutput is the container, not its tensor."""
-    base = access.split(".output")[0] + ".output"
+    base = access[:access.rindex(".output")] + ".output"
     if kind == "tensor" and shape and len(shape) >= 2:
         what = "the hidden state" if is_block else "the whole output"
         return f"{base}[0] is batch row 0, shape {tuple(shape[1:])}: not {what}"

@@ -376,8 +376,9 @@ def pick_text(grid: LayerAlphaGrid) -> str:
             continue
         cells = sorted({(c.alpha, c.layer) for c in grid.picks[direction].folds})
         alphas = sorted({a for a, _ in cells})
-        where = (f"L{','.join(str(L) for _, L in cells)} α{alphas[0]:+.2f}" if len(alphas) == 1
-                 else ", ".join(f"L{L} α{a:+.2f}" for a, L in cells))
+        name = grid.result.settings  # several layers steered at once are named together: L1+2
+        where = (f"L{','.join(steered_layers(name, L) for _, L in cells)} α{alphas[0]:+.2f}" if len(alphas) == 1
+                 else ", ".join(f"L{steered_layers(name, L)} α{a:+.2f}" for a, L in cells))
         parts.append(f"{arrow} {beyond_control(row)} [{where}] vs grid's best {best[2]:+.2f}")
     if not parts:
         return ""

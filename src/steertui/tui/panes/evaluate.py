@@ -18,6 +18,7 @@ from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, ke
 
 VIEWS = ("table", "sweep", "grid")  # what `w` cycles through
 GRID_CELL = 6  # characters of a grid cell: a space and the shift ("+1.23")
+PICK_MIN_HEIGHT = 20  # rows the grid or sweep view needs to show the honest pick's line (80×24 gives 17)
 
 
 def files_of(cwe: str) -> str:
@@ -67,8 +68,8 @@ best of 28 or more cells). The last line (from 20 rows of the pane; `z` zooms) s
 held-out files steered with the cell that did best on the *other* folds' files (largest shift beyond the
 random control, ↑ towards " Yes", ↓ towards " No"), so no file helps choose the cell it is scored with; its
 shift beyond the control (± 2 SE) is what "search the grid, then steer" gives, beside the grid's best cell
-read off the grid. Confirm a cell on files it was not chosen on, e.g. another dataset part with
-`steertui eval --part`.
+read off the grid. The sweep's last line does the same over its alphas. Confirm a cell on files it was not
+chosen on, e.g. another dataset part with `steertui eval --part`.
 """
 
 
@@ -149,6 +150,7 @@ class SweepView(Vertical, can_focus=True):
         with Horizontal(id="sweep-plots"):
             yield SweepPlot(id="sweep-score")
             yield SweepPlot(id="sweep-yes")
+        yield Static("", id="sweep-pick")
 
     def on_mount(self) -> None:
         self.query_one("#sweep-score", SweepPlot).border_title = "mean verdict score"
@@ -170,6 +172,16 @@ class SweepView(Vertical, can_focus=True):
                                                        mark=self.alpha)
         self.query_one("#sweep-yes", SweepPlot).show(c.alphas, c.yes_rate, c.random_yes_rate, c.baseline_yes_rate,
                                                      limits=(0.0, 1.0), mark=self.alpha)
+        # the alpha picked on the other folds (the grid's honest pick, over this sweep's alphas)
+        self.query_one("#sweep-pick", Static).update(pick_text(layer_alpha_grid(self.sweep.result, c.cwe)))
+        self.show_pick()
+
+    def on_resize(self) -> None:
+        self.show_pick()
+
+    def show_pick(self) -> None:
+        """The honest pick's line, where the pane has room for it beside the plots (as the grid's)."""
+        self.query_one("#sweep-pick", Static).display = self.size.height >= PICK_MIN_HEIGHT
 
     def action_cycle_cwe(self) -> None:
         if self.sweep is not None:
@@ -237,9 +249,6 @@ class GridTable(DataTable):
         view = self.parent
         if isinstance(view, GridView):
             view.show_detail()
-
-
-PICK_MIN_HEIGHT = 20  # rows the grid view needs to show the honest pick's line (80×24 gives it 17)
 
 
 class GridView(Vertical):

@@ -20,6 +20,9 @@ CURSOR = "reverse underline"  # the token under the cursor (cursor_rows finds it
 VIEWS = ("diff", "delta")  # what `w` switches: the tokens that differ, or every token's log-prob change
 
 
+SCROLL_TRIES = 5  # refreshes the scroll to the token cursor waits at most for the new text's layout
+
+
 def side_text(texts: tuple[str, ...], changed: set[int], style: str, cursor: int | None = None,
               deltas: tuple[float, ...] | None = None) -> Text:
     """A continuation with its changed tokens highlighted (or, given ``deltas``, every token coloured by its
@@ -200,7 +203,7 @@ as recorded (its tokens are not generated again; their reading is computed from 
         detail = self.detail = step_detail(self.result.steps, j) if self.length else Text()
         step.update(detail)
         self.show_subtitle()
-        self.call_after_refresh(self.scroll_to_cursor, body, detail)
+        self.call_after_refresh(self.scroll_to_cursor, body, detail, SCROLL_TRIES)
 
     def cursor_rows(self, body: Text) -> tuple[int, int] | None:
         """The first and last row of ``body``, as wrapped at the pane's width, that hold the token cursor (on
@@ -221,8 +224,12 @@ as recorded (its tokens are not generated again; their reading is computed from 
             return 0
         return min(len(detail.wrap(self.app.console, width - 2)), height // 2)
 
-    def scroll_to_cursor(self, body: Text, detail: Text) -> None:
-        """Scroll the continuations so that the token cursor's rows are above the docked reading of it."""
+    def scroll_to_cursor(self, body: Text, detail: Text, tries: int = 1) -> None:
+        """Scroll the continuations so that the token cursor's rows are above the docked reading of it. A scroll
+        beyond the pane's height as last laid out would be cut short (Textual clamps it to the old height): it
+        waits for the next refresh instead, ``tries`` times at most."""
+        if body is not self.body:  # a newer render scrolls for itself
+            return
         rows = self.cursor_rows(body)
         if rows is None:
             return
@@ -231,8 +238,11 @@ as recorded (its tokens are not generated again; their reading is computed from 
         if visible <= 0 or (first >= top and last < top + visible):
             return
         # the least scroll that shows both sides' cursor rows; where they do not fit together, the first
-        y = first if first < top or last - first >= visible else last - visible + 1
-        self.scroll_to(y=max(0, y), animate=False, immediate=True)
+        y = max(0, first if first < top or last - first >= visible else last - visible + 1)
+        if y > self.max_scroll_y and tries > 1:
+            self.call_after_refresh(self.scroll_to_cursor, body, detail, tries - 1)
+            return
+        self.scroll_to(y=y, animate=False, immediate=True)
 
     def mark_stale(self, what: str) -> None:
         """The steering or the pair changed since the continuations were made (``what``: which)."""

@@ -37,9 +37,8 @@ block (a layer's output, in bold). `r` probes again, on the selected pair's verd
 next tokens and the evaluation run on): the subtitle names what was run.
 """
 
-    blocks: list[int] = []  # the rows of the blocks, in order
-
     def on_mount(self) -> None:
+        self.blocks: list[int] = []  # the rows of the blocks, in order
         self.cursor_type = "row"
         self.zebra_stripes = True
         self.add_columns("access path", "shape", "flags", "type", "dtype", "‖x‖")
