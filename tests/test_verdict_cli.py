@@ -1,0 +1,69 @@
+"""`steertui verdict ID`: the Tokens tab headless. Its JSON is the engine's next tokens and attribution for that
+file's verdict prompt with the asked steering, exactly; bad flags are one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from steertui.cli import main
+from steertui.engine import ops, verdict
+from steertui.engine.data import load_dataset
+from steertui.engine.session.export import import_vector
+from steertui.engine.steering import Steer
+
+VECTORS = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour-vuln.safetensors"
+
+
+def _json(capsys, *argv) -> dict:
+    assert main(["verdict", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_pair_steered_equals_the_engine(demo_model, capsys):
+    pair = load_dataset("builtin").pairs[0]
+    data = _json(capsys, pair.id, "--vectors", str(VECTORS), "--layer", "2", "--alpha", "3")
+    prompt = verdict.build_prompt(demo_model, pair.vulnerable.code, pair.vulnerable.cwe_name, pair.vulnerable.id,
+                                  pair=pair)
+    v = import_vector(VECTORS, demo_model).vectors[2]
+    want = ops.next_tokens(demo_model, prompt.text, [Steer(2, v, 3.0)], attribution=True)
+    assert data["sample"] == pair.vulnerable.id and data["label"] == 1 and data["cwe"] == pair.cwe
+    assert data["prompt_tokens"] == demo_model.encode([prompt.text])["input_ids"].shape[1]
+    assert (data["score_baseline"], data["score_steered"]) == (want.score_baseline, want.score_steered)
+    assert data["top_tokens"] == want.row.to_dict()
+    assert data["attribution"]["steered"] == want.attribution.steered.to_dict()
+    assert data["attribution"]["baseline"] == want.attribution.baseline.to_dict()
+    assert [(s["layer"], s["alpha"], s["positions"]) for s in data["steers"]] == [(2, 3.0, "all")]
+    assert any("was built from this pair" in n for n in data["vector_file"]["notes"])
+
+
+def test_a_patched_sample_alone_is_its_own_prompt(demo_model, capsys):
+    pair = load_dataset("builtin").pairs[1]
+    data = _json(capsys, pair.patched.id)
+    prompt = verdict.build_prompt(demo_model, pair.patched.code, pair.patched.cwe_name, pair.patched.id, pair=pair)
+    want = ops.next_tokens(demo_model, prompt.text, attribution=True)
+    assert data["sample"] == pair.patched.id and data["label"] == 0 and data["vector_file"] is None
+    assert data["score_baseline"] == want.score_baseline == data["score_steered"]
+    assert data["attribution"]["steered"] is None and data["steers"] == []
+    assert data["attribution"]["baseline"]["check"] < 1e-4
+    assert main(["verdict", pair.patched.id]) == 0  # the table
+    out = capsys.readouterr().out
+    assert "the verdict score written by layer" in out and f"{want.score_baseline:+.3f}" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["builtin/CWE-22/pair-9"], "no sample or pair 'builtin/CWE-22/pair-9' in builtin examples — did you mean"),
+    (["builtin/CWE-22/pair-1", "--layer", "2"], "--layer and --alpha steer with a vector, and no --vectors FILE"),
+    (["builtin/CWE-22/pair-1", "--vectors", str(VECTORS)], "--vectors needs --alpha"),
+    (["builtin/CWE-22/pair-1", "--vectors", str(VECTORS), "--layer", "1,2", "--alpha", "1,2,3"],
+     "--alpha has 3 values for 2 layer(s) (1, 2)"),
+    (["builtin/CWE-22/pair-1", "--vectors", str(VECTORS), "--layer", "9", "--alpha", "1"], "layer 9"),
+    (["builtin/CWE-22/pair-1", "--vectors", "/no/such.safetensors", "--alpha", "1"], "/no/such.safetensors"),
+    (["builtin/CWE-22/pair-1", "--vector", "x"], "--vector names a vector of --vectors FILE"),
+])
+def test_bad_flags_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(["verdict", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
