@@ -18,8 +18,8 @@ from steertui.errors import SteertuiError
 
 
 def _by_hand(model: LoadedModel, prompt: str, answers: AnswerTokens, steer: Steer | None = None):
-    """(embed, [(attn, mlp)], the steer's part) from plain torch hooks: block and MLP outputs at the last token, the final
-    norm's scale frozen at the last block's output, read through W[yes] − W[no]."""
+    """(embed, [(attn, mlp)], the steer's part) from plain torch hooks: block and MLP outputs at the last token,
+    the final norm's scale frozen at the last block's output, read through W[yes] − W[no]."""
     hf, adapter = model.hf, model.adapter
     blocks = model.hf_module(adapter.blocks)
     outs, mlps, handles = {}, {}, []

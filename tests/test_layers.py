@@ -95,7 +95,8 @@ def test_the_access_that_looks_right_and_is_not_is_named_with_what_it_gives(demo
     S, D = report.n_tokens, demo_model.d_model
     block = report.module("transformer.h.1")
     assert block.access == "model.transformer.h[1].output"
-    assert block.other_access == f"model.transformer.h[1].output[0] is batch row 0, shape ({S}, {D}): not the hidden state"
+    assert block.other_access == \
+        f"model.transformer.h[1].output[0] is batch row 0, shape ({S}, {D}): not the hidden state"
     attn = report.module("transformer.h.1.attn")
     assert attn.other_access == (f"model.transformer.h[1].attn.output is a tuple (tensor (1, {S}, {D}), NoneType): "
                                  "the tensor is [0]")

@@ -66,6 +66,17 @@ def comma_list(text: str, convert: Any, what: str, empty: str) -> tuple[Any, ...
     return values
 
 
+def alpha_list(text: str) -> tuple[float, ...]:
+    """``-1,0,1`` -> (-1.0, 0.0, 1.0): one or more finite coefficients (an argparse type)."""
+    import math
+
+    values = comma_list(text, float, "numbers", "no value given: pass at least one number, e.g. --alpha=-1,0,1")
+    bad = [x for x in values if not math.isfinite(x)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{bad[0]} is not a finite number: alphas must be finite, e.g. --alpha=-1,0,1")
+    return values
+
+
 def layer_list(text: str) -> tuple[int, ...]:
     """``1,3`` -> (1, 3): one or more layer indices, none negative (an argparse type)."""
     values = comma_list(text, int, "layer indices", "no layer given: pass layer indices, e.g. --layers 1,3")

@@ -7,18 +7,10 @@ import math
 import sys
 from pathlib import Path
 
-from steertui.commands._common import (add_dataset_option, add_model_options, check_vector_args, comma_list,
+from steertui.commands._common import (add_dataset_option, add_model_options, alpha_list, check_vector_args,
                                        layer_list, load_model, positive_int)
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    values = comma_list(text, float, "numbers", "no value given: pass at least one number, e.g. --alpha=-1,0,1")
-    bad = [x for x in values if not math.isfinite(x)]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{bad[0]} is not a finite number: alphas must be finite, e.g. --alpha=-1,0,1")
-    return values
 
 
 def _layers(text: str) -> tuple[int, ...] | str:
@@ -42,14 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=_layers, metavar="L[,L...]|all",
                    help="layers to steer, e.g. 1,3, or all (every layer of the model); with --vectors, default: "
                    "the vector's layers")
-    p.add_argument("--alpha", type=_floats, required=True, metavar="A[,A...]",
+    p.add_argument("--alpha", type=alpha_list, required=True, metavar="A[,A...]",
                    help="coefficients, e.g. 0,4 (in the unit of --alpha-scale)")
     p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default=ALPHA_SCALES[0],
                    help="raw (default): alpha multiplies the vector as built; residual: alpha 1.0 adds a vector "
                    "whose norm is the layer's mean residual norm over the fold's training files (the console's "
                    "+/- unit), so alphas mean the same across layers and models; the JSON gives both the scale and "
                    "the raw coefficient each fold applied")
-    p.add_argument("--together", type=_floats, metavar="W[,W...]",
+    p.add_argument("--together", type=alpha_list, metavar="W[,W...]",
                    help="steer all --layers at once, layer i at alpha × W_i (in the unit of --alpha-scale), each "
                    "with its own random control: one row per alpha; e.g. --layers 1,2 --together 0.5,0.25 "
                    "--alpha-scale residual --alpha=-1,0,1")

@@ -7,20 +7,10 @@ import argparse
 import json
 import sys
 
-from steertui.commands._common import (add_dataset_option, add_model_options, check_vector_args, comma_list,
+from steertui.commands._common import (add_dataset_option, add_model_options, alpha_list, check_vector_args,
                                        layer_list, load_model, positive_int)
 from steertui.engine.choices import POSITIONS
 from steertui.errors import SteertuiError
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    import math
-
-    values = comma_list(text, float, "numbers", "no value given: pass a number, e.g. --alpha 4")
-    bad = [x for x in values if not math.isfinite(x)]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{bad[0]} is not a finite number: use e.g. --alpha 4")
-    return values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
     p.add_argument("--layer", type=layer_list, metavar="L[,L...]",
                    help="the layer(s) to steer (default: the vector's, when it has one)")
-    p.add_argument("--alpha", type=_floats, metavar="A[,A...]",
+    p.add_argument("--alpha", type=alpha_list, metavar="A[,A...]",
                    help="the coefficient(s) of the vector, one for every layer or one per layer (raw: alpha "
                    "multiplies the vector as stored)")
     p.add_argument("--positions", choices=POSITIONS, default=POSITIONS[0],

@@ -479,7 +479,8 @@ def pick_on_other_folds(files: Sequence[dict[str, Any]], direction: str = "up", 
     from steertui.engine.data.model import cwe_sort_key
 
     if len(folds) < 2:
-        raise SteertuiError("picking a cell on the other folds needs at least 2 folds", "evaluate with --folds 2 or more")
+        raise SteertuiError("picking a cell on the other folds needs at least 2 folds",
+                            "evaluate with --folds 2 or more")
     if len(_cell_scores(files)) < 2:
         raise SteertuiError("there is nothing to pick: the evaluation has fewer than 2 steered cells",
                             "evaluate several layers or alphas (e.g. the layer grid)")

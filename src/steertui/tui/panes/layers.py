@@ -26,9 +26,9 @@ class LayersPane(DataTable):
                         tooltip="the cursor to the previous block")]
     HELP = """\
 ## Layers
-One real forward of a short C function (`r`: of the selected pair's verdict prompt). Each row is a module: the exact nnsight access path that reaches
-its tensor, the real output type (tensor, or tuple and which element), shape, dtype, mean norm, and flags
-for outputs that are all zero or hold NaN/inf. Under the table, the module under the cursor: the access
+One real forward of a short C function (`r`: of the selected pair's verdict prompt). Each row is a module:
+the exact nnsight access path that reaches its tensor, the real output type (tensor, or tuple and which
+element), shape, dtype, mean norm, and flags for outputs that are all zero or hold NaN/inf. Under the table, the module under the cursor: the access
 that reads it and the one that looks right and is not (`.output[0]` on a block that returns a tensor is
 batch row 0, not the hidden state), its values (mean, std, min, max), each token's norm as a sparkline
 with the largest and smallest (an attention sink is one token far above the rest; a dead read is all low),
