@@ -777,6 +777,10 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
         assert [[str(c).strip() for c in table.get_row_at(i)[1:]] for i in range(2)] == \
             [[f"{grid.cell(layer, a).shift:+.2f}" for a in grid.alphas] for layer in grid.layers]
         assert "not re-run" in app.query_one("#grid").border_subtitle
+        # the honest pick needs the per-file records, which a session does not keep: the line says so
+        assert not grid.picks and want.picks
+        assert str(app.query_one("#grid-pick").render()).startswith("cell picked on the other folds: not shown, it "
+                                                                    "needs the per-file records")
         table.focus()
         await pilot.press("right")  # off alpha 0, whose coefficients are all 0
         at = (grid.layers[table.cursor_row], grid.alphas[table.cursor_column - 1])

@@ -380,9 +380,13 @@ def pick_text(grid: LayerAlphaGrid) -> str:
         where = (f"L{','.join(steered_layers(name, L) for _, L in cells)} α{alphas[0]:+.2f}" if len(alphas) == 1
                  else ", ".join(f"L{steered_layers(name, L)} α{a:+.2f}" for a, L in cells))
         parts.append(f"{arrow} {beyond_control(row)} [{where}] vs grid's best {best[2]:+.2f}")
-    if not parts:
-        return ""
-    return "cell picked on the other folds, beyond rand: " + " · ".join(parts)
+    if parts:
+        return "cell picked on the other folds, beyond rand: " + " · ".join(parts)
+    steered = {key for key in grid.cells if key[1] != 0}
+    if not grid.result.files and len(steered) >= 2:  # an opened session's evaluation: its rows alone
+        return ("cell picked on the other folds: not shown, it needs the per-file records, which a session does "
+                "not keep (x or a re-runs it)")
+    return ""
 
 
 def within_control(row: EvalRow) -> bool:
