@@ -110,6 +110,18 @@ def test_the_grid_line_and_the_eval_json(grid, demo_model_path, tmp_path, capsys
         all_row = next(r for r in got["results"] if r["cwe"] == "all")
         assert math.isclose(all_row["shift"], want.all.shift, abs_tol=1e-9)
     assert "cell picked on the other folds" in printed and "↑ towards yes: fold 0: layer" in printed
+    # a fluency budget: only cells whose mean KL on the other folds is within it
+    limit = sorted(grid.cell(L, a).kl for L in grid.layers for a in grid.alphas if a != 0)[1]
+    assert main(["eval", "--model", str(demo_model_path), "--dataset", "builtin", "--layers", "1,3",
+                 "--alpha-scale", "residual", "--alpha=-0.5,-0.25,0,0.25,0.5", "--pick-max-kl", repr(limit),
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    want = pick_on_other_folds(grid.result.files, "up", max_kl=limit)
+    assert data["picked"]["up"]["max_kl"] == limit and all(c["kl"] <= limit for c in data["picked"]["up"]["folds"])
+    got = [(c["layer"], c["alpha"]) for c in data["picked"]["up"]["folds"]]
+    assert got == [(c.layer, c.alpha) for c in want.folds]
+    assert f"mean KL ≤ {limit:g}" in printed and "the grid's best cell read off the grid within the KL limit" in printed
     with pytest.raises(SystemExit) as exit_:
         main(["eval", "--model", str(demo_model_path), "--dataset", "builtin", "--layers", "1", "--alpha", "1",
               "--pick-max-kl", "nan"])

@@ -203,26 +203,26 @@ def _picks(result, max_kl: float | None):
 def _print_picks(result, picks, no_pick: str | None, max_kl: float | None) -> None:
     from rich.console import Console
 
-    from steertui.engine.ops import beyond_control, layer_alpha_grid, steered_layers
+    from steertui.engine.ops import beyond_control, steered_layers
 
     console = Console() if sys.stdout.isatty() else Console(width=150)
+    within = " within the KL limit" if max_kl is not None else ""
     if no_pick:
         console.print(f"[yellow]no cell picked on the other folds: {no_pick}[/]")
     if not picks:
         return
-    grid = layer_alpha_grid(result)
     limit = f", mean KL ≤ {max_kl:g}" if max_kl is not None else ""
     console.print(f"[bold]cell picked on the other folds[/] (each fold's held-out files steered with the cell of "
                   f"largest shift beyond the random control on the other folds' files{limit}; no file helps choose "
                   "the cell it is scored with):")
     for direction, arrow in (("up", "↑ towards yes"), ("down", "↓ towards no")):
         pick = picks[direction]
-        row, best = pick.all, grid.best(direction)
+        row, best = pick.all, pick.hindsight  # the grid's best cell on every file (within the KL limit)
         cells = ", ".join(f"fold {c.fold}: layer {steered_layers(result.settings, c.layer)} α {c.alpha:+g}"
                           for c in pick.folds)
         console.print(f"  {arrow}: {cells} → shift {row.shift:+.3f} (rand {row.random_shift:+.3f}), beyond rand "
                       f"{beyond_control(row)}, flip {row.flip_rate:.2f}, yes {row.baseline_yes_rate:.2f}→"
-                      f"{row.yes_rate:.2f}, KL {row.kl:.4f}; the grid's best cell read off the grid: layer "
+                      f"{row.yes_rate:.2f}, KL {row.kl:.4f}; the grid's best cell read off the grid{within}: layer "
                       f"{steered_layers(result.settings, best[0])} α {best[1]:+g}, beyond rand {best[2]:+.3f} "
                       "(picked on the files it reports)")
 
