@@ -292,3 +292,66 @@ def test_failed_autosave_keeps_the_file_and_the_result(tmp_path, monkeypatch, de
     with pytest.raises(CancelledError):
         rec.lens("int x", cancel=cancel)
     assert len(read_session(path).steps) == 2 and len(rec.steps) == 2
+
+
+def test_an_evaluation_keeps_every_files_scores_and_replay_checks_them(tmp_path, demo_model, demo_model_path,
+                                                                        builtin, capsys):
+    """An evaluate step records each held-out file's scores at every cell (``outputs.files``): opened, the
+    evaluation's per-file records are the engine's to the bit, its rows follow from them alone, and the grid's
+    cell picked on the other folds is the one the live run showed. ``replay --check`` compares them file by file;
+    a record of the wrong length or fold stops the file from opening, naming the key."""
+    import math
+
+    from steertui.engine import ops
+    from steertui.engine.evaluate import EvalSettings, rows_from_files
+    from steertui.engine.session.resume import recorded_evaluation
+    from steertui.engine.session.store import loads
+
+    path = tmp_path / "files.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    settings = EvalSettings(layers=(1, 2), alphas=(-0.5, 0.0, 0.5), alpha_scale="residual", controls=2,
+                            kl_tokens=16)
+    result = rec.evaluate(list(builtin.pairs), settings)
+    rec.close()
+    doc = read_session(path)
+    recorded = doc.steps[0].outputs.files
+    assert len(recorded) == len(result.files) == 2 * len(builtin.pairs)
+    assert [len(f.score) for f in recorded] == [6] * len(recorded)  # 2 layers × 3 alphas
+    assert [len(f.random_scores) for f in recorded] == [12] * len(recorded)  # × 2 controls
+    assert [len(f.kl) for f in recorded] == [6 * (1 - f.label) for f in recorded]  # patched files only
+
+    opened = recorded_evaluation(doc, doc.steps[0])
+    assert opened.files == result.files  # every float as computed: TOML keeps them exactly
+    assert not any(math.isnan(x["raw_alpha"]) for f in opened.files for x in f["steered"])
+    cwes = sorted({p.cwe for p in builtin.pairs}, key=lambda c: int(c.split("-")[1]))
+    again = rows_from_files(opened.files, [1, 2], [-0.5, 0.0, 0.5], cwes)
+    def same(a, b):  # equal, NaN where NaN (a CWE with one pair has no standard error)
+        return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+    assert len(again) == len(result.rows) == 2 * 3 * (len(cwes) + 1)
+    for x, y in zip(again, result.rows):
+        assert all(same(a, b) for a, b in zip(x.to_dict().values(), y.to_dict().values())), (x, y)
+    live, grid = ops.layer_alpha_grid(result), ops.layer_alpha_grid(opened)
+    assert grid.picks and {d: p.folds for d, p in grid.picks.items()} == {d: p.folds for d, p in live.picks.items()}
+    assert ops.pick_text(grid) == ops.pick_text(live) != ""
+
+    assert main(["replay", str(path), "--check", "--model", str(demo_model_path)]) == 0
+    capsys.readouterr()
+    score = doc.steps[0].outputs.files[5].score[4]
+    edit(path, lambda d: d["steps"][0]["outputs"]["files"][5]["score"].__setitem__(4, score + 0.01))
+    assert main(["replay", str(path), "--check", "--model", str(demo_model_path)]) == 1
+    assert "steps[0].outputs.files[5].score[4]: recorded" in capsys.readouterr().out
+
+    good = tomllib.loads(path.read_text())
+    for key, change, problem in [
+        ("score", lambda f: f["score"].pop(), "has 5 values, the step's 6 cells (layers × alphas) need 6"),
+        ("random_scores", lambda f: f["random_scores"].pop(), "× controls) need 12"),
+        ("kl", lambda f: f.__setitem__("kl", [0.0]), "has 1 values, the step's 6 cells (layers × alphas) need 0 or 6"),
+        ("fold", lambda f: f.__setitem__("fold", 7), "fold 7 is not one of the step's folds [0, 1, 2]"),
+    ]:
+        data = tomllib.loads(tomli_w.dumps(good))
+        change(data["steps"][0]["outputs"]["files"][3])
+        with pytest.raises(Exception) as err:
+            loads(tomli_w.dumps(data), path)
+        assert err.value.key == f"steps[0].outputs.files[3].{key}" and problem in str(err.value), str(err.value)
+        assert "re-record the session" in str(err.value)

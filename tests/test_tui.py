@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import tomllib
 from contextlib import asynccontextmanager
 
 import pytest
+import tomli_w
 from rich.console import Console
 
 from steertui.tui.app import SteerApp
@@ -756,6 +758,7 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
     """A session whose last evaluation is a layer grid opens with that grid on screen, as recorded (not re-run)."""
     from steertui.engine.data import load_dataset
     from steertui.engine.session import SessionRecorder
+    from steertui.engine.ops import pick_text
     from steertui.engine.session.recorded import layer_grid
     from steertui.tui.panes.evaluate import EvalView, GridTable
 
@@ -777,10 +780,10 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
         assert [[str(c).strip() for c in table.get_row_at(i)[1:]] for i in range(2)] == \
             [[f"{grid.cell(layer, a).shift:+.2f}" for a in grid.alphas] for layer in grid.layers]
         assert "not re-run" in app.query_one("#grid").border_subtitle
-        # the honest pick needs the per-file records, which a session does not keep: the line says so
-        assert not grid.picks and want.picks
-        assert str(app.query_one("#grid-pick").render()).startswith("cell picked on the other folds: not shown, it "
-                                                                    "needs the per-file records")
+        # the honest pick, from the recorded per-file records: the cells the live grid picked, the same line
+        assert want.picks and {d: p.folds for d, p in grid.picks.items()} == \
+            {d: p.folds for d, p in want.picks.items()}
+        assert str(app.query_one("#grid-pick").render()) == pick_text(want) != ""
         table.focus()
         await pilot.press("right")  # off alpha 0, whose coefficients are all 0
         at = (grid.layers[table.cursor_row], grid.alphas[table.cursor_column - 1])
@@ -789,14 +792,24 @@ async def test_console_shows_the_recorded_grid_of_an_opened_session(tmp_path, de
         folds = ", ".join(f"{x:+.3g}" for x in cell.raw_alpha)
         assert f"per fold {folds}" in str(app.query_one("#grid-detail").render())
 
+    # a session written before the file records were kept: the grid's rows, and a line that says why no pick
+    data = tomllib.loads(path.read_text())
+    assert len(data["steps"][-1]["outputs"].pop("files")) == grid.n
+    path.write_text(tomli_w.dumps(data))
+    async with SteerApp(session_file=str(path)).run_test(size=(100, 30)) as pilot:
+        await _settle(pilot.app, pilot)
+        assert not pilot.app.failures, pilot.app.failures
+        assert not pilot.app.grid.picks and pilot.app.grid.cells.keys() == want.cells.keys()
+        assert str(pilot.app.query_one("#grid-pick").render()).startswith(
+            "cell picked on the other folds: not shown, it needs the per-file records, which this session was "
+            "written without")
+
 
 async def test_console_shows_the_recorded_sweep_of_an_opened_session_and_older_files_say_not_recorded(tmp_path,
                                                                                                      demo_model):
     """A session whose last evaluation is an alpha sweep opens with the sweep's plots, the curve read from the
     recorded rows; a file written before rows recorded their mean unsteered score, random yes-rate, answer mass
     and per-fold coefficients opens with the table saying "not recorded", and still replays."""
-    import re
-
     from steertui.cli import main
     from steertui.engine import ops
     from steertui.engine.data import load_dataset
@@ -829,10 +842,11 @@ async def test_console_shows_the_recorded_sweep_of_an_opened_session_and_older_f
 
     later = ("baseline_score", "random_yes_rate", "answer_mass", "raw_alpha", "excess_se")
     text = path.read_text()
-    keys = rf"(?m)^({'|'.join(later)}) = "
-    old = re.sub(keys + r"(\[[^\]]*\]|[^\n]*)\n", "", text)  # a value, or an array over several lines
-    assert len(re.findall(keys, text)) == 5 * len(want.result.rows) and not re.findall(keys, old)
-    path.write_text(old)
+    data = tomllib.loads(text)
+    outputs = data["steps"][-1]["outputs"]
+    assert len(outputs.pop("files")) == want.result.rows[-1].n  # the per-file records, kept since
+    assert all(row.pop(key) is not None for row in outputs["rows"] for key in later)
+    path.write_text(tomli_w.dumps(data))
     async with SteerApp(session_file=str(path)).run_test(size=(100, 30)) as pilot:
         app = pilot.app
         await _settle(app, pilot)

@@ -383,9 +383,9 @@ def pick_text(grid: LayerAlphaGrid) -> str:
     if parts:
         return "cell picked on the other folds, beyond rand: " + " · ".join(parts)
     steered = {key for key in grid.cells if key[1] != 0}
-    if not grid.result.files and len(steered) >= 2:  # an opened session's evaluation: its rows alone
-        return ("cell picked on the other folds: not shown, it needs the per-file records, which a session does "
-                "not keep (x or a re-runs it)")
+    if not grid.result.files and len(steered) >= 2:  # a session written before it recorded the file records
+        return ("cell picked on the other folds: not shown, it needs the per-file records, which this session was "
+                "written without (x or a re-runs it)")
     return ""
 
 

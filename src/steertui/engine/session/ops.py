@@ -151,7 +151,57 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
     rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()})
             for r in result.rows]
     return S.EvaluateOutputs(yes_id=result.answers.yes_id, no_id=result.answers.no_id, folds=folds, rows=rows,
-                             truncated=list(result.truncated)), result
+                             truncated=list(result.truncated), files=file_records(inputs, result.files)), result
+
+
+def eval_cells(inputs: S.EvaluateInputs) -> list[tuple[int, float]]:
+    """The (layer, alpha) cells of an evaluation, in its rows' order: each layer (the first alone when the layers
+    are steered together, the key their rows are filed under), then each alpha."""
+    keys = list(inputs.layers) if inputs.together is None else list(inputs.layers[:1])
+    return [(K, float(a)) for K in keys for a in inputs.alphas]
+
+
+def file_records(inputs: S.EvaluateInputs, files: list[dict[str, Any]]) -> list[S.EvalFileRec]:
+    """``EvalResult.files`` as recorded (:class:`schema.EvalFileRec`): per cell, in :func:`eval_cells` order."""
+    cells = eval_cells(inputs)
+    out = []
+    for f in files:
+        st = f["steered"]
+        if [(x["layer"], x["alpha"]) for x in st] != cells:
+            raise ValueError(f"file {f['id']}: cells {[(x['layer'], x['alpha']) for x in st]} are not {cells}")
+        patched = all(x["kl"] is not None for x in st)
+        out.append(S.EvalFileRec(
+            id=f["id"], pair=f["pair"], cwe=f["cwe"], label=int(f["label"]), fold=int(f["fold"]),
+            p_yes=float(f["p_yes"]), p_no=float(f["p_no"]), baseline_score=float(f["baseline_score"]),
+            score=[float(x["score"]) for x in st], random_scores=[float(r) for x in st for r in x["random_scores"]],
+            kl=[float(x["kl"]) for x in st] if patched else [],
+            random_kl=[float(x["random_kl"]) for x in st] if patched else []))
+    return out
+
+
+def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> list[dict[str, Any]]:
+    """The recorded file records as ``EvalResult.files`` again, field for field: each file's threshold is its
+    fold's, each cell's coefficient the ``raw_alpha`` its ``all`` row gives for the file's fold (NaN where the
+    rows do not record it). Empty for a session written before the files were recorded."""
+    cells, k = eval_cells(inputs), inputs.controls
+    thresholds = {f.fold: f.threshold for f in outputs.folds}
+    position = {fold: i for i, fold in enumerate(sorted(thresholds))}
+    raw = {(r.layer, r.alpha): r.raw_alpha for r in outputs.rows if r.cwe == "all"}
+    files = []
+    for rec in outputs.files:
+        steered = []
+        for c, cell in enumerate(cells):
+            coefs = raw.get(cell) or ()
+            randoms = list(rec.random_scores[c * k:(c + 1) * k])
+            steered.append({
+                "layer": cell[0], "alpha": cell[1],
+                "raw_alpha": coefs[position[rec.fold]] if len(coefs) > position[rec.fold] else float("nan"),
+                "score": rec.score[c], "random_score": randoms[0], "random_scores": randoms,
+                "kl": rec.kl[c] if rec.kl else None, "random_kl": rec.random_kl[c] if rec.random_kl else None})
+        files.append({"id": rec.id, "pair": rec.pair, "cwe": rec.cwe, "label": rec.label, "fold": rec.fold,
+                      "threshold": thresholds[rec.fold], "p_yes": rec.p_yes, "p_no": rec.p_no,
+                      "baseline_score": rec.baseline_score, "steered": steered})
+    return files
 
 
 # ---- vectors --------------------------------------------------------------------------------------------------

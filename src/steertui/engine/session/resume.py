@@ -46,11 +46,11 @@ def _row(fields: dict[str, Any]) -> dict[str, Any]:
 
 def recorded_evaluation(doc: Any, step: Any) -> Any:
     """An ``evaluate`` step's record as an ``engine.evaluate.EvalResult``: its settings, answer tokens, folds and
-    rows as recorded. What a session does not record is left empty: the per-file records, and in a file written
-    before they were recorded (``schema.LATER_OUTPUTS``) each row's per-fold coefficient (``raw_alpha``: empty),
-    answer mass, mean unsteered score and random yes-rate (NaN); ``replay --check`` recomputes them all."""
+    rows and per-file records as recorded. In a file written before they were recorded (``schema.LATER_OUTPUTS``)
+    the per-file records are empty, and each row's per-fold coefficient (``raw_alpha``: empty), answer mass, mean
+    unsteered score and random yes-rate are NaN; ``replay --check`` recomputes them all."""
     from steertui.engine.evaluate import EvalResult, EvalRow
-    from steertui.engine.session.ops import eval_settings
+    from steertui.engine.session.ops import eval_settings, files_from_records
     from steertui.engine.verdict import TEMPLATE, AnswerTokens
 
     i, o = step.inputs, step.outputs
@@ -58,7 +58,7 @@ def recorded_evaluation(doc: Any, step: Any) -> Any:
     return EvalResult(source, doc.model.name, eval_settings(i), AnswerTokens(i.yes, i.no, o.yes_id, o.no_id),
                       [EvalRow(**_row(r.model_dump(exclude_none=True))) for r in o.rows],
                       [f.model_dump() for f in o.folds],
-                      list(o.truncated), TEMPLATE)
+                      list(o.truncated), TEMPLATE, files_from_records(i, o))
 
 
 def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:

@@ -283,13 +283,34 @@ class EvalRowRec(_Model):
     random_shift_max: float | None = None
 
 
+class EvalFileRec(_Model):
+    """One held-out file of ``engine.evaluate.EvalResult.files``. Its per-cell lists follow the cells in the
+    rows' order (each layer of the inputs, or the first one when the layers are steered together, then each
+    alpha); ``random_scores`` holds every random control's score per cell (cell after cell, ``controls`` each);
+    ``kl`` and ``random_kl`` are the patched file's (empty for a vulnerable one). Its threshold and the
+    coefficient each cell applied are its fold's, recorded in ``folds`` and in the rows' ``raw_alpha``."""
+
+    id: str
+    pair: str
+    cwe: str
+    label: Literal[0, 1]
+    fold: NonNegInt
+    p_yes: float
+    p_no: float
+    baseline_score: float
+    score: list[float]
+    random_scores: list[float]
+    kl: list[float] = Field(default_factory=list)
+    random_kl: list[float] = Field(default_factory=list)
+
+
 # Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
 # field x of every row). A file that lacks one did not record it: replay compares it only where it is recorded,
 # and an opened session says "not recorded".
 LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
     "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
-                 "rows[].excess_se", "rows[].random_shift_max"),
+                 "rows[].excess_se", "rows[].random_shift_max", "files"),
 }
 
 
@@ -299,6 +320,9 @@ class EvaluateOutputs(_Model):
     folds: list[FoldRec]
     rows: list[EvalRowRec]
     truncated: list[str] = Field(default_factory=list)
+    # every held-out file's scores (absent in files written before they were recorded): what an opened session
+    # picks a grid's cell on the other folds from, and what replay compares file by file
+    files: list[EvalFileRec] = Field(default_factory=list)
 
 
 class BuildVectorsInputs(_Model):

@@ -396,6 +396,30 @@ def check_references(doc: Session, file: str | os.PathLike[str]) -> None:
         steers = getattr(inputs, "steers", None)
         if steers:
             _check_steers(doc, steers, f"{where}.steers", names, built, file)
+        if step.kind == "evaluate":
+            _check_eval_files(step, f"steps[{s}].outputs", file)
+
+
+def _check_eval_files(step: Any, where: str, file: str | os.PathLike[str]) -> None:
+    """Each recorded file record has one score per cell of its step, ``controls`` random scores per cell, a KL per
+    cell or none, and a fold the step records (``schema.EvalFileRec``)."""
+    inputs, outputs = step.inputs, step.outputs
+    n_cells = (1 if inputs.together is not None else len(inputs.layers)) * len(inputs.alphas)
+    folds = {f.fold for f in outputs.folds}
+    fix = "re-record the session (or delete the step's files to keep its rows alone)"
+    for j, rec in enumerate(outputs.files):
+        key = f"{where}.files[{j}]"
+        wants = {"score": (len(rec.score), (n_cells,)), "random_scores": (len(rec.random_scores),
+                                                                         (n_cells * inputs.controls,)),
+                 "kl": (len(rec.kl), (0, n_cells)), "random_kl": (len(rec.random_kl), (0, n_cells))}
+        for name, (n, allowed) in wants.items():
+            if n not in allowed:
+                raise SessionError(file, f"{key}.{name}", f"has {n} values, the step's {n_cells} cells (layers × "
+                                   f"alphas{' × controls' if name == 'random_scores' else ''}) need "
+                                   f"{' or '.join(map(str, allowed))}", fix)
+        if rec.fold not in folds:
+            raise SessionError(file, f"{key}.fold", f"fold {rec.fold} is not one of the step's folds "
+                               f"{sorted(folds)}", fix)
 
 
 def _check_steers(doc: Session, steers, where: str, names: dict[str, int], built: set[str] | None,
