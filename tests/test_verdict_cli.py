@@ -67,3 +67,61 @@ def test_bad_flags_are_one_line_and_exit_2(argv, message, capsys):
     assert main(["verdict", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_alphas_in_residual_norms_use_the_consoles_unit_for_an_imported_vector(demo_model, tmp_path, capsys):
+    """``--alpha-scale residual``: alpha 1 is the layer's mean residual norm over the loaded pairs the vector was
+    not built from, the unit the console's import records for it (``import_vectors`` diagnostics), so the
+    coefficient applied is alpha × that norm ÷ the vector's norm; a vector built from every loaded pair cannot be
+    scaled there, and says so."""
+    from steertui.engine.session import SessionRecorder
+
+    builtin = load_dataset("builtin")
+    pair = builtin.pairs[-1]
+    imported = import_vector(VECTORS, demo_model)
+    rec = SessionRecorder.new(demo_model, builtin, tmp_path / "console.toml")
+    diags = {d.layer: d for d in rec.import_vectors(imported, list(builtin.pairs)).diagnostics}
+    kept, left_out = imported.held_out(p.id for p in builtin.pairs)
+    assert len(left_out) == 8 and len(kept) == len(builtin.pairs) - 8 and pair.id in kept
+    data = _json(capsys, pair.id, "--vectors", str(VECTORS), "--alpha", "0.5,-0.25", "--alpha-scale", "residual")
+    scale = data["vector_file"]["residual"]
+    assert scale["pairs"] == len(kept) and data["vector_file"]["alpha"] == [0.5, -0.25]
+    for s, a in zip(data["steers"], (0.5, -0.25)):
+        d = diags[s["layer"]]
+        assert scale["residual_norm"][str(s["layer"])] == d.residual_norm
+        assert s["alpha"] == a * d.residual_norm / d.vector_norm
+    raw = _json(capsys, pair.id, "--vectors", str(VECTORS), "--alpha",
+                ",".join(repr(s["alpha"]) for s in data["steers"]))  # the same coefficients, given raw
+    assert raw["score_steered"] == data["score_steered"] and raw["top_tokens"] == data["top_tokens"]
+    assert main(["verdict", pair.id, "--vectors", str(VECTORS), "--alpha", "0.5", "--alpha-scale", "residual"]) == 0
+    out = capsys.readouterr().out
+    assert f"the {len(kept)} loaded pairs the vector was not built from" in " ".join(out.split())
+
+    rec.build_vectors(list(builtin.pairs), name="every", layers=[1], seed=0)
+    rec.close()
+    assert main(["verdict", pair.id, "--vectors", str(tmp_path / "console.safetensors"), "--vector", "every",
+                 "--alpha", "1", "--alpha-scale", "residual"]) == 2
+    err = capsys.readouterr().err
+    assert f"every loaded pair ({len(builtin.pairs)}) was used to build vector 'every'" in err
+    assert "give raw alphas" in err
+
+
+def test_a_file_longer_than_the_context_is_counted_without_a_false_alarm(demo_model_path):
+    """Whole files are tokenized to count and cut them; the tokenizer's "will result in indexing errors" warning
+    (once per tokenizer) is not given (what runs is fitted to the context first)."""
+    import logging
+
+    from steertui.engine.model import LoadedModel
+
+    model = LoadedModel.load(str(demo_model_path), device="cpu", dtype="float32")  # a tokenizer that never warned
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        ids = model.tokenizer("int x;\n" * 2000)["input_ids"]
+    finally:
+        logger.removeHandler(handler)
+    assert len(ids) > model.context_length
+    assert not [m for m in seen if "indexing errors" in m], seen

@@ -9,7 +9,7 @@ import sys
 
 from steertui.commands._common import (add_dataset_option, add_model_options, alpha_list, check_vector_args,
                                        layer_list, load_model, positive_int)
-from steertui.engine.choices import POSITIONS
+from steertui.engine.choices import ALPHA_SCALES, POSITIONS
 from steertui.errors import SteertuiError
 
 
@@ -31,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", type=layer_list, metavar="L[,L...]",
                    help="the layer(s) to steer (default: the vector's, when it has one)")
     p.add_argument("--alpha", type=alpha_list, metavar="A[,A...]",
-                   help="the coefficient(s) of the vector, one for every layer or one per layer (raw: alpha "
-                   "multiplies the vector as stored)")
+                   help="the coefficient(s) of the vector, one for every layer or one per layer, in the unit of "
+                   "--alpha-scale")
+    p.add_argument("--alpha-scale", choices=ALPHA_SCALES, default="raw",
+                   help="raw (default): alpha multiplies the vector as stored; residual: alpha 1.0 adds a vector "
+                   "whose norm is the layer's mean residual norm over the loaded pairs the vector was not built "
+                   "from (the console's +/- unit for an imported vector: one more forward of those pairs)")
     p.add_argument("--positions", choices=POSITIONS, default=POSITIONS[0],
                    help="where the steering is added (in one forward, 'generated' adds nothing)")
     p.add_argument("--k", type=positive_int, default=10, help="next tokens shown per side (default 10)")
@@ -40,11 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _steers(args: argparse.Namespace, model, pair_id: str | None) -> tuple[list, dict | None]:
+def _steers(args: argparse.Namespace, model, pair_id: str | None, dataset) -> tuple[list, dict | None]:
     """The steers the flags ask for, and what the vector file was (None without one), with a note when the
-    vector was built from ``pair_id``'s pair."""
+    vector was built from ``pair_id``'s pair; with ``--alpha-scale residual`` each alpha is turned into the
+    coefficient by the layer's mean residual norm over ``dataset``'s pairs the vector was not built from."""
     from steertui.engine.session.export import import_vector
     from steertui.engine.steering import Steer
+    from steertui.engine.vectors import raw_alpha
 
     check_vector_args(args)
     if not args.vectors:
@@ -60,14 +66,36 @@ def _steers(args: argparse.Namespace, model, pair_id: str | None) -> tuple[list,
         raise SteertuiError(f"--alpha has {len(args.alpha)} values for {len(layers)} layer(s) "
                             f"({', '.join(map(str, layers))})", "give one alpha, or one per layer in --layer's order")
     alphas = args.alpha * len(layers) if len(args.alpha) == 1 else args.alpha
+    scale = None
+    if args.alpha_scale == "residual":
+        scale = _residual_scale(model, dataset, imported, layers)
+        alphas = [raw_alpha(a, scale["residual_norm"][str(L)], scale["vector_norm"][str(L)])
+                  for L, a in zip(layers, alphas)]
     steers = [Steer(L, imported.vectors[L], a, args.positions, label=imported.name) for L, a in zip(layers, alphas)]
     notes = list(imported.notes)
     if pair_id is not None and imported.held_out([pair_id])[1]:
         notes.append(f"vector {imported.name!r} was built from this pair ({pair_id}): its effect here is not "
                      "held out (`steertui eval --vectors` measures it on the pairs it was not built from)")
     about = {"path": str(imported.path), "sha256": imported.file_sha256, "format": imported.format,
-             "name": imported.name, "notes": notes}
+             "name": imported.name, "notes": notes, "alpha_scale": args.alpha_scale,
+             "alpha": list(args.alpha), "residual": scale}
     return steers, about
+
+
+def _residual_scale(model, dataset, imported, layers: list[int]) -> dict:
+    """Per layer, the mean residual norm over the loaded pairs ``imported`` was not built from (as the console's
+    import measures it: ``build.given_vectors``) and the vector's norm; refuses when every pair was used."""
+    from steertui.engine.build import given_vectors
+
+    kept, left_out = imported.held_out(p.id for p in dataset.pairs)
+    if not kept:
+        raise SteertuiError(f"--alpha-scale residual: every loaded pair ({len(left_out)}) was used to build vector "
+                            f"{imported.name!r}", "load other data (--dataset), or give raw alphas")
+    keep = set(kept)
+    pairs = [p for p in dataset.pairs if p.id in keep]
+    built = given_vectors(model, pairs, {L: imported.vectors[L] for L in layers})
+    return {"pairs": len(kept), "residual_norm": {str(d.layer): d.residual_norm for d in built.diagnostics},
+            "vector_norm": {str(d.layer): d.vector_norm for d in built.diagnostics}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     pair = item if isinstance(item, Pair) else dataset.pair_of(item)
     sample = item.vulnerable if isinstance(item, Pair) else item
     model = load_model(args)
-    steers, about = _steers(args, model, pair.id if pair is not None else None)
+    steers, about = _steers(args, model, pair.id if pair is not None else None, dataset)
     prompt = verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair)
     result = ops.next_tokens(model, prompt.text, steers, k=args.k, attribution=True)
     data = {"source": dataset.source.label, "model": model.info.name, "sample": sample.id, "label": sample.label_int,
@@ -108,6 +136,15 @@ def _print(data: dict, result, steers: list) -> None:
     what = ", ".join(f"layer {s.layer} × {s.alpha:+g} ({s.positions})" for s in steers) or "no steering"
     if data["vector_file"]:
         what += f" · vector {data['vector_file']['name']!r} from {data['vector_file']['path']}"
+        scale = data["vector_file"]["residual"]
+        if scale is not None:
+            alphas = data["vector_file"]["alpha"]
+            alphas = alphas * len(steers) if len(alphas) == 1 else alphas
+            console.print("alpha in residual norms (each layer's mean over the "
+                          f"{scale['pairs']} loaded pairs the vector was not built from): "
+                          + ", ".join(f"layer {s.layer} α {a:+g} × {scale['residual_norm'][str(s.layer)]:.4g} ÷ "
+                                      f"‖v‖ {scale['vector_norm'][str(s.layer)]:.4g} = {s.alpha:+.4g}"
+                                      for s, a in zip(steers, alphas)))
         for note in data["vector_file"]["notes"]:
             console.print(f"[yellow]note: {note}[/]")
     a = result.answers

@@ -146,6 +146,12 @@ class LockedTokenizer:
         object.__setattr__(self, "_tokenizer", tokenizer)
         object.__setattr__(self, "_lock", lock)
         object.__setattr__(self, "token_texts", {})  # id -> decoded text, filled by engine.lens.TokenDecoder
+        # Whole files are tokenized on purpose, to count their tokens and cut them to the context (what runs is
+        # fitted first: LoadedModel.encode refuses a prompt that does not fit), so the tokenizer's warning that a
+        # text is longer than the model's maximum ("... will result in indexing errors") would be a false alarm.
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
