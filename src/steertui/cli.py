@@ -25,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", metavar="P", help="SecLLMHolmes checkout (default: $STEERTUI_DATASET, config, builtin examples)")
     parser.add_argument("--session", metavar="FILE", help="open a saved session file")
     parser.add_argument("--vectors", metavar="FILE", help="import a steering vector into the console: a file from "
-                        "steertui vectors --export, a session's .safetensors sidecar, or another tool's safetensors "
-                        "file with one [d_model] tensor per layer named layer.L")
+                        "steertui vectors --export, a session's .safetensors sidecar, another tool's safetensors "
+                        "file with one [d_model] tensor per layer named layer.L, or a GGUF control vector "
+                        "(llama.cpp, repeng)")
     parser.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: cuda when available, else cpu)")
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)")

@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--alpha-scale residual --alpha=-1,0,1")
     p.add_argument("--vectors", metavar="FILE",
                    help="evaluate a given vector instead of building one per fold: a file from steertui vectors "
-                   "--export, a session's .safetensors sidecar, or another tool's safetensors file with one "
-                   "[d_model] tensor per layer named layer.L; the pairs it was built from (where the file says) "
-                   "are left out")
+                   "--export, a session's .safetensors sidecar, another tool's safetensors file with one "
+                   "[d_model] tensor per layer named layer.L, or a GGUF control vector (llama.cpp, repeng); the "
+                   "pairs it was built from (where the file says) are left out")
     p.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
     p.add_argument("--method", choices=METHODS, help=f"how each fold builds its vector (default {METHODS[0]})")
     p.add_argument("--readout", choices=READOUTS, help=f"what each file gives per layer (default {READOUTS[0]})")

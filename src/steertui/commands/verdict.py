@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataset_option(p)
     p.add_argument("--vectors", metavar="FILE",
                    help="the steering vector: a file from steertui vectors --export, a session's .safetensors "
-                   "sidecar, or another tool's safetensors file of [d_model] tensors named layer.L")
+                   "sidecar, another tool's safetensors file of [d_model] tensors named layer.L, or a GGUF control "
+                   "vector (llama.cpp, repeng)")
     p.add_argument("--vector", metavar="NAME", help="which vector of --vectors FILE (when it holds several)")
     p.add_argument("--layer", type=layer_list, metavar="L[,L...]",
                    help="the layer(s) to steer (default: the vector's, when it has one)")

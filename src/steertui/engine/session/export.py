@@ -1,7 +1,8 @@
 """A session's steering vectors taken out of it: one vector's layers as a standalone safetensors file that says
 what it holds and where it applies, and the reading (with its checks) of such a file or a session's sidecar; and
-the way back in (:func:`import_vector`): a vector of such a file, or of another tool's file of ``layer.L``
-tensors, checked against the model it is to steer.
+the way back in (:func:`import_vector`): a vector of such a file, of another tool's file of ``layer.L``
+tensors, or of a GGUF control vector (``engine.gguf``: llama.cpp's and repeng's format, which an export to
+``.gguf`` writes), checked against the model it is to steer.
 
 An exported file holds one float32 ``[d_model]`` tensor per layer, named ``layer.L``, and in its metadata (all
 strings, JSON where structured): ``format`` (``steertui.vectors/1``), ``name``, ``model`` (the session's model
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from steertui.engine.gguf import GGUF_FORMAT
 from steertui.engine.session.store import (SIDECAR_FORMAT, SessionError, read_session, read_vectors,
                                            resolve_session_file)
 
@@ -126,8 +128,18 @@ def export_vector(session: str | os.PathLike[str], name: str, out: str | os.Path
     chosen = {L: held[L] for L in wanted}
     about = _session_about(doc, rec, chosen)
     out = Path(out)
+    if out.suffix == ".gguf":  # a llama.cpp / repeng control vector (engine.gguf)
+        from steertui.engine.gguf import control_vector_bytes
+
+        if 0 in chosen:
+            raise SessionError(out, "layer 0", "a GGUF control vector cannot hold layer 0: llama.cpp never steers "
+                               "block 0's output", "export its other layers (--layers "
+                               f"{','.join(str(L) for L in sorted(chosen) if L) or 'L'})")
+        return atomic_write_bytes(out, control_vector_bytes(chosen, doc.model.model_type, about))
     if out.suffix != ".safetensors":
-        raise SessionError(out, "--out", "an exported vector is a .safetensors file", "name it FILE.safetensors")
+        raise SessionError(out, "--out", "an exported vector is a .safetensors file (steertui, or another tool's "
+                           "layer.L tensors) or a .gguf file (a llama.cpp control vector)",
+                           "name it FILE.safetensors or FILE.gguf")
     meta = {k: json.dumps(v) if k in JSON_KEYS else ("" if v is None else str(v)) for k, v in about.items()}
     tensors = {f"layer.{L}": t.detach().float().cpu().contiguous() for L, t in chosen.items()}
     return atomic_write_bytes(out, save(tensors, metadata=meta))
@@ -142,7 +154,8 @@ def _plain_name(path: Path) -> str:
 def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
     """An exported vectors file or a session's sidecar, every tensor checked against the sha256 in its metadata;
     or another tool's safetensors file without format metadata whose tensors are named by layer (``layer.L`` or
-    ``L``), named after the file, with nothing to check its tensors against. Anything else (a missing file, not
+    ``L``), named after the file, with nothing to check its tensors against; or a GGUF control vector (a file
+    that starts with ``GGUF`` or is named ``.gguf``: :func:`_read_gguf`). Anything else (a missing file, not
     safetensors, another format, an altered tensor) is a :class:`SessionError` naming the file."""
     from safetensors import SafetensorError, safe_open
 
@@ -150,7 +163,11 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
 
     path = Path(file)
     if not path.is_file():
-        raise SessionError(path, "file", "no such file", "give the path of a .toml session or a .safetensors file")
+        raise SessionError(path, "file", "no such file",
+                           "give the path of a .toml session, a .safetensors file or a .gguf control vector")
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"GGUF" or path.suffix == ".gguf":
+            return _read_gguf(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -208,6 +225,37 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
         raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
                            "the file was altered; export it again")
     return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()})
+
+
+def _read_gguf(path: Path) -> VectorFile:
+    """A GGUF control vector (``engine.gguf``): one vector, its layers the ``direction.K`` tensors. One steertui
+    exported carries its metadata (checked like an exported file's, each tensor against its sha256); another
+    tool's is named after the file, with its model hint kept."""
+    from steertui.engine.gguf import STEERTUI_KEY, read_control_vector
+    from steertui.engine.steering import vector_sha256
+
+    vectors, meta = read_control_vector(path)
+    if not vectors:
+        raise SessionError(path, "tensors", "the GGUF file holds no direction.K tensor",
+                           "give a control vector with at least one layer")
+    about = None
+    if STEERTUI_KEY in meta:
+        try:
+            about = json.loads(meta[STEERTUI_KEY])
+            name, sha = about["name"], {int(L): s for L, s in about["sha256"].items()}
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise SessionError(path, STEERTUI_KEY, f"its steertui metadata is malformed ({err})",
+                               "export it again with steertui vectors --export") from None
+        altered = [L for L, t in vectors.items() if sha.get(L) != vector_sha256(t)]
+        if altered:
+            raise SessionError(path, f"direction.{altered[0]}", "the tensor does not match its sha256",
+                               "the file was altered; export it again")
+    else:
+        name = _plain_name(path)
+        about = {"name": name, "sha256": {str(L): vector_sha256(t) for L, t in sorted(vectors.items())},
+                 "model_hint": str(meta.get("controlvector.model_hint", "")),
+                 "architecture": str(meta.get("general.architecture", ""))}
+    return VectorFile(path, GGUF_FORMAT, {name: about}, {name: vectors})
 
 
 @dataclass(frozen=True)
@@ -297,6 +345,12 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
         notes.append(f"read at {about['read_at']}, added at {here}")
     if info.format == PLAIN_FORMAT:
         notes.append("a plain safetensors file: where and how it was read is not recorded")
+    if info.format == GGUF_FORMAT and "format" not in about:
+        hint = about.get("model_hint") or ""
+        notes.append(f"a GGUF control vector{f' for model type {hint}' if hint else ''}: direction.K is added at "
+                     "block K's output, as steertui's layer K; how it was read is not recorded")
+        if hint and hint != model.info.model_type:
+            notes.append(f"its model hint is {hint}, the model is {model.info.model_type}")
     if not about.get("pair_ids"):
         notes.append("the file does not name the pairs it was built from: none can be left out of its measures")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

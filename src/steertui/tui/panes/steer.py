@@ -164,8 +164,8 @@ class SteerView(Vertical):
             yield DiagnosticsPlot("auroc", id="steer-auroc")
             yield DiagnosticsPlot("norm", id="steer-norm")
         yield CweTable(id="steer-cwe")
-        yield ImportBox(placeholder="vectors file (.safetensors), then a space and a name if it holds several · "
-                        "Escape: close", id="steer-import")
+        yield ImportBox(placeholder="vectors file (.safetensors, .gguf), then a space and a name if it holds "
+                        "several · Escape: close", id="steer-import")
 
     class ImportRequested(Message):
         """A vectors file to import (``name``: which of its vectors, or None for its only one)."""
