@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from steertui.cli import main
 from steertui.engine.gguf import GGUF_FORMAT, STEERTUI_KEY
@@ -165,3 +167,49 @@ def test_an_altered_export_and_a_layer_llama_cpp_cannot_hold_are_refused(tour, t
     assert export_vector(path, "v", tmp_path / "v.gguf", layers=[1]).is_file()
     with pytest.raises(SessionError, match=r"a .safetensors file .* or a .gguf file"):
         export_vector(path, "v", tmp_path / "v.bin", layers=[1])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
+       st.one_of(st.none(), st.integers(0, 10_000)))
+def test_any_damaged_control_vector_reads_or_is_one_message(tmp_path, exported_gguf, changes, cut):
+    """Bytes changed anywhere (header, keys, tensor table, data) or the file cut anywhere: it reads, or it is a
+    SessionError; never another exception."""
+    raw = bytearray(exported_gguf)
+    for at, value in changes:
+        raw[at % len(raw)] = value
+    if cut is not None:
+        raw = raw[:cut % len(raw)]
+    path = tmp_path / "damaged.gguf"
+    path.write_bytes(bytes(raw))
+    try:
+        info = read_vector_file(path)
+    except SessionError:
+        return
+    assert all(t.dtype == torch.float32 and t.dim() == 1 for v in info.vectors.values() for t in v.values())
+
+
+@pytest.fixture(scope="module")
+def exported_gguf(tmp_path_factory) -> bytes:
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("gguf")
+    repo = Path(__file__).resolve().parents[1] / "sessions"
+    for name in ("demo-tour.toml", "demo-tour.safetensors"):
+        shutil.copy(repo / name, folder / name)
+    return export_vector(folder / "demo-tour.toml", "vuln", folder / "vuln.gguf").read_bytes()
+
+
+def test_a_models_gguf_weights_given_as_a_vector_is_one_line_and_exit_2(tmp_path):
+    """As a user runs it: `eval --vectors` a model's GGUF weights (a common mix-up) is one error line naming the
+    file and the tensor, exit code 2, no traceback."""
+    import subprocess
+    import sys
+
+    path = _bad(tmp_path, "weights")
+    proc = subprocess.run([sys.executable, "-m", "steertui", "eval", "--vectors", str(path), "--alpha", "1"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    lines = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert str(path) in lines[0] and "token_embd.weight" in lines[0] and "is this a model's weights?" in lines[0]

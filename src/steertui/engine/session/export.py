@@ -243,6 +243,8 @@ def _read_gguf(path: Path) -> VectorFile:
         try:
             about = json.loads(meta[STEERTUI_KEY])
             name, sha = about["name"], {int(L): s for L, s in about["sha256"].items()}
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"name {name!r} is not a vector name")
         except (TypeError, ValueError, KeyError, AttributeError) as err:
             raise SessionError(path, STEERTUI_KEY, f"its steertui metadata is malformed ({err})",
                                "export it again with steertui vectors --export") from None
