@@ -1156,3 +1156,50 @@ async def test_an_opened_session_shows_its_last_continuation_as_recorded(tmp_pat
         assert app.current_steering() == [{"vector": "v", "layer": 1, "alpha": 12.0, "positions": "all"}]
         await pilot.press("s", "plus")  # another alpha: now it is stale
         assert "stale: the alpha changed" in pane.border_subtitle
+
+
+async def test_an_opened_session_puts_the_cursor_on_the_pair_it_worked_on_last(tmp_path, demo_model):
+    """The pair of a session's last next tokens (`t`) or continuation, whichever is later, is the selected pair
+    when the session opens: the Tokens tab computes its next tokens with the session's steering, and they are the
+    recorded ones (the same prompt, steering and model)."""
+    from steertui.engine.data import load_dataset
+    from steertui.engine.session import SessionRecorder, read_session
+    from steertui.engine.session.recorded import fix_site_continuation, next_tokens
+    from steertui.engine.session.resume import last_pair
+
+    builtin = load_dataset("builtin")
+    steering = [{"vector": "v", "layer": 2, "alpha": 6.0, "positions": "all"}]
+    path = tmp_path / "tokens.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.build_vectors(list(builtin.pairs), name="v", seed=0)
+    fix_site_continuation(rec, builtin.pairs[3], steering=steering, max_new_tokens=4)
+    tokens_pair = builtin.pairs[9]
+    want = next_tokens(rec, tokens_pair, steering=steering)
+    assert last_pair(rec, None) == tokens_pair.id
+    rec.close()
+    recorded = next(s for s in read_session(path).steps if s.kind == "top_tokens").outputs.rows[0]
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.selected_pair().id == tokens_pair.id and app.current_steering() == steering
+        await _until(pilot, lambda: app.tokens is not None and not app.preview_due)  # the live preview
+        await _settle(app, pilot)
+        assert app.tokens.result.sample_id == tokens_pair.vulnerable.id
+        row = app.tokens.result.row
+        assert [t.id for t in row.steered] == recorded.steered_ids == [t.id for t in want.row.steered]
+        assert [t.id for t in row.baseline] == recorded.baseline_ids
+        assert app.tokens.result.score_steered == want.score_steered
+
+    # a continuation after it: the continuation's pair
+    rec = SessionRecorder.open(path, loaded=demo_model, dataset=builtin)
+    cont = fix_site_continuation(rec, builtin.pairs[5], steering=steering, max_new_tokens=4)
+    assert last_pair(rec, cont) == builtin.pairs[5].id
+    rec.close()
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.selected_pair().id == builtin.pairs[5].id
+        assert app.generation.recorded and app.generation.result.prompt.pair_id == builtin.pairs[5].id
+        assert "as recorded in the session (not re-run)" in app.query_one("#gen").border_subtitle

@@ -220,6 +220,10 @@ class SteerApp(Jobs, App):
         if self.recorder is not None and self.recorder.read_only is not None:
             self.notify(f"{self.recorder.read_only} — opened read-only: what you do here is not saved to it",
                         title="session", severity="warning", timeout=10, markup=False)
+        index = next((i for i, p in enumerate(self.dataset.pairs) if p.id == message.pair_id), None) \
+            if self.dataset is not None and message.pair_id else None
+        if index is not None:  # the pair it worked on last: the next tokens and the continuation are of it
+            self.query_one(DatasetPane).move_cursor(row=index)
         if message.vectors is not None:
             self._show_vectors(message.vectors)
             self._restore_steering(message.interventions)

@@ -121,7 +121,7 @@ class Jobs:
                        if v is not None else None)
             interventions = [iv.model_dump() for iv in rec.steering]
             self.post(SessionOpened(str(rec.path), opened.steps, describe(interventions), vectors, opened.evaluation,
-                                    interventions))
+                                    interventions, opened.pair_id))
             c = opened.continuation
             if c is not None:
                 self.post(GenerationDiffed(c, describe([dict(s, vector=s["label"]) for s in c.diff.steers]),

@@ -39,6 +39,7 @@ class SessionOpened(Message):
     vectors: "SteeringVectors | None" = None  # the session's last built vectors, with their recorded diagnostics
     evaluation: Any = None  # engine.evaluate.EvalResult of its last evaluate step, as recorded (None: none)
     interventions: list[dict] = field(default_factory=list)  # its steering: vector, layer, alpha, positions
+    pair_id: str | None = None  # the loaded pair of its last next tokens or continuation (the cursor goes there)
 
 
 @dataclass

@@ -38,6 +38,8 @@ class ResumedSession:
     layers: "LayersReport"
     evaluation: Any = None  # engine.evaluate.EvalResult of the last evaluate step, from its record; None: none
     continuation: Any = None  # engine.ops.Continuation of the last generate step, from its record; None: none
+    # the loaded pair the session worked on last: that of its last next tokens (`t`) or continuation; None: none
+    pair_id: str | None = None
 
 
 def _row(fields: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +108,34 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
     return ops.Continuation(prompt, dataclasses.replace(diff, rows=(row,)), reading)
 
 
+def verdict_pair(rec: SessionRecorder, prompt: str) -> Any:
+    """The loaded pair whose verdict prompt (``engine.ops.verdict_prompt``: its vulnerable file, cut to the
+    context) is ``prompt``, or None. Only pairs whose CWE the question names and whose vulnerable file holds the
+    prompt's first line are tokenized."""
+    from steertui.engine import ops
+
+    if rec.dataset is None:
+        return None
+    first = prompt.split("\n", 1)[0]
+    return next((pair for pair in rec.dataset.pairs if pair.vulnerable.cwe_name in prompt
+                 and first in pair.vulnerable.code and ops.verdict_prompt(rec.model, pair).text == prompt), None)
+
+
+def last_pair(rec: SessionRecorder, continuation: Any) -> str | None:
+    """The id of the loaded pair of the session's last next tokens (a ``top_tokens`` step of one verdict prompt
+    followed by the ``lens`` step of the same prompt, as ``t`` records them) or of its last continuation
+    (``continuation``, from the last ``generate`` step), whichever is later; None when neither names one."""
+    steps = rec.steps
+    tokens = next((i for i in range(len(steps) - 2, -1, -1) if steps[i].kind == "top_tokens"
+                   and len(steps[i].inputs.prompts) == 1 and steps[i + 1].kind == "lens"
+                   and steps[i + 1].inputs.prompt == steps[i].inputs.prompts[0]), None)
+    gen = next((i for i in range(len(steps) - 1, -1, -1) if steps[i].kind == "generate"), None)
+    if continuation is not None and (tokens is None or gen > tokens):
+        return continuation.prompt.pair_id
+    pair = verdict_pair(rec, steps[tokens].inputs.prompts[0]) if tokens is not None else None
+    return pair.id if pair is not None else (continuation.prompt.pair_id if continuation is not None else None)
+
+
 def _fix_site(model: Any, pair: Any, new_tokens: int) -> Any:
     """The pair's fix-site prompt, or None for a pair that has none."""
     from steertui.engine.gendiff import GenDiffError, fix_site_prompt
@@ -139,4 +169,5 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
     evaluation = recorded_evaluation(rec.doc, evals[-1]) if evals else None
     gens = [st for st in rec.steps if st.kind == "generate"]
     continuation = recorded_continuation(rec, gens[-1]) if gens else None
-    return ResumedSession(rec, steps, vectors, probe_layers(rec.model), evaluation, continuation)
+    return ResumedSession(rec, steps, vectors, probe_layers(rec.model), evaluation, continuation,
+                          last_pair(rec, continuation))
