@@ -2,10 +2,11 @@
 
 One console per terminal size walks through every pane on the demo model and the builtin examples, as a user
 would: the pairs, the code, the layers, the steering vectors with their plots and CWE directions, the next tokens, the lens grid in
-its three views, the continuations, the evaluation, the alpha sweep, the layer grid and the help panel. Each screen is taken
-once every job it started, and the live preview a steering change starts, has finished; notifications are
+its three views, the continuations, the evaluation, the alpha sweep, the layer grid, a grid cell's held-out files
+and the help panel. Each screen is taken once every job it started, and the live preview a steering change starts, has finished; notifications are
 cleared first. Everything on screen is deterministic: seeded builds and evaluations, one torch thread (float
-sums do not depend on how work is split), the demo model named "demo", a session file with a fixed name.
+sums do not depend on how work is split), the same float kernels on every x86 machine (conftest.py), the demo
+model named "demo", a session file with a fixed name.
 
 After a change that is meant to change the screens, regenerate them with
 ``pytest tests/test_snapshots.py --snapshot-update`` and look at the new SVGs before committing them.
@@ -38,6 +39,7 @@ WALK = (
     ("evaluation", ("e",)),
     ("sweep", ("a",)),
     ("grid", ("x",)),
+    ("files", ("right", "right", "h")),  # the held-out files of the grid's cell at +2 steps of the steering layer
     ("help", ("s", "question_mark")),
 )
 

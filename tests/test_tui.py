@@ -1203,3 +1203,47 @@ async def test_an_opened_session_puts_the_cursor_on_the_pair_it_worked_on_last(t
         assert app.selected_pair().id == builtin.pairs[5].id
         assert app.generation.recorded and app.generation.result.prompt.pair_id == builtin.pairs[5].id
         assert "as recorded in the session (not re-run)" in app.query_one("#gen").border_subtitle
+
+
+async def test_h_lists_the_held_out_files_of_a_grid_cell_and_enter_selects_a_files_pair(tmp_path, demo_model):
+    """In the Eval tab, `h` on a cell of the (recorded) layer grid lists that cell's held-out files as
+    engine.ops.held_out_files gives them, flipped first; Enter on one selects its pair; `h` returns to the grid."""
+    from steertui.engine.data import load_dataset
+    from steertui.engine.ops import held_out_files
+    from steertui.engine.session import SessionRecorder
+    from steertui.engine.session.recorded import layer_grid
+    from steertui.tui.panes.evaluate import EvalView, FilesTable, GridTable
+
+    builtin = load_dataset("builtin")
+    path = tmp_path / "files.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.build_vectors(list(builtin.pairs), name="v", seed=0)
+    layer_grid(rec, list(builtin.pairs), (1, 2), (-0.5, 0.0, 0.5), "mean-diff")
+    rec.close()
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        view, grid = app.query_one(EvalView), app.query_one(GridTable)
+        grid.focus()
+        await pilot.press("right")
+        layer, alpha = app.grid.layers[grid.cursor_row], app.grid.alphas[grid.cursor_column - 1]
+        assert alpha == 0.5
+        await pilot.press("h")
+        await pilot.pause()
+        want = held_out_files(app.grid.result, layer, alpha)
+        table = app.query_one(FilesTable)
+        assert view.view == "files" and app.focused is table and table.row_count == len(want) == app.grid.n
+        # the ids' common folder ("builtin/") is left out of the table; the line under it gives the whole id
+        assert [str(table.get_row_at(i)[0]) for i in range(3)] == [h.id.removeprefix("builtin/") for h in want[:3]]
+        assert want[0].id in str(app.query_one("#files-detail").render())
+        flips = sum(h.flipped for h in want)
+        note = str(app.query_one("#files-note").render())
+        assert f"layer {layer} · α +0.50 residual · {len(want)} held-out files (every CWE) · the vector flipped " \
+               f"{flips}" in " ".join(note.split())
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.selected_pair().id == want[1].pair
+        await pilot.press("h")
+        await pilot.pause()
+        assert view.view == "grid" and app.focused is grid

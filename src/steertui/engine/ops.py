@@ -317,6 +317,65 @@ class LayerAlphaGrid:
         return next(iter(self.cells.values())).n if self.cells else 0
 
 
+@dataclass(frozen=True)
+class HeldOutFile:
+    """One held-out file of an evaluation at one cell (layer, alpha): its verdict score unsteered, steered and
+    with the random control (the mean over the controls), against its fold's threshold. From the per-file
+    records (``EvalResult.files``) alone; a cell's row is the mean of these over its files."""
+
+    id: str
+    pair: str
+    cwe: str
+    label: int  # 1 vulnerable, 0 patched (the dataset's label)
+    fold: int
+    threshold: float
+    baseline: float
+    steered: float
+    random: float  # the mean over the random controls
+    random_flips: int  # how many of the controls changed its verdict
+    controls: int
+    kl: float | None  # the patched file's KL(steered ‖ plain) read as code; None for a vulnerable file
+
+    @property
+    def shift(self) -> float:
+        return self.steered - self.baseline
+
+    @property
+    def random_shift(self) -> float:
+        return self.random - self.baseline
+
+    @property
+    def yes_before(self) -> bool:
+        return self.baseline > self.threshold
+
+    @property
+    def yes_after(self) -> bool:
+        return self.steered > self.threshold
+
+    @property
+    def flipped(self) -> bool:
+        return self.yes_before != self.yes_after
+
+
+def held_out_files(result: EvalResult, layer: int, alpha: float, cwe: str = "all") -> list[HeldOutFile]:
+    """The held-out files of ``cwe`` (``all``: every file) at the cell (``layer``, ``alpha``), the files whose
+    verdict the vector flipped first, then by how far the vector moved the score beyond the control (largest
+    first). Empty when the result carries no per-file records (a session written before it kept them)."""
+    out = []
+    for f in result.files:
+        if cwe != "all" and f["cwe"] != cwe:
+            continue
+        x = next((x for x in f["steered"] if x["layer"] == layer and x["alpha"] == alpha), None)
+        if x is None:
+            continue
+        controls = list(x.get("random_scores") or [x["random_score"]])
+        t, base = f["threshold"], f["baseline_score"]
+        out.append(HeldOutFile(f["id"], f["pair"], f["cwe"], int(f["label"]), int(f["fold"]), t, base, x["score"],
+                               math.fsum(controls) / len(controls),
+                               sum((c > t) != (base > t) for c in controls), len(controls), x["kl"]))
+    return sorted(out, key=lambda h: (not h.flipped, -abs(h.shift - h.random_shift), h.id))
+
+
 def eval_cwes(result: EvalResult) -> tuple[str, ...]:
     """The CWEs an evaluation's grid or sweep can show, in the order ``f`` cycles them: ``all``, then each CWE
     with rows."""

@@ -408,6 +408,22 @@ class SteerApp(Jobs, App):
         self.grid, d = grid, self.steering_layer()
         self.query_one(EvalView).show_grid(grid, None if d is None else d.layer)
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a held-out file (the Eval tab's `h`): select its pair; the code, the next tokens and the lens
+        follow it."""
+        if event.data_table.id != "files-table" or self.dataset is None:
+            return
+        table = event.data_table
+        if not 0 <= event.cursor_row < len(table.files):
+            return
+        pair_id = table.files[event.cursor_row].pair
+        index = next((i for i, p in enumerate(self.dataset.pairs) if p.id == pair_id), None)
+        if index is None:
+            self.notify(f"pair {pair_id} is not in the loaded data", title="held-out files", severity="warning")
+            return
+        self.query_one(DatasetPane).move_cursor(row=index)
+        self.notify(f"pair {pair_id} selected (o: its code, n: its next tokens)", title="held-out files")
+
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         """Enter on a cell of the layer grid: steer with its layer and alpha (the Steer pane's vectors, built on
         every loaded pair, at that many residual-norm steps); the next tokens and the lens follow by themselves."""

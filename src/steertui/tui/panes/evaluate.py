@@ -12,11 +12,12 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import beyond_control, layer_alpha_grid, next_cwe, pick_text, sweep_curve, within_control
+from steertui.engine.ops import (beyond_control, held_out_files, layer_alpha_grid, next_cwe, pick_text, sweep_curve,
+                                 within_control)
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
-VIEWS = ("table", "sweep", "grid")  # what `w` cycles through
+VIEWS = ("table", "sweep", "grid")  # what `w` cycles through (`h` shows the files of the row or cell in view)
 GRID_CELL = 6  # characters of a grid cell: a space and the shift ("+1.23")
 PICK_MIN_HEIGHT = 20  # rows the grid or sweep view needs to show the honest pick's line (80×24 gives 17)
 
@@ -63,6 +64,14 @@ next tokens and the lens follow. `f` shows the grid (or the sweep) of one CWE's 
 next CWE's, then all of them again: few files per CWE, so their shifts are noisier (the note gives n).
 `w` cycles the table, the sweep and the grid.
 
+`h` lists the held-out files behind the row of the table, the cell of the grid or the sweep's point at the
+current alpha (of its CWE, or all): per file its truth (V vulnerable, P patched), fold, verdict before → after
+(`✗` where the vector flipped it), unsteered score, shift with the vector and with the random control (the mean
+over the controls, and how many flipped it), and the patched file's KL. The files the vector flipped come first,
+then the largest shifts beyond the control. Enter on a file selects its pair (the code, the next tokens and the
+lens follow it); `h` again returns. From the per-file records: an opened session written before they were kept
+has none.
+
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
 best of 28 or more cells). The last line (from 20 rows of the pane; `z` zooms) says by how much: each fold's
 held-out files steered with the cell that did best on the *other* folds' files (largest shift beyond the
@@ -86,10 +95,12 @@ class EvalPane(DataTable):
         self.add_columns("α", "CWE", "n", "shift", "rand", "yes")
         self.border_subtitle = "e: evaluate the steering layer"
         self.results: list[Any] = []  # the rows shown (engine.evaluate.EvalRow)
+        self.result: Any = None
         self.settings: Any = None  # their engine.evaluate.EvalSettings
 
     def show_result(self, result: Any) -> None:
         self.clear()
+        self.result = result  # the engine.evaluate.EvalResult shown
         self.results = list(result.rows)
         for r in result.rows:
             bold = r.cwe == "all"
@@ -303,6 +314,94 @@ class GridView(Vertical):
         self.query_one("#grid-detail", Static).update(self.table.detail() if self.table.grid is not None else "")
 
 
+def common_folder(ids: list[str]) -> str:
+    """The folder prefix (up to a ``/``) that every id shares, "" when they share none or there is one id."""
+    if len(ids) < 2:
+        return ""
+    first, last = min(ids), max(ids)
+    n = next((i for i, (a, b) in enumerate(zip(first, last)) if a != b), min(len(first), len(last)))
+    return first[:first.rfind("/", 0, n) + 1]
+
+
+class FilesTable(DataTable):
+    """The held-out files of one cell of an evaluation (``engine.ops.held_out_files``); Enter selects a file's
+    pair."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_columns("file", "", "yes", "shift", "rand", "score", "fold", "KL")
+        self.files: list[Any] = []
+
+    def show_files(self, files: list[Any]) -> None:
+        """One row per file, the most telling columns first (80 columns show them); the ids' common folder
+        prefix is left out (the line under the table gives the whole id)."""
+        self.clear()
+        self.files = files
+        prefix = common_folder([h.id for h in files])
+        scale = max((abs(h.shift) for h in files), default=0.0)
+        for h in files:
+            verdict = f"{'y' if h.yes_before else 'n'}→{'y' if h.yes_after else 'n'}{' ✗' if h.flipped else ''}"
+            rand = f"{h.random_shift:+.2f}" + (f" {h.random_flips}/{h.controls}✗" if h.random_flips else "")
+            self.add_row(h.id[len(prefix):], "V" if h.label else "P", Text(verdict, style="bold" if h.flipped else ""),
+                         Text(f"{h.shift:+.2f}", style=delta_style(h.shift, scale)), rand, f"{h.baseline:+.2f}",
+                         str(h.fold), "" if h.kl is None else f"{h.kl:.3f}")
+        self.move_cursor(row=0)
+
+    def detail(self) -> str:
+        if not self.files or not 0 <= self.cursor_row < len(self.files):
+            return ""
+        h = self.files[self.cursor_row]
+        truth = "vulnerable" if h.label else "patched"
+        return (f"{h.id} ({h.cwe}, {truth}, pair {h.pair}) · fold {h.fold} threshold {h.threshold:+.3f} · score "
+                f"{h.baseline:+.3f} → {h.steered:+.3f} with the vector, {h.random:+.3f} with the random control"
+                f"{'s (mean)' if h.controls > 1 else ''} · Enter: select its pair")
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        view = self.parent
+        if isinstance(view, FilesView):
+            view.show_detail()
+
+
+class FilesView(Vertical):
+    """The held-out files behind one row or cell of the table, the sweep or the grid (``h``)."""
+
+    HELP = HELP
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Held-out files · [bold]✗[/] the vector flipped the verdict"
+        self.came_from = "table"  # the view `h` returns to
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="files-note")
+        yield FilesTable(id="files-table")
+        yield Static("", id="files-detail")
+
+    @property
+    def table(self) -> FilesTable:
+        return self.query_one(FilesTable)
+
+    def show_files(self, result: Any, layer: int, alpha: float, cwe: str, what: str) -> None:
+        """The files of ``cwe`` at (``layer``, ``alpha``) of ``result``; ``what``: the cell in words."""
+        files = held_out_files(result, layer, alpha, cwe)
+        self.table.show_files(files)
+        if files:
+            flipped = sum(h.flipped for h in files)
+            by_control = sum(h.random_flips > 0 for h in files)
+            note = (f"{what} · {len(files)} held-out files ({files_of(cwe)}) · the vector flipped {flipped}, a "
+                    f"random control {by_control}")
+        else:
+            note = (f"{what}: no per-file records (a session written before they were kept: x, a or e re-runs "
+                    "it)")
+        self.query_one("#files-note", Static).update(note)
+        self.border_subtitle = f"{result.source} · Enter: select the pair · h: back"
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        self.query_one("#files-detail", Static).update(self.table.detail())
+
+
 class EvalView(Vertical):
     """The evaluation table with its detail line, the alpha sweep, or the layer grid (``w`` cycles)."""
 
@@ -312,6 +411,8 @@ class EvalView(Vertical):
         Binding("x", "app.grid", "Layer grid", id="grid",
                 tooltip="the held-out evaluation of every layer at 7 alphas in residual units"),
         Binding("w", "switch_view", "View", id="eval_view", tooltip="the table, the alpha sweep or the layer grid"),
+        Binding("h", "files", "Files", id="eval_files",
+                tooltip="the held-out files behind the row, the cell or the sweep's current alpha"),
     ]
 
     def __init__(self, table: EvalPane, **kwargs: Any) -> None:
@@ -324,6 +425,7 @@ class EvalView(Vertical):
         yield Static("", id="eval-detail")
         yield SweepView(id="sweep")
         yield GridView(id="grid")
+        yield FilesView(id="files")
 
     def on_mount(self) -> None:
         self.show_view("table")
@@ -332,10 +434,13 @@ class EvalView(Vertical):
     def view(self) -> str:
         if self.query_one(SweepView).display:
             return "sweep"
+        if self.query_one(FilesView).display:
+            return "files"
         return "grid" if self.query_one(GridView).display else "table"
 
     def _focusable(self, view: str) -> Any:
-        return {"table": self.table, "sweep": self.query_one(SweepView), "grid": self.query_one(GridTable)}[view]
+        return {"table": self.table, "sweep": self.query_one(SweepView), "grid": self.query_one(GridTable),
+                "files": self.query_one(FilesTable)}[view]
 
     def show_view(self, view: str) -> None:
         had_focus = self.has_focus_within
@@ -343,11 +448,54 @@ class EvalView(Vertical):
         self.query_one("#eval-detail", Static).display = view == "table"
         self.query_one(SweepView).display = view == "sweep"
         self.query_one(GridView).display = view == "grid"
+        self.query_one(FilesView).display = view == "files"
         if had_focus:
             self._focusable(view).focus()
 
     def action_switch_view(self) -> None:
-        self.show_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
+        view = self.view if self.view in VIEWS else self.query_one(FilesView).came_from
+        self.show_view(VIEWS[(VIEWS.index(view) + 1) % len(VIEWS)])
+
+    def shown_cell(self) -> tuple[Any, int, float, str, str] | None:
+        """(result, layer, alpha, CWE, the cell in words) of the row of the table, the cell of the grid, or the
+        sweep's alpha nearest the current one (its largest without one); None when the view shows none."""
+        view = self.view
+        if view == "table":
+            t = self.table
+            if t.result is None or not 0 <= t.cursor_row < len(t.results):
+                return None
+            r = t.results[t.cursor_row]
+            return t.result, r.layer, r.alpha, r.cwe, f"layer {r.layer} · α {r.alpha:+.3g}"
+        if view == "grid":
+            g = self.query_one(GridTable)
+            if g.grid is None or not 0 <= g.cursor_row < len(g.grid.layers) or \
+                    not 1 <= g.cursor_column <= len(g.grid.alphas):
+                return None
+            layer, alpha = g.grid.layers[g.cursor_row], g.grid.alphas[g.cursor_column - 1]
+            return g.grid.result, layer, alpha, g.grid.cwe, f"layer {layer} · α {alpha:+.2f} residual"
+        if view == "sweep":
+            sw = self.query_one(SweepView)
+            if sw.sweep is None or sw.curve is None:
+                return None
+            alphas = sw.curve.alphas
+            alpha = max(alphas) if sw.alpha is None else min(alphas, key=lambda a: (abs(a - sw.alpha), -a))
+            return sw.sweep.result, sw.curve.layer, alpha, sw.curve.cwe, f"layer {sw.curve.layer} · α {alpha:+.3g}"
+        return None
+
+    def action_files(self) -> None:
+        """The held-out files of the row, cell or sweep point in view; from the files, back to that view."""
+        files = self.query_one(FilesView)
+        if self.view == "files":
+            self.show_view(files.came_from)
+            return
+        cell = self.shown_cell()
+        if cell is None:
+            self.app.notify("no evaluation row or grid cell in view (e, a or x first; in the grid, move right to "
+                            "an alpha)", title="held-out files", severity="warning")
+            return
+        files.came_from = self.view
+        files.show_files(*cell)
+        self.show_view("files")
 
     def focus_shown(self) -> None:
         """Focus what is shown: the table, the sweep or the grid."""
