@@ -26,6 +26,7 @@ SHOTS = (
     ("evaluation", ("e",)),
     ("sweep", ("a",)),
     ("grid", ("x",)),
+    ("files", ("right", "right", "h")),
     ("continuation", ("plus", "plus", "g", "z")),
     ("tokens", ("z", "n")),
     ("tokens-by-layer", ("w",)),

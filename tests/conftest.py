@@ -5,15 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The same float kernels on every x86 machine, set before torch is imported: MKL's reproducible AVX2 path (its
-# results do not depend on the CPU beyond AVX2, nor on memory alignment) and ATen's AVX2 kernels. Without them an
-# AVX-512 machine and an AVX2 one differ by ~1e-6 in a verdict score, which moves a braille dot of a plot in the
-# console's snapshot screens. Tests compare within one process (the engine against plain transformers), so they
-# hold either way; a user's runs are not affected.
-os.environ.setdefault("MKL_CBWR", "AVX2,STRICT")
-os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-
-import pytest  # noqa: E402
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
