@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import (beyond_control, held_out_files, layer_alpha_grid, next_cwe, pick_text, sweep_curve,
-                                 within_control)
+from steertui.engine.ops import (beyond_control, held_out_files, layer_alpha_grid, next_cwe, pick_text,
+                                 steered_layers, sweep_curve, within_control)
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -323,6 +323,12 @@ def common_folder(ids: list[str]) -> str:
     return first[:first.rfind("/", 0, n) + 1]
 
 
+def _layers(result: Any, layer: int) -> str:
+    """What a row filed under ``layer`` steered, in words: ``layer 2``, or ``layers 1+2`` steered at once."""
+    what = steered_layers(result.settings, layer)
+    return f"layer{'s' if '+' in what else ''} {what}"
+
+
 class FilesTable(DataTable):
     """The held-out files of one cell of an evaluation (``engine.ops.held_out_files``); Enter selects a file's
     pair."""
@@ -465,21 +471,23 @@ class EvalView(Vertical):
             if t.result is None or not 0 <= t.cursor_row < len(t.results):
                 return None
             r = t.results[t.cursor_row]
-            return t.result, r.layer, r.alpha, r.cwe, f"layer {r.layer} · α {r.alpha:+.3g}"
+            return t.result, r.layer, r.alpha, r.cwe, f"{_layers(t.result, r.layer)} · α {r.alpha:+.3g}"
         if view == "grid":
             g = self.query_one(GridTable)
             if g.grid is None or not 0 <= g.cursor_row < len(g.grid.layers) or \
                     not 1 <= g.cursor_column <= len(g.grid.alphas):
                 return None
             layer, alpha = g.grid.layers[g.cursor_row], g.grid.alphas[g.cursor_column - 1]
-            return g.grid.result, layer, alpha, g.grid.cwe, f"layer {layer} · α {alpha:+.2f} residual"
+            what = f"{_layers(g.grid.result, layer)} · α {alpha:+.2f} residual"
+            return g.grid.result, layer, alpha, g.grid.cwe, what
         if view == "sweep":
             sw = self.query_one(SweepView)
             if sw.sweep is None or sw.curve is None:
                 return None
             alphas = sw.curve.alphas
             alpha = max(alphas) if sw.alpha is None else min(alphas, key=lambda a: (abs(a - sw.alpha), -a))
-            return sw.sweep.result, sw.curve.layer, alpha, sw.curve.cwe, f"layer {sw.curve.layer} · α {alpha:+.3g}"
+            return (sw.sweep.result, sw.curve.layer, alpha, sw.curve.cwe,
+                    f"{_layers(sw.sweep.result, sw.curve.layer)} · α {alpha:+.3g}")
         return None
 
     def action_files(self) -> None:
