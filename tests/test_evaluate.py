@@ -168,6 +168,14 @@ def test_several_random_controls(demo_model, tmp_path):
                 assert x3["random_scores"] == [f3["baseline_score"]] * 3
             else:
                 assert len(set(x3["random_scores"])) == 3  # three directions, three scores
+            # every control's KL on the patched file's neutral code; the first is the one-control run's
+            if f3["label"] == 0:
+                assert x3["random_kl"] == x1["random_kl"] == x3["random_kls"][0]
+                assert x1["random_kls"] == [x1["random_kl"]]
+                assert len(x3["random_kls"]) == 3
+                assert (len(set(x3["random_kls"])) == 3) if x3["alpha"] else x3["random_kls"] == [0.0] * 3
+            else:
+                assert x3["random_kls"] is None and x3["kl"] is None
     v = torch.randn(demo_model.d_model, generator=torch.Generator().manual_seed(1))
     rs = [random_control(v, 0, 1, 1, c) for c in range(3)]
     assert all(abs(float(r.norm()) - float(v.norm())) < 1e-4 for r in rs)
@@ -180,6 +188,10 @@ def test_several_random_controls(demo_model, tmp_path):
     assert row.random_shift_max == pytest.approx(max(per, key=abs), abs=1e-12)
     solo = next(r for r in one.rows if r.cwe == "all" and r.alpha == 2.0)
     assert solo.random_shift_max == solo.random_shift  # one control: its own shift
+    patched = [x for f in three.files for x in f["steered"] if x["alpha"] == 2.0 and x["kl"] is not None]
+    kls = [math.fsum(x["random_kls"][c] for x in patched) / len(patched) for c in range(3)]
+    assert row.random_kl == kls[0] and row.random_kl_max == max(kls) and len(set(kls)) == 3
+    assert solo.random_kl_max == solo.random_kl == row.random_kl  # one control: its own KL, the first's
     # the dim rule: no larger than the control that moved the verdict most
     probe = dataclasses.replace(row, shift=0.5, random_shift=0.1, random_shift_max=-1.0, excess_se=float("nan"))
     assert within_control(probe) and not within_control(dataclasses.replace(probe, random_shift_max=0.2))

@@ -319,6 +319,7 @@ def test_an_evaluation_keeps_every_files_scores_and_replay_checks_them(tmp_path,
     assert [len(f.score) for f in recorded] == [6] * len(recorded)  # 2 layers × 3 alphas
     assert [len(f.random_scores) for f in recorded] == [12] * len(recorded)  # × 2 controls
     assert [len(f.kl) for f in recorded] == [6 * (1 - f.label) for f in recorded]  # patched files only
+    assert [len(f.random_kl) for f in recorded] == [12 * (1 - f.label) for f in recorded]  # every control's
 
     opened = recorded_evaluation(doc, doc.steps[0])
     assert opened.files == result.files  # every float as computed: TOML keeps them exactly
@@ -347,6 +348,7 @@ def test_an_evaluation_keeps_every_files_scores_and_replay_checks_them(tmp_path,
         ("score", lambda f: f["score"].pop(), "has 5 values, the step's 6 cells (layers × alphas) need 6"),
         ("random_scores", lambda f: f["random_scores"].pop(), "× controls) need 12"),
         ("kl", lambda f: f.__setitem__("kl", [0.0]), "has 1 values, the step's 6 cells (layers × alphas) need 0 or 6"),
+        ("random_kl", lambda f: f["random_kl"].pop(), "× controls) need 0 or 12"),
         ("fold", lambda f: f.__setitem__("fold", 7), "fold 7 is not one of the step's folds [0, 1, 2]"),
     ]:
         data = tomllib.loads(tomli_w.dumps(good))

@@ -275,7 +275,8 @@ def _print_table(result, parts) -> None:
         table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}",
                       f"{r.random_shift:+.3f}" + (f" ({r.random_shift_max:+.2f})" if s.controls > 1 else ""),
-                      beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}", f"{r.random_kl:.4f}",
+                      beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}",
+                      f"{r.random_kl:.4f}" + (f" ({r.random_kl_max:.4f})" if s.controls > 1 else ""),
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
     console.print(table)
@@ -283,7 +284,8 @@ def _print_table(result, parts) -> None:
                   "dim shift (and grid cell) is within them, or no larger than the random shift")
     if s.controls > 1:
         console.print(f"{s.controls} random controls per fold and layer: rand shift, rand flip and the yes rate's "
-                      "control are their means; in brackets the control shift of largest magnitude")
+                      "control are their means; in brackets the control shift of largest magnitude; rand KL is the "
+                      "first control's, in brackets the largest of the controls' mean KLs")
     if spans_grid(s):
         console.print(grid_table(result))
 

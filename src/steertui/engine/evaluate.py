@@ -22,9 +22,9 @@ Protocol (what ``steertui eval`` runs):
 
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
-also the KL); the rows are computed from those records only (:func:`rows_from_files`), pooled over folds per
-(layer, alpha) and per CWE, plus ``cwe="all"``; every row has its ``n`` and the standard error over pairs of its
-shift beyond the control's (``excess_se``).
+also the KL, the vector's and every control's); the rows are computed from those records only
+(:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
+its ``n`` and the standard error over pairs of its shift beyond the control's (``excess_se``).
 """
 
 from __future__ import annotations
@@ -102,8 +102,11 @@ class EvalRow:
     # files of the steered score minus the random one); NaN with fewer than 2 pairs
     excess_se: float = float("nan")
     # with several random controls, the shift of the one that moved the verdict most (random_shift, random_flip_rate
-    # and random_yes_rate are then means over the controls; random_kl is the first control's)
+    # and random_yes_rate are then means over the controls; random_kl is the first control's, random_kl_max below)
     random_shift_max: float = float("nan")
+    # the largest mean KL of any one random control (with one control: random_kl); a vector's fluency cost is
+    # comparable to the controls' when kl is within their range
+    random_kl_max: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -234,7 +237,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     steered = {(K, a): torch.full((2 * n,), float("nan")) for K, _ in groups for a in settings.alphas}
     rand = {key: torch.full((settings.controls, 2 * n), float("nan")) for key in steered}
     kl = {key: [float("nan")] * n for key in steered}
-    rkl = {key: [float("nan")] * n for key in steered}
+    rkl = {key: [[float("nan")] * n for _ in range(settings.controls)] for key in steered}  # per control, pair
     raws = {key: [float("nan")] * len(fold_idx) for key in steered}
     fold_of: dict[int, int] = {}
     folds_info = []
@@ -274,12 +277,16 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                         model, test_prompts, answers, steers=[Steer(L, controls[L][c], coef[L], label="random")
                                                               for L in members],
                         chunk_size=settings.chunk_size, cancel=cancel)
-                # the KL is the first control's
-                rv = [Steer(L, controls[L][0], coef[L], label="random") for L in members]
+                # the fluency cost of the vector and of every control, on the fold's neutral code
                 k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
-                k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
-                    kl[(K, a)][i], rkl[(K, a)][i] = k_s[j], k_r[j]
+                    kl[(K, a)][i] = k_s[j]
+                for c in range(settings.controls):
+                    rv = [Steer(L, controls[L][c], coef[L], label="random") for L in members]
+                    k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens),
+                              base_t)
+                    for j, i in enumerate(test):
+                        rkl[(K, a)][c][i] = k_r[j]
                 what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
                 tick(f"fold {f + 1}/{len(fold_idx)} {what} alpha {a:g}")
 
@@ -295,7 +302,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             "steered": [{"layer": K, "alpha": float(a), "raw_alpha": raws[(K, a)][f],
                          "score": float(steered[(K, a)][i]), "random_score": float(rand[(K, a)][0, i]),
                          "random_scores": [float(x) for x in rand[(K, a)][:, i]],
-                         "kl": kl[(K, a)][pi] if patched else None, "random_kl": rkl[(K, a)][pi] if patched else None}
+                         "kl": kl[(K, a)][pi] if patched else None,
+                         "random_kl": rkl[(K, a)][0][pi] if patched else None,
+                         "random_kls": [r[pi] for r in rkl[(K, a)]] if patched else None}
                         for K, _ in groups for a in settings.alphas],
         })
     cwes = sorted({p.cwe for p in pairs}, key=lambda c: int(c.split("-")[1]) if c.split("-")[-1].isdigit() else 0)
@@ -347,6 +356,12 @@ def _controls(x: dict[str, Any]) -> list[float]:
     return list(x.get("random_scores") or [x["random_score"]])
 
 
+def _control_kls(x: dict[str, Any]) -> list[float]:
+    """A patched file's KL under each random control (``random_kl`` is the first's; records made before every
+    control's KL was kept hold that one only)."""
+    return list(x.get("random_kls") or [x["random_kl"]])
+
+
 def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alphas: Sequence[float],
                     cwes: Sequence[str]) -> list[EvalRow]:
     """The table from the per-file records of :attr:`EvalResult.files` alone: per (layer, alpha), per CWE and
@@ -355,7 +370,8 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
     means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
     fold applied; ``excess_se`` is the standard error over pairs of the shift beyond the random control's. With
     several random controls, the random columns are means over the controls (each control's shift, flip rate and
-    yes-rate over the group first) and ``random_shift_max`` is the control shift of largest magnitude."""
+    yes-rate over the group first), ``random_shift_max`` is the control shift of largest magnitude,
+    ``random_kl`` stays the first control's KL and ``random_kl_max`` is the largest of the controls' mean KLs."""
     rows = []
     for L in layers:
         for a in alphas:
@@ -378,6 +394,10 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                 truth = [bool(f["label"]) for f in group]
                 kls = [x["kl"] for x in st if x["kl"] is not None]
                 rkls = [x["random_kl"] for x in st if x["random_kl"] is not None]
+                # per control: its mean KL over the group's patched files (the row: the largest)
+                patched = [x for x in st if x["kl"] is not None]
+                per_kl = [_mean([_control_kls(x)[c] for x in patched])
+                          for c in range(len(_control_kls(patched[0])) if patched else 0)]
                 rows.append(EvalRow(
                     layer=L, alpha=float(a), cwe=cwe, n=len(group),
                     shift=_mean([x["score"] - f["baseline_score"] for f, x in zip(group, st)]),
@@ -392,6 +412,7 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     baseline_score=_mean([f["baseline_score"] for f in group]),
                     random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
                     random_shift_max=max(r_shift, key=abs),
+                    random_kl_max=max((x for x in per_kl if not math.isnan(x)), default=float("nan")),
                 ))
     return rows
 

@@ -448,6 +448,14 @@ def pick_text(grid: LayerAlphaGrid) -> str:
     return ""
 
 
+def random_kl_text(row: EvalRow, controls: int) -> str:
+    """The random control's KL in words: the first control's, and with several controls the largest mean KL of
+    any of them (``up to``), where recorded."""
+    more = (f", up to {row.random_kl_max:.3f} of {controls}" if controls > 1 and row.random_kl_max == row.random_kl_max
+            else "")
+    return f"rand {row.random_kl:.3f}{more}"
+
+
 def within_control(row: EvalRow) -> bool:
     """A shift that means nothing, shown dim: the vector moved the verdict no more than a random vector of equal
     norm did (|shift| ≤ |random|, or than the random control that moved it most when there are several), or its

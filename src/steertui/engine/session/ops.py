@@ -175,7 +175,7 @@ def file_records(inputs: S.EvaluateInputs, files: list[dict[str, Any]]) -> list[
             p_yes=float(f["p_yes"]), p_no=float(f["p_no"]), baseline_score=float(f["baseline_score"]),
             score=[float(x["score"]) for x in st], random_scores=[float(r) for x in st for r in x["random_scores"]],
             kl=[float(x["kl"]) for x in st] if patched else [],
-            random_kl=[float(x["random_kl"]) for x in st] if patched else []))
+            random_kl=[float(r) for x in st for r in x["random_kls"]] if patched else []))
     return out
 
 
@@ -193,11 +193,12 @@ def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> 
         for c, cell in enumerate(cells):
             coefs = raw.get(cell) or ()
             randoms = list(rec.random_scores[c * k:(c + 1) * k])
+            kls = list(rec.random_kl[c * k:(c + 1) * k]) if rec.random_kl else None
             steered.append({
                 "layer": cell[0], "alpha": cell[1],
                 "raw_alpha": coefs[position[rec.fold]] if len(coefs) > position[rec.fold] else float("nan"),
                 "score": rec.score[c], "random_score": randoms[0], "random_scores": randoms,
-                "kl": rec.kl[c] if rec.kl else None, "random_kl": rec.random_kl[c] if rec.random_kl else None})
+                "kl": rec.kl[c] if rec.kl else None, "random_kl": kls[0] if kls else None, "random_kls": kls})
         files.append({"id": rec.id, "pair": rec.pair, "cwe": rec.cwe, "label": rec.label, "fold": rec.fold,
                       "threshold": thresholds[rec.fold], "p_yes": rec.p_yes, "p_no": rec.p_no,
                       "baseline_score": rec.baseline_score, "steered": steered})

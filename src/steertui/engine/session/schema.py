@@ -257,7 +257,7 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last six were added after files had been
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last seven were added after files had been
     written without them (``LATER_OUTPUTS``): None there means not recorded."""
 
     layer: NonNegInt
@@ -281,14 +281,16 @@ class EvalRowRec(_Model):
     random_yes_rate: float | None = None
     excess_se: float | None = None
     random_shift_max: float | None = None
+    random_kl_max: float | None = None
 
 
 class EvalFileRec(_Model):
     """One held-out file of ``engine.evaluate.EvalResult.files``. Its per-cell lists follow the cells in the
     rows' order (each layer of the inputs, or the first one when the layers are steered together, then each
     alpha); ``random_scores`` holds every random control's score per cell (cell after cell, ``controls`` each);
-    ``kl`` and ``random_kl`` are the patched file's (empty for a vulnerable one). Its threshold and the
-    coefficient each cell applied are its fold's, recorded in ``folds`` and in the rows' ``raw_alpha``."""
+    ``kl`` (per cell) and ``random_kl`` (every control's per cell, as ``random_scores``) are the patched file's
+    (empty for a vulnerable one). Its threshold and the coefficient each cell applied are its fold's, recorded in
+    ``folds`` and in the rows' ``raw_alpha``."""
 
     id: str
     pair: str
@@ -310,7 +312,7 @@ class EvalFileRec(_Model):
 LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
     "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
-                 "rows[].excess_se", "rows[].random_shift_max", "files"),
+                 "rows[].excess_se", "rows[].random_shift_max", "rows[].random_kl_max", "files"),
 }
 
 

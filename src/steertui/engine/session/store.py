@@ -411,12 +411,16 @@ def _check_eval_files(step: Any, where: str, file: str | os.PathLike[str]) -> No
         key = f"{where}.files[{j}]"
         wants = {"score": (len(rec.score), (n_cells,)), "random_scores": (len(rec.random_scores),
                                                                          (n_cells * inputs.controls,)),
-                 "kl": (len(rec.kl), (0, n_cells)), "random_kl": (len(rec.random_kl), (0, n_cells))}
+                 "kl": (len(rec.kl), (0, n_cells)),
+                 "random_kl": (len(rec.random_kl), (0, n_cells * inputs.controls))}
         for name, (n, allowed) in wants.items():
             if n not in allowed:
                 raise SessionError(file, f"{key}.{name}", f"has {n} values, the step's {n_cells} cells (layers × "
-                                   f"alphas{' × controls' if name == 'random_scores' else ''}) need "
+                                   f"alphas{' × controls' if name.startswith('random') else ''}) need "
                                    f"{' or '.join(map(str, allowed))}", fix)
+        if bool(rec.kl) != bool(rec.random_kl):
+            raise SessionError(file, f"{key}.random_kl", "a patched file has the vector's KL and the controls' "
+                               "(a vulnerable one neither)", fix)
         if rec.fold not in folds:
             raise SessionError(file, f"{key}.fold", f"fold {rec.fold} is not one of the step's folds "
                                f"{sorted(folds)}", fix)

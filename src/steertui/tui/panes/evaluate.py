@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from steertui.engine.ops import (beyond_control, held_out_files, layer_alpha_grid, next_cwe, pick_text,
-                                 steered_layers, sweep_curve, within_control)
+                                 random_kl_text, steered_layers, sweep_curve, within_control)
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -130,7 +130,8 @@ class EvalPane(DataTable):
         mass = f"{r.answer_mass:.2f}" if r.answer_mass == r.answer_mass else "not recorded"
         return (f"α {r.alpha:+.3g} {r.cwe} (n {r.n}): vs rand {beyond_control(r)} · flip {r.flip_rate:.2f} · "
                 f"rflip {r.random_flip_rate:.2f} · "
-                f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} (rand {r.random_kl:.3f}, "
+                f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} "
+                f"({random_kl_text(r, self.settings.controls if self.settings is not None else 1)}, "
                 f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}")
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -254,7 +255,7 @@ class GridTable(DataTable):
                 f"(rand {c.random_shift:+.2f}, vs rand {beyond_control(c)}) · flip {c.flip_rate:.2f} "
                 f"(rand {c.random_flip_rate:.2f}) · acc "
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
-                f"KL {c.kl:.3f} (rand {c.random_kl:.3f})")
+                f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)})")
 
     def on_data_table_cell_highlighted(self, _event: DataTable.CellHighlighted) -> None:
         view = self.parent
