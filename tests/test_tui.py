@@ -1241,6 +1241,15 @@ async def test_h_lists_the_held_out_files_of_a_grid_cell_and_enter_selects_a_fil
         note = str(app.query_one("#files-note").render())
         assert f"layer {layer} · α +0.50 residual · {len(want)} held-out files (every CWE) · the vector flipped " \
                f"{flips}" in " ".join(note.split())
+        await pilot.press("f")  # the same cell's files of the first CWE
+        await pilot.pause()
+        cwe = sorted({h.cwe for h in want})[0]
+        assert table.row_count == len([h for h in want if h.cwe == cwe]) == 4
+        assert f"4 held-out files ({cwe})" in " ".join(str(app.query_one("#files-note").render()).split())
+        for _ in range(8):  # through every CWE back to all of them
+            await pilot.press("f")
+        await pilot.pause()
+        assert table.row_count == len(want)
         await pilot.press("down", "enter")
         await pilot.pause()
         assert app.selected_pair().id == want[1].pair

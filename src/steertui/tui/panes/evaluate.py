@@ -69,7 +69,7 @@ current alpha (of its CWE, or all): per file its truth (V vulnerable, P patched)
 (`✗` where the vector flipped it), unsteered score, shift with the vector and with the random control (the mean
 over the controls, and how many flipped it), and the patched file's KL. The files the vector flipped come first,
 then the largest shifts beyond the control. Enter on a file selects its pair (the code, the next tokens and the
-lens follow it); `h` again returns. From the per-file records: an opened session written before they were kept
+lens follow it); `f` shows the same cell's files of one CWE, then the next; `h` again returns. From the per-file records: an opened session written before they were kept
 has none.
 
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
@@ -374,11 +374,13 @@ class FilesView(Vertical):
     """The held-out files behind one row or cell of the table, the sweep or the grid (``h``)."""
 
     HELP = HELP
+    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "Held-out files · [bold]✗[/] the vector flipped the verdict"
         self.came_from = "table"  # the view `h` returns to
+        self.shown: tuple[Any, int, float, str, str] | None = None  # (result, layer, alpha, CWE, the cell in words)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="files-note")
@@ -391,6 +393,7 @@ class FilesView(Vertical):
 
     def show_files(self, result: Any, layer: int, alpha: float, cwe: str, what: str) -> None:
         """The files of ``cwe`` at (``layer``, ``alpha``) of ``result``; ``what``: the cell in words."""
+        self.shown = (result, layer, alpha, cwe, what)
         files = held_out_files(result, layer, alpha, cwe)
         self.table.show_files(files)
         if files:
@@ -402,8 +405,14 @@ class FilesView(Vertical):
             note = (f"{what}: no per-file records (a session written before they were kept: x, a or e re-runs "
                     "it)")
         self.query_one("#files-note", Static).update(note)
-        self.border_subtitle = f"{result.source} · Enter: select the pair · h: back"
+        self.border_subtitle = f"{result.source} · Enter: select the pair · f: CWE · h: back"
         self.show_detail()
+
+    def action_cycle_cwe(self) -> None:
+        """The same cell's files of the next CWE, then of all of them again (as the grid's and the sweep's f)."""
+        if self.shown is not None:
+            result, layer, alpha, cwe, what = self.shown
+            self.show_files(result, layer, alpha, next_cwe(result, cwe), what)
 
     def show_detail(self) -> None:
         self.query_one("#files-detail", Static).update(self.table.detail())
