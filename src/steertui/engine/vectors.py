@@ -171,6 +171,24 @@ def diagnose(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int
 GIVEN = "given"  # the method of a vector read from a file (VectorSet.method): not built here
 
 
+@dataclass
+class SteeringVectors:
+    """Vectors to steer with, as the console holds them: one per layer, with the diagnostics they were built with
+    (a build's, or an opened session's records of them) and their CWE directions."""
+
+    name: str  # their name in the session
+    method: str  # the build's method, or GIVEN for imported vectors
+    diagnostics: list[Any]  # LayerDiagnostics, or the session's records of them (schema.DiagnosticsRec: same fields)
+    vectors: dict[int, Any]  # layer -> [d_model] tensor
+    cwe: dict[int, Any] | None = None  # layer -> build.CweDirections or its record; None or {}: not recorded
+    left_out: tuple[str, ...] = ()  # imported vectors: the loaded pairs they were built from
+
+    @property
+    def given(self) -> bool:
+        """Imported, not built here: every evaluation steers with them as they are, in every fold."""
+        return self.method == GIVEN
+
+
 def diagnose_given(vuln: "torch.Tensor", patched: "torch.Tensor", layers: Sequence[int],
                    vectors: dict[int, "torch.Tensor"]) -> list[LayerDiagnostics]:
     """Diagnostics per layer of given vectors (layer -> [D], not built from these pairs) on paired activations

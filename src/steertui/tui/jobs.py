@@ -19,7 +19,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
-                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept,
+                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, Swept,
                                    TokensComputed, VectorsBuilt)
 
 STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
@@ -116,9 +116,7 @@ class Jobs:
             self.post(ModelLoaded(rec.model.info.to_dict(), rec.model))
             if rec.dataset is not None:
                 self.post(DatasetLoaded(rec.dataset))
-            v = opened.vectors
-            vectors = (SteeringVectors(v.name, v.method, v.diagnostics, v.vectors, v.cwe, v.left_out)
-                       if v is not None else None)
+            vectors = opened.vectors  # as the steering pane shows them
             interventions = [iv.model_dump() for iv in rec.steering]
             self.post(SessionOpened(str(rec.path), opened.steps, describe(interventions), vectors, opened.evaluation,
                                     interventions, opened.pair_id))

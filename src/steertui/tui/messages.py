@@ -7,6 +7,8 @@ from typing import Any
 
 from textual.message import Message
 
+from steertui.engine.vectors import SteeringVectors  # the vectors the steering pane shows (one class, the engine's)
+
 
 @dataclass
 class ModelLoaded(Message):
@@ -40,25 +42,6 @@ class SessionOpened(Message):
     evaluation: Any = None  # engine.evaluate.EvalResult of its last evaluate step, as recorded (None: none)
     interventions: list[dict] = field(default_factory=list)  # its steering: vector, layer, alpha, positions
     pair_id: str | None = None  # the loaded pair of its last next tokens or continuation (the cursor goes there)
-
-
-@dataclass
-class SteeringVectors:
-    """The vectors the steering pane shows: one per layer, with the diagnostics they were built with."""
-
-    name: str  # their name in the session
-    method: str
-    diagnostics: list[Any]  # engine.vectors.LayerDiagnostics, or the session's records of them (same fields)
-    vectors: dict[int, Any]  # layer -> [d_model] tensor (opaque to the UI; handed back to the engine)
-    cwe: dict[int, Any] | None = None  # layer -> engine.build.CweDirections or its record; None: not recorded
-    left_out: tuple[str, ...] = ()  # imported vectors (method "given"): the loaded pairs they were built from
-
-    @property
-    def given(self) -> bool:
-        """Imported, not built here: every evaluation steers with them as they are, in every fold."""
-        from steertui.engine.vectors import GIVEN
-
-        return self.method == GIVEN
 
 
 @dataclass

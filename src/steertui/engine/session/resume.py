@@ -11,30 +11,17 @@ from typing import TYPE_CHECKING, Any
 from steertui.engine.session import schema as S
 from steertui.engine.session.recorder import SessionRecorder
 from steertui.engine.session.replay import summarize
-from steertui.engine.vectors import GIVEN
+from steertui.engine.vectors import GIVEN, SteeringVectors
 
 if TYPE_CHECKING:  # pragma: no cover
     from steertui.engine.layers import LayersReport
 
 
 @dataclass(frozen=True)
-class RecordedVectors:
-    """The vectors of one ``build_vectors`` step: their name in the session, method and per-layer diagnostics
-    as recorded, and the vectors from the sidecar (layer -> [d_model] tensor)."""
-
-    name: str
-    method: str
-    diagnostics: list[Any]  # schema.DiagnosticsRec (the fields of vectors.LayerDiagnostics)
-    vectors: dict[int, Any]
-    cwe: dict[int, Any]  # layer -> schema.CweDirectionsRec (the fields of build.CweDirections); {} when not recorded
-    left_out: tuple[str, ...] = ()  # imported vectors: the loaded pairs they were built from
-
-
-@dataclass(frozen=True)
 class ResumedSession:
     recorder: SessionRecorder
     steps: list[str]  # "i. kind: summary" per recorded step
-    vectors: RecordedVectors | None  # the last vectors built in the session, None when it built none
+    vectors: SteeringVectors | None  # the last vectors built or imported in the session, as recorded; None: none
     layers: "LayersReport"
     evaluation: Any = None  # engine.evaluate.EvalResult of the last evaluate step, from its record; None: none
     continuation: Any = None  # engine.ops.Continuation of the last generate step, from its record; None: none
@@ -161,7 +148,7 @@ def resume(path: str | os.PathLike[str], *, model: str | None = None, dataset_pa
     if builds:
         last = builds[-1]
         imported = last.kind == "import_vectors"
-        vectors = RecordedVectors(last.inputs.vector, GIVEN if imported else last.inputs.method,
+        vectors = SteeringVectors(last.inputs.vector, GIVEN if imported else last.inputs.method,
                                   list(last.outputs.diagnostics), rec.vectors[last.inputs.vector],
                                   {c.layer: c for c in last.outputs.cwe_directions},
                                   tuple(last.inputs.left_out) if imported else ())
