@@ -69,8 +69,8 @@ current alpha (of its CWE, or all): per file its truth (V vulnerable, P patched)
 (`✗` where the vector flipped it), unsteered score, shift with the vector and with the random control (the mean
 over the controls, and how many flipped it), and the patched file's KL. The files the vector flipped come first,
 then the largest shifts beyond the control. Enter on a file selects its pair (the code, the next tokens and the
-lens follow it); `f` shows the same cell's files of one CWE, then the next; `h` again returns. From the per-file records: an opened session written before they were kept
-has none.
+lens follow it); `f` shows the same cell's files of one CWE, then the next; `h` again returns. From the
+per-file records: an opened session written before they were kept has none.
 
 **A cell picked from the grid is picked on these held-out files**: its own numbers are then optimistic (the
 best of 28 or more cells). The last line (from 20 rows of the pane; `z` zooms) says by how much: each fold's
