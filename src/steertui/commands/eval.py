@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--controls", type=positive_int, default=1, metavar="K",
                    help="random vectors of equal norm per fold and layer (default 1); the random columns are their "
                    "means, and a shift counts only beyond the control that moved the verdict most")
+    p.add_argument("--attribution", action="store_true",
+                   help="split each held-out file's steered shift: 'direct' what the added vector writes straight "
+                   "into the answer logits, 'through' what the layers after it change (their attention and MLP); "
+                   "the rest is the final norm's. One more forward of two rows per file and cell")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
     p.add_argument("--cwe", action="append", metavar="CWE",
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
                             controls=args.controls, vector=imported.name if imported is not None else None,
-                            together=args.together)
+                            together=args.together, attribution=args.attribution)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -265,14 +269,17 @@ def _print_table(result, parts) -> None:
     table = Table(header_style="bold")
     from steertui.engine.ops import CONTROL_SE, beyond_control, spans_grid, steered_layers, within_control
 
-    for col in ("layer", "alpha", "raw", "cwe", "n", "shift", "acc", "base acc", "flip", "rand shift",
+    split = ("direct", "through") if s.attribution else ()
+    for col in ("layer", "alpha", "raw", "cwe", "n", "shift", *split, "acc", "base acc", "flip", "rand shift",
                 "vs rand", "rand flip", "KL", "rand KL", "yes rate", "mass"):
         table.add_column(col, justify="right" if col != "cwe" else "left")
     for r in result.rows:
         raw = sorted(set(r.raw_alpha))
         raw_text = f"{raw[0]:.3g}" if len(raw) == 1 else (f"{raw[0]:.3g}..{raw[-1]:.3g}" if raw else "")
         shift = f"[dim]{r.shift:+.3f}[/]" if within_control(r) else f"{r.shift:+.3f}"
-        table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, f"{r.accuracy:.2f}",
+        parts = (f"{r.direct_shift:+.3f}", f"{r.through_shift:+.3f}") if s.attribution else ()
+        table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", raw_text, r.cwe, str(r.n), shift, *parts,
+                      f"{r.accuracy:.2f}",
                       f"{r.baseline_accuracy:.2f}", f"{r.flip_rate:.2f}",
                       f"{r.random_shift:+.3f}" + (f" ({r.random_shift_max:+.2f})" if s.controls > 1 else ""),
                       beyond_control(r), f"{r.random_flip_rate:.2f}", f"{r.kl:.4f}",
@@ -282,6 +289,11 @@ def _print_table(result, parts) -> None:
     console.print(table)
     console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; a "
                   "dim shift (and grid cell) is within them, or no larger than the random shift")
+    if s.attribution:
+        console.print("direct: the mean of what the added vector writes straight into logit(yes) − logit(no) at the "
+                      "answer slot; through: the mean change of the later layers' attention and MLP parts (the "
+                      "network's response); shift − direct − through is the final norm's (its frozen scale differs "
+                      "between the two sides)")
     if s.controls > 1:
         console.print(f"{s.controls} random controls per fold and layer: rand shift, rand flip and the yes rate's "
                       "control are their means; in brackets the control shift of largest magnitude; rand KL is the "

@@ -22,7 +22,8 @@ Protocol (what ``steertui eval`` runs):
 
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
-also the KL, the vector's and every control's); the rows are computed from those records only
+also the KL, the vector's and every control's; with ``attribution`` every file its steered shift's direct and
+later-layer parts, :func:`_split_shift`); the rows are computed from those records only
 (:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
 its ``n`` and the standard error over pairs of its shift beyond the control's (``excess_se``).
 """
@@ -71,6 +72,9 @@ class EvalSettings:
     # all of ``layers`` steered at once, layer i at alpha × together[i] (in the alpha scale's unit): one row per
     # alpha, filed under the first layer; None: each layer alone
     together: tuple[float, ...] | None = None
+    # split every held-out file's steered verdict score (engine.attribution, one more forward of two rows per file
+    # and cell): what the added vector writes straight into the answer, and what the layers after it change
+    attribution: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas),
@@ -107,6 +111,10 @@ class EvalRow:
     # the largest mean KL of any one random control (with one control: random_kl); a vector's fluency cost is
     # comparable to the controls' when kl is within their range
     random_kl_max: float = float("nan")
+    # with EvalSettings.attribution: the mean of the shift's direct part (what the added vector writes straight
+    # into the answer) and of the later layers' part (their attention and MLP, changed by the push); NaN without
+    direct_shift: float = float("nan")
+    through_shift: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -239,6 +247,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     kl = {key: [float("nan")] * n for key in steered}
     rkl = {key: [[float("nan")] * n for _ in range(settings.controls)] for key in steered}  # per control, pair
     raws = {key: [float("nan")] * len(fold_idx) for key in steered}
+    # with settings.attribution, per file: the shift's direct part and the later layers' part
+    direct = {key: [None] * (2 * n) for key in steered}
+    through = {key: [None] * (2 * n) for key in steered}
     fold_of: dict[int, int] = {}
     folds_info = []
     for f, test in enumerate(fold_idx):
@@ -287,6 +298,10 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                               base_t)
                     for j, i in enumerate(test):
                         rkl[(K, a)][c][i] = k_r[j]
+                if settings.attribution:
+                    for i in test_s:
+                        direct[(K, a)][i], through[(K, a)][i] = _split_shift(
+                            model, prompts[i].text, sv, answers, cancel)
                 what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
                 tick(f"fold {f + 1}/{len(fold_idx)} {what} alpha {a:g}")
 
@@ -304,7 +319,8 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                          "random_scores": [float(x) for x in rand[(K, a)][:, i]],
                          "kl": kl[(K, a)][pi] if patched else None,
                          "random_kl": rkl[(K, a)][0][pi] if patched else None,
-                         "random_kls": [r[pi] for r in rkl[(K, a)]] if patched else None}
+                         "random_kls": [r[pi] for r in rkl[(K, a)]] if patched else None,
+                         "direct": direct[(K, a)][i], "through": through[(K, a)][i]}
                         for K, _ in groups for a in settings.alphas],
         })
     cwes = sorted({p.cwe for p in pairs}, key=lambda c: int(c.split("-")[1]) if c.split("-")[-1].isdigit() else 0)
@@ -354,6 +370,25 @@ def _by_pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str,
 def _controls(x: dict[str, Any]) -> list[float]:
     """A steered record's score under each random control (``random_score`` is the first)."""
     return list(x.get("random_scores") or [x["random_score"]])
+
+
+def _split_shift(model: "LoadedModel", prompt: str, steers: list[Steer], answers: AnswerTokens,
+                 cancel: Cancel | None) -> tuple[float, float]:
+    """(direct, through) of the verdict score's shift on ``prompt`` with ``steers``
+    (``attribution.verdict_attribution``): ``direct`` what the added vectors write straight into the answer
+    (their own rows), ``through`` the change of the attention and MLP parts of the blocks after the first steered
+    one (what the network does with the push). The rest of the shift is the final norm's: its scale, frozen per
+    side, differs between the two sides, which rescales what the embeddings and the blocks up to the steered one
+    wrote (their residual is unchanged) and the constant."""
+    from steertui.engine.attribution import verdict_attribution
+
+    split = verdict_attribution(model, prompt, steers, answers=answers, cancel=cancel)
+    b, st = split.baseline, split.steered
+    first = min(s.layer for s in steers)
+    d = math.fsum(p.steer for p in st.layers)
+    t = math.fsum((q.attn + (q.mlp or 0.0)) - (p.attn + (p.mlp or 0.0))
+                  for p, q in zip(b.layers, st.layers) if q.layer > first)
+    return d, t
 
 
 def _control_kls(x: dict[str, Any]) -> list[float]:
@@ -413,6 +448,8 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
                     random_shift_max=max(r_shift, key=abs),
                     random_kl_max=max((x for x in per_kl if not math.isnan(x)), default=float("nan")),
+                    direct_shift=_mean([x["direct"] for x in st if x.get("direct") is not None]),
+                    through_shift=_mean([x["through"] for x in st if x.get("through") is not None]),
                 ))
     return rows
 

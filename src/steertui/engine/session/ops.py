@@ -175,7 +175,9 @@ def file_records(inputs: S.EvaluateInputs, files: list[dict[str, Any]]) -> list[
             p_yes=float(f["p_yes"]), p_no=float(f["p_no"]), baseline_score=float(f["baseline_score"]),
             score=[float(x["score"]) for x in st], random_scores=[float(r) for x in st for r in x["random_scores"]],
             kl=[float(x["kl"]) for x in st] if patched else [],
-            random_kl=[float(r) for x in st for r in x["random_kls"]] if patched else []))
+            random_kl=[float(r) for x in st for r in x["random_kls"]] if patched else [],
+            direct=[float(x["direct"]) for x in st] if all(x.get("direct") is not None for x in st) else [],
+            through=[float(x["through"]) for x in st] if all(x.get("through") is not None for x in st) else []))
     return out
 
 
@@ -198,7 +200,8 @@ def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> 
                 "layer": cell[0], "alpha": cell[1],
                 "raw_alpha": coefs[position[rec.fold]] if len(coefs) > position[rec.fold] else float("nan"),
                 "score": rec.score[c], "random_score": randoms[0], "random_scores": randoms,
-                "kl": rec.kl[c] if rec.kl else None, "random_kl": kls[0] if kls else None, "random_kls": kls})
+                "kl": rec.kl[c] if rec.kl else None, "random_kl": kls[0] if kls else None, "random_kls": kls,
+                "direct": rec.direct[c] if rec.direct else None, "through": rec.through[c] if rec.through else None})
         files.append({"id": rec.id, "pair": rec.pair, "cwe": rec.cwe, "label": rec.label, "fold": rec.fold,
                       "threshold": thresholds[rec.fold], "p_yes": rec.p_yes, "p_no": rec.p_no,
                       "baseline_score": rec.baseline_score, "steered": steered})

@@ -247,6 +247,7 @@ class EvaluateInputs(_Model):
     controls: PosInt = 1  # absent in files written before it was recorded: one random control
     vector: VectorName | None = None  # a session vector steered in every fold; absent: built per fold
     together: list[float] | None = None  # one weight per layer: the layers steered at once; absent: each alone
+    attribution: bool = False  # each shift split into direct and later-layer parts; absent in older files: no
 
 
 class FoldRec(_Model):
@@ -257,7 +258,7 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last seven were added after files had been
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last nine were added after files had been
     written without them (``LATER_OUTPUTS``): None there means not recorded."""
 
     layer: NonNegInt
@@ -282,6 +283,8 @@ class EvalRowRec(_Model):
     excess_se: float | None = None
     random_shift_max: float | None = None
     random_kl_max: float | None = None
+    direct_shift: float | None = None
+    through_shift: float | None = None
 
 
 class EvalFileRec(_Model):
@@ -304,6 +307,9 @@ class EvalFileRec(_Model):
     random_scores: list[float]
     kl: list[float] = Field(default_factory=list)
     random_kl: list[float] = Field(default_factory=list)
+    # with the step's attribution, per cell: the shift's direct part and the later layers' part; else empty
+    direct: list[float] = Field(default_factory=list)
+    through: list[float] = Field(default_factory=list)
 
 
 # Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
@@ -312,7 +318,8 @@ class EvalFileRec(_Model):
 LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
     "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
-                 "rows[].excess_se", "rows[].random_shift_max", "rows[].random_kl_max", "files"),
+                 "rows[].excess_se", "rows[].random_shift_max", "rows[].random_kl_max", "rows[].direct_shift",
+                 "rows[].through_shift", "files"),
 }
 
 

@@ -412,7 +412,9 @@ def _check_eval_files(step: Any, where: str, file: str | os.PathLike[str]) -> No
         wants = {"score": (len(rec.score), (n_cells,)), "random_scores": (len(rec.random_scores),
                                                                          (n_cells * inputs.controls,)),
                  "kl": (len(rec.kl), (0, n_cells)),
-                 "random_kl": (len(rec.random_kl), (0, n_cells * inputs.controls))}
+                 "random_kl": (len(rec.random_kl), (0, n_cells * inputs.controls)),
+                 "direct": (len(rec.direct), (n_cells,) if inputs.attribution else (0,)),
+                 "through": (len(rec.through), (n_cells,) if inputs.attribution else (0,))}
         for name, (n, allowed) in wants.items():
             if n not in allowed:
                 raise SessionError(file, f"{key}.{name}", f"has {n} values, the step's {n_cells} cells (layers × "

@@ -132,7 +132,7 @@ class EvalPane(DataTable):
                 f"rflip {r.random_flip_rate:.2f} · "
                 f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} "
                 f"({random_kl_text(r, self.settings.controls if self.settings is not None else 1)}, "
-                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}")
+                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}{split_text(r)}")
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         view = self.parent
@@ -255,7 +255,7 @@ class GridTable(DataTable):
                 f"(rand {c.random_shift:+.2f}, vs rand {beyond_control(c)}) · flip {c.flip_rate:.2f} "
                 f"(rand {c.random_flip_rate:.2f}) · acc "
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
-                f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)})")
+                f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)}){split_text(c)}")
 
     def on_data_table_cell_highlighted(self, _event: DataTable.CellHighlighted) -> None:
         view = self.parent
@@ -322,6 +322,14 @@ def common_folder(ids: list[str]) -> str:
     first, last = min(ids), max(ids)
     n = next((i for i, (a, b) in enumerate(zip(first, last)) if a != b), min(len(first), len(last)))
     return first[:first.rfind("/", 0, n) + 1]
+
+
+def split_text(row: Any) -> str:
+    """An evaluation made with attribution (``eval --attribution``, then opened): the shift's direct part and the
+    later layers' part; "" without."""
+    if row.direct_shift != row.direct_shift:  # NaN: not computed
+        return ""
+    return f" · shift split: direct {row.direct_shift:+.2f}, through later layers {row.through_shift:+.2f}"
 
 
 def _layers(result: Any, layer: int) -> str:

@@ -1,0 +1,110 @@
+"""`eval --attribution`: each held-out file's steered shift split into what the added vector writes straight into
+the answer (its direct part) and what the layers after it change, checked against an independent
+``verdict_attribution`` of the same file, prompt and coefficient; recorded in a session and replayed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from steertui.cli import main
+from steertui.engine.attribution import verdict_attribution
+from steertui.engine.data import load_dataset
+from steertui.engine.evaluate import EvalSettings, evaluate
+from steertui.engine.session.export import import_vector
+from steertui.engine.steering import Steer
+from steertui.engine.verdict import sample_prompts
+
+VECTORS = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour-vuln.safetensors"
+
+
+def _mean(values) -> float:
+    return math.fsum(values) / len(values)
+
+
+def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_layers(demo_model):
+    pairs = [p for p in load_dataset("builtin").pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
+    v = import_vector(VECTORS, demo_model).vectors[1]
+    settings = EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8, vector="vuln", attribution=True)
+    result = evaluate(demo_model, pairs, settings, vectors={1: v})
+    prompts = {p.sample_id: p.text for p in sample_prompts(demo_model, [s for p in pairs for s in p.samples], pairs)}
+    checked = 0
+    for f in result.files:
+        for x in f["steered"]:
+            if x["alpha"] == 0.0:
+                assert x["direct"] == 0.0 and x["through"] == 0.0  # the two rows are the same computation
+                continue
+            split = verdict_attribution(demo_model, prompts[f["id"]], [Steer(1, v, x["raw_alpha"])])
+            b, s = split.baseline, split.steered
+            assert x["direct"] == s.layers[1].steer and x["raw_alpha"] == 3.0
+            # through: the blocks after the steered one (2 and 3); their parts' change
+            assert x["through"] == pytest.approx(sum(q.attn + q.mlp - p.attn - p.mlp
+                                                     for p, q in zip(b.layers[2:], s.layers[2:])), abs=1e-12)
+            # the rest is the final norm's rescaling of what was written before the push (the residual up to the
+            # steered block is the same on both sides) and of the constant; all of it adds up to the scored shift
+            norm = (s.embed - b.embed) + sum(q.attn + q.mlp - p.attn - p.mlp
+                                             for p, q in zip(b.layers[:2], s.layers[:2])) + (s.constant - b.constant)
+            shift = x["score"] - f["baseline_score"]
+            assert x["direct"] + x["through"] + norm == pytest.approx(shift, abs=1e-4)
+            assert abs(x["direct"]) > 0.05
+            checked += 1
+    assert checked == len(result.files) == 2 * len(pairs)
+    for r in result.rows:
+        group = [x for f in result.files if r.cwe in ("all", f["cwe"]) for x in f["steered"] if x["alpha"] == r.alpha]
+        assert r.direct_shift == _mean([x["direct"] for x in group])
+        assert r.through_shift == _mean([x["through"] for x in group])
+    plain = evaluate(demo_model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8,
+                                                     vector="vuln"), vectors={1: v})
+    assert all(math.isnan(r.direct_shift) for r in plain.rows)  # not asked: not computed
+    assert [r.shift for r in plain.rows] == [r.shift for r in result.rows]  # the scores are the same
+
+
+def _recorded(tmp_path, demo_model) -> Path:
+    """A session whose one step is a 2-layer × 2-alpha evaluation with attribution."""
+    from steertui.engine.session import SessionRecorder
+
+    builtin = load_dataset("builtin")
+    pairs = [p for p in builtin.pairs if p.cwe in ("cwe-22", "cwe-77")]
+    path = tmp_path / "split.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.evaluate(pairs, EvalSettings(layers=(2, 3), alphas=(-1.0, 1.0), alpha_scale="residual", folds=2,
+                                     kl_tokens=8, attribution=True))
+    rec.close()
+    return path
+
+
+def test_attribution_is_recorded_and_replayed(tmp_path, demo_model, capsys):
+    from steertui.engine.session import read_session
+
+    path = _recorded(tmp_path, demo_model)
+    step = read_session(path).steps[0]
+    assert step.inputs.attribution and all(len(f.direct) == len(f.through) == 4 for f in step.outputs.files)
+    assert all(r.direct_shift is not None and r.through_shift is not None for r in step.outputs.rows)
+    assert main(["replay", str(path), "--check"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "2", "--alpha=-1,1", "--folds", "2",
+                 "--kl-tokens", "8", "--alpha-scale", "residual", "--attribution"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "direct" in out and "through" in out and "the network's response" in out
+
+
+async def test_an_opened_session_shows_the_split_of_the_cell_under_the_cursor(tmp_path, demo_model):
+    from steertui.tui.app import SteerApp
+    from steertui.tui.panes.evaluate import GridTable
+
+    from test_tui import _settle
+
+    path = _recorded(tmp_path, demo_model)
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        grid = app.query_one(GridTable)
+        grid.focus()
+        await pilot.press("right")
+        cell = app.grid.cell(app.grid.layers[grid.cursor_row], app.grid.alphas[grid.cursor_column - 1])
+        detail = " ".join(str(app.query_one("#grid-detail").render()).split())
+        assert f"shift split: direct {cell.direct_shift:+.2f}, through later layers {cell.through_shift:+.2f}" \
+            in detail
