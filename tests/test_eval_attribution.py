@@ -57,7 +57,7 @@ def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_laye
         assert r.through_shift == _mean([x["through"] for x in group])
     plain = evaluate(demo_model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8,
                                                      vector="vuln"), vectors={1: v})
-    assert all(math.isnan(r.direct_shift) for r in plain.rows)  # not asked: not computed
+    assert all(r.direct_shift is None and r.through_shift is None for r in plain.rows)  # not asked: not computed
     assert [r.shift for r in plain.rows] == [r.shift for r in result.rows]  # the scores are the same
 
 
@@ -108,3 +108,44 @@ async def test_an_opened_session_shows_the_split_of_the_cell_under_the_cursor(tm
         detail = " ".join(str(app.query_one("#grid-detail").render()).split())
         assert f"shift split: direct {cell.direct_shift:+.2f}, through later layers {cell.through_shift:+.2f}" \
             in detail
+
+
+def test_a_model_whose_score_cannot_be_split_is_refused_before_any_forward(monkeypatch):
+    import torch
+
+    import tiny_models
+    from steertui.engine.model import LoadedModel
+    from steertui.errors import SteertuiError
+
+    hf, tok = tiny_models.build("gpt2")
+    model = LoadedModel.from_modules(hf, tok)
+    hf.transformer.ln_f = torch.nn.Identity()
+
+    def no_forward(*_args, **_kwargs):
+        raise AssertionError("a forward ran")
+
+    monkeypatch.setattr("steertui.engine.evaluate.pair_activations", no_forward)
+    pairs = load_dataset("builtin").pairs[:4]
+    with pytest.raises(SteertuiError, match="the final norm is a Identity, neither a LayerNorm nor an RMSNorm"):
+        evaluate(model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 1.0), attribution=True))
+
+
+async def test_y_makes_the_consoles_next_evaluation_split_each_shift(demo_model_path):
+    """`y` in the evaluation pane: the next `e` computes (and records) the split, and the line under the table
+    gives it; `y` again turns it off."""
+    from test_tui import _console, _settle
+
+    async with _console(demo_model_path, build=True) as (app, pilot):
+        await pilot.press("plus", "plus", "v", "y", "e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        got = app.evaluation
+        assert got.settings.attribution and app.recorder.steps[-1].inputs.attribution
+        row = got.rows[0]
+        assert row.alpha < 0 and row.direct_shift is not None and row.direct_shift != 0
+        detail = " ".join(str(app.query_one("#eval-detail").render()).split())
+        assert f"shift split: direct {row.direct_shift:+.2f}, through later layers {row.through_shift:+.2f}" in detail
+        await pilot.press("y", "e")
+        await _settle(app, pilot)
+        assert not app.evaluation.settings.attribution and "shift split" not in str(
+            app.query_one("#eval-detail").render())

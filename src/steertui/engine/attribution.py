@@ -93,6 +93,20 @@ def _norm_kind(norm: Any) -> tuple[str, float]:
                         "verdict attribution freezes the final norm's scale and knows only those two")
 
 
+def check_model(model: "LoadedModel") -> tuple[str, float]:
+    """(norm kind, eps) when ``model``'s verdict score can be split (a LayerNorm or RMSNorm final norm, a Linear
+    unembedding); else a SteertuiError naming the module (before any forward is spent)."""
+    import torch
+
+    adapter = model.adapter
+    kind, eps = _norm_kind(model.hf_module(adapter.final_norm))
+    head = model.hf_module(adapter.unembed)
+    if not isinstance(head, torch.nn.Linear):
+        raise SteertuiError(f"the unembedding {adapter.unembed} is a {type(head).__name__}, not a Linear",
+                            "verdict attribution reads the unembedding's rows for the two answers")
+    return kind, eps
+
+
 def _mlp_child(model: "LoadedModel") -> str | None:
     """``mlp`` when every block has a child module of that name (the MLP's output is read there), else None."""
     import torch
@@ -118,12 +132,8 @@ def verdict_attribution(model: "LoadedModel", prompt: str, steers: Iterable[Stee
 
     answers = answers or answer_tokens(model)
     adapter = model.adapter
-    norm = model.hf_module(adapter.final_norm)
-    kind, eps = _norm_kind(norm)
-    head = model.hf_module(adapter.unembed)
-    if not isinstance(head, torch.nn.Linear):
-        raise SteertuiError(f"the unembedding {adapter.unembed} is a {type(head).__name__}, not a Linear",
-                            "verdict attribution reads the unembedding's rows for the two answers")
+    norm, head = model.hf_module(adapter.final_norm), model.hf_module(adapter.unembed)
+    kind, eps = check_model(model)
     mlp = _mlp_child(model)
     check_cancel(cancel, "verdict attribution")
     with model.lock, torch.no_grad():

@@ -112,9 +112,9 @@ class EvalRow:
     # comparable to the controls' when kl is within their range
     random_kl_max: float = float("nan")
     # with EvalSettings.attribution: the mean of the shift's direct part (what the added vector writes straight
-    # into the answer) and of the later layers' part (their attention and MLP, changed by the push); NaN without
-    direct_shift: float = float("nan")
-    through_shift: float = float("nan")
+    # into the answer) and of the later layers' part (their attention and MLP, changed by the push); None without
+    direct_shift: float | None = None
+    through_shift: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -197,6 +197,10 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         if missing:
             raise SteertuiError(f"vector {settings.vector!r} has no layer {', '.join(map(str, missing))}",
                                 f"evaluate its layers {', '.join(map(str, sorted(vectors)))}")
+    if settings.attribution:  # a model whose score cannot be split is refused before any forward
+        from steertui.engine.attribution import check_model
+
+        check_model(model)
     answers = answer_tokens(model, settings.yes, settings.no)
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
@@ -391,6 +395,11 @@ def _split_shift(model: "LoadedModel", prompt: str, steers: list[Steer], answers
     return d, t
 
 
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    """The mean of ``values``, None when any is None (not computed)."""
+    return None if not values or any(v is None for v in values) else _mean(values)
+
+
 def _control_kls(x: dict[str, Any]) -> list[float]:
     """A patched file's KL under each random control (``random_kl`` is the first's; records made before every
     control's KL was kept hold that one only)."""
@@ -448,8 +457,8 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
                     random_shift_max=max(r_shift, key=abs),
                     random_kl_max=max((x for x in per_kl if not math.isnan(x)), default=float("nan")),
-                    direct_shift=_mean([x["direct"] for x in st if x.get("direct") is not None]),
-                    through_shift=_mean([x["through"] for x in st if x.get("through") is not None]),
+                    direct_shift=_mean_or_none([x.get("direct") for x in st]),
+                    through_shift=_mean_or_none([x.get("through") for x in st]),
                 ))
     return rows
 

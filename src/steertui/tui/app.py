@@ -144,6 +144,7 @@ class SteerApp(Jobs, App):
         self.preview_due = False  # the steering changed since the next tokens on screen were computed
         self.preview_timer: Any = None
         self.by_layer = False  # `w` in the Tokens tab: the verdict's attribution by layer under the next tokens
+        self.split_shifts = False  # `y` in the evaluation pane: evaluations split each shift (attribution)
         self.preview_worker: Worker | None = None
         self.screen_idle = threading.Event()  # cleared while a job's message waits to be shown (tui.jobs)
         self.screen_idle.set()
@@ -689,7 +690,16 @@ class SteerApp(Jobs, App):
             alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
             settings = layer_eval_settings(d.layer, alpha, method, vector)
             self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
+        settings = dataclasses.replace(settings, attribution=self.split_shifts)
         self._start_shown("eval", lambda: self.eval_job(pairs, settings))
+
+    def action_toggle_split(self) -> None:
+        """`y` in the evaluation pane: the next e, a and x split each file's shift into the vector's direct
+        read-out and the later layers' response (engine.evaluate's attribution), or stop doing so."""
+        self.split_shifts = not self.split_shifts
+        self.notify("the next e, a and x split each shift: what the vector writes straight into the answer, and "
+                    "what the layers after it change (one more forward of two rows per file and cell)"
+                    if self.split_shifts else "the next e, a and x do not split the shifts", title="evaluation")
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
@@ -707,11 +717,12 @@ class SteerApp(Jobs, App):
         if len(weights) > 1:
             self._job_status("alpha sweep", f"sweeping layers {'+'.join(map(str, sorted(weights)))} at once "
                              f"over ×±{SET_SWEEP:g}")
-            self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(SET_SWEEP), *self.recipe(), together=weights)
+            self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(SET_SWEEP), *self.recipe(), together=weights,
+                           attribution=self.split_shifts)
             return
         top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
-        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe())
+        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe(), attribution=self.split_shifts)
 
     def steering_layers(self) -> dict[int, tuple[float, float]]:
         """Every steering layer, the pinned ones and the highlighted one, in order -> (its alpha in steps, the
@@ -741,7 +752,7 @@ class SteerApp(Jobs, App):
         self.query_one(EvalView).show_view("grid")
         self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")
         self.grid_job(self.eval_pairs(), tuple(d.layer for d in self.build.diagnostics), sweep_alphas(top),
-                      *self.recipe())
+                      *self.recipe(), attribution=self.split_shifts)
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""

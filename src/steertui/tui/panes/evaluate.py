@@ -41,7 +41,9 @@ files are not independent; `±?` under 2 pairs), `flip` and `rflip` the share of
 vector and the control,
 the accuracy before → after, `KL` the mean per-token KL(steered ‖ plain) on held-out patched files read as
 code (and the control's), the answer mass and the coefficient each fold applied. Alpha 0 must show exactly zero
-shift, flips and KL.
+shift, flips and KL. `y` makes the next `e`, `a` and `x` split each file's shift (as `steertui eval
+--attribution`): what the vector writes straight into the answer, and what the layers after it change; the detail
+lines then give both (one more forward of two rows per file and cell).
 
 **The layer was not chosen on held-out files**: the steering layer is picked in the Steer pane from
 diagnostics over all loaded pairs, the files evaluated here included. The line under the table says so.
@@ -327,7 +329,7 @@ def common_folder(ids: list[str]) -> str:
 def split_text(row: Any) -> str:
     """An evaluation made with attribution (``eval --attribution``, then opened): the shift's direct part and the
     later layers' part; "" without."""
-    if row.direct_shift != row.direct_shift:  # NaN: not computed
+    if row.direct_shift is None or row.through_shift is None:  # not computed
         return ""
     return f" · shift split: direct {row.direct_shift:+.2f}, through later layers {row.through_shift:+.2f}"
 
@@ -437,6 +439,8 @@ class EvalView(Vertical):
         Binding("w", "switch_view", "View", id="eval_view", tooltip="the table, the alpha sweep or the layer grid"),
         Binding("h", "files", "Files", id="eval_files",
                 tooltip="the held-out files behind the row, the cell or the sweep's current alpha"),
+        Binding("y", "app.toggle_split", "Split shifts", id="eval_split", show=False,
+                tooltip="the next e, a and x split each shift: the vector's direct read-out, the later layers'"),
     ]
 
     def __init__(self, table: EvalPane, **kwargs: Any) -> None:
