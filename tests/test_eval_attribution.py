@@ -145,7 +145,17 @@ async def test_y_makes_the_consoles_next_evaluation_split_each_shift(demo_model_
         assert row.alpha < 0 and row.direct_shift is not None and row.direct_shift != 0
         detail = " ".join(str(app.query_one("#eval-detail").render()).split())
         assert f"shift split: direct {row.direct_shift:+.2f}, through later layers {row.through_shift:+.2f}" in detail
-        await pilot.press("y", "e")
+        # the held-out files of that row: each file's parts in two more columns, the row's means of them
+        from steertui.engine.ops import held_out_files
+        from steertui.tui.panes.evaluate import FilesTable
+
+        await pilot.press("h")
+        await pilot.pause()
+        table, files = app.query_one(FilesTable), held_out_files(got, row.layer, row.alpha, row.cwe)
+        assert [str(c.label) for c in table.columns.values()][-2:] == ["direct", "through"]
+        assert str(table.get_row_at(0)[-2]) == f"{files[0].direct:+.2f}"
+        assert _mean([h.direct for h in files]) == row.direct_shift
+        await pilot.press("h", "y", "e")
         await _settle(app, pilot)
         assert not app.evaluation.settings.attribution and "shift split" not in str(
             app.query_one("#eval-detail").render())

@@ -335,6 +335,8 @@ class HeldOutFile:
     random_flips: int  # how many of the controls changed its verdict
     controls: int
     kl: float | None  # the patched file's KL(steered ‖ plain) read as code; None for a vulnerable file
+    direct: float | None = None  # with the evaluation's attribution: the shift's direct part; else None
+    through: float | None = None  # and the later layers' part
 
     @property
     def shift(self) -> float:
@@ -372,7 +374,8 @@ def held_out_files(result: EvalResult, layer: int, alpha: float, cwe: str = "all
         t, base = f["threshold"], f["baseline_score"]
         out.append(HeldOutFile(f["id"], f["pair"], f["cwe"], int(f["label"]), int(f["fold"]), t, base, x["score"],
                                math.fsum(controls) / len(controls),
-                               sum((c > t) != (base > t) for c in controls), len(controls), x["kl"]))
+                               sum((c > t) != (base > t) for c in controls), len(controls), x["kl"],
+                               x.get("direct"), x.get("through")))
     return sorted(out, key=lambda h: (not h.flipped, -abs(h.shift - h.random_shift), h.id))
 
 

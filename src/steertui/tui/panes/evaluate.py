@@ -344,16 +344,22 @@ class FilesTable(DataTable):
     """The held-out files of one cell of an evaluation (``engine.ops.held_out_files``); Enter selects a file's
     pair."""
 
+    COLUMNS = ("file", "", "yes", "shift", "rand", "score", "fold", "KL")
+    SPLIT = ("direct", "through")  # with the evaluation's attribution
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("file", "", "yes", "shift", "rand", "score", "fold", "KL")
+        self.add_columns(*self.COLUMNS)
         self.files: list[Any] = []
 
     def show_files(self, files: list[Any]) -> None:
         """One row per file, the most telling columns first (80 columns show them); the ids' common folder
-        prefix is left out (the line under the table gives the whole id)."""
-        self.clear()
+        prefix is left out (the line under the table gives the whole id). An evaluation with attribution adds
+        each file's direct and later-layer parts of its shift."""
+        split = bool(files) and all(h.direct is not None for h in files)
+        self.clear(columns=True)
+        self.add_columns(*self.COLUMNS, *(self.SPLIT if split else ()))
         self.files = files
         prefix = common_folder([h.id for h in files])
         scale = max((abs(h.shift) for h in files), default=0.0)
@@ -362,7 +368,8 @@ class FilesTable(DataTable):
             rand = f"{h.random_shift:+.2f}" + (f" {h.random_flips}/{h.controls}✗" if h.random_flips else "")
             self.add_row(h.id[len(prefix):], "V" if h.label else "P", Text(verdict, style="bold" if h.flipped else ""),
                          Text(f"{h.shift:+.2f}", style=delta_style(h.shift, scale)), rand, f"{h.baseline:+.2f}",
-                         str(h.fold), "" if h.kl is None else f"{h.kl:.3f}")
+                         str(h.fold), "" if h.kl is None else f"{h.kl:.3f}",
+                         *((f"{h.direct:+.2f}", f"{h.through:+.2f}") if split else ()))
         self.move_cursor(row=0)
 
     def detail(self) -> str:
