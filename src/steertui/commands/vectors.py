@@ -70,12 +70,9 @@ def _print(info) -> None:
     from rich.table import Table
 
     console = Console()
-    from steertui.engine.session.export import PLAIN_FORMAT
-
     what = "session (its sidecar)" if info.format == "session" else info.format
-    plain = info.format == PLAIN_FORMAT or any("format" not in a for a in info.about.values())
-    checked = ("no sha256 recorded in it: the column is computed here" if plain
-               else "every tensor matches its sha256")
+    checked = ("every tensor matches its sha256" if info.checked
+               else "no sha256 recorded in it: the column is computed here")
     console.print(f"{info.path} · {what} · {checked}")
     for name, layers in info.vectors.items():
         about = info.about.get(name, {})

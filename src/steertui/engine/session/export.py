@@ -48,6 +48,7 @@ class VectorFile:
     format: str
     about: dict[str, dict[str, Any]]  # name -> metadata (method, readout, read_at, model, ...)
     vectors: dict[str, dict[int, "torch.Tensor"]]
+    checked: bool = True  # False: the file records no sha256 (another tool's), the ones shown were computed here
 
     def choose(self, name: str | None) -> str:
         """The vector ``name`` names, or the file's only one when ``name`` is None; else a :class:`SessionError`
@@ -224,7 +225,8 @@ def read_vector_file(file: str | os.PathLike[str]) -> VectorFile:
         name, L = altered[0]
         raise SessionError(path, f"sha256 of {name} layer {L}", "the tensor does not match its sha256",
                            "the file was altered; export it again")
-    return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()})
+    return VectorFile(path, fmt, about, {n: dict(sorted(v.items())) for n, v in vectors.items()},
+                      checked=fmt != PLAIN_FORMAT)
 
 
 def _read_gguf(path: Path) -> VectorFile:
@@ -238,8 +240,8 @@ def _read_gguf(path: Path) -> VectorFile:
     if not vectors:
         raise SessionError(path, "tensors", "the GGUF file holds no direction.K tensor",
                            "give a control vector with at least one layer")
-    about = None
-    if STEERTUI_KEY in meta:
+    ours = STEERTUI_KEY in meta
+    if ours:
         try:
             about = json.loads(meta[STEERTUI_KEY])
             name, sha = about["name"], {int(L): s for L, s in about["sha256"].items()}
@@ -257,7 +259,7 @@ def _read_gguf(path: Path) -> VectorFile:
         about = {"name": name, "sha256": {str(L): vector_sha256(t) for L, t in sorted(vectors.items())},
                  "model_hint": str(meta.get("controlvector.model_hint", "")),
                  "architecture": str(meta.get("general.architecture", ""))}
-    return VectorFile(path, GGUF_FORMAT, {name: about}, {name: vectors})
+    return VectorFile(path, GGUF_FORMAT, {name: about}, {name: vectors}, checked=ours)
 
 
 @dataclass(frozen=True)
@@ -347,7 +349,7 @@ def import_vector(file: str | os.PathLike[str], model: Any, name: str | None = N
         notes.append(f"read at {about['read_at']}, added at {here}")
     if info.format == PLAIN_FORMAT:
         notes.append("a plain safetensors file: where and how it was read is not recorded")
-    if info.format == GGUF_FORMAT and "format" not in about:
+    if info.format == GGUF_FORMAT and not info.checked:  # another tool's control vector
         hint = about.get("model_hint") or ""
         notes.append(f"a GGUF control vector{f' for model type {hint}' if hint else ''}: direction.K is added at "
                      "block K's output, as steertui's layer K; how it was read is not recorded")
