@@ -309,7 +309,7 @@ def grid_table(result):
 
     from steertui.engine.ops import layer_alpha_grid, within_control
 
-    grid = layer_alpha_grid(result)
+    grid = layer_alpha_grid(result, picks={})  # the cells alone: the picks are printed under it
     unit = "residual norms" if result.settings.alpha_scale == "residual" else "raw"
     table = Table(title=f"verdict-score shift over all {grid.n} held-out files (random control), layer × alpha "
                         f"({unit})", header_style="bold")

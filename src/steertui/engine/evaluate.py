@@ -367,11 +367,11 @@ def _by_pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str,
     the standard error is taken over (a pair's two files are not independent)."""
     pairs: dict[str, list[float]] = {}
     for f, x in zip(group, steered):
-        pairs.setdefault(f["pair"], []).append(x["score"] - _mean(_controls(x)))
+        pairs.setdefault(f["pair"], []).append(x["score"] - _mean(control_scores(x)))
     return [_mean(v) for v in pairs.values()]
 
 
-def _controls(x: dict[str, Any]) -> list[float]:
+def control_scores(x: dict[str, Any]) -> list[float]:
     """A steered record's score under each random control (``random_score`` is the first)."""
     return list(x.get("random_scores") or [x["random_score"]])
 
@@ -426,20 +426,19 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                 st = [next(x for x in f["steered"] if x["layer"] == L and x["alpha"] == a) for f in group]
                 yes_b = [f["baseline_score"] > f["threshold"] for f in group]
                 yes_s = [x["score"] > f["threshold"] for f, x in zip(group, st)]
-                k = len(_controls(st[0])) if st else 1
+                k = len(control_scores(st[0])) if st else 1
                 # per control: its shift, flip rate and yes-rate over the group (the row: their means)
                 r_shift, r_flip, r_yes = [], [], []
                 for c in range(k):
-                    scores = [_controls(x)[c] for x in st]
+                    scores = [control_scores(x)[c] for x in st]
                     yes_r = [s > f["threshold"] for f, s in zip(group, scores)]
                     r_shift.append(_mean([s - f["baseline_score"] for f, s in zip(group, scores)]))
                     r_flip.append(_mean([float(p != q) for p, q in zip(yes_r, yes_b)]))
                     r_yes.append(_mean([float(p) for p in yes_r]))
                 truth = [bool(f["label"]) for f in group]
-                kls = [x["kl"] for x in st if x["kl"] is not None]
-                rkls = [x["random_kl"] for x in st if x["random_kl"] is not None]
+                patched = [x for x in st if x["kl"] is not None]  # the KLs are the patched files'
+                kls, rkls = [x["kl"] for x in patched], [x["random_kl"] for x in patched]
                 # per control: its mean KL over the group's patched files (the row: the largest)
-                patched = [x for x in st if x["kl"] is not None]
                 per_kl = [_mean([_control_kls(x)[c] for x in patched])
                           for c in range(len(_control_kls(patched[0])) if patched else 0)]
                 rows.append(EvalRow(
@@ -515,7 +514,7 @@ def _cell_scores(files: Sequence[dict[str, Any]]) -> dict[tuple[int, float], tup
             if x["alpha"] == 0:
                 continue
             excess, kls = cells.setdefault((x["layer"], x["alpha"]), ([], []))
-            excess.append(x["score"] - _mean(_controls(x)))
+            excess.append(x["score"] - _mean(control_scores(x)))
             if x["kl"] is not None:
                 kls.append(x["kl"])
     return cells

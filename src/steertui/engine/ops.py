@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from steertui.engine import gendiff, verdict
-from steertui.engine.evaluate import PICK_DIRECTIONS, EvalResult, EvalRow, EvalSettings, Picked, pick_on_other_folds
+from steertui.engine.evaluate import (PICK_DIRECTIONS, EvalResult, EvalRow, EvalSettings, Picked, control_scores,
+                                      pick_on_other_folds)
 from steertui.engine.lens import LensDiff, LensResult, lens_diff, logit_lens
 from steertui.errors import Cancel
 
@@ -370,7 +371,7 @@ def held_out_files(result: EvalResult, layer: int, alpha: float, cwe: str = "all
         x = next((x for x in f["steered"] if x["layer"] == layer and x["alpha"] == alpha), None)
         if x is None:
             continue
-        controls = list(x.get("random_scores") or [x["random_score"]])
+        controls = control_scores(x)
         t, base = f["threshold"], f["baseline_score"]
         out.append(HeldOutFile(f["id"], f["pair"], f["cwe"], int(f["label"]), int(f["fold"]), t, base, x["score"],
                                math.fsum(controls) / len(controls),
@@ -469,13 +470,15 @@ def within_control(row: EvalRow) -> bool:
     return abs(row.shift) <= control or (math.isfinite(se) and abs(row.shift - row.random_shift) <= CONTROL_SE * se)
 
 
-def layer_alpha_grid(result: EvalResult, cwe: str = "all") -> LayerAlphaGrid:
+def layer_alpha_grid(result: EvalResult, cwe: str = "all",
+                     picks: Mapping[str, Picked] | None = None) -> LayerAlphaGrid:
     """The :class:`LayerAlphaGrid` of ``result``: its rows of ``cwe`` (default: over all CWEs), by layer and
-    alpha."""
+    alpha, with ``picks`` (default: :func:`grid_picks` of ``result``, which do not depend on ``cwe``: another
+    CWE's grid of the same result passes its picks on)."""
     cells = {(r.layer, float(r.alpha)): r for r in result.rows if r.cwe == cwe}
     return LayerAlphaGrid(result, tuple(sorted(set(result.settings.layers))),
                           tuple(sorted(float(a) for a in set(result.settings.alphas))), cells, cwe,
-                          grid_picks(result))
+                          grid_picks(result) if picks is None else picks)
 
 
 def grid_picks(result: EvalResult, max_kl: float | None = None) -> dict[str, Picked]:

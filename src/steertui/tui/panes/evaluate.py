@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import (beyond_control, held_out_files, layer_alpha_grid, next_cwe, pick_text,
+from steertui.engine.ops import (beyond_control, grid_picks, held_out_files, layer_alpha_grid, next_cwe, pick_text,
                                  random_kl_text, steered_layers, sweep_curve, within_control)
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
@@ -158,6 +158,7 @@ class SweepView(Vertical, can_focus=True):
             f" [{MARK}]│[/] α"
         self.border_subtitle = "a: sweep alpha at the steering layer"
         self.curve: Any = None
+        self.picks: dict[str, Any] = {}  # engine.ops.grid_picks of the sweep shown
 
     def compose(self) -> ComposeResult:
         yield Static("a: sweep alpha at the steering layer (7 held-out evaluations)", id="sweep-note")
@@ -173,6 +174,7 @@ class SweepView(Vertical, can_focus=True):
     def show_sweep(self, sweep: Any, note: str, alpha: float | None = None) -> None:
         """``sweep``: an engine.ops.AlphaSweep; ``note``: how the layer was chosen; ``alpha``: the current one."""
         self.sweep, self.note, self.alpha = sweep, note, alpha
+        self.picks = grid_picks(sweep.result)  # picked once: every CWE's curve reads them
         self.show_curve(sweep.curve)
         self.border_subtitle = f"{sweep.result.source} · f: CWE · w: the grid"
 
@@ -187,7 +189,8 @@ class SweepView(Vertical, can_focus=True):
         self.query_one("#sweep-yes", SweepPlot).show(c.alphas, c.yes_rate, c.random_yes_rate, c.baseline_yes_rate,
                                                      limits=(0.0, 1.0), mark=self.alpha)
         # the alpha picked on the other folds (the grid's honest pick, over this sweep's alphas)
-        self.query_one("#sweep-pick", Static).update(pick_text(layer_alpha_grid(self.sweep.result, c.cwe)))
+        self.query_one("#sweep-pick", Static).update(pick_text(layer_alpha_grid(self.sweep.result, c.cwe,
+                                                                                 self.picks)))
         self.show_pick()
 
     def on_resize(self) -> None:
@@ -310,8 +313,8 @@ class GridView(Vertical):
     def action_cycle_cwe(self) -> None:
         grid = self.table.grid
         if grid is not None:
-            self.show_grid(layer_alpha_grid(grid.result, next_cwe(grid.result, grid.cwe)), self.table.marked,
-                           keep_cursor=True)
+            self.show_grid(layer_alpha_grid(grid.result, next_cwe(grid.result, grid.cwe), grid.picks),
+                           self.table.marked, keep_cursor=True)
 
     def show_detail(self) -> None:
         self.query_one("#grid-detail", Static).update(self.table.detail() if self.table.grid is not None else "")
