@@ -70,7 +70,9 @@ def control_vector_bytes(vectors: Mapping[int, "torch.Tensor"], model_hint: str,
     layers = sorted(vectors)
     if not layers or layers[0] < 1:
         raise ValueError(f"GGUF control vectors hold layers 1 and above, not {layers}")
-    data = {L: vectors[L].detach().to("cpu").float().contiguous().numpy().astype("<f4").tobytes() for L in layers}
+    from steertui.engine.steering import float32_bytes
+
+    data = {L: float32_bytes(vectors[L]) for L in layers}
     sizes = {len(b) // 4 for b in data.values()}
     if len(sizes) != 1:
         raise ValueError(f"the layers' vectors differ in size: {sorted(sizes)}")

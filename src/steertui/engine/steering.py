@@ -58,12 +58,17 @@ class Steer:
                 "sha256": self.sha256}
 
 
-def vector_sha256(vector: "torch.Tensor") -> str:
-    """sha256 of a vector's float32 little-endian bytes (stable across devices and dtypes of storage)."""
+def float32_bytes(vector: "torch.Tensor") -> bytes:
+    """A vector's float32 little-endian bytes, whatever its device and dtype of storage."""
     import numpy as np
 
     arr = vector.detach().to("cpu").float().contiguous().numpy().astype("<f4")
-    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+    return np.ascontiguousarray(arr).tobytes()
+
+
+def vector_sha256(vector: "torch.Tensor") -> str:
+    """sha256 of a vector's float32 little-endian bytes (stable across devices and dtypes of storage)."""
+    return hashlib.sha256(float32_bytes(vector)).hexdigest()
 
 
 def steer_columns(positions: str, generated_from: int | None) -> slice | None:

@@ -154,16 +154,9 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
                              truncated=list(result.truncated), files=file_records(inputs, result.files)), result
 
 
-def eval_cells(inputs: S.EvaluateInputs) -> list[tuple[int, float]]:
-    """The (layer, alpha) cells of an evaluation, in its rows' order: each layer (the first alone when the layers
-    are steered together, the key their rows are filed under), then each alpha."""
-    keys = list(inputs.layers) if inputs.together is None else list(inputs.layers[:1])
-    return [(K, float(a)) for K in keys for a in inputs.alphas]
-
-
 def file_records(inputs: S.EvaluateInputs, files: list[dict[str, Any]]) -> list[S.EvalFileRec]:
-    """``EvalResult.files`` as recorded (:class:`schema.EvalFileRec`): per cell, in :func:`eval_cells` order."""
-    cells = eval_cells(inputs)
+    """``EvalResult.files`` as recorded (:class:`schema.EvalFileRec`): per cell, in ``inputs.cells()`` order."""
+    cells = inputs.cells()
     out = []
     for f in files:
         st = f["steered"]
@@ -185,7 +178,7 @@ def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> 
     """The recorded file records as ``EvalResult.files`` again, field for field: each file's threshold is its
     fold's, each cell's coefficient the ``raw_alpha`` its ``all`` row gives for the file's fold (NaN where the
     rows do not record it). Empty for a session written before the files were recorded."""
-    cells, k = eval_cells(inputs), inputs.controls
+    cells, k = inputs.cells(), inputs.controls
     thresholds = {f.fold: f.threshold for f in outputs.folds}
     position = {fold: i for i, fold in enumerate(sorted(thresholds))}
     raw = {(r.layer, r.alpha): r.raw_alpha for r in outputs.rows if r.cwe == "all"}

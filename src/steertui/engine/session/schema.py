@@ -249,6 +249,12 @@ class EvaluateInputs(_Model):
     together: list[float] | None = None  # one weight per layer: the layers steered at once; absent: each alone
     attribution: bool = False  # each shift split into direct and later-layer parts; absent in older files: no
 
+    def cells(self) -> list[tuple[int, float]]:
+        """The (layer, alpha) cells of the evaluation, in its rows' order: each layer (the first alone when the
+        layers are steered together, the key their rows are filed under), then each alpha."""
+        keys = list(self.layers) if self.together is None else list(self.layers[:1])
+        return [(K, float(a)) for K in keys for a in self.alphas]
+
 
 class FoldRec(_Model):
     fold: NonNegInt

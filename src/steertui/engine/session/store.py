@@ -404,7 +404,7 @@ def _check_eval_files(step: Any, where: str, file: str | os.PathLike[str]) -> No
     """Each recorded file record has one score per cell of its step, ``controls`` random scores per cell, a KL per
     cell or none, and a fold the step records (``schema.EvalFileRec``)."""
     inputs, outputs = step.inputs, step.outputs
-    n_cells = (1 if inputs.together is not None else len(inputs.layers)) * len(inputs.alphas)
+    n_cells = len(inputs.cells())
     folds = {f.fold for f in outputs.folds}
     fix = "re-record the session (or delete the step's files to keep its rows alone)"
     for j, rec in enumerate(outputs.files):
