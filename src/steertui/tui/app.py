@@ -221,10 +221,8 @@ class SteerApp(Jobs, App):
         if self.recorder is not None and self.recorder.read_only is not None:
             self.notify(f"{self.recorder.read_only} — opened read-only: what you do here is not saved to it",
                         title="session", severity="warning", timeout=10, markup=False)
-        index = next((i for i, p in enumerate(self.dataset.pairs) if p.id == message.pair_id), None) \
-            if self.dataset is not None and message.pair_id else None
-        if index is not None:  # the pair it worked on last: the next tokens and the continuation are of it
-            self.query_one(DatasetPane).move_cursor(row=index)
+        if message.pair_id:  # the pair it worked on last: the next tokens and the continuation are of it
+            self.select_pair(message.pair_id)
         if message.vectors is not None:
             self._show_vectors(message.vectors)
             self._restore_steering(message.interventions)
@@ -418,12 +416,19 @@ class SteerApp(Jobs, App):
         if not 0 <= event.cursor_row < len(table.files):
             return
         pair_id = table.files[event.cursor_row].pair
-        index = next((i for i, p in enumerate(self.dataset.pairs) if p.id == pair_id), None)
-        if index is None:
+        if not self.select_pair(pair_id):
             self.notify(f"pair {pair_id} is not in the loaded data", title="held-out files", severity="warning")
             return
-        self.query_one(DatasetPane).move_cursor(row=index)
         self.notify(f"pair {pair_id} selected (o: its code, n: its next tokens)", title="held-out files")
+
+    def select_pair(self, pair_id: str) -> bool:
+        """Put the pairs' cursor on ``pair_id`` (its highlight updates the code and the live preview); False when
+        the loaded data has no such pair."""
+        index = next((i for i, p in enumerate(self.dataset.pairs) if p.id == pair_id), None) \
+            if self.dataset is not None else None
+        if index is not None:
+            self.query_one(DatasetPane).move_cursor(row=index)
+        return index is not None
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         """Enter on a cell of the layer grid: steer with its layer and alpha (the Steer pane's vectors, built on
