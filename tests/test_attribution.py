@@ -129,3 +129,36 @@ def test_a_steer_on_generated_tokens_adds_nothing_in_one_forward(demo_model):
     assert split.steered.to_dict() == split.baseline.to_dict()
     prompt_only = verdict_attribution(demo_model, prompt, [Steer(1, v, 4.0, positions="prompt")])
     assert prompt_only.steered.layers[1].steer != 0.0 and prompt_only.steered.check < 1e-4
+
+
+@pytest.mark.parametrize("arch", tiny_models.ARCHS)
+def test_a_scored_batch_splits_each_prompt_as_it_alone_would(arch):
+    """The evaluation's split is read in its scoring forwards: a left-padded batch of prompts of other lengths.
+    Each row's split equals the prompt's own (one forward of it alone), embeddings and positions included, and
+    reading the parts leaves the scores as they are without."""
+    from steertui.engine.attribution import ScoreSplitter
+    from steertui.engine.verdict import score_answers
+
+    from tolerances import FORWARD, logit_tol
+
+    hf, tok = tiny_models.build(arch)
+    model = LoadedModel.from_modules(hf, tok)
+    answers = AnswerTokens("a", "b", 5, 7)
+    prompts = ["int main(void) { return 0; }", "x = 1", "char *p = malloc(n); free(p); free(p);"]
+    v = torch.randn(model.d_model, generator=torch.Generator().manual_seed(3))
+    steers = [Steer(1, v, 1.5)]
+    split = ScoreSplitter(model, answers)
+    got = score_answers(model, prompts, answers, steers=steers, chunk_size=3, split=split)
+    plain = score_answers(model, prompts, answers, steers=steers, chunk_size=3)
+    assert torch.equal(got.score, plain.score) and torch.equal(got.logp_yes, plain.logp_yes)
+    tol = logit_tol(model, FORWARD)
+    for prompt, side in zip(prompts, got.attributions):
+        alone = verdict_attribution(model, prompt, steers, answers=answers).steered
+        assert side.score == pytest.approx(alone.score, abs=tol) and side.check < 1e-4
+        assert side.embed == pytest.approx(alone.embed, abs=tol)
+        for p, q in zip(side.layers, alone.layers):
+            assert (p.attn, p.mlp, p.steer) == pytest.approx((q.attn, q.mlp, q.steer), abs=tol)
+    base = score_answers(model, prompts, answers, chunk_size=3, split=split).attributions
+    assert all(p.steer == 0.0 for side in base for p in side.layers)
+    with pytest.raises(ValueError, match="the splitter reads"):
+        score_answers(model, prompts, AnswerTokens("a", "c", 5, 9), split=split)

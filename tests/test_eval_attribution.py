@@ -16,6 +16,7 @@ from steertui.engine.evaluate import EvalSettings, evaluate
 from steertui.engine.session.export import import_vector
 from steertui.engine.steering import Steer
 from steertui.engine.verdict import sample_prompts
+from tolerances import FORWARD, logit_tol
 
 VECTORS = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour-vuln.safetensors"
 
@@ -24,11 +25,27 @@ def _mean(values) -> float:
     return math.fsum(values) / len(values)
 
 
-def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_layers(demo_model):
+def _counting_forwards(monkeypatch) -> list[int]:
+    """Count the traced forwards the verdict scoring runs (``verdict.forward``), with their rows."""
+    import steertui.engine.verdict as verdict
+
+    calls, real = [], verdict.forward
+
+    def counted(model, texts, **kwargs):
+        calls.append(len(texts))
+        return real(model, texts, **kwargs)
+
+    monkeypatch.setattr(verdict, "forward", counted)
+    return calls
+
+
+def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_layers(demo_model, monkeypatch):
     pairs = [p for p in load_dataset("builtin").pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
     v = import_vector(VECTORS, demo_model).vectors[1]
     settings = EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8, vector="vuln", attribution=True)
+    calls = _counting_forwards(monkeypatch)
     result = evaluate(demo_model, pairs, settings, vectors={1: v})
+    with_split = list(calls)
     prompts = {p.sample_id: p.text for p in sample_prompts(demo_model, [s for p in pairs for s in p.samples], pairs)}
     checked = 0
     for f in result.files:
@@ -38,10 +55,13 @@ def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_laye
                 continue
             split = verdict_attribution(demo_model, prompts[f["id"]], [Steer(1, v, x["raw_alpha"])])
             b, s = split.baseline, split.steered
-            assert x["direct"] == s.layers[1].steer and x["raw_alpha"] == 3.0
+            # the evaluation reads its split in its own scoring forwards (a left-padded batch of the fold's
+            # files), the independent split in one forward of this file alone: the same math, another batch
+            tol = logit_tol(demo_model, FORWARD)
+            assert x["direct"] == pytest.approx(s.layers[1].steer, abs=tol) and x["raw_alpha"] == 3.0
             # through: the blocks after the steered one (2 and 3); their parts' change
             assert x["through"] == pytest.approx(sum(q.attn + q.mlp - p.attn - p.mlp
-                                                     for p, q in zip(b.layers[2:], s.layers[2:])), abs=1e-12)
+                                                     for p, q in zip(b.layers[2:], s.layers[2:])), abs=tol)
             # the rest is the final norm's rescaling of what was written before the push (the residual up to the
             # steered block is the same on both sides) and of the constant; all of it adds up to the scored shift
             norm = (s.embed - b.embed) + sum(q.attn + q.mlp - p.attn - p.mlp
@@ -55,10 +75,15 @@ def test_each_files_shift_splits_into_the_vectors_direct_part_and_the_later_laye
         group = [x for f in result.files if r.cwe in ("all", f["cwe"]) for x in f["steered"] if x["alpha"] == r.alpha]
         assert r.direct_shift == _mean([x["direct"] for x in group])
         assert r.through_shift == _mean([x["through"] for x in group])
+    calls.clear()
     plain = evaluate(demo_model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8,
                                                      vector="vuln"), vectors={1: v})
     assert all(r.direct_shift is None and r.through_shift is None for r in plain.rows)  # not asked: not computed
-    assert [r.shift for r in plain.rows] == [r.shift for r in result.rows]  # the scores are the same
+    assert [f["steered"] for f in plain.files] == [  # the scores are the same, bit for bit
+        [{**x, "direct": None, "through": None} for x in f["steered"]] for f in result.files]
+    # the split is read in the scoring forwards themselves: not one forward more, not one row more
+    assert calls == with_split
+    assert sum(calls) == len(result.files) * (1 + len(settings.alphas) * (1 + settings.controls))
 
 
 def _recorded(tmp_path, demo_model) -> Path:

@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attribution", action="store_true",
                    help="split each held-out file's steered shift: 'direct' what the added vector writes straight "
                    "into the answer logits, 'through' what the layers after it change (their attention and MLP); "
-                   "the rest is the final norm's. One more forward of two rows per file and cell")
+                   "the rest is the final norm's. Read in the scoring forwards themselves: no forward more")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
     p.add_argument("--cwe", action="append", metavar="CWE",

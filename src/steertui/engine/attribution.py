@@ -10,10 +10,12 @@ a constant (the norm's bias and the unembedding's, through ``W[yes] − W[no]``)
 attribution: what each part writes straight into the answer, not what it does through later layers; steering's
 indirect effect is the change of the later layers' parts between the two sides.
 
-Each block's part is read from one traced forward of two identical rows (baseline, steered), as the lens reads
-them: the block's output minus its input (the previous block's output, steered; the embeddings for block 0),
+The parts are read at the answer slot in the forward that scores the prompt (``steering.forward(read_parts=True)``):
+for the console's split one forward of two identical rows (baseline, steered), for an evaluation its own scoring
+forwards of a chunk of files (:class:`ScoreSplitter`, ``verdict.score_answers(split=...)``). A block's part is
+the block's output minus its input (the previous block's output, steered; the embeddings for block 0),
 split into the MLP's output (where the block has an ``mlp`` child) and the rest, the attention's. The parts are
-summed in float64 and checked against the score through the float32 head (:attr:`Attribution.check`).
+summed in float64 and checked against the scored logits (:attr:`Attribution.check`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from steertui.engine.lens import check_cancel
-from steertui.engine.steering import Steer, SteerPlan, steer_columns
+from steertui.engine.steering import Steer, SteerPlan, mlp_child, steer_columns
 from steertui.errors import Cancel, SteertuiError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,96 +109,93 @@ def check_model(model: "LoadedModel") -> tuple[str, float]:
     return kind, eps
 
 
-def _mlp_child(model: "LoadedModel") -> str | None:
-    """``mlp`` when every block has a child module of that name (the MLP's output is read there), else None."""
-    import torch
+class ScoreSplitter:
+    """The module docstring's read-out for one model and answer pair: the final norm's kind and eps, its scale
+    ``gamma``, the answer direction ``W[yes] − W[no]`` and the constant, in float64 on the CPU, taken once.
+    :meth:`side` splits one row of a forward's parts (``steering.forward(read_parts=True)``); the console's
+    split (:func:`verdict_attribution`) and the evaluation's (every scored file, ``score_answers(split=...)``)
+    are this one rule."""
 
-    blocks = model.hf_module(model.adapter.blocks)
-    ok = all(isinstance(getattr(b, "mlp", None), torch.nn.Module) for b in blocks)
-    return "mlp" if ok else None
+    def __init__(self, model: "LoadedModel", answers: "AnswerTokens | None" = None) -> None:
+        from steertui.engine.verdict import answer_tokens
+
+        self.answers = answers or answer_tokens(model)
+        self.kind, self.eps = check_model(model)
+        self.split = mlp_child(model) is not None
+        norm, head = model.hf_module(model.adapter.final_norm), model.hf_module(model.adapter.unembed)
+        w = head.weight.detach().double().cpu()
+        self.direction = w[self.answers.yes_id] - w[self.answers.no_id]  # [D]
+        self.gamma = norm.weight.detach().double().cpu()
+        beta = getattr(norm, "bias", None)
+        self.constant = float(beta.detach().double().cpu() @ self.direction) if beta is not None else 0.0
+        if head.bias is not None:
+            b = head.bias.detach().double().cpu()
+            self.constant += float(b[self.answers.yes_id] - b[self.answers.no_id])
+
+    def side(self, parts: dict[str, Any], row: int, deltas: dict[int, Any], score: float) -> Attribution:
+        """Row ``row`` of ``parts`` (:attr:`steertui.engine.steering.ForwardResult.parts`) split into direct
+        contributions; ``deltas`` (layer -> [D], :func:`steer_deltas`) what steering added to this row, ``score``
+        its verdict score (the check's reference)."""
+        import torch
+
+        out = parts["out"][row].detach().double().cpu()  # [n, D]
+        mlps = parts["mlp"][row].detach().double().cpu() if "mlp" in parts else None
+        x = out[-1]
+        if self.kind == "layernorm":
+            scale = 1.0 / float((x.var(unbiased=False) + self.eps).sqrt())
+        else:
+            scale = 1.0 / float((x.pow(2).mean() + self.eps).sqrt())
+        u = self.gamma * self.direction * scale
+
+        def read(c: Any) -> float:
+            return float(((c - c.mean()) if self.kind == "layernorm" else c) @ u)
+
+        embed = parts["embed"][row].detach().double().cpu()
+        prev, layers = embed, []
+        for i in range(out.shape[0]):
+            steer = deltas.get(i)
+            added = steer if steer is not None else torch.zeros_like(prev)
+            m = mlps[i] if mlps is not None else None
+            rest = out[i] - prev - added - (m if m is not None else 0.0)
+            layers.append(LayerPart(i, read(rest), None if m is None else read(m),
+                                    read(steer) if steer is not None else 0.0))
+            prev = out[i]
+        embed_part = read(embed)
+        total = embed_part + sum(p.total for p in layers) + self.constant
+        return Attribution(embed_part, tuple(layers), self.constant, float(score), abs(total - float(score)))
 
 
-def _tensor(output: Any) -> Any:
-    """A module's output tensor: itself, or the first element of a tuple (an MLP that returns extras)."""
-    return output[0] if isinstance(output, (tuple, list)) else output
+def steer_deltas(plan: SteerPlan) -> dict[int, Any]:
+    """What each layer's steers add at the answer slot of one forward (float64, CPU): ``alpha·v`` summed per
+    layer; a ``generated`` steer adds nothing in a single forward, so a layer with only those is left out."""
+    out = {}
+    for L in plan.layers:
+        added = [float(s.alpha) * s.vector.detach().double().cpu() for s, _ in plan.by_layer[L]
+                 if steer_columns(s.positions, None) is not None]
+        if added:
+            out[L] = sum(added[1:], added[0])
+    return out
 
 
 def verdict_attribution(model: "LoadedModel", prompt: str, steers: Iterable[Steer] = (), *,
                         answers: "AnswerTokens | None" = None, cancel: Cancel | None = None) -> VerdictAttribution:
     """The module docstring's split of ``prompt``'s verdict score at its last token, baseline against steered,
     from one traced forward (two identical rows when something is steered, row 1 steered)."""
-    import nnsight
     import torch
 
-    from steertui.engine.verdict import answer_tokens
+    from steertui.engine.steering import forward
 
-    answers = answers or answer_tokens(model)
-    adapter = model.adapter
-    norm, head = model.hf_module(adapter.final_norm), model.hf_module(adapter.unembed)
-    kind, eps = check_model(model)
-    mlp = _mlp_child(model)
+    splitter = ScoreSplitter(model, answers)
+    answers = splitter.answers
     check_cancel(cancel, "verdict attribution")
     with model.lock, torch.no_grad():
         plan = SteerPlan(model, steers)
         ids = model.encode([prompt])["input_ids"]
-        R = 2 if plan else 1
-        rows = ids.expand(R, -1)
-        blocks = model.block_envoys()
-        enc = {"input_ids": rows, "attention_mask": torch.ones_like(rows)}
-        last = torch.tensor([rows.shape[1] - 1], device=rows.device)
-        keep = model.logits_only_at(last, enc["attention_mask"])  # the head's product at the answer slot only
-        with model.nn.trace({**enc, **keep}):
-            saved = nnsight.save({})
-            embed = model.envoy(adapter.embed).output[:, -1]
-            if adapter.pos_embed is not None:
-                embed = embed + model.envoy(adapter.pos_embed).output[..., -1, :]
-            saved["embed"] = embed.clone()
-            for i in range(adapter.n_layers):
-                if mlp is not None:
-                    saved[f"mlp{i}"] = _tensor(blocks[i].mlp.output)[:, -1].clone()
-                h = adapter.hidden(blocks[i].output)
-                plan.apply(h, i, rows=slice(1, 2))
-                saved[f"out{i}"] = h[:, -1].clone()
-        parts = {k: v.detach().double().cpu() for k, v in dict(saved).items()}
-        score32 = model.float32_head()(parts[f"out{adapter.n_layers - 1}"].float().to(model.device)).double().cpu()
-
-    w = head.weight.detach().double().cpu()
-    direction = w[answers.yes_id] - w[answers.no_id]  # [D]
-    gamma = norm.weight.detach().double().cpu()
-    beta = getattr(norm, "bias", None)
-    const = float(beta.detach().double().cpu() @ direction) if beta is not None else 0.0
-    if head.bias is not None:
-        b = head.bias.detach().double().cpu()
-        const += float(b[answers.yes_id] - b[answers.no_id])
-    # what each layer's steers add at the answer slot: in one forward, `generated` steers add nothing
-    deltas = {L: sum(float(s.alpha) * s.vector.detach().double().cpu() for s, _ in plan.by_layer[L]
-                     if steer_columns(s.positions, None) is not None) for L in plan.layers}
-    deltas = {L: d for L, d in deltas.items() if not isinstance(d, int)}
-
-    def side(r: int) -> Attribution:
-        x = parts[f"out{adapter.n_layers - 1}"][r]
-        if kind == "layernorm":
-            scale = 1.0 / float((x.var(unbiased=False) + eps).sqrt())
-        else:
-            scale = 1.0 / float((x.pow(2).mean() + eps).sqrt())
-        u = gamma * direction * scale
-
-        def read(c: Any) -> float:
-            return float(((c - c.mean()) if kind == "layernorm" else c) @ u)
-
-        prev = parts["embed"][r]
-        out = []
-        for i in range(adapter.n_layers):
-            cur = parts[f"out{i}"][r]
-            steer = deltas[i] if r == 1 and i in deltas else torch.zeros_like(cur)
-            m = parts[f"mlp{i}"][r] if mlp is not None else None
-            rest = cur - prev - steer - (m if m is not None else 0.0)
-            out.append(LayerPart(i, read(rest), None if m is None else read(m), read(steer) if r == 1 else 0.0))
-            prev = cur
-        embed_part = read(parts["embed"][r])
-        score = float(score32[r, answers.yes_id] - score32[r, answers.no_id])
-        total = embed_part + sum(p.total for p in out) + const
-        return Attribution(embed_part, tuple(out), const, score, abs(total - score))
-
-    return VerdictAttribution(prompt, answers, kind, mlp is not None, side(0), side(1) if plan else None,
-                              plan.describe())
+        rows = ids.expand(2 if plan else 1, -1)
+        res = forward(model, {"input_ids": rows, "attention_mask": torch.ones_like(rows)}, steers=plan.steers,
+                      steer_rows=slice(1, 2), logits_at="last", read_parts=True)
+        logits = res.logits.double().cpu()
+    scores = (logits[:, answers.yes_id] - logits[:, answers.no_id]).tolist()
+    baseline = splitter.side(res.parts, 0, {}, scores[0])
+    steered = splitter.side(res.parts, 1, steer_deltas(plan), scores[1]) if plan else None
+    return VerdictAttribution(prompt, answers, splitter.kind, splitter.split, baseline, steered, plan.describe())

@@ -23,7 +23,7 @@ Protocol (what ``steertui eval`` runs):
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
 also the KL, the vector's and every control's; with ``attribution`` every file its steered shift's direct and
-later-layer parts, :func:`_split_shift`); the rows are computed from those records only
+later-layer parts, :func:`split_shift`, read in the scoring forwards themselves); the rows are computed from those records only
 (:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
 its ``n`` and the standard error over pairs of its shift beyond the control's (``excess_se``).
 """
@@ -45,6 +45,7 @@ from steertui.errors import Cancel, CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from steertui.engine.attribution import Attribution
     from steertui.engine.data import Pair
     from steertui.engine.model import LoadedModel
 
@@ -72,8 +73,9 @@ class EvalSettings:
     # all of ``layers`` steered at once, layer i at alpha × together[i] (in the alpha scale's unit): one row per
     # alpha, filed under the first layer; None: each layer alone
     together: tuple[float, ...] | None = None
-    # split every held-out file's steered verdict score (engine.attribution, one more forward of two rows per file
-    # and cell): what the added vector writes straight into the answer, and what the layers after it change
+    # split every held-out file's steered verdict score (engine.attribution, read in the scoring forwards
+    # themselves: no forward more): what the added vector writes straight into the answer, and what the layers
+    # after it change
     attribution: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,11 +199,12 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         if missing:
             raise SteertuiError(f"vector {settings.vector!r} has no layer {', '.join(map(str, missing))}",
                                 f"evaluate its layers {', '.join(map(str, sorted(vectors)))}")
-    if settings.attribution:  # a model whose score cannot be split is refused before any forward
-        from steertui.engine.attribution import check_model
+    if settings.attribution:  # a model whose score cannot be split is refused first, before any forward
+        from steertui.engine.attribution import ScoreSplitter, check_model
 
         check_model(model)
     answers = answer_tokens(model, settings.yes, settings.no)
+    splitter = ScoreSplitter(model, answers) if settings.attribution else None
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
     labels = [s.label_int for s in samples]  # 1 = vulnerable (the dataset's label; see caveats)
@@ -235,12 +238,15 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     # the scores the other folds' training thresholds are fitted on.
     base = torch.full((2 * n,), float("nan"))
     logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no)
+    base_split: dict[int, Any] = {}  # with settings.attribution, each file's unsteered score split (same forwards)
     for test in fold_idx:
         test_s = test + [n + i for i in test]
         held = score_answers(model, [prompts[i].text for i in test_s], answers, chunk_size=settings.chunk_size,
-                             cancel=cancel)
+                             split=splitter, cancel=cancel)
         base[test_s] = held.score
         logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
+        if splitter is not None:
+            base_split.update(zip(test_s, held.attributions))
     tick("baseline scores")
 
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
@@ -285,8 +291,12 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                         else raw_alpha(float(a) * weight[L], resid[L], float(vec[L].norm())) for L in members}
                 raws[(K, a)][f] = coef[K]
                 sv = [Steer(L, vec[L], coef[L], label="vector") for L in members]
-                steered[(K, a)][test_s] = score(model, test_prompts, answers, steers=sv,
-                                                chunk_size=settings.chunk_size, cancel=cancel)
+                scored = score_answers(model, test_prompts, answers, steers=sv, chunk_size=settings.chunk_size,
+                                       split=splitter, cancel=cancel)
+                steered[(K, a)][test_s] = scored.score
+                if splitter is not None:  # read in the scoring forwards: no forward of its own
+                    for i, split in zip(test_s, scored.attributions):
+                        direct[(K, a)][i], through[(K, a)][i] = split_shift(base_split[i], split, min(members))
                 for c in range(settings.controls):
                     rand[(K, a)][c, test_s] = score(
                         model, test_prompts, answers, steers=[Steer(L, controls[L][c], coef[L], label="random")
@@ -302,10 +312,6 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                               base_t)
                     for j, i in enumerate(test):
                         rkl[(K, a)][c][i] = k_r[j]
-                if settings.attribution:
-                    for i in test_s:
-                        direct[(K, a)][i], through[(K, a)][i] = _split_shift(
-                            model, prompts[i].text, sv, answers, cancel)
                 what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
                 tick(f"fold {f + 1}/{len(fold_idx)} {what} alpha {a:g}")
 
@@ -376,22 +382,16 @@ def control_scores(x: dict[str, Any]) -> list[float]:
     return list(x.get("random_scores") or [x["random_score"]])
 
 
-def _split_shift(model: "LoadedModel", prompt: str, steers: list[Steer], answers: AnswerTokens,
-                 cancel: Cancel | None) -> tuple[float, float]:
-    """(direct, through) of the verdict score's shift on ``prompt`` with ``steers``
-    (``attribution.verdict_attribution``): ``direct`` what the added vectors write straight into the answer
-    (their own rows), ``through`` the change of the attention and MLP parts of the blocks after the first steered
-    one (what the network does with the push). The rest of the shift is the final norm's: its scale, frozen per
-    side, differs between the two sides, which rescales what the embeddings and the blocks up to the steered one
-    wrote (their residual is unchanged) and the constant."""
-    from steertui.engine.attribution import verdict_attribution
-
-    split = verdict_attribution(model, prompt, steers, answers=answers, cancel=cancel)
-    b, st = split.baseline, split.steered
-    first = min(s.layer for s in steers)
-    d = math.fsum(p.steer for p in st.layers)
+def split_shift(baseline: "Attribution", steered: "Attribution", first: int) -> tuple[float, float]:
+    """(direct, through) of a verdict score's shift from ``baseline`` to ``steered``, the same file's two splits
+    (``engine.attribution``) with steering from layer ``first`` on: ``direct`` what the added vectors write
+    straight into the answer (their own rows), ``through`` the change of the attention and MLP parts of the
+    blocks after ``first`` (what the network does with the push). The rest of the shift is the final norm's:
+    its scale, frozen per side, differs between the two sides, which rescales what the embeddings and the
+    blocks up to the steered one wrote (their residual is unchanged) and the constant."""
+    d = math.fsum(p.steer for p in steered.layers)
     t = math.fsum((q.attn + (q.mlp or 0.0)) - (p.attn + (p.mlp or 0.0))
-                  for p, q in zip(b.layers, st.layers) if q.layer > first)
+                  for p, q in zip(baseline.layers, steered.layers) if q.layer > first)
     return d, t
 
 

@@ -147,17 +147,37 @@ class ForwardResult:
     attention_mask: "torch.Tensor"
     logits: "torch.Tensor | None"
     hidden: dict[int, "torch.Tensor"]
+    # with read_parts, at each row's last real token: "embed" [B, D] (token + position embeddings), "out"
+    # [B, n_layers, D] (every block's output, after its steering) and, when every block has an MLP child,
+    # "mlp" [B, n_layers, D] (its output): what engine.attribution splits the verdict score into
+    parts: dict[str, "torch.Tensor"] | None = None
+
+
+def mlp_child(model: "LoadedModel") -> str | None:
+    """``mlp`` when every block has a child module of that name (its output is an attribution part), else None."""
+    import torch
+
+    blocks = model.hf_module(model.adapter.blocks)
+    return "mlp" if all(isinstance(getattr(b, "mlp", None), torch.nn.Module) for b in blocks) else None
+
+
+def _first_tensor(output: Any) -> Any:
+    """A module's output tensor: itself, or the first element of a tuple (an MLP that returns extras)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, steers: Iterable[Steer] = (),
             read_layers: Iterable[int] = (), read: str = "all", want_logits: bool = True,
-            logits_at: str = "all") -> ForwardResult:
+            logits_at: str = "all", steer_rows: slice = slice(None), read_parts: bool = False) -> ForwardResult:
     """One traced forward over a batch, applying ``steers`` and reading ``read_layers``.
 
     ``read``: ``all`` keeps ``[B, S, D]`` per layer, ``last`` keeps each row's last real token ``[B, D]``.
     ``logits_at``: ``all`` keeps ``[B, S, V]``; ``last`` keeps each row's last real token ``[B, V]``, which is
     what scoring a batch needs. "Last real" is read from the attention mask (left or right padding). For a model
     in bfloat16 or float16, ``last`` logits come from :meth:`LoadedModel.float32_head` (float32).
+    ``steer_rows``: the rows the steers are added to (all of them by default). ``read_parts``: also keep, at each
+    row's last real token, the embeddings, every block's output and every block's MLP output
+    (:attr:`ForwardResult.parts`), in the same forward.
     """
     import nnsight
     import torch
@@ -168,10 +188,12 @@ def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, stee
     # logits at the last token of a model in another dtype than float32 are read through the float32 head
     head32 = want_logits and logits_at == "last" and model.hf.dtype != torch.float32
     final = model.n_layers - 1
-    last_needed = max([plan.last_layer] + wanted + ([final] if head32 else []))
+    last_needed = max([plan.last_layer] + wanted + ([final] if head32 or read_parts else []))
     adapter, blocks = model.adapter, model.block_envoys()
-    rows = torch.arange(enc["input_ids"].shape[0], device=enc["input_ids"].device)
+    B = enc["input_ids"].shape[0]
+    rows = torch.arange(B, device=enc["input_ids"].device)
     last = last_real_columns(enc["attention_mask"]).to(rows.device)
+    mlp = mlp_child(model) if read_parts else None
     keep: dict[str, Any] = {}
     if logits_at == "last":  # the head computes the rows' last columns only (one column with left padding)
         columns, at = torch.unique(last, return_inverse=True)
@@ -179,20 +201,38 @@ def forward(model: "LoadedModel", texts: Sequence[str] | dict[str, Any], *, stee
     with model.lock, torch.no_grad():
         with model.nn.trace({**enc, **keep}):
             saved = nnsight.save({})
+            if read_parts:
+                embed = model.envoy(adapter.embed).output[rows, last]
+                if adapter.pos_embed is not None:  # [B, S, D], or [1, S, D] when the positions are one row
+                    pos = model.envoy(adapter.pos_embed).output
+                    embed = embed + pos.expand(B, -1, -1)[rows, last]
+                saved["embed"] = embed.clone()
             for i in range(last_needed + 1):
+                if mlp is not None:
+                    saved[f"mlp{i}"] = _first_tensor(getattr(blocks[i], mlp).output)[rows, last].clone()
                 h = adapter.hidden(blocks[i].output)
-                plan.apply(h, i)
+                plan.apply(h, i, rows=steer_rows)
                 if i in wanted:
                     saved[i] = (h[rows, last] if read == "last" else h).clone()
-                if head32 and i == final:
+                if read_parts:
+                    saved[f"out{i}"] = h[rows, last].clone()
+                elif head32 and i == final:
                     saved["final"] = h[rows, last].clone()
             if want_logits and not head32:
                 out = model.envoy(adapter.unembed).output
                 logits = (out if logits_at == "all" else out[rows, at if keep else last]).save()
         saved = dict(saved)
+        parts = None
+        if read_parts:
+            n = model.n_layers
+            parts = {"embed": saved.pop("embed"), "out": torch.stack([saved.pop(f"out{i}") for i in range(n)], 1)}
+            if mlp is not None:
+                parts["mlp"] = torch.stack([saved.pop(f"mlp{i}") for i in range(n)], 1)
+            if head32:
+                saved["final"] = parts["out"][:, final]
         if head32:
             logits = model.float32_head()(saved.pop("final"))
-    return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, saved)
+    return ForwardResult(enc["input_ids"], enc["attention_mask"], logits if want_logits else None, saved, parts)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from steertui.errors import Cancel, CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from steertui.engine.attribution import Attribution, ScoreSplitter
     from steertui.engine.data import Pair, Sample
     from steertui.engine.model import LoadedModel
 
@@ -114,6 +115,8 @@ class AnswerScores:
     score: "torch.Tensor"
     logp_yes: "torch.Tensor"
     logp_no: "torch.Tensor"
+    # with a ScoreSplitter: each prompt's score split into direct contributions, read in the scoring forward
+    attributions: "tuple[Attribution, ...] | None" = None
 
     @property
     def p_yes(self) -> "torch.Tensor":
@@ -126,27 +129,44 @@ class AnswerScores:
 
 def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *,
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
-                  cancel: Cancel | None = None) -> AnswerScores:
+                  split: "ScoreSplitter | None" = None, cancel: Cancel | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
-    last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first)."""
+    last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first). With ``split``, the
+    same forwards also keep each prompt's embeddings, block and MLP outputs at the answer slot, and every score
+    is split into its direct contributions (:attr:`AnswerScores.attributions`; no further forward; the scores
+    are the same as without)."""
     import torch
 
+    deltas = {}
+    if split is not None:
+        if split.answers != answers:
+            raise ValueError(f"the splitter reads {split.answers}, the scores {answers}")
+        from steertui.engine.attribution import steer_deltas
+        from steertui.engine.steering import SteerPlan
+
+        deltas = steer_deltas(SteerPlan(model, steers))
     out = []
+    parts: dict[int, Any] = {}
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
     for start in range(0, len(order), chunk_size):
         if cancel is not None and cancel.is_set():
             raise CancelledError(f"scoring cancelled after {start} of {len(prompts)} prompts")
         rows = order[start:start + chunk_size]
-        logits = forward(model, [prompts[r] for r in rows], steers=steers, logits_at="last").logits.float()
+        res = forward(model, [prompts[r] for r in rows], steers=steers, logits_at="last", read_parts=split is not None)
+        logits = res.logits.float()
         logp = logits.log_softmax(-1)[:, [answers.yes_id, answers.no_id]]
-        out.append((rows, (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu(), logp.cpu()))
+        vals = (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu()
+        out.append((rows, vals, logp.cpu()))
+        if split is not None:
+            parts.update({r: split.side(res.parts, j, deltas, float(vals[j])) for j, r in enumerate(rows)})
         if progress is not None:
             progress(min(start + chunk_size, len(prompts)), len(prompts))
     scores, logps = torch.zeros(len(prompts)), torch.zeros(len(prompts), 2)
     for rows, vals, lp in out:
         scores[rows] = vals
         logps[rows] = lp
-    return AnswerScores(scores, logps[:, 0], logps[:, 1])
+    attributions = tuple(parts[r] for r in range(len(prompts))) if split is not None else None
+    return AnswerScores(scores, logps[:, 0], logps[:, 1], attributions)
 
 
 def score(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *, steers: Sequence[Steer] = (),

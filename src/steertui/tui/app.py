@@ -703,7 +703,7 @@ class SteerApp(Jobs, App):
         read-out and the later layers' response (engine.evaluate's attribution), or stop doing so."""
         self.split_shifts = not self.split_shifts
         self.notify("the next e, a and x split each shift: what the vector writes straight into the answer, and "
-                    "what the layers after it change (one more forward of two rows per file and cell)"
+                    "what the layers after it change (read in the scoring forwards: no forward more)"
                     if self.split_shifts else "the next e, a and x do not split the shifts", title="evaluation")
 
     def action_sweep(self) -> None:

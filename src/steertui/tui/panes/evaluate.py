@@ -43,7 +43,7 @@ the accuracy before → after, `KL` the mean per-token KL(steered ‖ plain) on 
 code (and the control's), the answer mass and the coefficient each fold applied. Alpha 0 must show exactly zero
 shift, flips and KL. `y` makes the next `e`, `a` and `x` split each file's shift (as `steertui eval
 --attribution`): what the vector writes straight into the answer, and what the layers after it change; the detail
-lines then give both (one more forward of two rows per file and cell).
+lines then give both (read in the scoring forwards themselves: no forward more).
 
 **The layer was not chosen on held-out files**: the steering layer is picked in the Steer pane from
 diagnostics over all loaded pairs, the files evaluated here included. The line under the table says so.
