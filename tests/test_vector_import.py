@@ -32,7 +32,7 @@ def builtin():
     return load_dataset("builtin")
 
 
-def test_an_exported_vector_imports_as_it_was_saved(tour, exported, demo_model):
+def test_an_exported_vector_imports_as_it_was_saved(tour, exported, demo_model, tmp_path):
     doc = read_session(tour)
     held = read_vectors(doc, tour)["vuln"]
     got = import_vector(exported, demo_model)
@@ -47,10 +47,20 @@ def test_an_exported_vector_imports_as_it_was_saved(tour, exported, demo_model):
         import_vector(exported, demo_model, layers=[3])
     with pytest.raises(SessionError, match=r"holds no vector 'other' \(it holds: vuln\)"):
         import_vector(exported, demo_model, "other")
-    # the session's sidecar imports too, by name
-    side = import_vector(tour.with_suffix(".safetensors"), demo_model, "vuln")
+    # the session's sidecar imports too, by name, with the pairs it was built from
+    sidecar = tour.with_suffix(".safetensors")
+    side = import_vector(sidecar, demo_model, "vuln")
     assert all(torch.equal(side.vectors[L], held[L]) for L in held)
-    # this sidecar was written before sidecars named the pairs: nothing can be left out, and the import says so
+    assert side.pair_ids == got.pair_ids and not any("does not name the pairs" in n for n in side.notes)
+    # a sidecar written before sidecars named the pairs: nothing can be left out, and the import says so
+    with safe_open(str(sidecar), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    about = json.loads(meta["vectors"])
+    assert about["vuln"].pop("pair_ids") == list(got.pair_ids)
+    older = tmp_path / "older.safetensors"
+    save_file(tensors, str(older), metadata={**meta, "vectors": json.dumps(about)})
+    side = import_vector(older, demo_model, "vuln")
+    assert all(torch.equal(side.vectors[L], held[L]) for L in held)
     assert side.pair_ids == () and any("does not name the pairs" in n for n in side.notes)
 
 
@@ -335,6 +345,15 @@ async def test_console_opens_the_import_example_with_its_vector_given_and_both_l
             [iv.model_dump() for iv in doc.steering.interventions]
         assert app.evaluation.settings.vector == "vuln"  # its evaluation, as recorded
         assert app.recipe() == (app.method, "vuln")
+        # with its files' records: `h` lists the held-out files behind the row under the cursor
+        from steertui.engine.ops import held_out_files
+        from steertui.tui.panes.evaluate import FilesTable
+
+        await pilot.press("v", "h")
+        await pilot.pause()
+        row = app.evaluation.rows[0]
+        files = held_out_files(app.evaluation, row.layer, row.alpha, row.cwe)
+        assert len(files) == row.n > 0 and app.query_one(FilesTable).row_count == len(files)
 
 
 async def test_console_imports_from_the_i_box(tour, tmp_path, demo_model_path):
