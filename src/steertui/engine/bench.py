@@ -496,7 +496,7 @@ class Bench:
         if plan.wants("memory") and plan.memory_lengths:
             jobs += [("memory", lambda n=n: [self.extraction_memory(n)]) for n in plan.memory_lengths]
         if plan.wants("eval"):
-            jobs.append(("eval", lambda: [self.evaluation()]))
+            jobs.append(("eval", lambda: [self.evaluation(), self.evaluation_split()]))
         if plan.wants("startup"):
             jobs.append(("startup", lambda: [startup_row(plan.startup_repeats)]))
         for group, job in jobs:
@@ -830,6 +830,34 @@ class Bench:
                         extra={"files": files, "files_per_s": files / p.median,
                                "passes": {k: statistics.median(v) for k, v in parts.items()}})
         return row
+
+
+    def evaluation_split(self) -> BenchRow:
+        """The evaluation with ``attribution`` (each file's shift split, read in the scoring forwards) against the
+        same evaluation without: what the split costs on top."""
+        import dataclasses
+
+        from steertui.engine.evaluate import EvalSettings, evaluate
+
+        s = self.model
+        pairs = spread(self.pairs, self.plan.eval_pairs)
+        settings = EvalSettings(layers=(self.layer,), alphas=(ALPHA,), folds=self.plan.eval_folds)
+        split = dataclasses.replace(settings, attribution=True)
+        p = interleave(self.meter, lambda: evaluate(s, pairs, split), lambda: evaluate(s, pairs, settings),
+                       self.plan.repeats, warm=(lambda: None, lambda: None), min_seconds=1.5 * self.plan.min_seconds)
+        ours, base = p.ours_out, p.base_out
+
+        def scores(res):
+            return [(x["score"], x["random_scores"]) for f in res.files for x in f["steered"]]
+
+        same = scores(ours) == scores(base)
+        done = all(x["direct"] is not None for f in ours.files for x in f["steered"])
+        return self._row("evaluation split", p, tokens=len(ours.files), unit="held-out files", target=1.10,
+                         steertui="evaluate with attribution: each held-out file's shift split into direct and "
+                                  "through, read in the scoring forwards",
+                         baseline="the same evaluation without the split",
+                         check=f"scores bit for bit the same: {same}; every file split: {done}",
+                         check_ok=same and done)
 
 
 def spread(pairs: Sequence["Pair"], n: int | None) -> list["Pair"]:

@@ -14,7 +14,8 @@ Every public function takes ``model.lock`` and runs under ``torch.no_grad()``; t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from steertui.engine.steering import Steer, SteerPlan
@@ -113,11 +114,26 @@ class TokenDelta:
 @dataclass(frozen=True)
 class LensDelta:
     """Steered minus baseline at one layer: the target's probability change per position, and for each
-    position the tokens of both top-k lists (union) with both probabilities, largest |delta| first."""
+    position the tokens of both top-k lists (union) with both probabilities, largest |delta| first (``top``:
+    made when first read, from the union's ids and both sides' log-probs that the lens pass kept)."""
 
     layer: int
     target_delta: tuple[float, ...] | None
-    top: tuple[tuple[TokenDelta, ...], ...]
+    union: tuple[Any, Any, TokenDecoder] = field(repr=False, compare=False)  # ids [W, 2k], log-probs [2, W, 2k]
+
+    @cached_property
+    def top(self) -> tuple[tuple[TokenDelta, ...], ...]:
+        u_id, u_lp, dec = self.union
+        rows = []
+        for ids_w, base_w, steer_w in zip(u_id.tolist(), *u_lp.exp().tolist()):
+            first: dict[int, int] = {}  # each token once, at its first column
+            for j, t in enumerate(ids_w):
+                first.setdefault(t, j)
+            cols = sorted(first.values(), key=lambda j: -abs(steer_w[j] - base_w[j]))
+            ids = [ids_w[j] for j in cols]
+            rows.append(tuple(map(TokenDelta, ids, dec.many(ids), [base_w[j] for j in cols],
+                                  [steer_w[j] for j in cols])))
+        return tuple(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer,
@@ -199,6 +215,16 @@ class TokenDecoder:
             self.cache[tid] = self.tok.decode([tid])
         return self.cache[tid]
 
+    def many(self, ids: Iterable[int]) -> list[str]:
+        """The texts of ``ids``, in order (one loop: the lens decodes thousands of ids per call)."""
+        cache, decode, out = self.cache, self.tok.decode, []
+        for t in ids:
+            text = cache.get(t)
+            if text is None:
+                text = cache[t] = decode([t])
+            out.append(text)
+        return out
+
 
 def check_k(model: "LoadedModel", k: int) -> int:
     vocab = model.info.vocab_size
@@ -261,7 +287,7 @@ def lens_pass(model: "LoadedModel", ids: "torch.Tensor", plan: SteerPlan, steer_
         if target_id is not None:
             t_lp = (logp.gather(-1, tid[g0:g1].view(-1, 1, 1).expand(-1, R, 1)).squeeze(-1) if per_pos
                     else logp[..., target_id])
-            rec["t_lp"], rec["t_rank"] = t_lp, (logp > t_lp.unsqueeze(-1)).sum(-1) + 1
+            rec["t_lp"], rec["t_rank"] = t_lp, (logp > t_lp.unsqueeze(-1)).sum(-1, dtype=torch.int32) + 1
         if pair:
             union = top_id.reshape(g1 - g0, R * k)  # both rows' top-k, row 0's first
             rec["u_id"], rec["u_lp"] = union, logp.gather(-1, union.unsqueeze(1).expand(-1, R, -1))
@@ -294,14 +320,15 @@ def _build_result(model: "LoadedModel", prompt: str, ids: list[int], pos: list[i
     for i in sorted(data):
         rec = data[i]
         ids_k, probs_k = rec["top_id"][row].tolist(), rec["top_lp"][row].exp().tolist()  # [W][k], converted once
-        top = tuple(tuple(TokenProb(t, dec(t), p, r + 1) for r, (t, p) in enumerate(zip(ids_k[w], probs_k[w])))
-                    for w in range(len(pos)))
+        ranks = range(1, k + 1)
+        top = tuple(tuple(map(TokenProb, ids_w, dec.many(ids_w), probs_w, ranks))
+                    for ids_w, probs_w in zip(ids_k, probs_k))
         tp = tr = None
         if target[0] is not None:
             tp = tuple(rec["t_lp"][row].exp().tolist())
             tr = tuple(rec["t_rank"][row].tolist())
         layers.append(LensLayer(i, top, tp, tr))
-    return LensResult(prompt, tuple(ids), tuple(dec(t) for t in ids), tuple(pos), k, target[0], target[1],
+    return LensResult(prompt, tuple(ids), tuple(dec.many(ids)), tuple(pos), k, target[0], target[1],
                       tuple(layers), check, steers)
 
 
@@ -356,17 +383,9 @@ def lens_diff(model: "LoadedModel", prompt: str, steers: Iterable[Steer], *, k: 
         deltas = []
         for i in sorted(data):
             rec = data[i]
-            rows = []
-            u_id, u_p = rec["u_id"].tolist(), rec["u_lp"].exp().tolist()  # converted once: [W][2k], [2][W][2k]
-            for w in range(len(pos)):
-                seen: dict[int, TokenDelta] = {}
-                for j, t in enumerate(u_id[w]):
-                    if t not in seen:
-                        seen[t] = TokenDelta(t, dec(t), u_p[0][w][j], u_p[1][w][j])
-                rows.append(tuple(sorted(seen.values(), key=lambda d: -abs(d.delta))))
             td = None
             if tgt[0] is not None:
                 b_p, s_p = rec["t_lp"].exp().tolist()
                 td = tuple(sp - bp for bp, sp in zip(b_p, s_p))
-            deltas.append(LensDelta(i, td, tuple(rows)))
+            deltas.append(LensDelta(i, td, (rec["u_id"], rec["u_lp"], dec)))
         return LensDiff(base, steered, tuple(deltas))
