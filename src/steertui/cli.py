@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import bench, data, eval as eval_cmd, layers, replay, vectors, verdict
+    from steertui.commands import bench, data, eval as eval_cmd, layers, replay, report, vectors, verdict
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(sub)
     eval_cmd.register(sub)
     replay.register(sub)
+    report.register(sub)
     bench.register(sub)
     vectors.register(sub)
     verdict.register(sub)

@@ -204,12 +204,10 @@ def _picks(result, max_kl: float | None):
     return picks, None
 
 
-def _print_picks(result, picks, no_pick: str | None, max_kl: float | None) -> None:
-    from rich.console import Console
-
+def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, console=None) -> None:
     from steertui.engine.ops import beyond_control, steered_layers
 
-    console = Console() if sys.stdout.isatty() else Console(width=150)
+    console = console or _console()
     within = " within the KL limit" if max_kl is not None else ""
     if no_pick:
         console.print(f"[yellow]no cell picked on the other folds: {no_pick}[/]")
@@ -233,11 +231,17 @@ def _print_picks(result, picks, no_pick: str | None, max_kl: float | None) -> No
 
 
 
-def _print_table(result, parts) -> None:
+def _console():
+    """The console the tables print to: the terminal's width, or 150 columns when the output is not a terminal."""
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=150)
+
+
+def _print_table(result, parts, console=None) -> None:
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=150)
+    console = console or _console()
     a = result.answers
     s = result.settings
     console.print(f"source: [bold]{result.source}[/]  model: {result.model}  parts: {', '.join(parts)}")
@@ -250,7 +254,8 @@ def _print_table(result, parts) -> None:
                       "fold's training files; 'raw' is the coefficient applied, per fold)")
     else:
         console.print("alpha scale: raw (alpha multiplies the vector as built)")
-        if s.vector is not None and result.folds:  # a given vector's norm is the file's: say what alpha 1 adds
+        # a given vector's norm is the file's: say what alpha 1 adds (a recorded evaluation keeps no norms)
+        if s.vector is not None and result.folds and all("residual_norm" in f for f in result.folds):
             parts = []
             for L in s.layers:
                 resid = [f["residual_norm"][str(L)] for f in result.folds]

@@ -23,8 +23,8 @@ Protocol (what ``steertui eval`` runs):
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
 also the KL, the vector's and every control's; with ``attribution`` every file its steered shift's direct and
-later-layer parts, :func:`split_shift`, read in the scoring forwards themselves); the rows are computed from those records only
-(:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
+later-layer parts, :func:`split_shift`, read in the scoring forwards themselves); the rows are computed from
+those records only (:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
 its ``n`` and the standard error over pairs of its shift beyond the control's (``excess_se``).
 """
 
