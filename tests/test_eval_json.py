@@ -140,15 +140,17 @@ def test_residual_scale_alpha_one_adds_the_mean_residual_norm(demo_model, monkey
     pairs = load_dataset("builtin").pairs
     layers = (1, 2)
     applied = []  # (layer, label, norm of the vector the model gets) per scoring call that steers
-    real_score = evaluate_module.score
+    def spying(real):
+        def spy(session, prompts, answers, *, steers=(), **kw):
+            for s in steers:
+                # the model adds alpha * vector cast to float32 (steering.SteerPlan); measure that vector
+                applied.append((s.layer, s.label, float((float(s.alpha) * s.vector.detach().float()).norm())))
+            return real(session, prompts, answers, steers=steers, **kw)
+        return spy
 
-    def spy(session, prompts, answers, *, steers=(), **kw):
-        for s in steers:
-            # the model adds alpha * vector cast to float32 (steering.SteerPlan); measure that vector
-            applied.append((s.layer, s.label, float((float(s.alpha) * s.vector.detach().float()).norm())))
-        return real_score(session, prompts, answers, steers=steers, **kw)
-
-    monkeypatch.setattr(evaluate_module, "score", spy)
+    # the vector's scores come with the per-file records (score_answers), the controls' as scores alone (score)
+    for name in ("score", "score_answers"):
+        monkeypatch.setattr(evaluate_module, name, spying(getattr(evaluate_module, name)))
     res = evaluate(demo_model, pairs, EvalSettings(layers=layers, alphas=(1.0,), folds=2, kl_tokens=4,
                                                      alpha_scale="residual"))
     acts = pair_activations(demo_model, pairs, layers=list(layers))

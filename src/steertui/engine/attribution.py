@@ -132,6 +132,10 @@ class ScoreSplitter:
             b = head.bias.detach().double().cpu()
             self.constant += float(b[self.answers.yes_id] - b[self.answers.no_id])
 
+    def deltas(self, model: "LoadedModel", steers: Iterable[Steer]) -> dict[int, Any]:
+        """What ``steers`` add at the answer slot of one forward, per layer (:func:`steer_deltas`)."""
+        return steer_deltas(SteerPlan(model, steers))
+
     def side(self, parts: dict[str, Any], row: int, deltas: dict[int, Any], score: float) -> Attribution:
         """Row ``row`` of ``parts`` (:attr:`steertui.engine.steering.ForwardResult.parts`) split into direct
         contributions; ``deltas`` (layer -> [D], :func:`steer_deltas`) what steering added to this row, ``score``

@@ -17,7 +17,6 @@ from steertui.errors import Cancel, CancelledError, SteertuiError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from steertui.engine.attribution import Attribution, ScoreSplitter
     from steertui.engine.data import Pair, Sample
     from steertui.engine.model import LoadedModel
 
@@ -115,8 +114,9 @@ class AnswerScores:
     score: "torch.Tensor"
     logp_yes: "torch.Tensor"
     logp_no: "torch.Tensor"
-    # with a ScoreSplitter: each prompt's score split into direct contributions, read in the scoring forward
-    attributions: "tuple[Attribution, ...] | None" = None
+    # with a ScoreSplitter (engine.attribution): each prompt's score split into direct contributions
+    # (Attribution), read in the scoring forward
+    attributions: tuple[Any, ...] | None = None
 
     @property
     def p_yes(self) -> "torch.Tensor":
@@ -129,10 +129,11 @@ class AnswerScores:
 
 def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerTokens, *,
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
-                  split: "ScoreSplitter | None" = None, cancel: Cancel | None = None) -> AnswerScores:
+                  split: Any = None, cancel: Cancel | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
     last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first). With ``split``, the
-    same forwards also keep each prompt's embeddings, block and MLP outputs at the answer slot, and every score
+    same forwards (``split``: an ``engine.attribution.ScoreSplitter`` for these answers) also keep each prompt's
+    embeddings, block and MLP outputs at the answer slot, and every score
     is split into its direct contributions (:attr:`AnswerScores.attributions`; no further forward; the scores
     are the same as without)."""
     import torch
@@ -141,10 +142,7 @@ def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerT
     if split is not None:
         if split.answers != answers:
             raise ValueError(f"the splitter reads {split.answers}, the scores {answers}")
-        from steertui.engine.attribution import steer_deltas
-        from steertui.engine.steering import SteerPlan
-
-        deltas = steer_deltas(SteerPlan(model, steers))
+        deltas = split.deltas(model, steers)
     out = []
     parts: dict[int, Any] = {}
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
