@@ -131,11 +131,10 @@ def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerT
                   steers: Sequence[Steer] = (), chunk_size: int = 8, progress: Callable[[int, int], None] | None = None,
                   split: Any = None, cancel: Cancel | None = None) -> AnswerScores:
     """Verdict scores logit(yes) − logit(no) at the answer slot, and log p(yes), log p(no) from the same
-    last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first). With ``split``, the
-    same forwards (``split``: an ``engine.attribution.ScoreSplitter`` for these answers) also keep each prompt's
-    embeddings, block and MLP outputs at the answer slot, and every score
-    is split into its direct contributions (:attr:`AnswerScores.attributions`; no further forward; the scores
-    are the same as without)."""
+    last-position logits: one forward per chunk of ``chunk_size`` prompts (shortest first). With ``split`` (an
+    ``engine.attribution.ScoreSplitter`` for these answers), the same forwards also keep each prompt's embeddings,
+    block and MLP outputs at the answer slot, and every score is split into its direct contributions
+    (:attr:`AnswerScores.attributions`; no further forward; the scores are the same as without)."""
     import torch
 
     deltas = {}
