@@ -123,3 +123,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says, no_model
     assert main(["report", *[swap.get(a, a) for a in argv]]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err and err.startswith("steertui: error:")
+
+
+async def test_the_consoles_r_key_writes_the_report_beside_the_session(tour, capsys):
+    """`R` in the console: the session's report as HTML beside its file (what `steertui report FILE --html` writes
+    for the same steps), named in a notification; before any step there is nothing to report and the key is off."""
+    from test_tui import _settle, _until
+
+    from steertui.tui.app import SteerApp
+
+    async with SteerApp(session_file=str(tour)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.check_action("report", ()) is True
+        await pilot.press("R")
+        await _until(pilot, lambda: app.report_path is not None or app.failures)
+        assert not app.failures, app.failures
+        out = tour.with_suffix(".html")
+        assert app.report_path == str(out) and out.is_file()
+    html = out.read_text()
+    cli = tour.parent / "cli.html"
+    assert main(["report", str(tour), "--html", str(cli)]) == 0
+    capsys.readouterr()
+    assert html == cli.read_text()  # the same report, from the same steps
+
+
+async def test_no_report_before_a_step(demo_model_path):
+    from test_tui import _console
+
+    async with _console(demo_model_path) as (app, _pilot):
+        assert app.recorder is None and app.check_action("report", ()) is None

@@ -63,15 +63,33 @@ def run(args: argparse.Namespace) -> int:
     console = Console(record=saving, width=width)
     write_report(doc, path, console)
     if saving:
-        from steertui.atomic import atomic_write_text
-
-        if html is not None:
-            atomic_write_text(html, console.export_html(clear=False))
-        if text is not None:
-            atomic_write_text(text, console.export_text(clear=False))
+        save(console, html=html, text=text)
         saved = " and ".join(str(p) for p in (html, text) if p is not None)
         Console(stderr=True).print(f"report written to {saved}")
     return 0
+
+
+def save(console: Any, *, html: Path | None = None, text: Path | None = None) -> None:
+    """What a recording ``console`` printed, written atomically as HTML and/or plain text."""
+    from steertui.atomic import atomic_write_text
+
+    if html is not None:
+        atomic_write_text(html, console.export_html(clear=False))
+    if text is not None:
+        atomic_write_text(text, console.export_text(clear=False))
+
+
+def save_html(doc: Any, path: Path, out: Path) -> Path:
+    """The report of session ``doc`` (its file ``path``) written to ``out`` as HTML only (the console's report
+    key: nothing is printed)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, width=REPORT_WIDTH, file=io.StringIO())
+    write_report(doc, path, console)
+    save(console, html=out)
+    return out
 
 
 # ---- the report ---------------------------------------------------------------------------------------------

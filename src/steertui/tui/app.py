@@ -26,8 +26,8 @@ from steertui.errors import SteertuiError
 from steertui.tui.footer import SteerFooter
 from steertui.tui.jobs import STEER_GROUP, Jobs, describe
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
-                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, SteeringVectors, Swept,
-                                   TokensComputed, VectorsBuilt)
+                                   JobProgress, LayersProbed, ModelLoaded, ReportWritten, SessionOpened, SteeringVectors,
+                                   Swept, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane, EvalView, GridTable
@@ -101,6 +101,8 @@ class SteerApp(Jobs, App):
         Binding("e", "evaluate", "Evaluate", id="evaluate",
                 tooltip="held-out verdict shift of the steering layer at -a, 0, +a (of the pinned layers at "
                 "once, x-1, 0, x1) with a random control"),
+        Binding("R", "report", "Report", id="report", show=False,
+                tooltip="write the session's report as HTML beside its file (steertui report FILE --html)"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False,
                 tooltip="the running build, next-token, generation, evaluation, alpha-sweep or layer-grid job"),
         Binding("question_mark,f1", "help", "Help", id="help",
@@ -127,6 +129,7 @@ class SteerApp(Jobs, App):
         self.session_ready = False  # the session of --session is open (its SessionOpened shown)
         self.layers_report: Any = None
         self.failures: list[JobFailed] = []
+        self.report_path: str | None = None  # the last report written (R)
         self.alpha_steps: float = 0  # alpha in steps of ALPHA_STEP residual norms (whole, but for a restored one)
         self.restored: tuple[int, float, float] | None = None  # an opened session's (layer, steps, exact alpha)
         # layers kept in the steering when the cursor leaves them (space): layer -> (alpha steps, coefficient)
@@ -474,6 +477,10 @@ class SteerApp(Jobs, App):
         self.query_one(TokensView).show_tokens(message)
         self.query_one(LensPane).show_lens(message.result.lens, ", ".join(message.steers) or "no steering")
 
+    def on_report_written(self, message: ReportWritten) -> None:
+        self.report_path = message.path
+        self.notify(f"report written to {message.path}", title="session report", markup=False)
+
     def on_job_failed(self, message: JobFailed) -> None:
         self.failures.append(message)
         if message.job == "load model":
@@ -542,6 +549,8 @@ class SteerApp(Jobs, App):
             return None
         if action == "cancel" and not self.steer_jobs():
             return None
+        if action == "report" and (self.recorder is None or not self.recorder.steps):
+            return None
         return True
 
     def steer_jobs(self) -> list[Worker]:
@@ -552,6 +561,10 @@ class SteerApp(Jobs, App):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == STEER_GROUP:
             self.refresh_bindings()  # Escape is offered while a steering job runs
+
+    def action_report(self) -> None:
+        if self.recorder is not None and self.recorder.steps:
+            self.report_job()
 
     def action_build(self) -> None:
         if self.model is None or self.dataset is None:

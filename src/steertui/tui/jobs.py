@@ -19,7 +19,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
-                                   JobProgress, LayersProbed, ModelLoaded, SessionOpened, Swept,
+                                   JobProgress, LayersProbed, ModelLoaded, ReportWritten, SessionOpened, Swept,
                                    TokensComputed, VectorsBuilt)
 
 STEER_GROUP = "steer"  # the jobs that compute with the steering: one runs at a time, Escape cancels it
@@ -139,6 +139,18 @@ class Jobs:
                 return
             prompt = ops.verdict_prompt(self.model, pair)
             self.post(LayersProbed(probe_layers(self.model, prompt.text), f"the verdict prompt of {pair.id}"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="session report")
+    def report_job(self) -> None:
+        """The session's report (``steertui report FILE --html``) written beside its file as ``NAME.html``, from
+        the steps recorded so far; it reads the recording, never the model."""
+        from steertui.commands.report import save_html
+
+        with self.reporting("session report"):
+            rec = self.recorder
+            with rec.lock:
+                doc, path = rec.doc.model_copy(deep=True), rec.path
+            self.post(ReportWritten(str(save_html(doc, path, path.with_suffix(".html")))))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data", description="load data")
     def load_dataset(self) -> None:

@@ -107,3 +107,10 @@ class Gridded(Message):
     """The held-out evaluation of every layer at several alphas (residual units)."""
 
     grid: Any  # engine.ops.LayerAlphaGrid: the EvalResult and its cells by layer and alpha (plain data)
+
+
+@dataclass
+class ReportWritten(Message):
+    """The session's report, written as HTML beside its file."""
+
+    path: str
