@@ -18,6 +18,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="allow downloading a Hugging Face id that is not in the local cache")
 
 
+def add_session_file(parser: argparse.ArgumentParser) -> None:
+    """FILE, a saved session, and where a bare name is looked up (``--sessions-dir``)."""
+    parser.add_argument("file", metavar="FILE", help="a session .toml file (a bare name is also looked up in the "
+                        "sessions folder)")
+    parser.add_argument("--sessions-dir", metavar="DIR", help="where bare session names are looked up "
+                        "(default: $STEERTUI_SESSIONS, else the user data folder's sessions/)")
+
+
 def add_dataset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", metavar="P", default=argparse.SUPPRESS,
                         help="SecLLMHolmes checkout (the folder holding datasets/, or datasets/ itself)")

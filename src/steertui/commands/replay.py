@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from steertui.commands._common import add_session_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,13 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sha256 and the vectors' sidecar), re-run every step, and compare with the recording: token ids, texts "
         "and other discrete values exactly, floats within |replayed - recorded| <= 1e-4 + 1e-3*|recorded|. "
         "Exit 0: everything matches; 1: a step differs; 2: the session cannot be replayed.")
-    p.add_argument("file", metavar="FILE", help="a session .toml file (a bare name is also looked up in the "
-                   "sessions folder)")
+    add_session_file(p)
     p.add_argument("--check", action="store_true",
                    help="only verdicts and differences (no per-step summary of the replayed results)")
     p.add_argument("--json", action="store_true", help="print the per-step verdicts as JSON")
-    p.add_argument("--sessions-dir", metavar="DIR", help="where bare session names are looked up "
-                   "(default: $STEERTUI_SESSIONS, else the user data folder's sessions/)")
     p.add_argument("--dataset", metavar="P", default=argparse.SUPPRESS,
                    help="use this copy of the session's dataset (its files must match the recorded sha256)")
     p.add_argument("--model", metavar="M", default=argparse.SUPPRESS,

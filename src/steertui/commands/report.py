@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from steertui.commands._common import add_session_file
 from steertui.errors import SteertuiError
 
 REPORT_WIDTH = 150  # columns of a saved report (a terminal's own width otherwise)
@@ -28,12 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "against the sidecar when present), steering, every step in one line, then each step in full: a build's "
         "diagnostics, an evaluation's tables and honest pick, a generation's continuations, the next tokens, the "
         "lens, the modules a probe flagged. Loads no model and no data. Exit 2 when the file cannot be read.")
-    p.add_argument("file", metavar="FILE", help="a session .toml file (a bare name is also looked up in the "
-                   "sessions folder)")
+    add_session_file(p)
     p.add_argument("--html", metavar="OUT", help="also save the report as a self-contained HTML file")
     p.add_argument("--text", metavar="OUT", help="also save the report as plain text")
-    p.add_argument("--sessions-dir", metavar="DIR", help="where bare session names are looked up "
-                   "(default: $STEERTUI_SESSIONS, else the user data folder's sessions/)")
     p.set_defaults(handler=run)
 
 
