@@ -66,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the rest is the final norm's. Read in the scoring forwards themselves: no forward more")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
+    p.add_argument("--confirm-part", action="append", metavar="PART",
+                   help="after the search, take its best cell in each direction (picked on every searched file), "
+                   "build its vector on every searched pair, and evaluate it on this part's pairs, which took no "
+                   "part in either (repeatable; not a part of --part)")
     p.add_argument("--cwe", action="append", metavar="CWE",
                    help="only the pairs of this CWE, e.g. cwe-787 or 787 (repeatable; default: every CWE)")
     p.add_argument("--chunk-size", type=positive_int, default=8, help="samples per forward pass (default 8)")
@@ -90,25 +94,38 @@ def _non_negative(text: str) -> float:
 
 
 def _pairs(args: argparse.Namespace):
+    """(dataset, the pairs of --part and --cwe, the parts, the pairs of --confirm-part and --cwe or None)."""
     from steertui.engine.data import load_dataset
 
     dataset = load_dataset(getattr(args, "dataset", None))
     parts = args.part or (["hand-crafted"] if "hand-crafted" in dataset.parts else list(dataset.parts))
+    confirm = None
+    if args.confirm_part:
+        both = [p for p in args.confirm_part if p in parts]
+        if both:
+            raise SteertuiError(f"part(s) {', '.join(both)} both searched (--part) and confirmed on (--confirm-part)",
+                                "confirm on a part the search does not use")
+        confirm = _select(dataset, args.confirm_part, args.cwe, "--confirm-part")
+    return dataset, _select(dataset, parts, args.cwe, "--part"), parts, confirm
+
+
+def _select(dataset, parts: list[str], cwes: list[str] | None, flag: str) -> list:
+    """The pairs of ``parts`` (and of ``cwes``, when given) of ``dataset``; a part or CWE it lacks is an error."""
     unknown = [p for p in parts if p not in dataset.parts]
     if unknown:
-        raise SteertuiError(f"part(s) {', '.join(unknown)} not in {dataset.source.label}",
+        raise SteertuiError(f"part(s) {', '.join(unknown)} of {flag} not in {dataset.source.label}",
                             f"choose from {', '.join(dataset.parts)}")
     selected = dataset.select(parts=parts)
-    if args.cwe:
+    if cwes:
         from steertui.engine.data.model import cwe_sort_key, normalize_cwe
 
         have = sorted({p.cwe for p in selected.pairs}, key=cwe_sort_key)
-        missing = [c for c in args.cwe if normalize_cwe(c) not in have]
+        missing = [c for c in cwes if normalize_cwe(c) not in have]
         if missing:
             raise SteertuiError(f"no pairs of {', '.join(missing)} in parts {', '.join(parts)}",
                                 f"choose from {', '.join(have)}")
-        selected = selected.select(cwes=args.cwe)
-    return dataset, list(selected.pairs), parts
+        selected = selected.select(cwes=cwes)
+    return list(selected.pairs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         raise SteertuiError("--method and --readout say how each fold builds its vector, and --vectors gives one",
                             "drop --method/--readout, or --vectors")
     check_vector_args(args)
-    dataset, pairs, parts = _pairs(args)
+    if args.confirm_part and args.together is not None:
+        raise SteertuiError("--confirm-part confirms one layer's cell, and --together steers layers at once",
+                            "drop one of them (export the together vector and evaluate it with --vectors)")
+    dataset, pairs, parts, confirm_pairs = _pairs(args)
     model = load_model(args)
     imported, left_out = None, []
     if args.vectors:
@@ -141,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
             raise SteertuiError(f"every selected pair ({len(left_out)}) was used to build vector {imported.name!r}",
                                 "evaluate it on other pairs (--part, --cwe, --dataset)")
         pairs = [p for p in pairs if p.id in set(kept)]
+        if confirm_pairs is not None:
+            confirm_pairs = [p for p in confirm_pairs if p.id in set(imported.held_out(q.id for q in confirm_pairs)[0])]
         layers = tuple(imported.layers) if layers_wanted is None else args.layers
     else:
         layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
@@ -181,6 +203,19 @@ def run(args: argparse.Namespace) -> int:
                                "notes": list(imported.notes),
                                "vector_sha256": {str(L): imported.about["sha256"][str(L)] for L in imported.layers},
                                "about": {k: v for k, v in imported.about.items() if k != "sha256"}}
+    confirmed = None
+    if confirm_pairs is not None:
+        from steertui.engine.evaluate import confirm_best_cells
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("confirming", total=None)
+            confirmed = confirm_best_cells(
+                model, result, pairs, confirm_pairs, vectors=imported.vectors if imported is not None else None,
+                max_kl=args.pick_max_kl, progress=lambda stage, done, total: bar.update(
+                    task, description=f"confirming: {stage}", completed=done, total=total))
+        data["confirmed"] = {"parts": args.confirm_part, "pairs": [p.id for p in confirm_pairs],
+                             "cells": {d: c.to_dict() for d, c in confirmed.items()}}
     if out_path is not None:
         from steertui.atomic import atomic_write_json
 
@@ -188,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(out_path, data)
     _print_table(result, parts)
     _print_picks(result, picks, no_pick, args.pick_max_kl)
+    if confirmed is not None:
+        _print_confirmed(result, confirmed, args.confirm_part, len(confirm_pairs), parts)
     if out_path is not None:
         Console(stderr=True).print(f"results written to {out_path}")
     return 0
@@ -229,6 +266,29 @@ def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, conso
                       "(picked on the files it reports)")
 
 
+
+
+def _print_confirmed(result, confirmed, confirm_parts, n_pairs: int, parts, console=None) -> None:
+    from steertui.engine.ops import beyond_control
+
+    console = console or _console()
+    s = result.settings
+    made = (f"vector {s.vector!r} as given" if s.vector is not None
+            else f"its vector built on every searched pair ({s.method})")
+    console.print(f"[bold]confirmed on {', '.join(confirm_parts)}[/] ({n_pairs} pairs that took no part in the search "
+                  f"on {', '.join(parts)}): the search's best cell in each direction, picked on every searched file, "
+                  f"{made}, evaluated as in the table (alpha scale {s.alpha_scale}):")
+    if not confirmed:
+        console.print("  [yellow]no cell to confirm: the search has no steered cell (alpha ≠ 0) within the limits[/]")
+    for direction, arrow in (("up", "↑ towards yes"), ("down", "↓ towards no")):
+        c = confirmed.get(direction)
+        if c is None:
+            continue
+        r = c.row
+        console.print(f"  {arrow}: layer {c.layer} α {c.alpha:+g} (beyond rand {c.searched_excess:+.3f} on the "
+                      f"search's files, which picked it) → here shift {r.shift:+.3f} (rand {r.random_shift:+.3f}), "
+                      f"beyond rand {beyond_control(r)}, flip {r.flip_rate:.2f}, yes {r.baseline_yes_rate:.2f}→"
+                      f"{r.yes_rate:.2f}, KL {r.kl:.4f}, {r.n} files")
 
 
 def _console():

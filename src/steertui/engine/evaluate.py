@@ -572,6 +572,73 @@ def pick_on_other_folds(files: Sequence[dict[str, Any]], direction: str = "up", 
 
 
 @dataclass(frozen=True)
+class Confirmed:
+    """A search's best cell in one direction, confirmed elsewhere: picked on every file of the search (its shift
+    beyond the control there, ``searched_excess``, is optimistic: the files that chose it report it), its vector
+    built on every pair of the search, then evaluated on pairs that took no part in either (``result``: alpha 0
+    and the cell's alpha, with the search's settings, the vector as given in every fold)."""
+
+    direction: str
+    layer: int
+    alpha: float
+    searched_excess: float
+    searched_kl: float
+    result: EvalResult
+
+    @property
+    def row(self) -> EvalRow:
+        """The cell over all confirmation files."""
+        return next(r for r in self.result.rows if r.cwe == "all" and r.alpha == self.alpha)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "layer": self.layer, "alpha": self.alpha,
+                "searched_excess": self.searched_excess, "searched_kl": self.searched_kl,
+                "result": self.row.to_dict(), "results": [r.to_dict() for r in self.result.rows],
+                "files": self.result.files}
+
+
+def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: Sequence["Pair"],
+                       pairs: Sequence["Pair"], *, vectors: dict[int, "torch.Tensor"] | None = None,
+                       max_kl: float | None = None, progress: EvalProgress | None = None,
+                       cancel: Cancel | None = None) -> dict[str, Confirmed]:
+    """Per direction (``up``, ``down``), :class:`Confirmed`: the cell of ``search`` (an evaluation of
+    ``search_pairs`` over several cells) with the largest mean shift beyond the random control on all its files
+    (alpha ≠ 0; with ``max_kl``, mean KL within it; the grid's best, :attr:`Picked.hindsight`), evaluated on
+    ``pairs``, which must share no pair with ``search_pairs``. Its vector is built on every search pair with the
+    search's method and readout (the vector the console's Enter on a grid cell steers with), or is ``vectors``
+    when the search evaluated a given vector. A direction with no such cell is left out."""
+    import dataclasses
+
+    s = search.settings
+    if s.together is not None:
+        raise SteertuiError("confirming layers steered at once is not supported",
+                            "export their vector and evaluate it on the other pairs with eval --vectors")
+    if not pairs:
+        raise SteertuiError("no pairs to confirm on", "choose a part or CWEs with pairs")
+    both = sorted({p.id for p in pairs} & {p.id for p in search_pairs})
+    if both:
+        raise SteertuiError(f"{len(both)} pair(s) are both searched and confirmed on (e.g. {both[0]})",
+                            "confirm on pairs the search did not use")
+    if (vectors is None) != (s.vector is None):
+        raise SteertuiError("a search of a given vector is confirmed with that vector (and only then)",
+                            "pass vectors= exactly when the search's settings name a vector")
+    best = {d: _best_cell(search.files, d, max_kl) for d in PICK_DIRECTIONS}
+    best = {d: b for d, b in best.items() if b is not None and b[1] != 0}
+    layers = sorted({b[0] for b in best.values()})
+    if vectors is None and layers:
+        acts = pair_activations(model, search_pairs, layers=layers, readout=s.readout, chunk_size=s.chunk_size,
+                                cancel=cancel)
+        vectors = vectors_from_activations(acts, s.method)
+    out: dict[str, Confirmed] = {}
+    for L in layers:
+        alphas = tuple(sorted({0.0} | {b[1] for b in best.values() if b[0] == L}))
+        settings = dataclasses.replace(s, layers=(L,), alphas=alphas, vector=s.vector or "searched")
+        result = evaluate(model, pairs, settings, vectors={L: vectors[L]}, progress=progress, cancel=cancel)
+        out.update({d: Confirmed(d, L, b[1], b[2], b[3], result) for d, b in best.items() if b[0] == L})
+    return {d: out[d] for d in PICK_DIRECTIONS if d in out}
+
+
+@dataclass(frozen=True)
 class DirectionEffect:
     """Does the vector move the verdict the way its sign says, more than a random vector of equal norm?
 
