@@ -4,6 +4,7 @@ vector built on every searched pair, evaluated on pairs that took no part in eit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -98,5 +99,68 @@ def test_cli_refuses_a_confirmation_it_cannot_make(shared_dataset, capsys, extra
     if "--layers" not in extra:
         argv += ["--layers", "1"]
     assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err
+
+
+def _steps(path) -> list[str]:
+    from steertui.engine.session import read_session
+
+    return [s.kind for s in read_session(path).steps]
+
+
+def test_eval_record_writes_a_session_that_replays(tmp_path, capsys):
+    from steertui.engine.session import read_session
+
+    path, out = tmp_path / "run.toml", tmp_path / "run.json"
+    assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha=0,2", "--folds", "2", "--kl-tokens", "8",
+                 "--record", str(path), "--json", str(out)]) == 0
+    assert f"recorded as {path}" in " ".join(capsys.readouterr().err.split())
+    assert _steps(path) == ["evaluate"]
+    recorded = read_session(path).steps[0].outputs
+    data = json.loads(out.read_text())
+    assert json.dumps([r.model_dump() for r in recorded.rows]) == json.dumps(
+        [{k: r[k] for k in recorded.rows[0].model_dump()} for r in data["results"]])
+    assert main(["replay", str(path), "--check"]) == 0
+
+
+def test_eval_record_of_a_given_vector_imports_it_first(tmp_path, capsys):
+    from steertui.engine.session import read_session
+
+    vectors = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour-vuln.safetensors"
+    path = tmp_path / "given.toml"
+    assert main(["eval", "--dataset", "builtin", "--vectors", str(vectors), "--layers", "2", "--alpha=0,3",
+                 "--folds", "2", "--kl-tokens", "8", "--record", str(path)]) == 0
+    doc = read_session(path)
+    assert _steps(path) == ["import_vectors", "evaluate"]
+    assert doc.steps[1].inputs.vector == doc.steps[0].inputs.vector == "vuln"
+    assert len(doc.steps[0].inputs.left_out) == 8  # the pairs it was built from, left out of both
+    assert main(["replay", str(path), "--check"]) == 0
+
+
+def test_eval_record_of_a_confirmation_records_its_vector_and_gives_the_headless_numbers(shared_dataset, tmp_path,
+                                                                                       capsys):
+    argv = ["eval", "--dataset", str(shared_dataset), "--part", "hand-crafted", "--layers", "1,2", "--alpha=-1,0,1",
+            "--alpha-scale", "residual", "--folds", "2", "--kl-tokens", "8", "--confirm-part", "few-shot"]
+    path = tmp_path / "confirm.toml"
+    assert main([*argv, "--json", str(tmp_path / "headless.json")]) == 0
+    assert main([*argv, "--json", str(tmp_path / "recorded.json"), "--record", str(path)]) == 0
+    headless, recorded = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("headless", "recorded"))
+    assert json.dumps(recorded["confirmed"]) == json.dumps(headless["confirmed"])  # the same numbers
+    kinds = _steps(path)
+    layers = {c["layer"] for c in headless["confirmed"]["cells"].values()}
+    assert kinds == ["evaluate", "build_vectors"] + ["evaluate"] * len(layers)
+    assert main(["replay", str(path), "--check"]) == 0
+
+
+@pytest.mark.parametrize("name, says", [
+    ("exists.toml", "already exists"),
+    ("run.json", "a session file ends in .toml"),
+    ("missing/run.toml", "for --record does not exist"),
+])
+def test_eval_record_refuses_a_file_it_would_overwrite_or_cannot_write(tmp_path, capsys, name, says):
+    (tmp_path / "exists.toml").write_text("")
+    assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha=0,2", "--record",
+                 str(tmp_path / name)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err

@@ -80,6 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with several steered cells (layers × alphas), the cell each fold is steered with when picked "
                    "on the other folds may have a mean KL of at most X nats (default: any)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    p.add_argument("--record", metavar="FILE", help="also record the run as a new session file FILE.toml (a vector "
+                   "given with --vectors as an import step, the evaluation, and with --confirm-part the searched "
+                   "pairs' vector and its confirmation): steertui replay FILE --check re-runs it, steertui report "
+                   "FILE shows it, steertui --session FILE opens it in the console")
     p.set_defaults(handler=run)
 
 
@@ -130,14 +134,14 @@ def _select(dataset, parts: list[str], cwes: list[str] | None, flag: str) -> lis
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from steertui.engine.data.model import cwe_sort_key
-    from steertui.engine.evaluate import EvalSettings, evaluate
+    from steertui.engine.evaluate import EvalSettings
 
     out_path = Path(args.json) if args.json else None
     if out_path is not None and not out_path.parent.exists():
         raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
+    record_path = _record_path(args.record)
     if args.layers is None and not args.vectors:
         raise SteertuiError("--layers is required", "e.g. --layers 1,3 or --layers all (with --vectors FILE, the "
                             "vector's layers are the default)")
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     dataset, pairs, parts, confirm_pairs = _pairs(args)
     model = load_model(args)
     imported, left_out = None, []
+    selected = pairs  # with --vectors, before the pairs the vector was built from are left out
     if args.vectors:
         from steertui.engine.session.export import import_vector
 
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         if not kept:
             raise SteertuiError(f"every selected pair ({len(left_out)}) was used to build vector {imported.name!r}",
                                 "evaluate it on other pairs (--part, --cwe, --dataset)")
-        pairs = [p for p in pairs if p.id in set(kept)]
+        selected, pairs = pairs, [p for p in pairs if p.id in set(kept)]
         if confirm_pairs is not None:
             confirm_pairs = [p for p in confirm_pairs if p.id in set(imported.held_out(q.id for q in confirm_pairs)[0])]
         layers = tuple(imported.layers) if layers_wanted is None else args.layers
@@ -184,12 +189,17 @@ def run(args: argparse.Namespace) -> int:
                   + (f"; left out {len(left_out)} pair(s) it was built from" if left_out else ""))
         for note in imported.notes:
             err.print(f"[yellow]note: {note}[/]")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("evaluating", total=None)
-        result = evaluate(model, pairs, settings, vectors=imported.vectors if imported is not None else None,
-                          progress=lambda stage, done, total: bar.update(task, description=stage, completed=done,
-                                                                         total=total))
+    rec = None
+    if record_path is not None:
+        from steertui.engine.session import SessionRecorder
+
+        rec = SessionRecorder.new(model, dataset, record_path, note="recorded by steertui eval")
+    try:
+        result, confirmed = _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs,
+                                      args.pick_max_kl, err)
+    finally:
+        if rec is not None:
+            rec.close()
     data = result.to_dict()
     picks, no_pick = _picks(result, args.pick_max_kl)
     data["picked"] = {d: p.to_dict() for d, p in picks.items()} if picks else None
@@ -203,17 +213,7 @@ def run(args: argparse.Namespace) -> int:
                                "notes": list(imported.notes),
                                "vector_sha256": {str(L): imported.about["sha256"][str(L)] for L in imported.layers},
                                "about": {k: v for k, v in imported.about.items() if k != "sha256"}}
-    confirmed = None
-    if confirm_pairs is not None:
-        from steertui.engine.evaluate import confirm_best_cells
-
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
-            task = bar.add_task("confirming", total=None)
-            confirmed = confirm_best_cells(
-                model, result, pairs, confirm_pairs, vectors=imported.vectors if imported is not None else None,
-                max_kl=args.pick_max_kl, progress=lambda stage, done, total: bar.update(
-                    task, description=f"confirming: {stage}", completed=done, total=total))
+    if confirmed is not None:
         data["confirmed"] = {"parts": args.confirm_part, "pairs": [p.id for p in confirm_pairs],
                              "cells": {d: c.to_dict() for d, c in confirmed.items()}}
     if out_path is not None:
@@ -227,7 +227,68 @@ def run(args: argparse.Namespace) -> int:
         _print_confirmed(result, confirmed, args.confirm_part, len(confirm_pairs), parts)
     if out_path is not None:
         Console(stderr=True).print(f"results written to {out_path}")
+    if record_path is not None:
+        Console(stderr=True).print(f"recorded as {record_path} (steertui replay {record_path} --check re-runs it; "
+                                   f"steertui report {record_path} shows it)")
     return 0
+
+
+def _record_path(value: str | None) -> Path | None:
+    """--record FILE: a new .toml file in an existing folder (a session is recorded from its first step on)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.suffix != ".toml":
+        raise SteertuiError(f"--record {path}: a session file ends in .toml", f"use {path.with_suffix('.toml')}")
+    if not path.parent.is_dir():
+        raise SteertuiError(f"folder '{path.parent}' for --record does not exist", "create it or pick another path")
+    if path.exists():
+        raise SteertuiError(f"--record {path} already exists",
+                            "record into a new file (open an existing session in the console to add to it)")
+    return path
+
+
+def _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs, max_kl, err):
+    """The evaluation of ``pairs`` and, with ``confirm_pairs``, the confirmation of its best cells: through the
+    session recorder ``rec`` (recorded as steps; a given vector first as an import step on the ``selected`` pairs,
+    which records those it was built from as left out) or headless."""
+    import dataclasses
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from steertui.engine.evaluate import confirm_best_cells, evaluate
+
+    def bar(what: str):
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=err, transient=True)
+        task = progress.add_task(what, total=None)
+        return progress, lambda stage, done, total: progress.update(task, description=f"{what}: {stage}",
+                                                                    completed=done, total=total)
+
+    given = imported.vectors if imported is not None else None
+    progress, update = bar("evaluating")
+    with progress:
+        if rec is None:
+            result = evaluate(model, pairs, settings, vectors=given, progress=update)
+        else:
+            if imported is not None:
+                name = rec.free_name(imported.name)
+                rec.import_vectors(imported, selected, name=name, readout=settings.readout,
+                                   chunk_size=settings.chunk_size)
+                settings = dataclasses.replace(settings, vector=name)
+            result = rec.evaluate(pairs, settings, progress=update)
+    if confirm_pairs is None:
+        return result, None
+    progress, update = bar("confirming")
+    with progress:
+        if rec is None:
+            confirmed = confirm_best_cells(model, result, pairs, confirm_pairs, vectors=given, max_kl=max_kl,
+                                           progress=update)
+        else:
+            from steertui.engine.session.recorded import confirm_best_cells as recorded_confirm
+
+            confirmed = recorded_confirm(rec, result, pairs, confirm_pairs, max_kl=max_kl, progress=update)
+    return result, confirmed
 
 
 def _picks(result, max_kl: float | None):

@@ -597,16 +597,31 @@ class Confirmed:
                 "files": self.result.files}
 
 
+def best_cells(search: EvalResult, max_kl: float | None = None) -> dict[str, tuple[int, float, float, float]]:
+    """Per direction, the cell of ``search`` with the largest mean shift beyond the random control on all its
+    files (alpha ≠ 0; with ``max_kl``, mean KL within it): (layer, alpha, excess, kl), the grid's best
+    (:attr:`Picked.hindsight`). A direction with no such cell is left out. No forward."""
+    best = {d: _best_cell(search.files, d, max_kl) for d in PICK_DIRECTIONS}
+    return {d: b for d, b in best.items() if b is not None and b[1] != 0}
+
+
+VectorBuilder = Callable[[Sequence["Pair"], list[int], EvalSettings], tuple[str, dict[int, "torch.Tensor"]]]
+Evaluator = Callable[[Sequence["Pair"], EvalSettings, dict[int, "torch.Tensor"]], EvalResult]
+
+
 def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: Sequence["Pair"],
                        pairs: Sequence["Pair"], *, vectors: dict[int, "torch.Tensor"] | None = None,
                        max_kl: float | None = None, progress: EvalProgress | None = None,
-                       cancel: Cancel | None = None) -> dict[str, Confirmed]:
-    """Per direction (``up``, ``down``), :class:`Confirmed`: the cell of ``search`` (an evaluation of
-    ``search_pairs`` over several cells) with the largest mean shift beyond the random control on all its files
-    (alpha ≠ 0; with ``max_kl``, mean KL within it; the grid's best, :attr:`Picked.hindsight`), evaluated on
-    ``pairs``, which must share no pair with ``search_pairs``. Its vector is built on every search pair with the
-    search's method and readout (the vector the console's Enter on a grid cell steers with), or is ``vectors``
-    when the search evaluated a given vector. A direction with no such cell is left out."""
+                       cancel: Cancel | None = None, build: VectorBuilder | None = None,
+                       evaluate_with: Evaluator | None = None) -> dict[str, Confirmed]:
+    """Per direction (``up``, ``down``), :class:`Confirmed`: the search's :func:`best_cells` (``search`` an
+    evaluation of ``search_pairs`` over several cells) evaluated on ``pairs``, which must share no pair with
+    ``search_pairs``. Its vector is built on every search pair with the search's method and readout (the vector
+    the console's Enter on a grid cell steers with), or is ``vectors`` when the search evaluated a given vector.
+
+    ``build`` (search pairs, layers, settings -> the vector's name and its layers) and ``evaluate_with`` (pairs,
+    settings, vectors -> result) replace the plain build and evaluation: a session recorder passes its own, so
+    that both are recorded as steps (``session.recorded.confirm_best_cells``)."""
     import dataclasses
 
     s = search.settings
@@ -622,18 +637,24 @@ def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: S
     if (vectors is None) != (s.vector is None):
         raise SteertuiError("a search of a given vector is confirmed with that vector (and only then)",
                             "pass vectors= exactly when the search's settings name a vector")
-    best = {d: _best_cell(search.files, d, max_kl) for d in PICK_DIRECTIONS}
-    best = {d: b for d, b in best.items() if b is not None and b[1] != 0}
+    best = best_cells(search, max_kl)
     layers = sorted({b[0] for b in best.values()})
-    if vectors is None and layers:
+    if not layers:
+        return {}
+    if vectors is not None:
+        name = s.vector
+    elif build is not None:
+        name, vectors = build(search_pairs, layers, s)
+    else:
         acts = pair_activations(model, search_pairs, layers=layers, readout=s.readout, chunk_size=s.chunk_size,
                                 cancel=cancel)
-        vectors = vectors_from_activations(acts, s.method)
+        name, vectors = "searched", vectors_from_activations(acts, s.method)
     out: dict[str, Confirmed] = {}
     for L in layers:
         alphas = tuple(sorted({0.0} | {b[1] for b in best.values() if b[0] == L}))
-        settings = dataclasses.replace(s, layers=(L,), alphas=alphas, vector=s.vector or "searched")
-        result = evaluate(model, pairs, settings, vectors={L: vectors[L]}, progress=progress, cancel=cancel)
+        settings = dataclasses.replace(s, layers=(L,), alphas=alphas, vector=name)
+        result = (evaluate_with(pairs, settings, {L: vectors[L]}) if evaluate_with is not None else
+                  evaluate(model, pairs, settings, vectors={L: vectors[L]}, progress=progress, cancel=cancel))
         out.update({d: Confirmed(d, L, b[1], b[2], b[3], result) for d, b in best.items() if b[0] == L})
     return {d: out[d] for d in PICK_DIRECTIONS if d in out}
 

@@ -112,3 +112,29 @@ def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterabl
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.layer_alpha_grid(result))
+
+
+def confirm_best_cells(rec: "SessionRecorder", search: Any, search_pairs: "Sequence[Pair]", pairs: "Sequence[Pair]",
+                       *, max_kl: float | None = None, progress: Callable[[str, int, int], None] | None = None,
+                       cancel=None) -> dict[str, Any]:
+    """:func:`steertui.engine.evaluate.confirm_best_cells` on the recorder's model, recorded: the vector built on
+    the searched pairs as a ``build_vectors`` step (or the search's own session vector, when it evaluated one as
+    given), and each confirmation as an ``evaluate`` step of that vector as given."""
+    from steertui.engine.evaluate import confirm_best_cells as confirm
+
+    s = search.settings
+
+    def build(searched: "Sequence[Pair]", layers: list[int], settings: Any) -> tuple[str, dict[int, Any]]:
+        name = rec.free_name("searched")
+        part(rec.build_vectors, searched, name=name, layers=layers, method=settings.method, readout=settings.readout,
+             split="the searched pairs, to confirm their best cell elsewhere", seed=settings.seed,
+             chunk_size=settings.chunk_size, cancel=cancel)
+        return name, rec.vectors[name]
+
+    def evaluate_with(confirm_pairs: "Sequence[Pair]", settings: Any, _vectors: dict[int, Any]) -> Any:
+        return part(rec.evaluate, confirm_pairs, settings, progress=progress, cancel=cancel)
+
+    with _operation(rec, None) as part:
+        given = rec.vectors[s.vector] if s.vector is not None else None
+        return part.done(confirm(rec.model, search, search_pairs, pairs, vectors=given, max_kl=max_kl,
+                                 build=build, evaluate_with=evaluate_with))
