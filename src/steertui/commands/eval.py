@@ -166,8 +166,12 @@ def run(args: argparse.Namespace) -> int:
             raise SteertuiError(f"every selected pair ({len(left_out)}) was used to build vector {imported.name!r}",
                                 "evaluate it on other pairs (--part, --cwe, --dataset)")
         selected, pairs = pairs, [p for p in pairs if p.id in set(kept)]
-        if confirm_pairs is not None:
-            confirm_pairs = [p for p in confirm_pairs if p.id in set(imported.held_out(q.id for q in confirm_pairs)[0])]
+        if confirm_pairs is not None:  # nor is it confirmed on them
+            unused = set(imported.held_out(q.id for q in confirm_pairs)[0])
+            confirm_pairs = [p for p in confirm_pairs if p.id in unused]
+            if not confirm_pairs:
+                raise SteertuiError(f"every pair of --confirm-part was used to build vector {imported.name!r}",
+                                    "confirm on another part")
         layers = tuple(imported.layers) if layers_wanted is None else args.layers
     else:
         layers = tuple(range(model.n_layers)) if args.layers == "all" else args.layers
