@@ -123,14 +123,17 @@ class ScoreSplitter:
         self.kind, self.eps = check_model(model)
         self.split = mlp_child(model) is not None
         norm, head = model.hf_module(model.adapter.final_norm), model.hf_module(model.adapter.unembed)
-        w = head.weight.detach().double().cpu()
-        self.direction = w[self.answers.yes_id] - w[self.answers.no_id]  # [D]
+        # the two answers' rows only: the whole unembedding in float64 would be vocab × d_model × 8 bytes
+        # (805 MB for starcoderbase-1b's), copied for two rows
+        yes, no = self.answers.yes_id, self.answers.no_id
+        w = head.weight.detach()[[yes, no]].double().cpu()
+        self.direction = w[0] - w[1]  # [D]
         self.gamma = norm.weight.detach().double().cpu()
         beta = getattr(norm, "bias", None)
         self.constant = float(beta.detach().double().cpu() @ self.direction) if beta is not None else 0.0
         if head.bias is not None:
-            b = head.bias.detach().double().cpu()
-            self.constant += float(b[self.answers.yes_id] - b[self.answers.no_id])
+            b = head.bias.detach()[[yes, no]].double().cpu()
+            self.constant += float(b[0] - b[1])
 
     def deltas(self, model: "LoadedModel", steers: Iterable[Steer]) -> dict[int, Any]:
         """What ``steers`` add at the answer slot of one forward, per layer (:func:`steer_deltas`)."""
