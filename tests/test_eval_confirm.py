@@ -138,8 +138,8 @@ def test_eval_record_of_a_given_vector_imports_it_first(tmp_path, capsys):
     assert main(["replay", str(path), "--check"]) == 0
 
 
-def test_eval_record_of_a_confirmation_records_its_vector_and_gives_the_headless_numbers(shared_dataset, tmp_path,
-                                                                                       capsys):
+async def test_eval_record_of_a_confirmation_records_its_vector_and_gives_the_headless_numbers(shared_dataset,
+                                                                                             tmp_path, capsys):
     argv = ["eval", "--dataset", str(shared_dataset), "--part", "hand-crafted", "--layers", "1,2", "--alpha=-1,0,1",
             "--alpha-scale", "residual", "--folds", "2", "--kl-tokens", "8", "--confirm-part", "few-shot"]
     path = tmp_path / "confirm.toml"
@@ -151,6 +151,17 @@ def test_eval_record_of_a_confirmation_records_its_vector_and_gives_the_headless
     layers = {c["layer"] for c in headless["confirmed"]["cells"].values()}
     assert kinds == ["evaluate", "build_vectors"] + ["evaluate"] * len(layers)
     assert main(["replay", str(path), "--check"]) == 0
+    # the console opens it: the confirmation's vector in the steering pane, its last evaluation as recorded
+    from test_tui import _settle
+
+    from steertui.tui.app import SteerApp
+
+    async with SteerApp(session_file=str(path)).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        assert app.build.name == "searched" and sorted(app.build.vectors) == sorted(layers)
+        assert app.evaluation.settings.vector == "searched" and app.evaluation.settings.layers == (max(layers),)
 
 
 @pytest.mark.parametrize("name, says", [
