@@ -202,3 +202,20 @@ def test_several_random_controls(demo_model, tmp_path):
     step = read_session(tmp_path / "controls.toml").steps[0]
     assert step.inputs.controls == 2 and step.outputs.rows[0].random_shift_max is not None
     assert main(["replay", str(tmp_path / "controls.toml"), "--check"]) == 0
+
+
+def test_rows_follow_the_cwe_order_of_everywhere_else_whatever_the_cwe_ids(demo_model):
+    """Rows are filed per CWE by number, and a CWE id that is not a number (a dataset folder of another name) comes
+    last by name: the same order in every process (a set's order of strings is not), as in data and picks."""
+    import dataclasses
+
+    from steertui.engine.data.model import cwe_sort_key
+
+    pairs = [p for p in load_dataset("builtin").pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-787")]
+    renamed = [dataclasses.replace(p, vulnerable=dataclasses.replace(p.vulnerable, cwe="misc"),
+                                   patched=dataclasses.replace(p.patched, cwe="misc"))
+               if p.cwe == "cwe-77" else p for p in pairs]
+    res = evaluate(demo_model, renamed, EvalSettings(layers=(1,), alphas=(0.0,), folds=2, kl_tokens=4))
+    cwes = [r.cwe for r in res.rows]
+    assert cwes == ["cwe-22", "cwe-787", "misc", "all"]
+    assert cwes[:-1] == sorted({p.cwe for p in renamed}, key=cwe_sort_key)

@@ -333,7 +333,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                          "direct": direct[(K, a)][i], "through": through[(K, a)][i]}
                         for K, _ in groups for a in settings.alphas],
         })
-    cwes = sorted({p.cwe for p in pairs}, key=lambda c: int(c.split("-")[1]) if c.split("-")[-1].isdigit() else 0)
+    from steertui.engine.data.model import cwe_sort_key
+
+    cwes = sorted({p.cwe for p in pairs}, key=cwe_sort_key)  # by number, as everywhere
     rows = rows_from_files(files, [K for K, _ in groups], settings.alphas, cwes)
     pair_of = {s.id: p.id for p in pairs for s in p.samples}
     cuts = [{**p.describe(), "pair": pair_of.get(p.sample_id)} for p in prompts if p.truncated or p.windowed]
