@@ -140,7 +140,7 @@ def test_eval_record_of_a_given_vector_imports_it_first(tmp_path, capsys):
 
 async def test_eval_record_of_a_confirmation_records_its_vector_and_gives_the_headless_numbers(shared_dataset,
                                                                                              tmp_path, capsys):
-    argv = ["eval", "--dataset", str(shared_dataset), "--part", "hand-crafted", "--layers", "1,2", "--alpha=-1,0,1",
+    argv = ["eval", "--dataset", str(shared_dataset), "--part", "hand-crafted", "--layers", "2", "--alpha=-1,0,1",
             "--alpha-scale", "residual", "--folds", "2", "--kl-tokens", "8", "--confirm-part", "few-shot"]
     path = tmp_path / "confirm.toml"
     assert main([*argv, "--json", str(tmp_path / "headless.json")]) == 0
