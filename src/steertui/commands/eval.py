@@ -331,8 +331,6 @@ def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, conso
                       "(picked on the files it reports)")
 
 
-
-
 def _print_confirmed(result, confirmed, confirm_parts, n_pairs: int, parts, console=None) -> None:
     from steertui.engine.ops import beyond_control
 

@@ -112,8 +112,8 @@ def _header(doc: Any, path: Path, console: Any) -> None:
                   + (f" · note: {escape(h.note)}" if h.note else ""))
     revision = f" @ {escape(m.revision)}" if m.revision else ""
     console.print(f"[bold]model[/] {escape(m.spec)}{revision} ({escape(m.name)}, {m.model_type}: {m.n_layers} "
-                  f"layers, d_model {m.d_model}, vocabulary {m.vocab_size:,}) in {m.dtype} on {m.device} · weights sha256 "
-                  f"{m.weights_sha256[:16] or 'not recorded'}")
+                  f"layers, d_model {m.d_model}, vocabulary {m.vocab_size:,}) in {m.dtype} on {m.device} · "
+                  f"weights sha256 {m.weights_sha256[:16] or 'not recorded'}")
     commit = f" @ {d.commit}" if d.commit else ""
     console.print(f"[bold]data[/] {escape(d.label)}{commit} ({d.kind}, {len(d.files)} file(s) with their sha256)")
 
@@ -140,12 +140,12 @@ def _vectors(doc: Any, path: Path, console: Any) -> None:
             recipe = f"{v.method}, readout {v.readout}" + (f", seed {v.seed}" if v.seed is not None else "")
             if v.origin:
                 recipe += f"; imported from {v.origin.split(' sha256:')[0]}"
-            table.add_row(v.name, escape(recipe), ", ".join(map(str, v.layers)), str(len(v.pair_ids)) or "-",
+            pairs = str(len(v.pair_ids)) if v.pair_ids else "-"
+            table.add_row(v.name, escape(recipe), ", ".join(map(str, v.layers)), pairs,
                           escape(v.read_at) or "not recorded",
                           " ".join(f"{L}:{v.sha256.get(str(L), '')[:12]}" for L in v.layers))
         console.print(table)
-    steering = doc.steering.interventions
-    console.print("[bold]steering[/] " + (_steers(steering) if steering else "none"))
+    console.print("[bold]steering[/] " + _steers(doc.steering.interventions))
 
 
 def _steers(steers: Any) -> str:

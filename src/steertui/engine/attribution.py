@@ -143,8 +143,6 @@ class ScoreSplitter:
         """Row ``row`` of ``parts`` (:attr:`steertui.engine.steering.ForwardResult.parts`) split into direct
         contributions; ``deltas`` (layer -> [D], :func:`steer_deltas`) what steering added to this row, ``score``
         its verdict score (the check's reference)."""
-        import torch
-
         out = parts["out"][row].detach().double().cpu()  # [n, D]
         mlps = parts["mlp"][row].detach().double().cpu() if "mlp" in parts else None
         x = out[-1]
@@ -161,9 +159,8 @@ class ScoreSplitter:
         prev, layers = embed, []
         for i in range(out.shape[0]):
             steer = deltas.get(i)
-            added = steer if steer is not None else torch.zeros_like(prev)
             m = mlps[i] if mlps is not None else None
-            rest = out[i] - prev - added - (m if m is not None else 0.0)
+            rest = out[i] - prev - (steer if steer is not None else 0.0) - (m if m is not None else 0.0)
             layers.append(LayerPart(i, read(rest), None if m is None else read(m),
                                     read(steer) if steer is not None else 0.0))
             prev = out[i]

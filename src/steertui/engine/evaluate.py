@@ -24,8 +24,9 @@ Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
 also the KL, the vector's and every control's; with ``attribution`` every file its steered shift's direct and
 later-layer parts, :func:`split_shift`, read in the scoring forwards themselves); the rows are computed from
-those records only (:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus ``cwe="all"``; every row has
-its ``n`` and the standard error over pairs of its shift beyond the control's (``excess_se``).
+those records only (:func:`rows_from_files`), pooled over folds per (layer, alpha) and per CWE, plus
+``cwe="all"``; every row has its ``n`` and the standard error over pairs of its shift beyond the control's
+(``excess_se``).
 """
 
 from __future__ import annotations
@@ -297,17 +298,16 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                 if splitter is not None:  # read in the scoring forwards: no forward of its own
                     for i, split in zip(test_s, scored.attributions):
                         direct[(K, a)][i], through[(K, a)][i] = split_shift(base_split[i], split, min(members))
-                for c in range(settings.controls):
-                    rand[(K, a)][c, test_s] = score(
-                        model, test_prompts, answers, steers=[Steer(L, controls[L][c], coef[L], label="random")
-                                                              for L in members],
-                        chunk_size=settings.chunk_size, cancel=cancel)
+                rvs = [[Steer(L, controls[L][c], coef[L], label="random") for L in members]
+                       for c in range(settings.controls)]  # each control at every steered layer
+                for c, rv in enumerate(rvs):
+                    rand[(K, a)][c, test_s] = score(model, test_prompts, answers, steers=rv,
+                                                    chunk_size=settings.chunk_size, cancel=cancel)
                 # the fluency cost of the vector and of every control, on the fold's neutral code
                 k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
                     kl[(K, a)][i] = k_s[j]
-                for c in range(settings.controls):
-                    rv = [Steer(L, controls[L][c], coef[L], label="random") for L in members]
+                for c, rv in enumerate(rvs):
                     k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens),
                               base_t)
                     for j, i in enumerate(test):
@@ -601,10 +601,10 @@ class Confirmed:
 
 def best_cells(search: EvalResult, max_kl: float | None = None) -> dict[str, tuple[int, float, float, float]]:
     """Per direction, the cell of ``search`` with the largest mean shift beyond the random control on all its
-    files (alpha ≠ 0; with ``max_kl``, mean KL within it): (layer, alpha, excess, kl), the grid's best
-    (:attr:`Picked.hindsight`). A direction with no such cell is left out. No forward."""
+    files (alpha ≠ 0, as every pick; with ``max_kl``, mean KL within it): (layer, alpha, excess, kl), the grid's
+    best (:attr:`Picked.hindsight`). A direction with no such cell is left out. No forward."""
     best = {d: _best_cell(search.files, d, max_kl) for d in PICK_DIRECTIONS}
-    return {d: b for d, b in best.items() if b is not None and b[1] != 0}
+    return {d: b for d, b in best.items() if b is not None}
 
 
 VectorBuilder = Callable[[Sequence["Pair"], list[int], EvalSettings], tuple[str, dict[int, "torch.Tensor"]]]

@@ -316,11 +316,10 @@ def _layers(model: "LoadedModel", layers: Iterable[int] | None) -> list[int]:
 def _build_result(model: "LoadedModel", prompt: str, ids: list[int], pos: list[int], k: int,
                   target: tuple[int | None, str | None], data: dict, row: int, check: float,
                   steers: tuple[dict[str, Any], ...], dec: TokenDecoder) -> LensResult:
-    layers = []
+    layers, ranks = [], range(1, k + 1)
     for i in sorted(data):
         rec = data[i]
         ids_k, probs_k = rec["top_id"][row].tolist(), rec["top_lp"][row].exp().tolist()  # [W][k], converted once
-        ranks = range(1, k + 1)
         top = tuple(tuple(map(TokenProb, ids_w, dec.many(ids_w), probs_w, ranks))
                     for ids_w, probs_w in zip(ids_k, probs_k))
         tp = tr = None

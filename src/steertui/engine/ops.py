@@ -455,7 +455,7 @@ def pick_text(grid: LayerAlphaGrid) -> str:
 def random_kl_text(row: EvalRow, controls: int) -> str:
     """The random control's KL in words: the first control's, and with several controls the largest mean KL of
     any of them (``up to``), where recorded."""
-    more = (f", up to {row.random_kl_max:.3f} of {controls}" if controls > 1 and row.random_kl_max == row.random_kl_max
+    more = (f", up to {row.random_kl_max:.3f} of {controls}" if controls > 1 and not math.isnan(row.random_kl_max)
             else "")
     return f"rand {row.random_kl:.3f}{more}"
 

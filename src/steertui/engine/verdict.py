@@ -143,7 +143,7 @@ def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerT
             raise ValueError(f"the splitter reads {split.answers}, the scores {answers}")
         deltas = split.deltas(model, steers)
     out = []
-    parts: dict[int, Any] = {}
+    splits: dict[int, Any] = {}  # prompt index -> its Attribution
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
     for start in range(0, len(order), chunk_size):
         if cancel is not None and cancel.is_set():
@@ -155,14 +155,14 @@ def score_answers(model: "LoadedModel", prompts: Sequence[str], answers: AnswerT
         vals = (logits[:, answers.yes_id] - logits[:, answers.no_id]).cpu()
         out.append((rows, vals, logp.cpu()))
         if split is not None:
-            parts.update({r: split.side(res.parts, j, deltas, float(vals[j])) for j, r in enumerate(rows)})
+            splits.update({r: split.side(res.parts, j, deltas, float(vals[j])) for j, r in enumerate(rows)})
         if progress is not None:
             progress(min(start + chunk_size, len(prompts)), len(prompts))
     scores, logps = torch.zeros(len(prompts)), torch.zeros(len(prompts), 2)
     for rows, vals, lp in out:
         scores[rows] = vals
         logps[rows] = lp
-    attributions = tuple(parts[r] for r in range(len(prompts))) if split is not None else None
+    attributions = tuple(splits[r] for r in range(len(prompts))) if split is not None else None
     return AnswerScores(scores, logps[:, 0], logps[:, 1], attributions)
 
 

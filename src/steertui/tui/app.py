@@ -26,8 +26,8 @@ from steertui.errors import SteertuiError
 from steertui.tui.footer import SteerFooter
 from steertui.tui.jobs import STEER_GROUP, Jobs, describe
 from steertui.tui.messages import (DatasetLoaded, Evaluated, GenerationDiffed, Gridded, JobCancelled, JobFailed,
-                                   JobProgress, LayersProbed, ModelLoaded, ReportWritten, SessionOpened, SteeringVectors,
-                                   Swept, TokensComputed, VectorsBuilt)
+                                   JobProgress, LayersProbed, ModelLoaded, ReportWritten, SessionOpened,
+                                   SteeringVectors, Swept, TokensComputed, VectorsBuilt)
 from steertui.tui.panes.code import CodePane
 from steertui.tui.panes.dataset import DatasetPane
 from steertui.tui.panes.evaluate import EvalPane, EvalView, GridTable

@@ -20,6 +20,8 @@ from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, ke
 VIEWS = ("table", "sweep", "grid")  # what `w` cycles through (`h` shows the files of the row or cell in view)
 GRID_CELL = 6  # characters of a grid cell: a space and the shift ("+1.23")
 PICK_MIN_HEIGHT = 20  # rows the grid or sweep view needs to show the honest pick's line (80×24 gives 17)
+# `f` in the sweep, the grid and the held-out files: the same evaluation read on one CWE, then the next, then all
+CYCLE_CWE = Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")
 
 
 def files_of(cwe: str) -> str:
@@ -136,11 +138,6 @@ class EvalPane(DataTable):
                 f"({random_kl_text(r, self.settings.controls if self.settings is not None else 1)}, "
                 f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}{split_text(r)}")
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        view = self.parent
-        if isinstance(view, EvalView):
-            view.show_detail()
-
 
 class SweepView(Vertical, can_focus=True):
     """The alpha sweep: the mean verdict score and the yes-rate of the held-out files against alpha, side by
@@ -148,7 +145,7 @@ class SweepView(Vertical, can_focus=True):
 
     ALLOW_MAXIMIZE = True
     HELP = HELP
-    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
+    BINDINGS = [CYCLE_CWE]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -262,17 +259,12 @@ class GridTable(DataTable):
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
                 f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)}){split_text(c)}")
 
-    def on_data_table_cell_highlighted(self, _event: DataTable.CellHighlighted) -> None:
-        view = self.parent
-        if isinstance(view, GridView):
-            view.show_detail()
-
 
 class GridView(Vertical):
     """The layer grid with the line for the cell under the cursor."""
 
     HELP = HELP
-    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
+    BINDINGS = [CYCLE_CWE]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -318,6 +310,10 @@ class GridView(Vertical):
 
     def show_detail(self) -> None:
         self.query_one("#grid-detail", Static).update(self.table.detail() if self.table.grid is not None else "")
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        event.stop()  # the cell under the grid's cursor: its line under the grid
+        self.show_detail()
 
 
 def common_folder(ids: list[str]) -> str:
@@ -384,17 +380,12 @@ class FilesTable(DataTable):
                 f"{h.baseline:+.3f} → {h.steered:+.3f} with the vector, {h.random:+.3f} with the random control"
                 f"{'s (mean)' if h.controls > 1 else ''} · Enter: select its pair")
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        view = self.parent
-        if isinstance(view, FilesView):
-            view.show_detail()
-
 
 class FilesView(Vertical):
     """The held-out files behind one row or cell of the table, the sweep or the grid (``h``)."""
 
     HELP = HELP
-    BINDINGS = [Binding("f", "cycle_cwe", "CWE", show=False, tooltip="the held-out files of one CWE, or all")]
+    BINDINGS = [CYCLE_CWE]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -436,6 +427,10 @@ class FilesView(Vertical):
 
     def show_detail(self) -> None:
         self.query_one("#files-detail", Static).update(self.table.detail())
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()  # the file under the cursor: its line under the table
+        self.show_detail()
 
 
 class EvalView(Vertical):
@@ -554,6 +549,10 @@ class EvalView(Vertical):
     def show_grid(self, grid: Any, marked: int | None) -> None:
         self.query_one(GridView).show_grid(grid, marked)
         self.show_view("grid")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.table:  # the row under the table's cursor: its line under the table
+            self.show_detail()
 
     def show_detail(self) -> None:
         lines = [f"[yellow]{self.note}[/]"] if self.note else []
