@@ -1256,3 +1256,16 @@ async def test_h_lists_the_held_out_files_of_a_grid_cell_and_enter_selects_a_fil
         await pilot.press("h")
         await pilot.pause()
         assert view.view == "grid" and app.focused is grid
+
+
+async def test_a_steering_job_that_ends_while_the_console_closes_refreshes_no_keys(demo_model_path):
+    """A job (say the live preview) that changes state after the console's screens are gone: no ScreenStackError
+    (the keys it would refresh are not there any more)."""
+    from types import SimpleNamespace
+
+    from steertui.tui.jobs import STEER_GROUP
+
+    async with _console(demo_model_path) as (app, _pilot):
+        pass
+    assert not app.screen_stack
+    app.on_worker_state_changed(SimpleNamespace(worker=SimpleNamespace(group=STEER_GROUP)))

@@ -559,8 +559,10 @@ class SteerApp(Jobs, App):
         return [w for w in self.workers if w.group == STEER_GROUP and not w.is_finished]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == STEER_GROUP:
-            self.refresh_bindings()  # Escape is offered while a steering job runs
+        # Escape is offered while a steering job runs; a job that ends while the console closes (its screens
+        # already gone) has no keys to refresh
+        if event.worker.group == STEER_GROUP and self.screen_stack:
+            self.refresh_bindings()
 
     def action_report(self) -> None:
         if self.recorder is not None and self.recorder.steps:
