@@ -27,9 +27,9 @@ def _check_rows(rows: list[dict]) -> None:
 
 
 def test_bench_command_writes_json(tmp_path, capsys):
-    out = tmp_path / "bench.json"
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     code = main(["bench", "--quick", "--repeats", "1", "--rows", "forward,lens,startup", "--dataset", "builtin",
-                 "--json", str(out)])
+                 "--json", str(out), "--markdown", str(md)])
     assert code == 0
     text = out.read_text()
     assert "NaN" not in text and "Infinity" not in text  # json.loads would accept them
@@ -42,6 +42,47 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert data["results"][1]["target"] == 1.5 and data["results"][0]["target"] is None  # 1.05 is for the 1B shape
     printed = capsys.readouterr().out
     assert "lens diff grid" in printed and "ratio" in printed
+    # the Markdown table: one line per row, the ratio and peak memory of each as the JSON has them
+    lines = md.read_text().splitlines()
+    assert lines[0].startswith("`steertui bench` on demo, cpu float32,") and lines[1] == ""
+    assert lines[2].startswith("| row | tokens | steertui s |") and len(lines) == 4 + len(data["results"])
+    for r, line in zip(data["results"], lines[4:]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == r["name"] and cells[4] == f"×{r['ratio']:.2f}"
+        assert cells[6] == ("-" if r["met"] is None else "yes" if r["met"] else "**no**")
+
+    # --show prints the same table from the file, measuring nothing; a report read back writes the same JSON
+    from steertui.engine.bench import BenchReport, markdown_table
+
+    assert BenchReport.from_dict(data).to_dict() == data
+    assert markdown_table(BenchReport.from_dict(data)) == md.read_text()
+    md2 = tmp_path / "again.md"
+    assert main(["bench", "--show", str(out), "--markdown", str(md2)]) == 0
+    assert capsys.readouterr().out == printed and md2.read_text() == md.read_text()
+
+
+def test_bench_show_refuses_what_it_cannot_read(tmp_path, capsys):
+    """--show names the file and what is wrong with it, and measures nothing: options that measure are refused."""
+    cases = {"missing.json": None, "text.json": "{not json", "list.json": "[1, 2]",
+             "norows.json": '{"device": "cpu", "dtype": "float32", "threads": 1, "results": [{"name": "x"}]}',
+             "binary.json": b"\xff\xfe\x00"}
+    said = {"missing.json": "not found", "text.json": "is not JSON (line 1", "list.json": "no 'results' list",
+            "norows.json": "result 1 (x): a row has no 'tokens'", "binary.json": "is not a text file"}
+    for name, body in cases.items():
+        path = tmp_path / name
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        elif body is not None:
+            path.write_text(body)
+        assert main(["bench", "--show", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert name in err and said[name] in err, (name, err)
+    good = tmp_path / "good.json"
+    good.write_text('{"device": "cpu", "dtype": "float32", "threads": 1, "results": []}')
+    assert main(["bench", "--show", str(good), "--quick"]) == 2
+    assert "--show measures nothing, so --quick does nothing with it" in capsys.readouterr().err
+    assert main(["bench", "--show", str(good), "--markdown", str(tmp_path / "no" / "t.md")]) == 2
+    assert "for --markdown does not exist" in capsys.readouterr().err
 
 
 def test_generation_extraction_evaluation_rows(demo_model):

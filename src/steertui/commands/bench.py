@@ -45,7 +45,66 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"only these row groups: {', '.join(ROW_GROUPS)} (default: all; with --quick all but "
                    "console; console needs a model the console can load, so not --shape)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE (as in the README)")
+    p.add_argument("--show", metavar="FILE", help="measure nothing: print the table of a --json FILE written before "
+                   "(on any machine, without torch; with --markdown, convert it)")
     p.set_defaults(handler=run)
+
+
+MEASURING = ("quick", "model", "shape", "rows", "repeats", "json", "device", "dtype", "dataset")
+
+
+def _out_path(text: str | None, option: str) -> Path | None:
+    path = Path(text) if text else None
+    if path is not None and not path.parent.exists():
+        raise SteertuiError(f"folder '{path.parent}' for {option} does not exist", "create it or pick another path")
+    return path
+
+
+def read_report(path: Path):
+    """A bench report from a ``--json`` file, with a message naming the file and what is wrong."""
+    import json
+
+    from steertui.engine.bench import BenchReport
+
+    if not path.is_file():
+        raise SteertuiError(f"bench results '{path}' not found", "pass the FILE a `steertui bench --json FILE` wrote")
+    try:
+        return BenchReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except UnicodeDecodeError:
+        raise SteertuiError(f"'{path}' is not a text file", "pass a `steertui bench --json` file") from None
+    except json.JSONDecodeError as exc:
+        raise SteertuiError(f"'{path}' is not JSON (line {exc.lineno}: {exc.msg})",
+                            "pass a `steertui bench --json` file") from None
+    except ValueError as exc:
+        raise SteertuiError(f"'{path}' is not a steertui bench result: {exc}",
+                            "pass a file written by `steertui bench --json FILE`") from None
+
+
+def show(args: argparse.Namespace) -> int:
+    """``--show FILE``: the saved report's table (and ``--markdown``), nothing measured."""
+    from rich.console import Console
+
+    given = [f"--{name}" for name in MEASURING if getattr(args, name, None) not in (None, False)]
+    if given:
+        raise SteertuiError(f"--show measures nothing, so {', '.join(given)} does nothing with it",
+                            "drop " + ", ".join(given) + ", or drop --show to run the bench")
+    md = _out_path(args.markdown, "--markdown")
+    report = read_report(Path(args.show))
+    print_table(report, Console() if sys.stdout.isatty() else Console(width=160))
+    if md is not None:
+        write_markdown(report, md)
+    return 0
+
+
+def write_markdown(report, path: Path) -> None:
+    from rich.console import Console
+
+    from steertui.atomic import atomic_write_text
+    from steertui.engine.bench import markdown_table
+
+    atomic_write_text(path, markdown_table(report))
+    Console(stderr=True).print(f"Markdown table written to {path}", highlight=False)
 
 
 def plan_for(args: argparse.Namespace):
@@ -75,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
     from steertui.engine.bench import build_shape, run_bench
     from steertui.engine.data import load_dataset
 
-    out_path = Path(args.json) if args.json else None
-    if out_path is not None and not out_path.parent.exists():
-        raise SteertuiError(f"folder '{out_path.parent}' for --json does not exist", "create it or pick another path")
+    if args.show:
+        return show(args)
+    out_path = _out_path(args.json, "--json")
+    md_path = _out_path(args.markdown, "--markdown")
     plan = plan_for(args)
     err = Console(stderr=True)
     dataset = load_dataset(getattr(args, "dataset", None))
@@ -122,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     print_table(report, Console() if sys.stdout.isatty() else Console(width=160))
     if out_path is not None:
         err.print(f"results written to {out_path}")
+    if md_path is not None:
+        write_markdown(report, md_path)
     return 0
 
 

@@ -128,6 +128,30 @@ class BenchRow:
                         "steertui": self.steertui, "baseline": self.baseline,
                         "check": self.check, "check_ok": self.check_ok, **self.extra})
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BenchRow":
+        """A row as :meth:`to_dict` wrote it (the computed keys are computed again; other keys go to ``extra``)."""
+        own = {f: data.get(f) for f in ("name", "model", "tokens", "median_s", "baseline_s", "target", "peak_mem_mb",
+                                         "baseline_peak_mem_mb", "steertui", "baseline", "check", "check_ok",
+                                         "target_s", "forwards", "floor_s")}
+        for key in ("name", "tokens", "median_s", "baseline_s"):
+            if own[key] is None:
+                raise ValueError(f"a row has no {key!r}")
+        own["median_s"] = float(own["median_s"])
+        # a ratio written as null (no baseline time) stays unmeasured: inf again
+        own["baseline_s"] = float(own["baseline_s"])
+        extra = {k: v for k, v in data.items() if k not in own and k not in _ROW_COMPUTED}
+        return cls(**{**own, "model": own["model"] or "", "steertui": own["steertui"] or "",
+                      "baseline": own["baseline"] or "", "check": own["check"] or "",
+                      "check_ok": bool(own["check_ok"])},
+                   unit=data.get("unit") or "", repeats=int(data.get("repeats") or 0), extra=extra,
+                   times=list(data.get("times_s") or ()), base_times=list(data.get("baseline_times_s") or ()))
+
+
+# keys of BenchRow.to_dict that are computed from the others (or renamed), not kept in ``extra``
+_ROW_COMPUTED = frozenset({"ratio", "min_ratio", "met", "floor_ratio", "unit", "repeats", "times_s",
+                           "baseline_times_s"})
+
 
 @dataclass
 class BenchReport:
@@ -142,18 +166,80 @@ class BenchReport:
     seconds: float = 0.0
     weight_bytes: int = 0
     bandwidth_gbs: float | None = None  # measured device memory bandwidth, 10^9 bytes per second
+    versions: dict[str, str] | None = None  # torch, transformers, nnsight of a report read back (else this process's)
 
-    def to_dict(self) -> dict[str, Any]:
+    def library_versions(self) -> dict[str, str]:
+        """The versions the run was made with: those read back with the report, else this process's."""
+        if self.versions is not None:
+            return dict(self.versions)
         import nnsight
         import torch
         import transformers
 
-        return finite_json({"device": self.device, "dtype": self.dtype, "torch": torch.__version__,
-                        "transformers": transformers.__version__, "nnsight": _version("nnsight", nnsight),
+        return {"torch": torch.__version__, "transformers": transformers.__version__,
+                "nnsight": _version("nnsight", nnsight)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return finite_json({"device": self.device, "dtype": self.dtype, **self.library_versions(),
                         "threads": self.threads, "machine": self.machine, "model": self.model,
                         "memory": self.memory, "seconds": self.seconds, "notes": list(self.notes),
                         "weight_bytes": self.weight_bytes, "bandwidth_gbs": self.bandwidth_gbs,
                         "results": [r.to_dict() for r in self.results]})
+
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "BenchReport":
+        """A report as :meth:`to_dict` wrote it (``steertui bench --json``); ValueError says what is missing."""
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ValueError("no 'results' list at the top level")
+        missing = [k for k in ("device", "dtype", "threads") if k not in data]
+        if missing:
+            raise ValueError(f"no {', '.join(repr(k) for k in missing)} at the top level")
+        rows = []
+        for i, row in enumerate(data["results"]):
+            if not isinstance(row, dict):
+                raise ValueError(f"result {i + 1} is not a table of keys")
+            try:
+                rows.append(BenchRow.from_dict(row))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"result {i + 1} ({row.get('name', 'unnamed')}): {exc}") from None
+        return cls(device=str(data["device"]), dtype=str(data["dtype"]), threads=int(data["threads"]),
+                   machine=str(data.get("machine") or "?"), model=str(data.get("model") or "?"),
+                   memory=str(data.get("memory") or ""), results=rows, notes=[str(n) for n in data.get("notes") or ()],
+                   seconds=float(data.get("seconds") or 0.0), weight_bytes=int(data.get("weight_bytes") or 0),
+                   bandwidth_gbs=data.get("bandwidth_gbs"),
+                   versions={k: str(data.get(k) or "?") for k in ("torch", "transformers", "nnsight")})
+
+
+def markdown_table(report: BenchReport) -> str:
+    """The report as a Markdown table (the README's Performance tables), with a line saying where it ran."""
+    v = report.library_versions()
+
+    def mb(x: float | None) -> str:
+        return "-" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+
+    def g(x: float) -> str:
+        return f"{x:.4g}"
+
+    floors = any(r.floor_s is not None for r in report.results)
+    head = (f"`steertui bench` on {report.model}, {report.device} {report.dtype}, {report.threads} threads, "
+            f"{report.machine}, torch {v['torch']}, transformers {v['transformers']}, nnsight {v['nnsight']}"
+            + (f"; memory bandwidth {report.bandwidth_gbs:.0f} GB/s by the bench's copy" if report.bandwidth_gbs
+               else "") + f"; the run took {report.seconds:.0f} s:")
+    cols = ["row", "tokens", "steertui s", "baseline s", "ratio", "target", "met", "min ratio",
+            *(["× floor"] if floors else []), "peak MB steertui / baseline"]
+    lines = [head, "", "| " + " | ".join(cols) + " |",
+             "| " + " | ".join("---" if c == "row" else ":---:" if c == "met" else "---:" for c in cols) + " |"]
+    for r in report.results:
+        target = (f"≤ {r.target_s * 1e3:g} ms" if r.target_s is not None
+                  else "-" if r.target is None else f"≤ {r.target:g}")
+        met = "-" if r.met is None else "yes" if r.met else "**no**"
+        cells = [r.name + ("" if r.check_ok else " (check FAILED)"), f"{r.tokens:,}", g(r.median_s), g(r.baseline_s),
+                 f"×{r.ratio:.2f}", target, met, "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}",
+                 *(["-" if r.floor_ratio is None else f"×{r.floor_ratio:.2f}"] if floors else []),
+                 f"{mb(r.peak_mem_mb)} / {mb(r.baseline_peak_mem_mb)}"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _version(dist: str, module: Any) -> str:
