@@ -122,3 +122,17 @@ def test_no_import_cycle_between_modules():
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_bench_show_imports_no_torch(tmp_path):
+    """A saved bench run's table can be read on a machine without torch (the laptop beside a GPU box)."""
+    saved = tmp_path / "b.json"
+    saved.write_text('{"device": "cuda", "dtype": "bfloat16", "threads": 1, "torch": "2.11", "results": [{"name": '
+                     '"generate b1", "tokens": 64, "median_s": 0.5, "baseline_s": 0.4, "target": 1.1}]}')
+    code = ("import io, contextlib\nfrom steertui.cli import main\nbuf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf):\n"
+            f"    assert main(['bench', '--show', {str(saved)!r}]) == 0\n"
+            "assert '×1.25' in buf.getvalue() and 'generate b1' in buf.getvalue()")
+    mods = _modules_after(code)
+    for heavy in ("torch", "transformers", "nnsight", "textual"):
+        assert heavy not in mods, heavy
