@@ -61,7 +61,7 @@ def test_an_empty_prompt_is_refused(demo_model, prompts):
         steering.generate(demo_model, prompts, max_new_tokens=2)
 
 
-@pytest.mark.parametrize("prompt, says", [("", "empty"), (LONG, "context of 1024")])
+@pytest.mark.parametrize("prompt, says", [("", "empty"), (LONG, "context of 1024")], ids=["empty", "too-long"])
 def test_layers_command_refuses_bad_prompts_with_one_line(prompt, says):
     proc = _run("layers", "--prompt", prompt)
     assert proc.returncode == 2, proc.stdout + proc.stderr
