@@ -247,10 +247,13 @@ def teacher_forced(model: "LoadedModel", gen: steering.GenerationResult, plan: S
     mask = torch.cat([gen.attention_mask, torch.ones_like(seq[:, P:])], dim=1)[:, : P + T - 1]
     chosen = seq[:, P:].unsqueeze(-1)
     adapter, blocks = model.adapter, model.block_envoys()
-    with model.nn.trace({"input_ids": ids, "attention_mask": mask}):
+    # the head computes the columns that predict a new token only (not [B, P + T, V] for a long prompt)
+    keep = model.logits_only_at(torch.arange(P - 1, P + T - 1, device=ids.device), mask)
+    with model.nn.trace({"input_ids": ids, "attention_mask": mask, **keep}):
         for i in plan.layers:
             plan.apply(adapter.hidden(blocks[i].output), i, generated_from=P)
-        logp = model.envoy(adapter.unembed).output[:, P - 1:].float().log_softmax(-1)
+        out = model.envoy(adapter.unembed).output
+        logp = (out if keep else out[:, P - 1:]).float().log_softmax(-1)
         chosen_lp = nnsight.save(logp.gather(-1, chosen).squeeze(-1).cpu())
         if mask_ids:
             logp[..., list(mask_ids)] = float("-inf")
@@ -456,10 +459,10 @@ class FixSitePrompt:
                 "vulnerable_line": self.vulnerable_line, "patched_line": self.patched_line}
 
 
-def fix_site_prompt(model: "LoadedModel", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
-    """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
-    from steertui.engine.data import count_tokens, line_window
-
+def fix_hunk(pair: Any) -> tuple[int, int, int, int, int]:
+    """The hunk a pair's fix site is at (see :class:`FixSitePrompt`): (site, i2, j1, j2, kept) with the
+    vulnerable file's lines ``[site, i2)`` replaced by the patched file's ``[j1, j2)`` (0-based), and ``kept``
+    the number of vulnerable lines the prompt may hold (``site`` less the blank lines right before it)."""
     vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
     hunks = [op for op in pair.line_opcodes() if op[0] != "equal" and op[1] > 0]
     code_hunks = [op for op in hunks if not all(_not_code(x) for x in vuln[op[1]:op[2]] + patched[op[3]:op[4]])]
@@ -467,12 +470,22 @@ def fix_site_prompt(model: "LoadedModel", pair: Any, max_new_tokens: int = 32) -
         raise GenDiffError(f"pair {pair.id}: the patch changes nothing after the first line",
                            "pick a pair whose files share at least one line at the top")
     _tag, site, i2, j1, j2 = (code_hunks or hunks)[0]
-    lines = vuln[:site]
-    while lines and not lines[-1].strip():
-        lines.pop()  # end on a line of text, not on blank lines
-    if not lines:
+    kept = site
+    while kept and not vuln[kept - 1].strip():
+        kept -= 1  # end on a line of text, not on blank lines
+    if not kept:
         raise GenDiffError(f"pair {pair.id}: only blank lines come before the first line its patch changes",
                            "pick another pair")
+    return site, i2, j1, j2, kept
+
+
+def fix_site_prompt(model: "LoadedModel", pair: Any, max_new_tokens: int = 32) -> FixSitePrompt:
+    """The continuation prompt for ``pair`` (see :class:`FixSitePrompt`), sized to leave room for the new tokens."""
+    from steertui.engine.data import count_tokens, line_window
+
+    vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
+    site, i2, j1, j2, kept = fix_hunk(pair)
+    lines = vuln[:kept]
     room = model.context_length - max_new_tokens
     # the window of whole lines ending at the fix site, the largest that fits (engine.data.line_window decides
     # every window); the last line is kept even when it alone is too long

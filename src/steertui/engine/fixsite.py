@@ -1,0 +1,146 @@
+"""Which code does the model rather write where a pair's vulnerability is: the vulnerable lines or the fix?
+
+A pair's fix site (:func:`gendiff.fix_hunk`, the site :class:`gendiff.FixSitePrompt` continues from) is the first
+hunk of its patch that touches a line of code. The prompt is the vulnerable file up to the line before it (the
+same window as the console's continuation); the two continuations are the two files' versions of that hunk, each
+followed by the same anchor (the lines both files share after the hunk, up to the first one that is not blank),
+so that both end at the same point of the program:
+
+    vulnerable:  newline + the blank lines before the hunk + the vulnerable hunk + the anchor
+    patched:     newline + the blank lines before the hunk + the patched hunk + the anchor
+
+Each is scored teacher-forced, token by token, with the steering applied exactly as in a steered generation of
+that continuation (:func:`gendiff.teacher_forced`: ``all`` steers at every column, ``prompt`` at the prompt's,
+``generated`` at the continuation's), as the sum of its tokens' log-probabilities. The **preference** is
+log p(patched) − log p(vulnerable) in nats: positive when the model would rather write the fix. Its shift under
+steering is the generation-side counterpart of the verdict shift: does a vector change what code the model
+writes where the vulnerability is, and not only what it answers about it?
+
+The prompt's tokens are the tokenizer's for the prompt (special tokens as :meth:`LoadedModel.encode` adds them),
+each continuation's are the tokenizer's for the continuation alone, appended: the token sequence a model writes
+when it continues the prompt with that text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from steertui.engine.gendiff import GenDiffError, fix_hunk, fix_site_prompt
+from steertui.engine.steering import Steer, SteerPlan
+from steertui.errors import Cancel, CancelledError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from steertui.engine.data import Pair
+    from steertui.engine.model import LoadedModel
+
+
+@dataclass(frozen=True)
+class FixSiteChoice:
+    """One pair's prompt and its two continuations (module docstring); ``line`` is the 1-based number of the
+    first changed line of the vulnerable file, ``dropped_lines`` the lines cut from the top to fit the context."""
+
+    pair_id: str
+    prompt: str
+    line: int
+    dropped_lines: int
+    vulnerable: str
+    patched: str
+    anchor: str  # the shared text both continuations end with ("" when the hunk ends the files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair_id": self.pair_id, "prompt": self.prompt, "line": self.line,
+                "dropped_lines": self.dropped_lines, "vulnerable": self.vulnerable, "patched": self.patched,
+                "anchor": self.anchor}
+
+
+def _anchor(vuln: list[str], patched: list[str], i2: int, j2: int) -> list[str]:
+    """The lines both files share right after the hunk, up to and including the first that is not blank."""
+    out = []
+    for k in range(i2, len(vuln)):
+        if j2 + k - i2 >= len(patched) or vuln[k] != patched[j2 + k - i2]:
+            break
+        out.append(vuln[k])
+        if vuln[k].strip():
+            break
+    return out
+
+
+def _continuation_ids(model: "LoadedModel", text: str) -> list[int]:
+    return list(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def fix_site_choice(model: "LoadedModel", pair: "Pair") -> FixSiteChoice:
+    """The prompt and both continuations of ``pair`` (module docstring), the prompt windowed to leave room for the
+    longer continuation. :class:`GenDiffError` when the pair has no fix site to continue from, or when one side
+    would be empty (a hunk that only inserts or deletes at the end of the files)."""
+    vuln, patched = pair.vulnerable.code.splitlines(), pair.patched.code.splitlines()
+    site, i2, j1, j2, kept = fix_hunk(pair)
+    anchor = _anchor(vuln, patched, i2, j2)
+    blank = vuln[kept:site]
+    sides = {"vulnerable": blank + vuln[site:i2] + anchor, "patched": blank + patched[j1:j2] + anchor}
+    empty = [name for name, lines in sides.items() if not "".join(lines).strip()]
+    if empty:
+        raise GenDiffError(f"pair {pair.id}: the {empty[0]} side of its fix site is empty (the patch only adds or "
+                           "removes lines at the end of the file)", "pick another pair")
+    texts = {name: "\n" + "\n".join(lines) for name, lines in sides.items()}
+    longest = max(len(_continuation_ids(model, t)) for t in texts.values())
+    if longest >= model.context_length:
+        raise GenDiffError(f"pair {pair.id}: a continuation of its fix site is {longest} tokens, more than "
+                           f"{model.info.name}'s context of {model.context_length}", "pick another pair")
+    prompt = fix_site_prompt(model, pair, max_new_tokens=longest)
+    return FixSiteChoice(pair.id, prompt.text, prompt.line, prompt.dropped_lines, texts["vulnerable"],
+                         texts["patched"], "\n".join(anchor))
+
+
+def fix_site_choices(model: "LoadedModel", pairs: Sequence["Pair"]) -> tuple[list[FixSiteChoice | None], list[str]]:
+    """:func:`fix_site_choice` of every pair: None (and a line in the second list saying why) for a pair that has
+    none."""
+    out, skipped = [], []
+    for pair in pairs:
+        try:
+            out.append(fix_site_choice(model, pair))
+        except GenDiffError as err:
+            out.append(None)
+            skipped.append(err.problem)
+    return out, skipped
+
+
+def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], steers: Iterable[Steer] = (), *,
+                    chunk_size: int = 8, cancel: Cancel | None = None) -> "torch.Tensor":
+    """``[N, 2]`` (float32, CPU): each choice's log p(vulnerable continuation) and log p(patched continuation)
+    given its prompt, with ``steers`` applied as in a steered generation of it; one teacher-forced forward per
+    chunk of ``chunk_size`` continuations (both of a choice in the same chunk, so a choice's two sides see the
+    same padding)."""
+    import torch
+
+    from steertui.engine.gendiff import teacher_forced
+    from steertui.engine.steering import GenerationResult
+
+    choices = list(choices)
+    per_chunk = max(1, chunk_size // 2)
+    out = torch.zeros(len(choices), 2)
+    with model.lock, torch.no_grad():
+        plan = SteerPlan(model, steers)
+        pad = model.tokenizer.pad_token_id
+        for start in range(0, len(choices), per_chunk):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"fix-site scoring cancelled after {start} of {len(choices)} pairs")
+            chunk = choices[start:start + per_chunk]
+            conts = [_continuation_ids(model, text) for c in chunk for text in (c.vulnerable, c.patched)]
+            T = max(len(ids) for ids in conts)
+            enc = model.encode([c.prompt for c in chunk for _ in range(2)], new_tokens=T)
+            tail = torch.tensor([ids + [pad] * (T - len(ids)) for ids in conts], device=enc["input_ids"].device)
+            gen = GenerationResult(enc["input_ids"], enc["attention_mask"], torch.cat([enc["input_ids"], tail], 1),
+                                   conts, None)
+            logp, _argmax = teacher_forced(model, gen, plan)
+            sums = torch.stack([logp[r, :len(ids)].sum() for r, ids in enumerate(conts)]).view(len(chunk), 2)
+            out[start:start + len(chunk)] = sums
+    return out
+
+
+def preferences(logprobs: "torch.Tensor") -> list[float]:
+    """log p(patched) − log p(vulnerable) per choice, from :func:`choice_logprobs`."""
+    return [float(x) for x in logprobs[:, 1] - logprobs[:, 0]]
