@@ -110,3 +110,128 @@ def test_alpha_zero_is_the_unsteered_pass_bit_for_bit(demo_model):
     v = torch.ones(demo_model.d_model)
     assert torch.equal(fixsite.choice_logprobs(demo_model, choices, [Steer(LAYER, v, 0.0)]),
                        fixsite.choice_logprobs(demo_model, choices))
+
+
+# ---- in the held-out evaluation ----------------------------------------------------------------------------------
+def _given_vector(model):
+    from pathlib import Path
+
+    from steertui.engine.session.export import import_vector
+
+    path = Path(__file__).resolve().parents[1] / "sessions" / "demo-tour-vuln.safetensors"
+    return import_vector(path, model).vectors[1]
+
+
+def _mean(values):
+    import math
+
+    return math.fsum(values) / len(values)
+
+
+def test_the_evaluation_scores_each_held_out_pairs_fix_site_as_the_module_does(demo_model):
+    """Every vulnerable file's record holds its pair's preference unsteered, steered with the fold's coefficient
+    and under its random control: each equal, bit for bit, to choice_logprobs of the fold's held-out pairs with
+    that steer (the same batches); alpha 0 reproduces the unsteered preference; the rows are the records' means;
+    the verdict scores are those of the evaluation without it."""
+    from steertui.engine.evaluate import EvalSettings, evaluate, random_control
+
+    pairs = [p for p in load_dataset("builtin").pairs if p.cwe in ("cwe-22", "cwe-77", "cwe-79")]
+    v = _given_vector(demo_model)
+    settings = EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8, vector="vuln", fix_site=True)
+    result = evaluate(demo_model, pairs, settings, vectors={1: v})
+    choices = {p.id: fixsite.fix_site_choice(demo_model, p) for p in pairs}
+    by_pair = {f["pair"]: f for f in result.files if f["label"] == 1}
+    assert len(by_pair) == len(pairs) and result.fix_skipped == []
+    for fold in result.folds:
+        test = fold["test_pairs"]
+        held = [choices[p] for p in test]
+        base = fixsite.preferences(fixsite.choice_logprobs(demo_model, held, chunk_size=settings.chunk_size))
+        steer = [Steer(1, v, 3.0, label="vector")]
+        steered = fixsite.preferences(fixsite.choice_logprobs(demo_model, held, steer, chunk_size=8))
+        control = random_control(v.float().cpu(), settings.seed, fold["fold"], 1)
+        rand = fixsite.preferences(fixsite.choice_logprobs(demo_model, held, [Steer(1, control, 3.0)], chunk_size=8))
+        for j, pid in enumerate(test):
+            f = by_pair[pid]
+            cells = {x["alpha"]: x for x in f["steered"]}
+            assert f["fix_baseline"] == base[j] and cells[0.0]["fix"] == base[j]
+            assert cells[3.0]["fix"] == steered[j] and cells[3.0]["random_fix"] == [rand[j]]
+            assert steered[j] != base[j]
+    assert all(f["fix_baseline"] is None and all(x["fix"] is None for x in f["steered"])
+               for f in result.files if f["label"] == 0)  # the preference is the pair's, on its vulnerable file
+    for r in result.rows:
+        group = [f for f in by_pair.values() if r.cwe in ("all", f["cwe"])]
+        cell = [next(x for x in f["steered"] if x["alpha"] == r.alpha) for f in group]
+        assert r.fix_n == len(group)
+        assert r.fix_shift == _mean([x["fix"] - f["fix_baseline"] for f, x in zip(group, cell)])
+        assert r.random_fix_shift == _mean([x["random_fix"][0] - f["fix_baseline"] for f, x in zip(group, cell)])
+    plain = evaluate(demo_model, pairs, EvalSettings(layers=(1,), alphas=(0.0, 3.0), folds=2, kl_tokens=8,
+                                                     vector="vuln"), vectors={1: v})
+    assert all(r.fix_shift is None and r.fix_n is None for r in plain.rows)  # not asked: not computed
+    assert [[x["score"] for x in f["steered"]] for f in plain.files] == [
+        [x["score"] for x in f["steered"]] for f in result.files]
+    assert "fix_site_skipped" in result.to_dict() and "fix_site_skipped" not in plain.to_dict()
+
+
+def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model, capsys):
+    import json
+
+    from steertui.cli import main
+    from steertui.engine.evaluate import EvalSettings
+    from steertui.engine.session import SessionRecorder, read_session
+    from steertui.engine.session.ops import file_records, files_from_records
+
+    builtin = load_dataset("builtin")
+    pairs = [p for p in builtin.pairs if p.cwe in ("cwe-22", "cwe-77")]
+    path = tmp_path / "fix.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    result = rec.evaluate(pairs, EvalSettings(layers=(2,), alphas=(-1.0, 1.0), alpha_scale="residual", folds=2,
+                                              kl_tokens=8, controls=2, fix_site=True))
+    rec.close()
+    step = read_session(path).steps[0]
+    assert step.inputs.fix_site
+    vulnerable = [f for f in step.outputs.files if f.label == 1]
+    assert len(vulnerable) == len(pairs) and all(len(f.fix) == 2 and len(f.random_fix) == 4 for f in vulnerable)
+    assert all(f.fix_baseline is None and not f.fix for f in step.outputs.files if f.label == 0)
+    assert all(r.fix_n == (len(pairs) if r.cwe == "all" else 2) for r in step.outputs.rows)
+    # the records read back are the evaluation's, field for field (each cell's coefficient from the rows)
+    back = files_from_records(step.inputs, step.outputs)
+    assert [(f["fix_baseline"], [(x["fix"], x["random_fix"]) for x in f["steered"]]) for f in back] == [
+        (f["fix_baseline"], [(x["fix"], x["random_fix"]) for x in f["steered"]]) for f in result.files]
+    assert file_records(step.inputs, back) == step.outputs.files
+    assert main(["replay", str(path), "--check"]) == 0
+    capsys.readouterr()
+    out_json = tmp_path / "e.json"
+    assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "2", "--alpha=-1,1", "--folds", "2",
+                 "--kl-tokens", "8", "--alpha-scale", "residual", "--fix-site", "--json", str(out_json)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fix-site preference" in out and "fix vs rand" in out
+    data = json.loads(out_json.read_text())
+    assert data["settings"]["fix_site"] is True and data["fix_site_skipped"] == []
+    assert all(r["fix_n"] == 2 for r in data["results"])
+
+
+def test_a_recorded_fix_site_list_of_the_wrong_length_is_refused(tmp_path, demo_model):
+    """A session whose file record holds fix-site scores for fewer cells than its step has is one line naming
+    the field (session.store's checks), not a crash when it is read."""
+    import re
+
+    from steertui.engine.evaluate import EvalSettings
+    from steertui.engine.session import SessionRecorder, read_session
+    from steertui.engine.session.store import SessionError
+
+    builtin = load_dataset("builtin")
+    pairs = [p for p in builtin.pairs if p.cwe in ("cwe-22", "cwe-77")]
+    path = tmp_path / "fix.toml"
+    rec = SessionRecorder.new(demo_model, builtin, path)
+    rec.evaluate(pairs, EvalSettings(layers=(2,), alphas=(1.0,), folds=2, kl_tokens=8, fix_site=True))
+    rec.close()
+    text = path.read_text()
+    broken = re.sub(r"(\nfix = \[)[^\]]*\]", r"\1]", text, count=1)
+    assert broken != text
+    path.write_text(broken)
+    with pytest.raises(SessionError, match=r"files\[0\]\.fix: has 0 values, the step.s 1 cells .* need 1"):
+        read_session(path)
+    assert "\nfix_site = true" in text
+    path.write_text(text.replace("\nfix_site = true", "\nfix_site = false"))
+    with pytest.raises(SessionError, match=r"files\[0\]\.fix_baseline: the step did not score the fix site"):
+        read_session(path)

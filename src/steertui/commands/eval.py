@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="split each held-out file's steered shift: 'direct' what the added vector writes straight "
                    "into the answer logits, 'through' what the layers after it change (their attention and MLP); "
                    "the rest is the final norm's. Read in the scoring forwards themselves: no forward more")
+    p.add_argument("--fix-site", action="store_true",
+                   help="also score what the model would write: each held-out pair's fix-site preference, log "
+                   "p(patched) - log p(vulnerable) of the two versions of the line its patch changes, continuing "
+                   "the vulnerable file (teacher-forced, steered as a generation is), against the random controls")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
     p.add_argument("--confirm-part", action="append", metavar="PART",
@@ -183,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
                             controls=args.controls, vector=imported.name if imported is not None else None,
-                            together=args.together, attribution=args.attribution)
+                            together=args.together, attribution=args.attribution, fix_site=args.fix_site)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -422,12 +426,45 @@ def _print_table(result, parts, console=None) -> None:
                       "answer slot; through: the mean change of the later layers' attention and MLP parts (the "
                       "network's response); shift − direct − through is the final norm's (its frozen scale differs "
                       "between the two sides)")
+    if s.fix_site:
+        console.print(fix_site_table(result))
+        n_fix = next((r.fix_n for r in result.rows if r.cwe == "all"), None) or 0
+        console.print(f"fix Δ: the mean shift of the fix-site preference over the {n_fix} held-out pairs that have a "
+                      "fix site (log p(patched) − log p(vulnerable) of the two versions of the first line of code "
+                      "their patch changes, continuing the vulnerable file, in nats; positive: towards writing the "
+                      "fix); fix rand: the random controls'; fix vs rand: the first beyond the second ± "
+                      f"{CONTROL_SE:g} standard errors over pairs, dim within them"
+                      + (f"; {len(result.fix_skipped)} pair(s) have none: " + "; ".join(result.fix_skipped)
+                         if result.fix_skipped else ""))
     if s.controls > 1:
         console.print(f"{s.controls} random controls per fold and layer: rand shift, rand flip and the yes rate's "
                       "control are their means; in brackets the control shift of largest magnitude; rand KL is the "
                       "first control's, in brackets the largest of the controls' mean KLs")
     if spans_grid(s):
         console.print(grid_table(result))
+
+
+def fix_site_table(result):
+    """The fix-site columns of the rows: per layer, alpha and CWE, the pairs scored, the preference's shift, the
+    random controls' and the first beyond the second (dim within the standard errors)."""
+    from rich.table import Table
+
+    from steertui.engine.ops import fix_beyond_control, fix_within_control, steered_layers
+
+    s = result.settings
+    table = Table(title="what the model would write: the fix-site preference, log p(patched) − log p(vulnerable), "
+                  "nats", header_style="bold", title_justify="left")
+    for col in ("layer", "alpha", "cwe", "pairs", "fix Δ", "fix rand", "fix vs rand"):
+        table.add_column(col, justify="left" if col == "cwe" else "right")
+    for r in result.rows:
+        if r.fix_shift is None:
+            table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", r.cwe, "0", "-", "-", "-")
+            continue
+        vs = fix_beyond_control(r)
+        table.add_row(steered_layers(s, r.layer), f"{r.alpha:g}", r.cwe, str(r.fix_n), f"{r.fix_shift:+.2f}",
+                      f"{r.random_fix_shift:+.2f}", f"[dim]{vs}[/]" if fix_within_control(r) else vs,
+                      style="bold" if r.cwe == "all" else "")
+    return table
 
 
 def grid_table(result):

@@ -19,6 +19,11 @@ Protocol (what ``steertui eval`` runs):
    layer (its ``raw_alpha`` is the first layer's coefficient; the folds hold every layer's norms).
 5. Fluency cost: mean per-token KL(steered ‖ unsteered) of the next-token distribution over the held-out
    *patched* files read as plain code (no question), the first ``kl_tokens`` tokens of each.
+6. With ``fix_site``, what the model would write: each held-out pair's fix-site preference (``engine.fixsite``:
+   log p(patched) − log p(vulnerable) continuation of the vulnerable file at the line its patch changes, nats)
+   unsteered, steered with the fold's vector and with each random control, in the same cells; its shift is the
+   generation-side counterpart of the verdict shift (rows' ``fix_*`` columns; pairs without a fix site are left
+   out of them and listed in ``fix_skipped``).
 
 Every held-out file gets a record (:attr:`EvalResult.files`: its fold, threshold, p(yes), p(no), unsteered score
 and, per layer and alpha, the steered score, every control's score and the coefficient applied; patched files
@@ -78,6 +83,9 @@ class EvalSettings:
     # themselves: no forward more): what the added vector writes straight into the answer, and what the layers
     # after it change
     attribution: bool = False
+    # also score every held-out pair's fix-site preference (engine.fixsite: log p(patched) − log p(vulnerable)
+    # continuation at the line its patch changes) unsteered, steered and under each random control
+    fix_site: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas),
@@ -118,6 +126,13 @@ class EvalRow:
     # into the answer) and of the later layers' part (their attention and MLP, changed by the push); None without
     direct_shift: float | None = None
     through_shift: float | None = None
+    # with EvalSettings.fix_site, over the row's pairs that have a fix site (fix_n of them): the mean shift of the
+    # fix-site preference (log p(patched) − log p(vulnerable) continuation, nats; positive: towards the fix), the
+    # random controls' (their mean), and the standard error over pairs of the first minus the second; None without
+    fix_shift: float | None = None
+    random_fix_shift: float | None = None
+    fix_excess_se: float | None = None
+    fix_n: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "raw_alpha": list(self.raw_alpha)}
@@ -135,12 +150,13 @@ class EvalResult:
     prompt_template: str = ""
     files: list[dict[str, Any]] = field(default_factory=list)  # one record per held-out file (module docstring)
     cuts: list[dict[str, Any]] = field(default_factory=list)  # per truncated file: pair, windowed, window, lines
+    fix_skipped: list[str] = field(default_factory=list)  # with settings.fix_site: why a pair has no fix site
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "model": self.model, "settings": self.settings.to_dict(),
                 "answer_tokens": self.answers.to_dict(), "prompt_template": self.prompt_template,
                 "folds": self.folds, "truncated": self.cuts, "results": [r.to_dict() for r in self.rows],
-                "files": self.files}
+                "files": self.files, **({"fix_site_skipped": self.fix_skipped} if self.settings.fix_site else {})}
 
 
 def make_folds(pairs: Sequence["Pair"], split: str, folds: int, seed: int) -> list[list[int]]:
@@ -206,6 +222,15 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         check_model(model)
     answers = answer_tokens(model, settings.yes, settings.no)
     splitter = ScoreSplitter(model, answers) if settings.attribution else None
+    choices: list[Any] = [None] * len(pairs)
+    fix_skipped: list[str] = []
+    if settings.fix_site:
+        from steertui.engine.fixsite import fix_site_choices
+
+        choices, fix_skipped = fix_site_choices(model, pairs)
+        if not any(choices):
+            raise SteertuiError(f"none of the {len(pairs)} pairs has a fix site to score ({fix_skipped[0]})",
+                                "evaluate without the fix-site preference, or select other pairs")
     fold_idx = make_folds(pairs, settings.split, settings.folds, settings.seed)
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
     labels = [s.label_int for s in samples]  # 1 = vulnerable (the dataset's label; see caveats)
@@ -240,6 +265,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     base = torch.full((2 * n,), float("nan"))
     logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no)
     base_split: dict[int, Any] = {}  # with settings.attribution, each file's unsteered score split (same forwards)
+    base_fix: dict[int, float] = {}  # with settings.fix_site, each pair's unsteered fix-site preference
     for test in fold_idx:
         test_s = test + [n + i for i in test]
         held = score_answers(model, [prompts[i].text for i in test_s], answers, chunk_size=settings.chunk_size,
@@ -248,6 +274,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         logp[test_s] = torch.stack([held.logp_yes, held.logp_no], dim=1)
         if splitter is not None:
             base_split.update(zip(test_s, held.attributions))
+        base_fix.update(_fix_preferences(model, choices, test, (), settings.chunk_size, cancel))
     tick("baseline scores")
 
     # per (layer, alpha): per-sample steered score, random score; per pair: KL; per fold: the coefficient applied
@@ -261,6 +288,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     # with settings.attribution, per file: the shift's direct part and the later layers' part
     direct = {key: [None] * (2 * n) for key in steered}
     through = {key: [None] * (2 * n) for key in steered}
+    # with settings.fix_site, per pair with a fix site: its steered preference and each control's
+    fix = {key: {} for key in steered}
+    rfix = {key: {} for key in steered}
     fold_of: dict[int, int] = {}
     folds_info = []
     for f, test in enumerate(fold_idx):
@@ -303,6 +333,11 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                 for c, rv in enumerate(rvs):
                     rand[(K, a)][c, test_s] = score(model, test_prompts, answers, steers=rv,
                                                     chunk_size=settings.chunk_size, cancel=cancel)
+                if settings.fix_site:
+                    fix[(K, a)].update(_fix_preferences(model, choices, test, sv, settings.chunk_size, cancel))
+                    per_control = [_fix_preferences(model, choices, test, rv, settings.chunk_size, cancel)
+                                   for rv in rvs]
+                    rfix[(K, a)].update({i: [pc[i] for pc in per_control] for i in per_control[0]})
                 # the fluency cost of the vector and of every control, on the fold's neutral code
                 k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
                 for j, i in enumerate(test):
@@ -320,6 +355,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         if i not in fold_of:
             continue
         f, pi, patched = fold_of[i], i % n, i >= n
+        has_fix = not patched and pi in base_fix  # the fix-site preference is the pair's, on its vulnerable file
         files.append({
             "id": samples[i].id, "pair": pairs[pi].id, "cwe": samples[i].cwe, "label": labels[i], "fold": f,
             "threshold": folds_info[f]["threshold"], "p_yes": math.exp(float(logp[i, 0])),
@@ -330,8 +366,11 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                          "kl": kl[(K, a)][pi] if patched else None,
                          "random_kl": rkl[(K, a)][0][pi] if patched else None,
                          "random_kls": [r[pi] for r in rkl[(K, a)]] if patched else None,
-                         "direct": direct[(K, a)][i], "through": through[(K, a)][i]}
+                         "direct": direct[(K, a)][i], "through": through[(K, a)][i],
+                         "fix": fix[(K, a)][pi] if has_fix else None,
+                         "random_fix": rfix[(K, a)][pi] if has_fix else None}
                         for K, _ in groups for a in settings.alphas],
+            "fix_baseline": base_fix[pi] if has_fix else None,
         })
     from steertui.engine.data.model import cwe_sort_key
 
@@ -343,7 +382,21 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     from steertui.engine.verdict import TEMPLATE
 
     return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
-                      files, cuts)
+                      files, cuts, fix_skipped)
+
+
+def _fix_preferences(model: "LoadedModel", choices: Sequence[Any], pairs: Sequence[int], steers: Sequence[Steer],
+                     chunk_size: int, cancel: Cancel | None) -> dict[int, float]:
+    """Pair index -> fix-site preference with ``steers`` (engine.fixsite), for those of ``pairs`` that have a
+    fix site (``choices[i]`` not None), in one call: the same batches steered and unsteered."""
+    from steertui.engine.fixsite import choice_logprobs, preferences
+
+    idx = [i for i in pairs if choices[i] is not None]
+    if not idx:
+        return {}
+    prefs = preferences(choice_logprobs(model, [choices[i] for i in idx], steers, chunk_size=chunk_size,
+                                        cancel=cancel))
+    return dict(zip(idx, prefs))
 
 
 def random_control(vector: "torch.Tensor", seed: int, fold: int, layer: int, index: int = 0) -> "torch.Tensor":
@@ -460,8 +513,23 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     random_kl_max=max((x for x in per_kl if not math.isnan(x)), default=float("nan")),
                     direct_shift=_mean_or_none([x.get("direct") for x in st]),
                     through_shift=_mean_or_none([x.get("through") for x in st]),
+                    **_fix_columns(group, st),
                 ))
     return rows
+
+
+def _fix_columns(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The fix-site columns of a row (:class:`EvalRow`) from its files' records: over the vulnerable files that
+    carry a fix-site preference (one per pair); all None when none does (evaluated without it)."""
+    fixed = [(f, x) for f, x in zip(group, steered) if x.get("fix") is not None]
+    if not fixed:
+        return {}
+    controls = len(fixed[0][1]["random_fix"])
+    return {"fix_shift": _mean([x["fix"] - f["fix_baseline"] for f, x in fixed]),
+            "random_fix_shift": _mean([_mean([x["random_fix"][c] - f["fix_baseline"] for f, x in fixed])
+                                       for c in range(controls)]),
+            "fix_excess_se": _standard_error([x["fix"] - _mean(x["random_fix"]) for _f, x in fixed]),
+            "fix_n": len(fixed)}
 
 
 PICK_DIRECTIONS = ("up", "down")  # towards " Yes" (vulnerable), towards " No"

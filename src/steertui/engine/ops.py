@@ -428,6 +428,24 @@ def beyond_control(row: EvalRow) -> str:
     return f"{row.shift - row.random_shift:+.2f}{spread}"
 
 
+def fix_beyond_control(row: EvalRow) -> str:
+    """The fix-site preference's shift beyond the random controls' with ``CONTROL_SE`` standard errors, in nats
+    (``+2.41±1.20``; positive: towards writing the fix); ``-`` for a row without fix-site scores."""
+    if row.fix_shift is None or row.random_fix_shift is None:
+        return "-"
+    se = row.fix_excess_se
+    spread = f"±{CONTROL_SE * se:.2f}" if se is not None and math.isfinite(se) else "±?"
+    return f"{row.fix_shift - row.random_fix_shift:+.2f}{spread}"
+
+
+def fix_within_control(row: EvalRow) -> bool:
+    """The fix-site shift beyond the controls' is within ``CONTROL_SE`` standard errors of zero (or unknown)."""
+    se = row.fix_excess_se
+    if row.fix_shift is None or row.random_fix_shift is None or se is None or not math.isfinite(se):
+        return True
+    return abs(row.fix_shift - row.random_fix_shift) <= CONTROL_SE * se
+
+
 def pick_text(grid: LayerAlphaGrid) -> str:
     """The grid searched honestly, in one line: per direction the shift beyond the random control (±2 SE) when
     each fold steers with the cell that did best on the other folds (and which cells those were), against the

@@ -170,8 +170,17 @@ def file_records(inputs: S.EvaluateInputs, files: list[dict[str, Any]]) -> list[
             kl=[float(x["kl"]) for x in st] if patched else [],
             random_kl=[float(r) for x in st for r in x["random_kls"]] if patched else [],
             direct=[float(x["direct"]) for x in st] if all(x.get("direct") is not None for x in st) else [],
-            through=[float(x["through"]) for x in st] if all(x.get("through") is not None for x in st) else []))
+            through=[float(x["through"]) for x in st] if all(x.get("through") is not None for x in st) else [],
+            **_fix_record(f, st)))
     return out
+
+
+def _fix_record(f: dict[str, Any], steered: list[dict[str, Any]]) -> dict[str, Any]:
+    """A file's fix-site fields as recorded: only a vulnerable file whose pair has a fix site carries them."""
+    if f.get("fix_baseline") is None:
+        return {}
+    return {"fix_baseline": float(f["fix_baseline"]), "fix": [float(x["fix"]) for x in steered],
+            "random_fix": [float(r) for x in steered for r in x["random_fix"]]}
 
 
 def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> list[dict[str, Any]]:
@@ -194,10 +203,12 @@ def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> 
                 "raw_alpha": coefs[position[rec.fold]] if len(coefs) > position[rec.fold] else float("nan"),
                 "score": rec.score[c], "random_score": randoms[0], "random_scores": randoms,
                 "kl": rec.kl[c] if rec.kl else None, "random_kl": kls[0] if kls else None, "random_kls": kls,
-                "direct": rec.direct[c] if rec.direct else None, "through": rec.through[c] if rec.through else None})
+                "direct": rec.direct[c] if rec.direct else None, "through": rec.through[c] if rec.through else None,
+                "fix": rec.fix[c] if rec.fix else None,
+                "random_fix": list(rec.random_fix[c * k:(c + 1) * k]) if rec.fix else None})
         files.append({"id": rec.id, "pair": rec.pair, "cwe": rec.cwe, "label": rec.label, "fold": rec.fold,
                       "threshold": thresholds[rec.fold], "p_yes": rec.p_yes, "p_no": rec.p_no,
-                      "baseline_score": rec.baseline_score, "steered": steered})
+                      "baseline_score": rec.baseline_score, "steered": steered, "fix_baseline": rec.fix_baseline})
     return files
 
 

@@ -248,6 +248,7 @@ class EvaluateInputs(_Model):
     vector: VectorName | None = None  # a session vector steered in every fold; absent: built per fold
     together: list[float] | None = None  # one weight per layer: the layers steered at once; absent: each alone
     attribution: bool = False  # each shift split into direct and later-layer parts; absent in older files: no
+    fix_site: bool = False  # each pair's fix-site preference scored too (engine.fixsite); absent in older files: no
 
     def cells(self) -> list[tuple[int, float]]:
         """The (layer, alpha) cells of the evaluation, in its rows' order: each layer (the first alone when the
@@ -264,8 +265,9 @@ class FoldRec(_Model):
 
 
 class EvalRowRec(_Model):
-    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last nine were added after files had been
-    written without them (``LATER_OUTPUTS``): None there means not recorded."""
+    """An ``engine.evaluate.EvalRow`` as recorded, field for field. The last thirteen were added after files had
+    been written without them (``LATER_OUTPUTS``): None there means not recorded (the fix-site ones: None also
+    when the step did not score the fix site)."""
 
     layer: NonNegInt
     alpha: float
@@ -291,6 +293,10 @@ class EvalRowRec(_Model):
     random_kl_max: float | None = None
     direct_shift: float | None = None
     through_shift: float | None = None
+    fix_shift: float | None = None
+    random_fix_shift: float | None = None
+    fix_excess_se: float | None = None
+    fix_n: NonNegInt | None = None
 
 
 class EvalFileRec(_Model):
@@ -316,6 +322,11 @@ class EvalFileRec(_Model):
     # with the step's attribution, per cell: the shift's direct part and the later layers' part; else empty
     direct: list[float] = Field(default_factory=list)
     through: list[float] = Field(default_factory=list)
+    # with the step's fix_site, on a vulnerable file whose pair has a fix site: the pair's unsteered fix-site
+    # preference, per cell its steered one, and every control's per cell (as random_scores); else None / empty
+    fix_baseline: float | None = None
+    fix: list[float] = Field(default_factory=list)
+    random_fix: list[float] = Field(default_factory=list)
 
 
 # Outputs added to schema version 1 after files had been written without them, per step kind ("rows[].x": the
@@ -325,7 +336,8 @@ LATER_OUTPUTS = {
     "build_vectors": ("cwe_directions",),
     "evaluate": ("rows[].answer_mass", "rows[].raw_alpha", "rows[].baseline_score", "rows[].random_yes_rate",
                  "rows[].excess_se", "rows[].random_shift_max", "rows[].random_kl_max", "rows[].direct_shift",
-                 "rows[].through_shift", "files"),
+                 "rows[].through_shift", "rows[].fix_shift", "rows[].random_fix_shift", "rows[].fix_excess_se",
+                 "rows[].fix_n", "files"),
 }
 
 

@@ -414,7 +414,14 @@ def _check_eval_files(step: Any, where: str, file: str | os.PathLike[str]) -> No
                  "kl": (len(rec.kl), (0, n_cells)),
                  "random_kl": (len(rec.random_kl), (0, n_cells * inputs.controls)),
                  "direct": (len(rec.direct), (n_cells,) if inputs.attribution else (0,)),
-                 "through": (len(rec.through), (n_cells,) if inputs.attribution else (0,))}
+                 "through": (len(rec.through), (n_cells,) if inputs.attribution else (0,)),
+                 # a file with its pair's unsteered fix-site preference has the steered ones of every cell
+                 "fix": (len(rec.fix), (n_cells,) if rec.fix_baseline is not None else (0,)),
+                 "random_fix": (len(rec.random_fix), (n_cells * inputs.controls,) if rec.fix_baseline is not None
+                                else (0,))}
+        if rec.fix_baseline is not None and not inputs.fix_site:
+            raise SessionError(file, f"{key}.fix_baseline", "the step did not score the fix site (its inputs' "
+                               "fix_site is false), yet this file has a fix-site preference", fix)
         for name, (n, allowed) in wants.items():
             if n not in allowed:
                 raise SessionError(file, f"{key}.{name}", f"has {n} values, the step's {n_cells} cells (layers × "
