@@ -21,7 +21,8 @@ EPS32 = torch.finfo(torch.float32).eps
 ROW_KEYS = {"layer", "alpha", "cwe", "n", "shift", "accuracy", "flip_rate", "random_shift", "random_flip_rate", "kl",
             "n_kl", "baseline_accuracy", "baseline_yes_rate", "yes_rate", "random_kl", "answer_mass", "raw_alpha",
             "baseline_score", "random_yes_rate", "excess_se", "random_shift_max"}
-FILE_KEYS = {"id", "pair", "cwe", "label", "fold", "threshold", "p_yes", "p_no", "baseline_score", "steered"}
+FILE_KEYS = {"id", "pair", "cwe", "label", "fold", "threshold", "p_yes", "p_no", "baseline_score", "steered",
+             "fix_baseline"}
 
 
 @pytest.fixture(scope="module")

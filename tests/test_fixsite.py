@@ -200,6 +200,9 @@ def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model,
     assert file_records(step.inputs, back) == step.outputs.files
     assert main(["replay", str(path), "--check"]) == 0
     capsys.readouterr()
+    assert main(["report", str(path)]) == 0  # the session's report prints the recorded fix-site table
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fix-site preference" in out and "fix vs rand" in out
     out_json = tmp_path / "e.json"
     assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "2", "--alpha=-1,1", "--folds", "2",
                  "--kl-tokens", "8", "--alpha-scale", "residual", "--fix-site", "--json", str(out_json)]) == 0
@@ -235,3 +238,24 @@ def test_a_recorded_fix_site_list_of_the_wrong_length_is_refused(tmp_path, demo_
     path.write_text(text.replace("\nfix_site = true", "\nfix_site = false"))
     with pytest.raises(SessionError, match=r"files\[0\]\.fix_baseline: the step did not score the fix site"):
         read_session(path)
+
+
+async def test_F_makes_the_consoles_next_evaluation_score_the_fix_sites(demo_model_path):
+    """`F` in the evaluation pane: the next `e` scores (and records) each held-out pair's fix site, the line under
+    the table gives the row's shift against the control's; `F` again turns it off."""
+    from test_tui import _console, _settle
+
+    async with _console(demo_model_path, build=True) as (app, pilot):
+        await pilot.press("plus", "plus", "v", "F", "e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        got = app.evaluation
+        assert got.settings.fix_site and app.recorder.steps[-1].inputs.fix_site
+        row = got.rows[0]
+        assert row.fix_n is not None and row.fix_n > 0 and row.fix_shift != 0
+        detail = " ".join(str(app.query_one("#eval-detail").render()).split())
+        assert (f"fix site ({row.fix_n} pairs): {row.fix_shift:+.2f} nats (rand {row.random_fix_shift:+.2f})"
+                in detail)
+        await pilot.press("F", "e")
+        await _settle(app, pilot)
+        assert not app.evaluation.settings.fix_site and "fix site" not in str(app.query_one("#eval-detail").render())

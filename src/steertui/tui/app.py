@@ -148,6 +148,7 @@ class SteerApp(Jobs, App):
         self.preview_timer: Any = None
         self.by_layer = False  # `w` in the Tokens tab: the verdict's attribution by layer under the next tokens
         self.split_shifts = False  # `y` in the evaluation pane: evaluations split each shift (attribution)
+        self.fix_sites = False  # `F` in the evaluation pane: evaluations score each pair's fix-site preference too
         self.preview_worker: Worker | None = None
         self.screen_idle = threading.Event()  # cleared while a job's message waits to be shown (tui.jobs)
         self.screen_idle.set()
@@ -710,7 +711,7 @@ class SteerApp(Jobs, App):
             alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
             settings = layer_eval_settings(d.layer, alpha, method, vector)
             self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
-        settings = dataclasses.replace(settings, attribution=self.split_shifts)
+        settings = dataclasses.replace(settings, attribution=self.split_shifts, fix_site=self.fix_sites)
         self._start_shown("eval", lambda: self.eval_job(pairs, settings))
 
     def action_toggle_split(self) -> None:
@@ -720,6 +721,15 @@ class SteerApp(Jobs, App):
         self.notify("the next e, a and x split each shift: what the vector writes straight into the answer, and "
                     "what the layers after it change (read in the scoring forwards: no forward more)"
                     if self.split_shifts else "the next e, a and x do not split the shifts", title="evaluation")
+
+    def action_toggle_fix_site(self) -> None:
+        """`F` in the evaluation pane: the next e, a and x also score what the model would write at each held-out
+        pair's fix site (engine.fixsite: log p(patched) − log p(vulnerable) continuation), or stop doing so."""
+        self.fix_sites = not self.fix_sites
+        self.notify("the next e, a and x also score each pair's fix site: does the vector make the model rather "
+                    "write the patched line than the vulnerable one, beyond the random control (teacher-forced, "
+                    "about as many forwards again as the verdict)"
+                    if self.fix_sites else "the next e, a and x do not score the fix sites", title="evaluation")
 
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
@@ -738,11 +748,12 @@ class SteerApp(Jobs, App):
             self._job_status("alpha sweep", f"sweeping layers {'+'.join(map(str, sorted(weights)))} at once "
                              f"over ×±{SET_SWEEP:g}")
             self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(SET_SWEEP), *self.recipe(), together=weights,
-                           attribution=self.split_shifts)
+                           attribution=self.split_shifts, fix_site=self.fix_sites)
             return
         top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
-        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe(), attribution=self.split_shifts)
+        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe(), attribution=self.split_shifts,
+                       fix_site=self.fix_sites)
 
     def steering_layers(self) -> dict[int, tuple[float, float]]:
         """Every steering layer, the pinned ones and the highlighted one, in order -> (its alpha in steps, the
@@ -772,7 +783,7 @@ class SteerApp(Jobs, App):
         self.query_one(EvalView).show_view("grid")
         self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")
         self.grid_job(self.eval_pairs(), tuple(d.layer for d in self.build.diagnostics), sweep_alphas(top),
-                      *self.recipe(), attribution=self.split_shifts)
+                      *self.recipe(), attribution=self.split_shifts, fix_site=self.fix_sites)
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""

@@ -85,30 +85,33 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
                 *, vector: str | None = None, together: dict[int, float] | None = None, attribution: bool = False,
-                progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.AlphaSweep:
+                fix_site: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                cancel=None) -> engine.AlphaSweep:
     """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
     all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it);
     ``vector``: the session's vector of that name steered in every fold instead of one built per fold;
     ``together``: those layers at once (layer -> weight in residual norms, alphas their multipliers);
-    ``attribution``: each shift split (``EvalSettings.attribution``)."""
+    ``attribution``: each shift split (``EvalSettings.attribution``); ``fix_site``: each pair's fix-site
+    preference scored too (``EvalSettings.fix_site``)."""
     import dataclasses
 
     settings = dataclasses.replace(engine.sweep_eval_settings(layer, alphas, method, vector, together),
-                                   attribution=attribution)
+                                   attribution=attribution, fix_site=fix_site)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, settings.layers[0])))
 
 
 def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",
-               method: str, *, vector: str | None = None, attribution: bool = False,
+               method: str, *, vector: str | None = None, attribution: bool = False, fix_site: bool = False,
                progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.LayerAlphaGrid:
     """:func:`steertui.engine.ops.layer_grid` on the recorder's model, recorded as one ``evaluate`` step over all
-    its layers and alphas (the grid is read from the step's rows); ``vector`` and ``attribution`` as in
-    :func:`alpha_sweep`."""
+    its layers and alphas (the grid is read from the step's rows); ``vector``, ``attribution`` and ``fix_site`` as
+    in :func:`alpha_sweep`."""
     import dataclasses
 
-    settings = dataclasses.replace(engine.grid_eval_settings(layers, alphas, method, vector), attribution=attribution)
+    settings = dataclasses.replace(engine.grid_eval_settings(layers, alphas, method, vector), attribution=attribution,
+                                   fix_site=fix_site)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.layer_alpha_grid(result))

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from steertui.engine.ops import (beyond_control, grid_picks, held_out_files, layer_alpha_grid, next_cwe, pick_text,
-                                 random_kl_text, steered_layers, sweep_curve, within_control)
+from steertui.engine.ops import (beyond_control, fix_beyond_control, grid_picks, held_out_files, layer_alpha_grid,
+                                 next_cwe, pick_text, random_kl_text, steered_layers, sweep_curve, within_control)
 from steertui.tui.panes.lens import delta_style
 from steertui.tui.panes.plots import CHANCE, MARK, RANDOM, VECTOR, SweepPlot, key
 
@@ -45,7 +45,10 @@ the accuracy before → after, `KL` the mean per-token KL(steered ‖ plain) on 
 code (and the control's), the answer mass and the coefficient each fold applied. Alpha 0 must show exactly zero
 shift, flips and KL. `y` makes the next `e`, `a` and `x` split each file's shift (as `steertui eval
 --attribution`): what the vector writes straight into the answer, and what the layers after it change; the detail
-lines then give both (read in the scoring forwards themselves: no forward more).
+lines then give both (read in the scoring forwards themselves: no forward more). `F` makes them also score what
+the model would write (as `steertui eval --fix-site`): at each held-out pair's fix site, log p(patched) − log
+p(vulnerable) of the two versions of the line its patch changes, continuing the vulnerable file; the detail lines
+then give its shift, the random control's and the first beyond the second (nats; positive: towards the fix).
 
 **The layer was not chosen on held-out files**: the steering layer is picked in the Steer pane from
 diagnostics over all loaded pairs, the files evaluated here included. The line under the table says so.
@@ -136,7 +139,7 @@ class EvalPane(DataTable):
                 f"rflip {r.random_flip_rate:.2f} · "
                 f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} "
                 f"({random_kl_text(r, self.settings.controls if self.settings is not None else 1)}, "
-                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}{split_text(r)}")
+                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}{split_text(r)}{fix_text(r)}")
 
 
 class SweepView(Vertical, can_focus=True):
@@ -257,7 +260,7 @@ class GridTable(DataTable):
                 f"(rand {c.random_shift:+.2f}, vs rand {beyond_control(c)}) · flip {c.flip_rate:.2f} "
                 f"(rand {c.random_flip_rate:.2f}) · acc "
                 f"{c.baseline_accuracy:.2f}→{c.accuracy:.2f} · yes {c.baseline_yes_rate:.2f}→{c.yes_rate:.2f} · "
-                f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)}){split_text(c)}")
+                f"KL {c.kl:.3f} ({random_kl_text(c, g.result.settings.controls)}){split_text(c)}{fix_text(c)}")
 
 
 class GridView(Vertical):
@@ -331,6 +334,15 @@ def split_text(row: Any) -> str:
     if row.direct_shift is None or row.through_shift is None:  # not computed
         return ""
     return f" · shift split: direct {row.direct_shift:+.2f}, through later layers {row.through_shift:+.2f}"
+
+
+def fix_text(row: Any) -> str:
+    """An evaluation that scored the fix sites (``F``, ``eval --fix-site``): the preference's shift against the
+    random control's and beyond it; empty otherwise."""
+    if row.fix_shift is None or row.random_fix_shift is None:
+        return ""
+    return (f" · fix site ({row.fix_n} pairs): {row.fix_shift:+.2f} nats (rand {row.random_fix_shift:+.2f}), "
+            f"vs rand {fix_beyond_control(row)}")
 
 
 def _layers(result: Any, layer: int) -> str:
@@ -446,6 +458,8 @@ class EvalView(Vertical):
                 tooltip="the held-out files behind the row, the cell or the sweep's current alpha"),
         Binding("y", "app.toggle_split", "Split shifts", id="eval_split", show=False,
                 tooltip="the next e, a and x split each shift: the vector's direct read-out, the later layers'"),
+        Binding("F", "app.toggle_fix_site", "Fix sites", id="eval_fix_site", show=False,
+                tooltip="the next e, a and x also score what the model would write at each pair's fix site"),
     ]
 
     def __init__(self, table: EvalPane, **kwargs: Any) -> None:
