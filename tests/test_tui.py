@@ -469,6 +469,13 @@ async def test_console_diffs_steered_continuations(demo_model_path):
         body = str(pane.query_one("#gen-body").render())
         assert f"baseline: {len(got.baseline.ids)} tokens" in body and f"steered: {len(got.steered.ids)} tokens" in body
         assert fp.patched_line.strip() in body
+        # which of the two versions the model would rather write there, without and with the steering
+        from steertui.engine.fixsite import fix_site_preference
+
+        fix = fix_site_preference(s, pair, steer)
+        assert app.generation.result.fix == headless.fix == fix and fix.shift != 0
+        assert (f"log p patched − vulnerable: {fix.baseline_preference:+.2f} → steered {fix.steered_preference:+.2f} "
+                f"({fix.shift:+.2f} nats)" in " ".join(body.split()))
 
         # the token cursor starts at the first difference; the line under it reads that token from both runs
         steps = app.generation.result.steps

@@ -144,3 +144,44 @@ def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], stee
 def preferences(logprobs: "torch.Tensor") -> list[float]:
     """log p(patched) − log p(vulnerable) per choice, from :func:`choice_logprobs`."""
     return [float(x) for x in logprobs[:, 1] - logprobs[:, 0]]
+
+
+@dataclass(frozen=True)
+class FixSitePreference:
+    """One pair's fix-site choice scored without and with a steering: each side's (log p(vulnerable), log
+    p(patched)) continuation."""
+
+    choice: FixSiteChoice
+    baseline: tuple[float, float]
+    steered: tuple[float, float]
+
+    @property
+    def baseline_preference(self) -> float:
+        return self.baseline[1] - self.baseline[0]
+
+    @property
+    def steered_preference(self) -> float:
+        return self.steered[1] - self.steered[0]
+
+    @property
+    def shift(self) -> float:
+        """How far the steering moved the preference towards the fix (nats)."""
+        return self.steered_preference - self.baseline_preference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": self.choice.to_dict(), "baseline": list(self.baseline), "steered": list(self.steered),
+                "baseline_preference": self.baseline_preference, "steered_preference": self.steered_preference}
+
+
+def fix_site_preference(model: "LoadedModel", pair: "Pair", steers: Iterable[Steer] = (), *,
+                        cancel: Cancel | None = None) -> FixSitePreference | None:
+    """``pair``'s fix-site choice scored unsteered and with ``steers`` (one forward of its two continuations each;
+    one in all without steers); None when the pair has no fix site to score."""
+    try:
+        choice = fix_site_choice(model, pair)
+    except GenDiffError:
+        return None
+    steers = list(steers)
+    base = choice_logprobs(model, [choice], cancel=cancel)[0]
+    steered = choice_logprobs(model, [choice], steers, cancel=cancel)[0] if steers else base
+    return FixSitePreference(choice, (float(base[0]), float(base[1])), (float(steered[0]), float(steered[1])))

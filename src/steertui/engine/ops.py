@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from steertui.engine.attribution import VerdictAttribution
     from steertui.engine.data import Pair
+    from steertui.engine.fixsite import FixSitePreference
     from steertui.engine.layers import LayersReport
     from steertui.engine.model import LoadedModel
     from steertui.engine.steering import Steer
@@ -149,6 +150,9 @@ class Continuation:
     prompt: gendiff.FixSitePrompt
     diff: gendiff.GenDiffResult  # one row
     steps: gendiff.ContinuationLens  # every token of both sides, read by both runs through every layer
+    # which version of the fix the model would rather write there, unsteered and steered (engine.fixsite); None
+    # when the pair has no fix site to score or it was not asked for
+    fix: "FixSitePreference | None" = None
 
     @property
     def row(self) -> gendiff.GenDiffRow:
@@ -156,14 +160,23 @@ class Continuation:
 
     @classmethod
     def of(cls, model: "LoadedModel", prompt: gendiff.FixSitePrompt, diff: gendiff.GenDiffResult,
-           steers: Iterable["Steer"], *, cancel: Cancel | None = None,
+           steers: Iterable["Steer"], *, pair: "Pair | None" = None, cancel: Cancel | None = None,
            progress: Callable[[str, int, int], None] | None = None) -> "Continuation":
         """The continuation ``diff`` of ``prompt`` with its tokens read by :func:`gendiff.continuation_lens`
-        (progress stage ``lens``, 1 of 1)."""
+        (progress stage ``lens``, 1 of 1) and, given its ``pair``, the pair's fix-site preference without and
+        with ``steers`` (:func:`fixsite.fix_site_preference`; stage ``fix site``, 1 of 1)."""
+        from steertui.engine.fixsite import fix_site_preference
+
+        steers = list(steers)
         steps = gendiff.continuation_lens(model, prompt.text, diff.rows[0], steers, k=CONTINUATION_K, cancel=cancel)
         if progress is not None:
             progress("lens", 1, 1)
-        return cls(prompt, diff, steps)
+        fix = None
+        if pair is not None:
+            fix = fix_site_preference(model, pair, steers, cancel=cancel)
+            if progress is not None:
+                progress("fix site", 1, 1)
+        return cls(prompt, diff, steps, fix)
 
 
 def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["Steer"] = (), *,
@@ -175,7 +188,7 @@ def fix_site_continuation(model: "LoadedModel", pair: "Pair", steers: Iterable["
     prompt = gendiff.fix_site_prompt(model, pair, max_new_tokens)
     diff = gendiff.generation_diff(model, [prompt.text], steers, max_new_tokens=max_new_tokens, cancel=cancel,
                                    progress=progress)
-    return Continuation.of(model, prompt, diff, steers, cancel=cancel, progress=progress)
+    return Continuation.of(model, prompt, diff, steers, pair=pair, cancel=cancel, progress=progress)
 
 
 # ---- the evaluation of one layer ---------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
         prompt = fix_site_prompt(rec.model, pair, max_new_tokens)
         diff = part(rec.generate, [prompt.text], max_new_tokens=max_new_tokens, cancel=cancel, progress=progress)
         # the token-by-token reading is not a step: it is a function of the recorded ids and steering
-        steps = engine.Continuation.of(rec.model, prompt, diff, rec.steers(), cancel=cancel,
+        steps = engine.Continuation.of(rec.model, prompt, diff, rec.steers(), pair=pair, cancel=cancel,
                                        progress=progress)
         return part.done(steps)
 

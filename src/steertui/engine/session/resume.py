@@ -69,11 +69,12 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
         return None
     model = rec.model
     last_line = i.prompts[0].rsplit("\n", 1)[-1]  # only pairs whose vulnerable file has it are worth the tokenizer
-    prompt = next((p for p in (_fix_site(model, pair, i.max_new_tokens) for pair in rec.dataset.pairs
-                               if last_line in pair.vulnerable.code)
-                   if p is not None and p.text == i.prompts[0]), None)
-    if prompt is None:
+    found = next(((p, pair) for p, pair in ((_fix_site(model, pair, i.max_new_tokens), pair)
+                                            for pair in rec.dataset.pairs if last_line in pair.vulnerable.code)
+                  if p is not None and p.text == i.prompts[0]), None)
+    if found is None:
         return None
+    prompt, pair = found
     dec, eos, row = TokenDecoder(model.tokenizer), model.tokenizer.eos_token_id, o.rows[0]
 
     def side(ids: list[int], text: str, logprobs: list[float]) -> gendiff.GenSide:
@@ -92,7 +93,10 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
         wrong = next((j for j, st in enumerate(read) if st.rank[run] != 1), None)
         checked.append(dataclasses.replace(s, consistent=wrong is None, first_inconsistent=wrong))
     row = dataclasses.replace(diff.rows[0], baseline=checked[0], steered=checked[1])
-    return ops.Continuation(prompt, dataclasses.replace(diff, rows=(row,)), reading)
+    from steertui.engine.fixsite import fix_site_preference
+
+    return ops.Continuation(prompt, dataclasses.replace(diff, rows=(row,)), reading,
+                            fix_site_preference(model, pair, steers))
 
 
 def verdict_pair(rec: SessionRecorder, prompt: str) -> Any:

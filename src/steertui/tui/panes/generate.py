@@ -106,7 +106,10 @@ class GenPane(VerticalScroll, can_focus=True):
 once without steering and once with the current steering (layer and alpha from the Steer pane; the vector
 is added at every position, prompt and generated). Tokens where the two differ are highlighted (red: the
 baseline's, green: the steered). The subtitle gives each side's token count, whether it stopped at the end
-token, and its mean log-probability; the lines the patch actually has there are shown for comparison.
+token, and its mean log-probability; the lines the patch actually has there are shown for comparison, with
+which of the two the model would rather write there (as `steertui eval --fix-site` scores it: log p(patched) −
+log p(vulnerable) of the two versions up to the next line both files share, teacher-forced, in nats), without
+and with the steering, and the change (green: towards the fix).
 
 `←` / `→` move a cursor over the tokens (`Home` / `End`: the first and last; `]` / `[`: the next and
 previous token where the sides differ), starting at the first difference. `w` colours every token instead by
@@ -196,6 +199,12 @@ as recorded (its tokens are not generated again; their reading is computed from 
         body.append("\n── the files at this point\n", style="bold")
         body.append(f"vulnerable: {prompt.vulnerable_line.strip() or '(nothing: the patch inserts here)'}\n")
         body.append(f"patched:    {prompt.patched_line.strip() or '(nothing: the patch deletes here)'}\n")
+        fix = self.result.fix
+        if fix is not None:  # which of the two the model would rather write there (engine.fixsite)
+            body.append(f"log p patched − vulnerable: {fix.baseline_preference:+.2f} → steered "
+                        f"{fix.steered_preference:+.2f} ")
+            body.append(f"({fix.shift:+.2f} nats)\n",
+                        style="green" if fix.shift > 0 else "red" if fix.shift < 0 else "")
         self.body = body
         self.query_one("#gen-body", Static).update(body)
         step = self.query_one("#gen-step", Static)
