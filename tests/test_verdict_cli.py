@@ -37,6 +37,10 @@ def test_a_pair_steered_equals_the_engine(demo_model, capsys):
     assert data["attribution"]["baseline"] == want.attribution.baseline.to_dict()
     assert [(s["layer"], s["alpha"], s["positions"]) for s in data["steers"]] == [(2, 3.0, "all")]
     assert any("was built from this pair" in n for n in data["vector_file"]["notes"])
+    from steertui.engine.fixsite import fix_site_preference  # which version of the fix it would rather write
+
+    assert data["fix_site"] == fix_site_preference(demo_model, pair, [Steer(2, v, 3.0)]).to_dict()
+    assert data["fix_site"]["baseline"] != data["fix_site"]["steered"]
 
 
 def test_a_patched_sample_alone_is_its_own_prompt(demo_model, capsys):
@@ -51,6 +55,9 @@ def test_a_patched_sample_alone_is_its_own_prompt(demo_model, capsys):
     assert main(["verdict", pair.patched.id]) == 0  # the table
     out = capsys.readouterr().out
     assert "the verdict score written by layer" in out and f"{want.score_baseline:+.3f}" in out
+    # the sample's pair's fix site, unsteered (the same for either file of the pair)
+    assert data["fix_site"]["baseline"] == data["fix_site"]["steered"]
+    assert f"fix site of {pair.id}" in out and f"{data['fix_site']['baseline_preference']:+.2f} nats" in out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "its next-token top k without and with steering (a vector of --vectors FILE at --layer, times --alpha), "
         "KL(steered ‖ baseline), the verdict score logit(' Yes') - logit(' No') on both sides, and the score "
         "split into each layer's direct contributions (embeddings, attention, MLP, steering; the final norm's "
-        "scale frozen, so the parts add up to the score). Without --vectors: the baseline alone.")
+        "scale frozen, so the parts add up to the score), and for a file of a pair which version of its fix the "
+        "model would rather write at the fix site, log p(patched) - log p(vulnerable) (eval --fix-site's unit). "
+        "Without --vectors: the baseline alone.")
     p.add_argument("id", help="a pair id (its vulnerable file) or a sample id, as `steertui data summary` lists them")
     add_model_options(p)
     add_dataset_option(p)
@@ -111,17 +113,28 @@ def run(args: argparse.Namespace) -> int:
     steers, about = _steers(args, model, pair.id if pair is not None else None, dataset)
     prompt = verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair)
     result = ops.next_tokens(model, prompt.text, steers, k=args.k, attribution=True)
+    from steertui.engine.fixsite import fix_site_preference
+
+    fix = fix_site_preference(model, pair, steers) if pair is not None else None
     data = {"source": dataset.source.label, "model": model.info.name, "sample": sample.id, "label": sample.label_int,
             "cwe": sample.cwe, "prompt": {**prompt.describe(), "truncated": prompt.truncated},
             "prompt_tokens": int(model.encode([prompt.text])["input_ids"].shape[1]),
             "vector_file": about, "steers": [s.describe() for s in steers], "answers": result.answers.to_dict(),
             "score_baseline": result.score_baseline, "score_steered": result.score_steered,
-            "top_tokens": result.row.to_dict(), "attribution": result.attribution.to_dict()}
+            "top_tokens": result.row.to_dict(), "attribution": result.attribution.to_dict(),
+            "fix_site": None if fix is None else fix.to_dict()}
     if args.json:
         json.dump(data, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     _print(data, result, steers)
+    if fix is not None:
+        from rich.console import Console
+
+        Console(width=120, highlight=False).print(
+            f"fix site of {pair.id} (line {fix.choice.line}): log p(patched) − log p(vulnerable) of the two versions "
+            f"up to the next shared line {fix.baseline_preference:+.2f}"
+            + (f" → {fix.steered_preference:+.2f} nats steered ({fix.shift:+.2f})" if steers else " nats"))
     return 0
 
 
