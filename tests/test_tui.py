@@ -474,8 +474,8 @@ async def test_console_diffs_steered_continuations(demo_model_path):
 
         fix = fix_site_preference(s, pair, steer)
         assert app.generation.result.fix == headless.fix == fix and fix.shift != 0
-        assert (f"log p patched − vulnerable: {fix.baseline_preference:+.2f} → steered {fix.steered_preference:+.2f} "
-                f"({fix.shift:+.2f} nats)" in " ".join(body.split()))
+        assert (f"log p patched − vulnerable: {fix.baseline_preference:+.2f} → steered "
+                f"{fix.steered_preference:+.2f} ({fix.shift:+.2f} nats)" in " ".join(body.split()))
 
         # the token cursor starts at the first difference; the line under it reads that token from both runs
         steps = app.generation.result.steps
