@@ -3,6 +3,8 @@ against hand teacher forcing through plain transformers with a torch forward hoo
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -57,27 +59,14 @@ def test_every_secllmholmes_choice_is_the_text_of_either_file(demo_model, shared
             assert n <= demo_model.context_length
 
 
-def _hand_logprob(model, prompt: str, continuation: str, delta=None, mode="all") -> float:
-    """Sum of log p(token_j | prompt + tokens_<j) of one unpadded row through plain transformers; the steering
-    added by a forward hook at the prompt's columns, the continuation's, or all."""
-    p_ids = model.tokenizer(prompt)["input_ids"]
+def _hand_logprob(model, prompt: str, continuation: str, delta=None, mode="all") -> tuple[float, int]:
+    """Sum of log p(token_j | prompt + tokens_<j) of one unpadded row through plain transformers, the steering
+    added by a forward hook at the prompt's columns, the continuation's, or all (test_gendiff's hand teacher
+    forcing), and the number of tokens."""
+    from test_gendiff import _hf_logprobs
+
     c_ids = model.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([p_ids + c_ids])
-    handle = None
-    if delta is not None:
-        cols = torch.arange(ids.shape[1])
-        keep = {"all": cols >= 0, "prompt": cols < len(p_ids), "generated": cols >= len(p_ids)}[mode]
-        mask = keep.float()[None, :, None]
-        handle = model.hf_module(model.adapter.block_path(LAYER)).register_forward_hook(
-            lambda _m, _i, out: out + mask * delta)
-    try:
-        with torch.no_grad():
-            logits = model.hf(input_ids=ids).logits[0].float()
-    finally:
-        if handle is not None:
-            handle.remove()
-    logp = logits[len(p_ids) - 1: -1].log_softmax(-1)
-    return float(logp.gather(-1, torch.tensor(c_ids)[:, None]).sum()), len(c_ids)
+    return math.fsum(_hf_logprobs(model, prompt, c_ids, LAYER, delta, mode)), len(c_ids)
 
 
 @pytest.mark.parametrize("mode", ["all", "prompt", "generated"])
@@ -123,8 +112,6 @@ def _given_vector(model):
 
 
 def _mean(values):
-    import math
-
     return math.fsum(values) / len(values)
 
 
