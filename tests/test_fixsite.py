@@ -195,6 +195,7 @@ def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model,
                  "--kl-tokens", "8", "--alpha-scale", "residual", "--fix-site", "--json", str(out_json)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "fix-site preference" in out and "fix vs rand" in out
+    assert "fix site beyond rand" in out  # the cell picked on the other folds, with its fix-site shift
     data = json.loads(out_json.read_text())
     assert data["settings"]["fix_site"] is True and data["fix_site_skipped"] == []
     assert all(r["fix_n"] == 2 for r in data["results"])

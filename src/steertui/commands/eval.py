@@ -311,7 +311,7 @@ def _picks(result, max_kl: float | None):
 
 
 def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, console=None) -> None:
-    from steertui.engine.ops import beyond_control, steered_layers
+    from steertui.engine.ops import beyond_control, fix_beyond_control, steered_layers
 
     console = console or _console()
     within = " within the KL limit" if max_kl is not None else ""
@@ -330,7 +330,9 @@ def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, conso
                           for c in pick.folds)
         console.print(f"  {arrow}: {cells} → shift {row.shift:+.3f} (rand {row.random_shift:+.3f}), beyond rand "
                       f"{beyond_control(row)}, flip {row.flip_rate:.2f}, yes {row.baseline_yes_rate:.2f}→"
-                      f"{row.yes_rate:.2f}, KL {row.kl:.4f}; the grid's best cell read off the grid{within}: layer "
+                      f"{row.yes_rate:.2f}, KL {row.kl:.4f}"
+                      + (f", fix site beyond rand {fix_beyond_control(row)}" if row.fix_shift is not None else "")
+                      + f"; the grid's best cell read off the grid{within}: layer "
                       f"{steered_layers(result.settings, best[0])} α {best[1]:+g}, beyond rand {best[2]:+.3f} "
                       "(picked on the files it reports)")
 
