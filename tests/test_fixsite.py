@@ -191,11 +191,13 @@ def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model,
     out = " ".join(capsys.readouterr().out.split())
     assert "fix-site preference" in out and "fix vs rand" in out
     out_json = tmp_path / "e.json"
-    assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "2", "--alpha=-1,1", "--folds", "2",
+    assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "1,2", "--alpha=-1,1", "--folds", "2",
                  "--kl-tokens", "8", "--alpha-scale", "residual", "--fix-site", "--json", str(out_json)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "fix-site preference" in out and "fix vs rand" in out
     assert "fix site beyond rand" in out  # the cell picked on the other folds, with its fix-site shift
+    # the fix-site grid under the verdict's: layers × alphas, each cell beyond its control or dim
+    assert "fix-site preference shift (nats) over the 2 held-out pairs with a fix site" in out
     data = json.loads(out_json.read_text())
     assert data["settings"]["fix_site"] is True and data["fix_site_skipped"] == []
     assert all(r["fix_n"] == 2 for r in data["results"])

@@ -444,6 +444,8 @@ def _print_table(result, parts, console=None) -> None:
                       "first control's, in brackets the largest of the controls' mean KLs")
     if spans_grid(s):
         console.print(grid_table(result))
+        if s.fix_site:
+            console.print(grid_table(result, fix=True))
 
 
 def fix_site_table(result):
@@ -469,17 +471,19 @@ def fix_site_table(result):
     return table
 
 
-def grid_table(result):
+def grid_table(result, fix: bool = False):
     """The rows over all CWEs as a grid, layers × alphas: each cell the shift and, in brackets, the random
-    control's; green or red where the vector moved the verdict more than the control, dim where it did not."""
+    control's; green or red where the vector moved the verdict more than the control, dim where it did not. With
+    ``fix``, the same for the fix-site preference (``--fix-site``; green: beyond the control towards the fix)."""
     from rich.table import Table
 
-    from steertui.engine.ops import layer_alpha_grid, within_control
+    from steertui.engine.ops import fix_within_control, layer_alpha_grid, within_control
 
     grid = layer_alpha_grid(result, picks={})  # the cells alone: the picks are printed under it
     unit = "residual norms" if result.settings.alpha_scale == "residual" else "raw"
-    table = Table(title=f"verdict-score shift over all {grid.n} held-out files (random control), layer × alpha "
-                        f"({unit})", header_style="bold")
+    what = (f"fix-site preference shift (nats) over the {next((r.fix_n for r in result.rows if r.cwe == 'all'), 0)} "
+            "held-out pairs with a fix site" if fix else f"verdict-score shift over all {grid.n} held-out files")
+    table = Table(title=f"{what} (random control), layer × alpha ({unit})", header_style="bold")
     table.add_column("layer", justify="right")
     for a in grid.alphas:
         table.add_column(f"{a:+g}" if a else "0", justify="right")
@@ -487,7 +491,14 @@ def grid_table(result):
         cells = []
         for a in grid.alphas:
             c = grid.cell(layer, a)
-            style = "dim" if within_control(c) else ("green" if c.shift > 0 else "red")
-            cells.append(f"[{style}]{c.shift:+.2f}[/] ({c.random_shift:+.2f})")
+            shift, control = (c.fix_shift, c.random_fix_shift) if fix else (c.shift, c.random_shift)
+            if shift is None:
+                cells.append("-")
+                continue
+            dim = fix_within_control(c) if fix else within_control(c)
+            # a random push lowers the fix-site preference too: its colour is that of the shift beyond the control
+            up = shift - control > 0 if fix else shift > 0
+            style = "dim" if dim else ("green" if up else "red")
+            cells.append(f"[{style}]{shift:+.2f}[/] ({control:+.2f})")
         table.add_row(str(layer), *cells)
     return table
