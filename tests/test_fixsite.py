@@ -246,6 +246,19 @@ async def test_F_makes_the_consoles_next_evaluation_score_the_fix_sites(demo_mod
         detail = " ".join(str(app.query_one("#eval-detail").render()).split())
         assert (f"fix site ({row.fix_n} pairs): {row.fix_shift:+.2f} nats (rand {row.random_fix_shift:+.2f})"
                 in detail)
+        # the held-out files of that row: each vulnerable file its pair's fix-site shift and the controls'
+        from steertui.engine.ops import held_out_files
+        from steertui.tui.panes.evaluate import FilesTable
+
+        await pilot.press("h")
+        await pilot.pause()
+        table, files = app.query_one(FilesTable), held_out_files(got, row.layer, row.alpha, row.cwe)
+        assert [str(c.label) for c in table.columns.values()][-2:] == ["fix Δ", "fix rand"]
+        for r, h in enumerate(files):
+            cells = [str(c) for c in table.get_row_at(r)[-2:]]
+            assert cells == (["", ""] if h.label == 0 else [f"{h.fix_shift:+.2f}", f"{h.random_fix_shift:+.2f}"])
+        assert _mean([h.fix_shift for h in files if h.label == 1]) == pytest.approx(row.fix_shift, abs=1e-9)
+        await pilot.press("h")
         await pilot.press("F", "e")
         await _settle(app, pilot)
         assert not app.evaluation.settings.fix_site and "fix site" not in str(app.query_one("#eval-detail").render())

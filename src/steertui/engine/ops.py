@@ -351,6 +351,10 @@ class HeldOutFile:
     kl: float | None  # the patched file's KL(steered ‖ plain) read as code; None for a vulnerable file
     direct: float | None = None  # with the evaluation's attribution: the shift's direct part; else None
     through: float | None = None  # and the later layers' part
+    # with the evaluation's fix_site, on a vulnerable file: its pair's fix-site preference shift with the vector
+    # and the random controls' (their mean), nats; else None
+    fix_shift: float | None = None
+    random_fix_shift: float | None = None
 
     @property
     def shift(self) -> float:
@@ -386,10 +390,14 @@ def held_out_files(result: EvalResult, layer: int, alpha: float, cwe: str = "all
             continue
         controls = control_scores(x)
         t, base = f["threshold"], f["baseline_score"]
+        fix = rfix = None
+        if x.get("fix") is not None:
+            fix = x["fix"] - f["fix_baseline"]
+            rfix = math.fsum(r - f["fix_baseline"] for r in x["random_fix"]) / len(x["random_fix"])
         out.append(HeldOutFile(f["id"], f["pair"], f["cwe"], int(f["label"]), int(f["fold"]), t, base, x["score"],
                                math.fsum(controls) / len(controls),
                                sum((c > t) != (base > t) for c in controls), len(controls), x["kl"],
-                               x.get("direct"), x.get("through")))
+                               x.get("direct"), x.get("through"), fix, rfix))
     return sorted(out, key=lambda h: (not h.flipped, -abs(h.shift - h.random_shift), h.id))
 
 

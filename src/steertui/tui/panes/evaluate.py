@@ -357,6 +357,7 @@ class FilesTable(DataTable):
 
     COLUMNS = ("file", "", "yes", "shift", "rand", "score", "fold", "KL")
     SPLIT = ("direct", "through")  # with the evaluation's attribution
+    FIX = ("fix Δ", "fix rand")  # with the evaluation's fix_site (a vulnerable file: its pair's)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -367,10 +368,12 @@ class FilesTable(DataTable):
     def show_files(self, files: list[Any]) -> None:
         """One row per file, the most telling columns first (80 columns show them); the ids' common folder
         prefix is left out (the line under the table gives the whole id). An evaluation with attribution adds
-        each file's direct and later-layer parts of its shift."""
+        each file's direct and later-layer parts of its shift; one that scored the fix sites, on each vulnerable
+        file its pair's fix-site shift with the vector and the controls'."""
         split = bool(files) and all(h.direct is not None for h in files)
+        fix = any(h.fix_shift is not None for h in files)
         self.clear(columns=True)
-        self.add_columns(*self.COLUMNS, *(self.SPLIT if split else ()))
+        self.add_columns(*self.COLUMNS, *(self.SPLIT if split else ()), *(self.FIX if fix else ()))
         self.files = files
         prefix = common_folder([h.id for h in files])
         scale = max((abs(h.shift) for h in files), default=0.0)
@@ -380,7 +383,9 @@ class FilesTable(DataTable):
             self.add_row(h.id[len(prefix):], "V" if h.label else "P", Text(verdict, style="bold" if h.flipped else ""),
                          Text(f"{h.shift:+.2f}", style=delta_style(h.shift, scale)), rand, f"{h.baseline:+.2f}",
                          str(h.fold), "" if h.kl is None else f"{h.kl:.3f}",
-                         *((f"{h.direct:+.2f}", f"{h.through:+.2f}") if split else ()))
+                         *((f"{h.direct:+.2f}", f"{h.through:+.2f}") if split else ()),
+                         *(("", "") if not fix or h.fix_shift is None
+                           else (f"{h.fix_shift:+.2f}", f"{h.random_fix_shift:+.2f}")))
         self.move_cursor(row=0)
 
     def detail(self) -> str:
