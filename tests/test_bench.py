@@ -97,7 +97,7 @@ def test_generation_extraction_evaluation_rows(demo_model):
     assert all(key in data for key in TOP)
     rows = {r["name"]: r for r in data["results"]}
     assert list(rows) == ["generate b1", "generate b8", "extract all layers", "verdict evaluation",
-                          "evaluation split"]
+                          "evaluation split", "evaluation fix site"]
     _check_rows(data["results"])
     for b in (1, 8):  # steertui's steered generation and HF generate with the hook gave the same token ids
         gen = rows[f"generate b{b}"]
@@ -108,9 +108,12 @@ def test_generation_extraction_evaluation_rows(demo_model):
     split = rows["evaluation split"]  # the same evaluation with and without the split: the scores are the same
     assert split["tokens"] == 8 and split["target"] == 1.10 and split["check_ok"]
     assert split["check"] == "scores bit for bit the same: True; every file split: True"
+    fix = rows["evaluation fix site"]  # with and without the fix sites: the verdict scores are the same
+    assert fix["tokens"] == 8 and fix["target"] is None and fix["check_ok"]
+    assert fix["check"] == "scores bit for bit the same: True; every pair's fix site scored: True"
     # the forwards each row makes (each reads every weight once); the demo model's 7.6 MB stay in the caches,
     # so no bandwidth is measured and no row gets a floor
-    assert [rows[n]["forwards"] for n in rows] == [64, 64, 1, None, None]  # 8 files in one chunk of 8
+    assert [rows[n]["forwards"] for n in rows] == [64, 64, 1, None, None, None]  # 8 files in one chunk of 8
     assert data["weight_bytes"] == sum(p.numel() * 4 for p in demo_model.hf.parameters())
     assert data["bandwidth_gbs"] is None and all(r["floor_s"] is None for r in data["results"])
 

@@ -582,7 +582,7 @@ class Bench:
         if plan.wants("memory") and plan.memory_lengths:
             jobs += [("memory", lambda n=n: [self.extraction_memory(n)]) for n in plan.memory_lengths]
         if plan.wants("eval"):
-            jobs.append(("eval", lambda: [self.evaluation(), self.evaluation_split()]))
+            jobs.append(("eval", lambda: [self.evaluation(), self.evaluation_split(), self.evaluation_fix_site()]))
         if plan.wants("startup"):
             jobs.append(("startup", lambda: [startup_row(plan.startup_repeats)]))
         for group, job in jobs:
@@ -921,6 +921,29 @@ class Bench:
     def evaluation_split(self) -> BenchRow:
         """The evaluation with ``attribution`` (each file's shift split, read in the scoring forwards) against the
         same evaluation without: what the split costs on top."""
+        return self._evaluation_with(
+            "evaluation split", "attribution", 1.10,
+            "evaluate with attribution: each held-out file's shift split into direct and through, read in the "
+            "scoring forwards",
+            lambda res: ("every file split", all(x["direct"] is not None for f in res.files for x in f["steered"])))
+
+    def evaluation_fix_site(self) -> BenchRow:
+        """The evaluation with ``fix_site`` (each held-out pair's fix-site preference scored unsteered, steered and
+        under the control: teacher-forced forwards of its two continuations) against the same evaluation without:
+        what it costs on top, reported without a target."""
+        def scored(res):
+            vulnerable = [f for f in res.files if f["label"] == 1]
+            return "every pair's fix site scored", all(f["fix_baseline"] is not None for f in vulnerable)
+
+        return self._evaluation_with(
+            "evaluation fix site", "fix_site", None,
+            "evaluate with fix_site: each held-out pair's fix-site preference unsteered, steered and under the "
+            "control, teacher-forced", scored)
+
+    def _evaluation_with(self, name: str, option: str, target: float | None, steertui: str,
+                         done: Callable[[Any], tuple[str, bool]]) -> BenchRow:
+        """The evaluation of :meth:`evaluation_split` with the boolean setting ``option`` on, against it off; the
+        check: the verdict scores bit for bit the same, and ``done`` (what the option adds is there)."""
         import dataclasses
 
         from steertui.engine.evaluate import EvalSettings, evaluate
@@ -928,8 +951,8 @@ class Bench:
         s = self.model
         pairs = spread(self.pairs, self.plan.eval_pairs)
         settings = EvalSettings(layers=(self.layer,), alphas=(ALPHA,), folds=self.plan.eval_folds)
-        split = dataclasses.replace(settings, attribution=True)
-        p = interleave(self.meter, lambda: evaluate(s, pairs, split), lambda: evaluate(s, pairs, settings),
+        on = dataclasses.replace(settings, **{option: True})
+        p = interleave(self.meter, lambda: evaluate(s, pairs, on), lambda: evaluate(s, pairs, settings),
                        self.plan.repeats, warm=(lambda: None, lambda: None), min_seconds=1.5 * self.plan.min_seconds)
         ours, base = p.ours_out, p.base_out
 
@@ -937,13 +960,10 @@ class Bench:
             return [(x["score"], x["random_scores"]) for f in res.files for x in f["steered"]]
 
         same = scores(ours) == scores(base)
-        done = all(x["direct"] is not None for f in ours.files for x in f["steered"])
-        return self._row("evaluation split", p, tokens=len(ours.files), unit="held-out files", target=1.10,
-                         steertui="evaluate with attribution: each held-out file's shift split into direct and "
-                                  "through, read in the scoring forwards",
-                         baseline="the same evaluation without the split",
-                         check=f"scores bit for bit the same: {same}; every file split: {done}",
-                         check_ok=same and done)
+        what, ok = done(ours)
+        return self._row(name, p, tokens=len(ours.files), unit="held-out files", target=target, steertui=steertui,
+                         baseline=f"the same evaluation without {option}",
+                         check=f"scores bit for bit the same: {same}; {what}: {ok}", check_ok=same and ok)
 
 
 def spread(pairs: Sequence["Pair"], n: int | None) -> list["Pair"]:
