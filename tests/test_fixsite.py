@@ -262,3 +262,27 @@ async def test_F_makes_the_consoles_next_evaluation_score_the_fix_sites(demo_mod
         await pilot.press("F", "e")
         await _settle(app, pilot)
         assert not app.evaluation.settings.fix_site and "fix site" not in str(app.query_one("#eval-detail").render())
+
+
+def test_long_files_are_batched_only_as_many_as_fit_the_context(demo_model, shared_dataset):
+    """Real-world files fill the demo model's context: a prompt windowed for its own short continuation and
+    another pair's longer continuation do not fit one batch. Such choices go to separate batches, and every
+    choice's log-probs are those it gets alone (up to another batch's rounding)."""
+    pairs = [p for p in load_dataset(shared_dataset).select(parts=["real-world"]).pairs
+             if p.cwe in ("cwe-476", "cwe-787")]
+    choices = [c for c in fixsite.fix_site_choices(demo_model, pairs)[0] if c is not None]
+
+    def length(text, special=True):
+        return len(demo_model.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    prompts = [length(c.prompt) for c in choices]
+    tails = [max(length(c.vulnerable, False), length(c.patched, False)) for c in choices]
+    naive = [range(i, min(i + 4, len(choices))) for i in range(0, len(choices), 4)]  # 4 pairs per chunk of 8
+    assert any(max(prompts[i] for i in g) + max(tails[i] for i in g) > demo_model.context_length for g in naive)
+    chunks = fixsite._chunks(demo_model, choices, 4)
+    assert [i for g in chunks for i in g] == list(range(len(choices))) and len(chunks) > len(naive)
+    assert all(max(prompts[i] for i in g) + max(tails[i] for i in g) <= demo_model.context_length for g in chunks)
+    batched = fixsite.choice_logprobs(demo_model, choices, chunk_size=8)
+    for i, c in enumerate(choices):
+        alone = fixsite.choice_logprobs(demo_model, [c])[0]
+        assert torch.allclose(batched[i], alone, atol=tails[i] * logit_tol(demo_model, FORWARD), rtol=0)

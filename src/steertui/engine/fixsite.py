@@ -108,27 +108,46 @@ def fix_site_choices(model: "LoadedModel", pairs: Sequence["Pair"]) -> tuple[lis
     return out, skipped
 
 
+def _chunks(model: "LoadedModel", choices: Sequence[FixSiteChoice], per_chunk: int) -> list[list[int]]:
+    """Choice indices in order, ``per_chunk`` at most per chunk, and no more than fit the context together: a
+    batch is as long as its longest prompt (left-padded) plus its longest continuation (right-padded), and every
+    column of it must be a position the model has. One choice alone always fits (its prompt was sized for it)."""
+    chunks: list[list[int]] = []
+    longest_prompt = longest_tail = 0
+    for i, c in enumerate(choices):
+        p = len(model.tokenizer(c.prompt)["input_ids"])
+        t = max(len(_continuation_ids(model, text)) for text in (c.vulnerable, c.patched))
+        if chunks and len(chunks[-1]) < per_chunk and max(longest_prompt, p) + max(longest_tail, t) <= \
+                model.context_length:
+            chunks[-1].append(i)
+            longest_prompt, longest_tail = max(longest_prompt, p), max(longest_tail, t)
+        else:
+            chunks.append([i])
+            longest_prompt, longest_tail = p, t
+    return chunks
+
+
 def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], steers: Iterable[Steer] = (), *,
                     chunk_size: int = 8, cancel: Cancel | None = None) -> "torch.Tensor":
     """``[N, 2]`` (float32, CPU): each choice's log p(vulnerable continuation) and log p(patched continuation)
     given its prompt, with ``steers`` applied as in a steered generation of it; one teacher-forced forward per
-    chunk of ``chunk_size`` continuations (both of a choice in the same chunk, so a choice's two sides see the
-    same padding)."""
+    chunk of at most ``chunk_size`` continuations that fit the context together (both of a choice in the same
+    chunk, so a choice's two sides see the same padding; the chunks depend on the choices alone, so the same
+    choices are batched the same way steered or not)."""
     import torch
 
     from steertui.engine.gendiff import teacher_forced
     from steertui.engine.steering import GenerationResult
 
     choices = list(choices)
-    per_chunk = max(1, chunk_size // 2)
     out = torch.zeros(len(choices), 2)
     with model.lock, torch.no_grad():
         plan = SteerPlan(model, steers)
         pad = model.tokenizer.pad_token_id
-        for start in range(0, len(choices), per_chunk):
+        for rows in _chunks(model, choices, max(1, chunk_size // 2)):
             if cancel is not None and cancel.is_set():
-                raise CancelledError(f"fix-site scoring cancelled after {start} of {len(choices)} pairs")
-            chunk = choices[start:start + per_chunk]
+                raise CancelledError(f"fix-site scoring cancelled after {rows[0]} of {len(choices)} pairs")
+            chunk = [choices[i] for i in rows]
             conts = [_continuation_ids(model, text) for c in chunk for text in (c.vulnerable, c.patched)]
             T = max(len(ids) for ids in conts)
             enc = model.encode([c.prompt for c in chunk for _ in range(2)], new_tokens=T)
@@ -137,7 +156,7 @@ def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], stee
                                    conts, None)
             logp, _argmax = teacher_forced(model, gen, plan)
             sums = torch.stack([logp[r, :len(ids)].sum() for r, ids in enumerate(conts)]).view(len(chunk), 2)
-            out[start:start + len(chunk)] = sums
+            out[rows] = sums
     return out
 
 
