@@ -286,3 +286,23 @@ def test_long_files_are_batched_only_as_many_as_fit_the_context(demo_model, shar
     for i, c in enumerate(choices):
         alone = fixsite.choice_logprobs(demo_model, [c])[0]
         assert torch.allclose(batched[i], alone, atol=tails[i] * logit_tol(demo_model, FORWARD), rtol=0)
+
+
+def test_a_confirmation_on_long_real_world_files_scores_their_fix_sites(shared_dataset, tmp_path, capsys):
+    """eval --fix-site --confirm-part: the confirmation on real-world files (prompts windowed to the context)
+    scores every confirmation pair's fix site, and says so beside its verdict shift."""
+    import json
+
+    from steertui.cli import main
+
+    out = tmp_path / "c.json"
+    assert main(["eval", "--dataset", str(shared_dataset), "--layers", "3", "--alpha=-1,1", "--alpha-scale",
+                 "residual", "--fix-site", "--confirm-part", "real-world", "--cwe", "476", "--cwe", "787",
+                 "--folds", "2", "--kl-tokens", "8", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    n = len(data["confirmed"]["pairs"])
+    text = " ".join(capsys.readouterr().out.split())
+    for direction, cell in data["confirmed"]["cells"].items():
+        r = cell["result"]
+        assert r["fix_n"] == n and r["fix_shift"] is not None, direction
+        assert f"over {n} pairs" in text

@@ -338,7 +338,7 @@ def _print_picks(result, picks, no_pick: str | None, max_kl: float | None, conso
 
 
 def _print_confirmed(result, confirmed, confirm_parts, n_pairs: int, parts, console=None) -> None:
-    from steertui.engine.ops import beyond_control
+    from steertui.engine.ops import beyond_control, fix_beyond_control
 
     console = console or _console()
     s = result.settings
@@ -357,7 +357,9 @@ def _print_confirmed(result, confirmed, confirm_parts, n_pairs: int, parts, cons
         console.print(f"  {arrow}: layer {c.layer} α {c.alpha:+g} (beyond rand {c.searched_excess:+.3f} on the "
                       f"search's files, which picked it) → here shift {r.shift:+.3f} (rand {r.random_shift:+.3f}), "
                       f"beyond rand {beyond_control(r)}, flip {r.flip_rate:.2f}, yes {r.baseline_yes_rate:.2f}→"
-                      f"{r.yes_rate:.2f}, KL {r.kl:.4f}, {r.n} files")
+                      f"{r.yes_rate:.2f}, KL {r.kl:.4f}, {r.n} files"
+                      + (f", fix site beyond rand {fix_beyond_control(r)} over {r.fix_n} pairs"
+                         if r.fix_shift is not None else ""))
 
 
 def _console():
