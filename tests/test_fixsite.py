@@ -259,6 +259,17 @@ async def test_F_makes_the_consoles_next_evaluation_score_the_fix_sites(demo_mod
             assert cells == (["", ""] if h.label == 0 else [f"{h.fix_shift:+.2f}", f"{h.random_fix_shift:+.2f}"])
         assert _mean([h.fix_shift for h in files if h.label == 1]) == pytest.approx(row.fix_shift, abs=1e-9)
         await pilot.press("h")
+        # the alpha sweep plots the fix-site shift against alpha beside the verdict, from the same rows
+        from steertui.engine.ops import sweep_curve
+
+        await pilot.press("a")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        c = app.sweep.curve
+        rows = {r.alpha: r for r in app.sweep.result.rows if r.cwe == "all"}
+        assert c.fix == tuple(rows[a].fix_shift for a in c.alphas) and c.fix[c.alphas.index(0.0)] == 0.0
+        assert c.random_fix == tuple(rows[a].random_fix_shift for a in c.alphas)
+        assert c == sweep_curve(app.sweep.result) and app.query_one("#sweep-fix").display
         await pilot.press("F", "e")
         await _settle(app, pilot)
         assert not app.evaluation.settings.fix_site and "fix site" not in str(app.query_one("#eval-detail").render())

@@ -134,6 +134,7 @@ async def test_alpha_sweep_plots_the_verdict_against_alpha(demo_model_path):
         view, swept = app.query_one(EvalView), app.query_one(SweepView)
         assert view.view == "sweep" and swept.curve is sweep.curve and app.focused is swept
         assert f"{sweep.curve.n} held-out files (every CWE)" in str(app.query_one("#sweep-note").render())
+        assert sweep.curve.fix is None and not app.query_one("#sweep-fix").display  # fix sites not scored (`F`)
         first = sorted({p.cwe for p in app.dataset.pairs})[0]
         await pilot.press("f")  # the curve of one CWE's held-out files, from its rows
         assert swept.curve == ops.sweep_curve(sweep.result, d.layer, first) and swept.curve.cwe == first

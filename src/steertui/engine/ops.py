@@ -237,6 +237,10 @@ class SweepCurve:
     baseline_yes_rate: float
     n: int  # held-out files
     cwe: str = "all"  # the files of this CWE (all: every file)
+    # with the evaluation's fix_site: the mean shift of the fix-site preference per alpha (nats), the controls'
+    # (their mean); None without
+    fix: tuple[float, ...] | None = None
+    random_fix: tuple[float, ...] | None = None
 
 
 def sweep_curve(result: EvalResult, layer: int | None = None, cwe: str = "all") -> SweepCurve:
@@ -248,11 +252,14 @@ def sweep_curve(result: EvalResult, layer: int | None = None, cwe: str = "all") 
     alphas = tuple(sorted(float(a) for a in result.settings.alphas))
     at = [rows[a] for a in alphas]
     first = at[0]
+    fixed = all(r.fix_shift is not None and r.random_fix_shift is not None for r in at)
     return SweepCurve(
         layer=layer, alphas=alphas, score=tuple(r.baseline_score + r.shift for r in at),
         random_score=tuple(r.baseline_score + r.random_shift for r in at), yes_rate=tuple(r.yes_rate for r in at),
         random_yes_rate=tuple(r.random_yes_rate for r in at), baseline_score=first.baseline_score,
-        baseline_yes_rate=first.baseline_yes_rate, n=first.n, cwe=cwe)
+        baseline_yes_rate=first.baseline_yes_rate, n=first.n, cwe=cwe,
+        fix=tuple(r.fix_shift for r in at) if fixed else None,
+        random_fix=tuple(r.random_fix_shift for r in at) if fixed else None)
 
 
 @dataclass(frozen=True)

@@ -165,11 +165,14 @@ class SweepView(Vertical, can_focus=True):
         with Horizontal(id="sweep-plots"):
             yield SweepPlot(id="sweep-score")
             yield SweepPlot(id="sweep-yes")
+            yield SweepPlot(id="sweep-fix")  # shown when the sweep scored the fix sites (`F`)
         yield Static("", id="sweep-pick")
 
     def on_mount(self) -> None:
         self.query_one("#sweep-score", SweepPlot).border_title = "mean verdict score"
         self.query_one("#sweep-yes", SweepPlot).border_title = "yes-rate"
+        fix = self.query_one("#sweep-fix", SweepPlot)
+        fix.border_title, fix.display = "fix-site shift (nats)", False
 
     def show_sweep(self, sweep: Any, note: str, alpha: float | None = None) -> None:
         """``sweep``: an engine.ops.AlphaSweep; ``note``: how the layer was chosen; ``alpha``: the current one."""
@@ -188,6 +191,10 @@ class SweepView(Vertical, can_focus=True):
                                                        mark=self.alpha)
         self.query_one("#sweep-yes", SweepPlot).show(c.alphas, c.yes_rate, c.random_yes_rate, c.baseline_yes_rate,
                                                      limits=(0.0, 1.0), mark=self.alpha)
+        fix = self.query_one("#sweep-fix", SweepPlot)  # what the model would write, against alpha (`F`)
+        fix.display = c.fix is not None
+        if c.fix is not None:
+            fix.show(c.alphas, c.fix, c.random_fix, 0.0, mark=self.alpha)
         # the alpha picked on the other folds (the grid's honest pick, over this sweep's alphas)
         self.query_one("#sweep-pick", Static).update(pick_text(layer_alpha_grid(self.sweep.result, c.cwe,
                                                                                  self.picks)))
@@ -384,7 +391,7 @@ class FilesTable(DataTable):
                          Text(f"{h.shift:+.2f}", style=delta_style(h.shift, scale)), rand, f"{h.baseline:+.2f}",
                          str(h.fold), "" if h.kl is None else f"{h.kl:.3f}",
                          *((f"{h.direct:+.2f}", f"{h.through:+.2f}") if split else ()),
-                         *(("", "") if not fix or h.fix_shift is None
+                         *(() if not fix else ("", "") if h.fix_shift is None
                            else (f"{h.fix_shift:+.2f}", f"{h.random_fix_shift:+.2f}")))
         self.move_cursor(row=0)
 
