@@ -40,6 +40,11 @@ def test_a_choice_is_the_vulnerable_file_with_either_hunk_up_to_the_shared_line_
         fixsite.fix_site_choice(demo_model, _pair("int a;\nint b;\n", "int a;\nint b;\nint c;\n"))
     choices, skipped = fixsite.fix_site_choices(demo_model, [_pair("int a;\nint b;\n", "int a;\nint b;\nint c;\n")])
     assert choices == [None] and len(skipped) == 1 and "t/pair-1" in skipped[0]
+    # the line before the fix site alone fills the context: no window of whole lines fits, no choice
+    long_line = "int a = " + " + ".join(str(k) for k in range(900)) + ";"
+    with pytest.raises(fixsite.GenDiffError, match="the line before its fix site and the longer version"):
+        fixsite.fix_site_choice(demo_model, _pair(f"int z;\n{long_line}\nint b;\nint c;\n",
+                                                  f"int z;\n{long_line}\nint b2;\nint c;\n"))
 
 
 def test_every_secllmholmes_choice_is_the_text_of_either_file(demo_model, shared_dataset):
@@ -57,6 +62,9 @@ def test_every_secllmholmes_choice_is_the_text_of_either_file(demo_model, shared
             n = len(demo_model.tokenizer(c.prompt)["input_ids"]) + len(
                 demo_model.tokenizer(text, add_special_tokens=False)["input_ids"])
             assert n <= demo_model.context_length
+        assert c.prompt_tokens == len(demo_model.tokenizer(c.prompt)["input_ids"])
+        assert c.tail_tokens == max(len(demo_model.tokenizer(t, add_special_tokens=False)["input_ids"])
+                                    for t in (c.vulnerable, c.patched))
 
 
 def _hand_logprob(model, prompt: str, continuation: str, delta=None, mode="all") -> tuple[float, int]:

@@ -1,8 +1,8 @@
 """Which code does the model rather write where a pair's vulnerability is: the vulnerable lines or the fix?
 
 A pair's fix site (:func:`gendiff.fix_hunk`, the site :class:`gendiff.FixSitePrompt` continues from) is the first
-hunk of its patch that touches a line of code. The prompt is the vulnerable file up to the line before it (the
-same window as the console's continuation); the two continuations are the two files' versions of that hunk, each
+hunk of its patch that touches a line of code. The prompt is the vulnerable file up to the line before it (windowed
+as the console's continuation is, leaving room for the longer version); the two continuations are the two files' versions of that hunk, each
 followed by the same anchor (the lines both files share after the hunk, up to the first one that is not blank),
 so that both end at the same point of the program:
 
@@ -49,11 +49,13 @@ class FixSiteChoice:
     vulnerable: str
     patched: str
     anchor: str  # the shared text both continuations end with ("" when the hunk ends the files)
+    prompt_tokens: int = 0  # the prompt's tokens, and the longer continuation's: what a batch of it must hold
+    tail_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"pair_id": self.pair_id, "prompt": self.prompt, "line": self.line,
                 "dropped_lines": self.dropped_lines, "vulnerable": self.vulnerable, "patched": self.patched,
-                "anchor": self.anchor}
+                "anchor": self.anchor, "prompt_tokens": self.prompt_tokens, "tail_tokens": self.tail_tokens}
 
 
 def _anchor(vuln: list[str], patched: list[str], i2: int, j2: int) -> list[str]:
@@ -91,8 +93,13 @@ def fix_site_choice(model: "LoadedModel", pair: "Pair") -> FixSiteChoice:
         raise GenDiffError(f"pair {pair.id}: a continuation of its fix site is {longest} tokens, more than "
                            f"{model.info.name}'s context of {model.context_length}", "pick another pair")
     prompt = fix_site_prompt(model, pair, max_new_tokens=longest)
+    n_prompt = len(model.tokenizer(prompt.text)["input_ids"])
+    if n_prompt + longest > model.context_length:  # the line before the fix site alone is too long
+        raise GenDiffError(f"pair {pair.id}: the line before its fix site and the longer version of the fix are "
+                           f"{n_prompt} + {longest} tokens, more than {model.info.name}'s context of "
+                           f"{model.context_length}", "pick another pair")
     return FixSiteChoice(pair.id, prompt.text, prompt.line, prompt.dropped_lines, texts["vulnerable"],
-                         texts["patched"], "\n".join(anchor))
+                         texts["patched"], "\n".join(anchor), n_prompt, longest)
 
 
 def fix_site_choices(model: "LoadedModel", pairs: Sequence["Pair"]) -> tuple[list[FixSiteChoice | None], list[str]]:
@@ -111,14 +118,14 @@ def fix_site_choices(model: "LoadedModel", pairs: Sequence["Pair"]) -> tuple[lis
 def _chunks(model: "LoadedModel", choices: Sequence[FixSiteChoice], per_chunk: int) -> list[list[int]]:
     """Choice indices in order, ``per_chunk`` at most per chunk, and no more than fit the context together: a
     batch is as long as its longest prompt (left-padded) plus its longest continuation (right-padded), and every
-    column of it must be a position the model has. One choice alone always fits (its prompt was sized for it)."""
+    column of it must be a position the model has. One choice alone always fits (:func:`fix_site_choice` refuses
+    a pair whose prompt and longer continuation do not)."""
     chunks: list[list[int]] = []
     longest_prompt = longest_tail = 0
     for i, c in enumerate(choices):
-        p = len(model.tokenizer(c.prompt)["input_ids"])
-        t = max(len(_continuation_ids(model, text)) for text in (c.vulnerable, c.patched))
-        if chunks and len(chunks[-1]) < per_chunk and max(longest_prompt, p) + max(longest_tail, t) <= \
-                model.context_length:
+        p, t = c.prompt_tokens, c.tail_tokens
+        fits = max(longest_prompt, p) + max(longest_tail, t) <= model.context_length
+        if chunks and len(chunks[-1]) < per_chunk and fits:
             chunks[-1].append(i)
             longest_prompt, longest_tail = max(longest_prompt, p), max(longest_tail, t)
         else:
