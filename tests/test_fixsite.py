@@ -198,6 +198,8 @@ def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model,
     assert main(["report", str(path)]) == 0  # the session's report prints the recorded fix-site table
     out = " ".join(capsys.readouterr().out.split())
     assert "fix-site preference" in out and "fix vs rand" in out
+    row = next(r for r in step.outputs.rows if r.cwe == "all")  # and the step's line gives its fix-site shift
+    assert f"fix site {row.fix_shift:+.3g} (rand {row.random_fix_shift:+.3g})" in out
     out_json = tmp_path / "e.json"
     assert main(["eval", "--dataset", "builtin", "--cwe", "22", "--layers", "1,2", "--alpha=-1,1", "--folds", "2",
                  "--kl-tokens", "8", "--alpha-scale", "residual", "--fix-site", "--json", str(out_json)]) == 0

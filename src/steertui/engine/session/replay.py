@@ -188,6 +188,8 @@ def summarize(kind: str, outputs: Any, inputs: Any = None) -> str:
         which = (lambda r: f"layer {r.layer}") if together is None else \
             (lambda r: f"layers {'+'.join(map(str, inputs.layers))} together")
         return "; ".join(f"{which(r)} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
+                         + (f", fix site {r.fix_shift:+.3g} (rand {r.random_fix_shift:+.3g})"
+                            if r.fix_shift is not None else "")
                          for r in rows)
     if kind in S.VECTOR_STEPS:
         return ", ".join(f"layer {d.layer}: norm {d.vector_norm:.3g}"
