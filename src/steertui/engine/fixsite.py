@@ -1,10 +1,10 @@
 """Which code does the model rather write where a pair's vulnerability is: the vulnerable lines or the fix?
 
 A pair's fix site (:func:`gendiff.fix_hunk`, the site :class:`gendiff.FixSitePrompt` continues from) is the first
-hunk of its patch that touches a line of code. The prompt is the vulnerable file up to the line before it (windowed
-as the console's continuation is, leaving room for the longer version); the two continuations are the two files' versions of that hunk, each
-followed by the same anchor (the lines both files share after the hunk, up to the first one that is not blank),
-so that both end at the same point of the program:
+hunk of its patch that touches a line of code. The prompt is the vulnerable file up to the line before it
+(windowed as the console's continuation is, leaving room for the longer version); the two continuations are the
+two files' versions of that hunk, each followed by the same anchor (the lines both files share after the hunk, up
+to the first one that is not blank), so that both end at the same point of the program:
 
     vulnerable:  newline + the blank lines before the hunk + the vulnerable hunk + the anchor
     patched:     newline + the blank lines before the hunk + the patched hunk + the anchor
