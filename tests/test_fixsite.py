@@ -210,6 +210,10 @@ def test_fix_site_scores_are_recorded_replayed_and_printed(tmp_path, demo_model,
     assert "fix-site preference shift (nats) over the 2 held-out pairs with a fix site" in out
     data = json.loads(out_json.read_text())
     assert data["settings"]["fix_site"] is True and data["fix_site_skipped"] == []
+    # what was scored, pair by pair: the choice without its prompt's text
+    cwe22 = [p for p in builtin.pairs if p.cwe == "cwe-22"]
+    assert data["fix_sites"] == [{k: v for k, v in fixsite.fix_site_choice(demo_model, p).to_dict().items()
+                                  if k != "prompt"} for p in cwe22]
     assert all(r["fix_n"] == 2 for r in data["results"])
 
 

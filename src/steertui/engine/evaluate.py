@@ -151,12 +151,16 @@ class EvalResult:
     files: list[dict[str, Any]] = field(default_factory=list)  # one record per held-out file (module docstring)
     cuts: list[dict[str, Any]] = field(default_factory=list)  # per truncated file: pair, windowed, window, lines
     fix_skipped: list[str] = field(default_factory=list)  # with settings.fix_site: why a pair has no fix site
+    # with settings.fix_site: what was scored for each pair that has a fix site (engine.fixsite.FixSiteChoice
+    # without its prompt's text: pair, line, dropped lines, token counts and both continuations)
+    fix_sites: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "model": self.model, "settings": self.settings.to_dict(),
                 "answer_tokens": self.answers.to_dict(), "prompt_template": self.prompt_template,
                 "folds": self.folds, "truncated": self.cuts, "results": [r.to_dict() for r in self.rows],
-                "files": self.files, **({"fix_site_skipped": self.fix_skipped} if self.settings.fix_site else {})}
+                "files": self.files, **({"fix_site_skipped": self.fix_skipped, "fix_sites": self.fix_sites}
+                                        if self.settings.fix_site else {})}
 
 
 def make_folds(pairs: Sequence["Pair"], split: str, folds: int, seed: int) -> list[list[int]]:
@@ -381,8 +385,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     truncated = [p.sample_id for p in prompts if p.truncated]
     from steertui.engine.verdict import TEMPLATE
 
+    fix_sites = [{k: v for k, v in c.to_dict().items() if k != "prompt"} for c in choices if c is not None]
     return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
-                      files, cuts, fix_skipped)
+                      files, cuts, fix_skipped, fix_sites)
 
 
 def _fix_preferences(model: "LoadedModel", choices: Sequence[Any], pairs: Sequence[int], steers: Sequence[Steer],
