@@ -190,8 +190,7 @@ def run(args: argparse.Namespace) -> int:
 def print_table(report, console) -> None:
     from rich.table import Table
 
-    def mb(x):
-        return "-" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+    from steertui.engine.bench import mb_text, ratio_text
 
     table = Table(header_style="bold", title=f"steertui bench · {report.model} · {report.device} {report.dtype} · "
                   f"{report.threads} threads · {report.machine}", title_justify="left",
@@ -208,13 +207,10 @@ def print_table(report, console) -> None:
                          overflow="fold")
     for r in report.results:
         met = "-" if r.met is None else ("[green]yes[/]" if r.met else "[red]no[/]")
-        target = (f"≤ {r.target_s * 1e3:g} ms" if r.target_s is not None
-                  else "-" if r.target is None else f"≤ {r.target:g}")
-        floor = ("-" if r.floor_ratio is None else f"×{r.floor_ratio:.2f}",) if floors else ()
-        table.add_row(r.name, str(r.tokens), f"{r.median_s:.4g}", f"{r.baseline_s:.4g}", f"×{r.ratio:.2f}", target,
-                      met,
-                      "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}", *floor, mb(r.peak_mem_mb),
-                      mb(r.baseline_peak_mem_mb), ("" if r.check_ok else "[red]FAILED[/] ") + r.check)
+        floor = (ratio_text(r.floor_ratio),) if floors else ()
+        table.add_row(r.name, str(r.tokens), f"{r.median_s:.4g}", f"{r.baseline_s:.4g}", ratio_text(r.ratio),
+                      r.target_text, met, ratio_text(r.min_ratio), *floor, mb_text(r.peak_mem_mb),
+                      mb_text(r.baseline_peak_mem_mb), ("" if r.check_ok else "[red]FAILED[/] ") + r.check)
     console.print(table)
     for r in report.results:
         extra = ""

@@ -104,6 +104,7 @@ def _residual_scale(model, dataset, imported, layers: list[int]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from steertui.engine import ops, verdict
     from steertui.engine.data import Pair, load_dataset
+    from steertui.engine.fixsite import fix_site_preference
 
     dataset = load_dataset(getattr(args, "dataset", None))
     item = dataset.find(args.id)
@@ -113,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
     steers, about = _steers(args, model, pair.id if pair is not None else None, dataset)
     prompt = verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair)
     result = ops.next_tokens(model, prompt.text, steers, k=args.k, attribution=True)
-    from steertui.engine.fixsite import fix_site_preference
-
     fix = fix_site_preference(model, pair, steers) if pair is not None else None
     data = {"source": dataset.source.label, "model": model.info.name, "sample": sample.id, "label": sample.label_int,
             "cwe": sample.cwe, "prompt": {**prompt.describe(), "truncated": prompt.truncated},
@@ -127,18 +126,11 @@ def run(args: argparse.Namespace) -> int:
         json.dump(data, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    _print(data, result, steers)
-    if fix is not None:
-        from rich.console import Console
-
-        Console(width=120, highlight=False).print(
-            f"fix site of {pair.id} (line {fix.choice.line}): log p(patched) − log p(vulnerable) of the two versions "
-            f"up to the next shared line {fix.baseline_preference:+.2f}"
-            + (f" → {fix.steered_preference:+.2f} nats steered ({fix.shift:+.2f})" if steers else " nats"))
+    _print(data, result, steers, fix)
     return 0
 
 
-def _print(data: dict, result, steers: list) -> None:
+def _print(data: dict, result, steers: list, fix) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -196,3 +188,8 @@ def _print(data: dict, result, steers: list) -> None:
     worst = max(b.check, s.check if s else 0.0)
     console.print(f"the rows add up to the score within {worst:.1e} ({split.norm} scale frozen at each side's final "
                   "residual)")
+    if fix is not None:  # engine.fixsite.FixSitePreference of the file's pair
+        console.print(f"fix site of {fix.choice.pair_id} (line {fix.choice.line}): log p(patched) − log "
+                      f"p(vulnerable) of the two versions up to the next shared line {fix.baseline_preference:+.2f}"
+                      + (f" → {fix.steered_preference:+.2f} nats steered ({fix.shift:+.2f})" if steers else " nats"),
+                      highlight=False)

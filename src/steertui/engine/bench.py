@@ -112,6 +112,13 @@ class BenchRow:
         return None if self.floor_s is None or self.floor_s <= 0 else self.median_s / self.floor_s
 
     @property
+    def target_text(self) -> str:
+        """The target as the tables print it: an absolute time, a ratio, or ``-``."""
+        if self.target_s is not None:
+            return f"≤ {self.target_s * 1e3:g} ms"
+        return "-" if self.target is None else f"≤ {self.target:g}"
+
+    @property
     def met(self) -> bool | None:
         if self.target_s is not None:
             return self.median_s <= self.target_s
@@ -137,9 +144,7 @@ class BenchRow:
         for key in ("name", "tokens", "median_s", "baseline_s"):
             if own[key] is None:
                 raise ValueError(f"a row has no {key!r}")
-        own["median_s"] = float(own["median_s"])
-        # a ratio written as null (no baseline time) stays unmeasured: inf again
-        own["baseline_s"] = float(own["baseline_s"])
+        own["median_s"], own["baseline_s"] = float(own["median_s"]), float(own["baseline_s"])
         extra = {k: v for k, v in data.items() if k not in own and k not in _ROW_COMPUTED}
         return cls(**{**own, "model": own["model"] or "", "steertui": own["steertui"] or "",
                       "baseline": own["baseline"] or "", "check": own["check"] or "",
@@ -186,7 +191,6 @@ class BenchReport:
                         "weight_bytes": self.weight_bytes, "bandwidth_gbs": self.bandwidth_gbs,
                         "results": [r.to_dict() for r in self.results]})
 
-
     @classmethod
     def from_dict(cls, data: Any) -> "BenchReport":
         """A report as :meth:`to_dict` wrote it (``steertui bench --json``); ValueError says what is missing."""
@@ -211,12 +215,18 @@ class BenchReport:
                    versions={k: str(data.get(k) or "?") for k in ("torch", "transformers", "nnsight")})
 
 
+def mb_text(x: float | None) -> str:
+    """A peak memory in MB as the tables print it (``-``: not measured)."""
+    return "-" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+
+
+def ratio_text(x: float | None) -> str:
+    return "-" if x is None else f"×{x:.2f}"
+
+
 def markdown_table(report: BenchReport) -> str:
     """The report as a Markdown table (the README's Performance tables), with a line saying where it ran."""
     v = report.library_versions()
-
-    def mb(x: float | None) -> str:
-        return "-" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
 
     def g(x: float) -> str:
         return f"{x:.4g}"
@@ -231,13 +241,11 @@ def markdown_table(report: BenchReport) -> str:
     lines = [head, "", "| " + " | ".join(cols) + " |",
              "| " + " | ".join("---" if c == "row" else ":---:" if c == "met" else "---:" for c in cols) + " |"]
     for r in report.results:
-        target = (f"≤ {r.target_s * 1e3:g} ms" if r.target_s is not None
-                  else "-" if r.target is None else f"≤ {r.target:g}")
         met = "-" if r.met is None else "yes" if r.met else "**no**"
         cells = [r.name + ("" if r.check_ok else " (check FAILED)"), f"{r.tokens:,}", g(r.median_s), g(r.baseline_s),
-                 f"×{r.ratio:.2f}", target, met, "-" if r.min_ratio is None else f"×{r.min_ratio:.2f}",
-                 *(["-" if r.floor_ratio is None else f"×{r.floor_ratio:.2f}"] if floors else []),
-                 f"{mb(r.peak_mem_mb)} / {mb(r.baseline_peak_mem_mb)}"]
+                 ratio_text(r.ratio), r.target_text, met, ratio_text(r.min_ratio),
+                 *([ratio_text(r.floor_ratio)] if floors else []),
+                 f"{mb_text(r.peak_mem_mb)} / {mb_text(r.baseline_peak_mem_mb)}"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

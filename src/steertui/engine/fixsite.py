@@ -49,8 +49,14 @@ class FixSiteChoice:
     vulnerable: str
     patched: str
     anchor: str  # the shared text both continuations end with ("" when the hunk ends the files)
-    prompt_tokens: int = 0  # the prompt's tokens, and the longer continuation's: what a batch of it must hold
-    tail_tokens: int = 0
+    prompt_tokens: int  # the prompt's tokens (with the special tokens LoadedModel.encode adds)
+    vulnerable_ids: tuple[int, ...]  # each continuation's tokens, scored after the prompt's
+    patched_ids: tuple[int, ...]
+
+    @property
+    def tail_tokens(self) -> int:
+        """The longer continuation's tokens: with ``prompt_tokens``, what a batch holding this choice must hold."""
+        return max(len(self.vulnerable_ids), len(self.patched_ids))
 
     def to_dict(self) -> dict[str, Any]:
         return {"pair_id": self.pair_id, "prompt": self.prompt, "line": self.line,
@@ -88,7 +94,8 @@ def fix_site_choice(model: "LoadedModel", pair: "Pair") -> FixSiteChoice:
         raise GenDiffError(f"pair {pair.id}: the {empty[0]} side of its fix site is empty (the patch only adds or "
                            "removes lines at the end of the file)", "pick another pair")
     texts = {name: "\n" + "\n".join(lines) for name, lines in sides.items()}
-    longest = max(len(_continuation_ids(model, t)) for t in texts.values())
+    ids = {name: tuple(_continuation_ids(model, t)) for name, t in texts.items()}
+    longest = max(map(len, ids.values()))
     if longest >= model.context_length:
         raise GenDiffError(f"pair {pair.id}: a continuation of its fix site is {longest} tokens, more than "
                            f"{model.info.name}'s context of {model.context_length}", "pick another pair")
@@ -99,7 +106,7 @@ def fix_site_choice(model: "LoadedModel", pair: "Pair") -> FixSiteChoice:
                            f"{n_prompt} + {longest} tokens, more than {model.info.name}'s context of "
                            f"{model.context_length}", "pick another pair")
     return FixSiteChoice(pair.id, prompt.text, prompt.line, prompt.dropped_lines, texts["vulnerable"],
-                         texts["patched"], "\n".join(anchor), n_prompt, longest)
+                         texts["patched"], "\n".join(anchor), n_prompt, ids["vulnerable"], ids["patched"])
 
 
 def fix_site_choices(model: "LoadedModel", pairs: Sequence["Pair"]) -> tuple[list[FixSiteChoice | None], list[str]]:
@@ -155,7 +162,7 @@ def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], stee
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"fix-site scoring cancelled after {rows[0]} of {len(choices)} pairs")
             chunk = [choices[i] for i in rows]
-            conts = [_continuation_ids(model, text) for c in chunk for text in (c.vulnerable, c.patched)]
+            conts = [list(ids) for c in chunk for ids in (c.vulnerable_ids, c.patched_ids)]
             T = max(len(ids) for ids in conts)
             enc = model.encode([c.prompt for c in chunk for _ in range(2)], new_tokens=T)
             tail = torch.tensor([ids + [pad] * (T - len(ids)) for ids in conts], device=enc["input_ids"].device)

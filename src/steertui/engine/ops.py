@@ -451,9 +451,13 @@ CONTROL_SE = 2.0  # a shift beyond the control's counts when it exceeds this man
 def beyond_control(row: EvalRow) -> str:
     """The shift beyond the random control's with ``CONTROL_SE`` standard errors: ``+0.90±0.21``; ``±?`` where
     the standard error is not known."""
-    se = row.excess_se
-    spread = f"±{CONTROL_SE * se:.2f}" if math.isfinite(se) else "±?"
-    return f"{row.shift - row.random_shift:+.2f}{spread}"
+    return _excess_text(row.shift, row.random_shift, row.excess_se)
+
+
+def _excess_text(shift: float, control: float, se: float | None) -> str:
+    """``shift`` beyond ``control`` with ``CONTROL_SE`` standard errors (``±?`` where ``se`` is unknown)."""
+    spread = f"±{CONTROL_SE * se:.2f}" if se is not None and math.isfinite(se) else "±?"
+    return f"{shift - control:+.2f}{spread}"
 
 
 def fix_beyond_control(row: EvalRow) -> str:
@@ -461,9 +465,7 @@ def fix_beyond_control(row: EvalRow) -> str:
     (``+2.41±1.20``; positive: towards writing the fix); ``-`` for a row without fix-site scores."""
     if row.fix_shift is None or row.random_fix_shift is None:
         return "-"
-    se = row.fix_excess_se
-    spread = f"±{CONTROL_SE * se:.2f}" if se is not None and math.isfinite(se) else "±?"
-    return f"{row.fix_shift - row.random_fix_shift:+.2f}{spread}"
+    return _excess_text(row.fix_shift, row.random_fix_shift, row.fix_excess_se)
 
 
 def fix_within_control(row: EvalRow) -> bool:

@@ -62,6 +62,7 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
     import dataclasses
 
     from steertui.engine import gendiff, ops
+    from steertui.engine.fixsite import fix_site_preference
     from steertui.engine.lens import TokenDecoder
 
     i, o = step.inputs, step.outputs
@@ -93,8 +94,6 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
         wrong = next((j for j, st in enumerate(read) if st.rank[run] != 1), None)
         checked.append(dataclasses.replace(s, consistent=wrong is None, first_inconsistent=wrong))
     row = dataclasses.replace(diff.rows[0], baseline=checked[0], steered=checked[1])
-    from steertui.engine.fixsite import fix_site_preference
-
     return ops.Continuation(prompt, dataclasses.replace(diff, rows=(row,)), reading,
                             fix_site_preference(model, pair, steers))
 
