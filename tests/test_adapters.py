@@ -315,3 +315,37 @@ def test_head_computes_only_the_columns_read(demo_model):
         with torch.no_grad():
             alone = s.hf(**s.encode([prompt])).logits[0, -1]
         torch.testing.assert_close(batched[row], alone, rtol=0, atol=logit_tol(s, FORWARD))
+
+
+FIX_PAIRS = (("int f(int n) {\n    int buf[4];\n    buf[n] = 1;\n    return buf[0];\n}\n",
+              "int f(int n) {\n    int buf[4];\n    if (n < 4)\n        buf[n] = 1;\n    return buf[0];\n}\n"),
+             ("def handler(request):\n    name = request.args.get('name')\n    return f'<p>{name}</p>'\n",
+              "def handler(request):\n    name = escape(request.args.get('name'))\n    return f'<p>{name}</p>'\n"))
+
+
+@pytest.mark.parametrize("mode", ["all", "prompt", "generated"])
+def test_fix_site_shared_prefix_equals_hand_teacher_forcing(arch_session, mode):
+    """The fix-site scoring runs each prompt once and both continuations on its keys and values (the cache is
+    repeated per continuation, the continuations' positions continue each left-padded prompt's): for every
+    architecture each side's log-prob equals one unpadded row of prompt + continuation through plain transformers
+    with the steering in a forward hook, and the one-forward-per-row path, to float32 rounding per token."""
+    from steertui.engine import fixsite
+    from test_fixsite import _pair
+    from test_gendiff import _hf_logprobs
+
+    _arch, s = arch_session
+    assert fixsite.takes_cache(s)
+    choices = [fixsite.fix_site_choice(s, _pair(a, b)) for a, b in FIX_PAIRS]
+    assert len({c.prompt_tokens for c in choices}) == 2 and len({c.tail_tokens for c in choices}) == 2
+    v = torch.randn(32, generator=torch.Generator().manual_seed(5))
+    steers = [steering.Steer(layer=1, vector=v, alpha=3.0, positions=mode)]
+    shared = fixsite.choice_logprobs(s, choices, steers, shared_prefix=True)
+    full = fixsite.choice_logprobs(s, choices, steers, shared_prefix=False)
+    tol = logit_tol(s, FORWARD)
+    for r, c in enumerate(choices):
+        for side, ids in enumerate((c.vulnerable_ids, c.patched_ids)):
+            want = sum(_hf_logprobs(s, c.prompt, list(ids), 1, 3.0 * v, mode))
+            assert abs(float(shared[r, side]) - want) <= len(ids) * tol, (r, side)
+            assert abs(float(full[r, side]) - want) <= len(ids) * tol, (r, side)
+    plain = fixsite.choice_logprobs(s, choices, shared_prefix=True)
+    assert (shared - plain).abs().max() > 100 * tol  # the steering moved the scores beyond rounding

@@ -11,7 +11,8 @@ to the first one that is not blank), so that both end at the same point of the p
 
 Each is scored teacher-forced, token by token, with the steering applied exactly as in a steered generation of
 that continuation (:func:`gendiff.teacher_forced`: ``all`` steers at every column, ``prompt`` at the prompt's,
-``generated`` at the continuation's), as the sum of its tokens' log-probabilities. The **preference** is
+``generated`` at the continuation's), as the sum of its tokens' log-probabilities; the prompt runs once for
+both continuations, which read its keys and values (:func:`choice_logprobs`). The **preference** is
 log p(patched) − log p(vulnerable) in nats: positive when the model would rather write the fix. Its shift under
 steering is the generation-side counterpart of the verdict shift: does a vector change what code the model
 writes where the vulnerability is, and not only what it answers about it?
@@ -141,37 +142,102 @@ def _chunks(model: "LoadedModel", choices: Sequence[FixSiteChoice], per_chunk: i
     return chunks
 
 
-def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], steers: Iterable[Steer] = (), *,
-                    chunk_size: int = 8, cancel: Cancel | None = None) -> "torch.Tensor":
-    """``[N, 2]`` (float32, CPU): each choice's log p(vulnerable continuation) and log p(patched continuation)
-    given its prompt, with ``steers`` applied as in a steered generation of it; one teacher-forced forward per
-    chunk of at most ``chunk_size`` continuations that fit the context together (both of a choice in the same
-    chunk, so a choice's two sides see the same padding; the chunks depend on the choices alone, so the same
-    choices are batched the same way steered or not)."""
-    import torch
+def takes_cache(model: "LoadedModel") -> bool:
+    """Whether the model's forward takes a ``cache`` (every transformers causal LM does): then a choice's prompt
+    runs once and both continuations read its keys and values (:func:`choice_logprobs`)."""
+    import inspect
 
-    from steertui.engine.gendiff import teacher_forced
-    from steertui.engine.steering import GenerationResult
+    return "cache" in inspect.signature(model.hf.forward).parameters
+
+
+def choice_logprobs(model: "LoadedModel", choices: Sequence[FixSiteChoice], steers: Iterable[Steer] = (), *,
+                    chunk_size: int = 8, cancel: Cancel | None = None,
+                    shared_prefix: bool | None = None) -> "torch.Tensor":
+    """``[N, 2]`` (float32, CPU): each choice's log p(vulnerable continuation) and log p(patched continuation)
+    given its prompt, with ``steers`` applied as in a steered generation of it, per chunk of at most
+    ``chunk_size`` continuations that fit the context together (both of a choice in the same chunk, so a
+    choice's two sides see the same padding; the chunks depend on the choices alone, so the same choices are
+    batched the same way steered or not).
+
+    ``shared_prefix`` (default: when the model :func:`takes_cache`): per chunk one traced forward of the prompts
+    (left-padded; ``all`` and ``prompt`` steers on every column), which gives each first continuation token's
+    log-prob and the keys and values, repeated for the two continuations; then one traced forward of the
+    continuations on them (right-padded; ``all`` and ``generated`` steers on every column), as a generation's
+    steps run. Each prompt runs once instead of once per continuation. Without it, one teacher-forced forward
+    of prompt + continuation per row (:func:`gendiff.teacher_forced`). Both give the same numbers to float32
+    rounding (tests, for every supported architecture)."""
+    import torch
 
     choices = list(choices)
     out = torch.zeros(len(choices), 2)
+    if shared_prefix is None:
+        shared_prefix = takes_cache(model)
+    score = _shared_prefix_chunk if shared_prefix else _full_chunk
     with model.lock, torch.no_grad():
         plan = SteerPlan(model, steers)
-        pad = model.tokenizer.pad_token_id
         for rows in _chunks(model, choices, max(1, chunk_size // 2)):
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"fix-site scoring cancelled after {rows[0]} of {len(choices)} pairs")
             chunk = [choices[i] for i in rows]
             conts = [list(ids) for c in chunk for ids in (c.vulnerable_ids, c.patched_ids)]
-            T = max(len(ids) for ids in conts)
-            enc = model.encode([c.prompt for c in chunk for _ in range(2)], new_tokens=T)
-            tail = torch.tensor([ids + [pad] * (T - len(ids)) for ids in conts], device=enc["input_ids"].device)
-            gen = GenerationResult(enc["input_ids"], enc["attention_mask"], torch.cat([enc["input_ids"], tail], 1),
-                                   conts, None)
-            logp, _argmax = teacher_forced(model, gen, plan)
-            sums = torch.stack([logp[r, :len(ids)].sum() for r, ids in enumerate(conts)]).view(len(chunk), 2)
-            out[rows] = sums
+            logp = score(model, chunk, conts, plan)
+            out[rows] = torch.stack([logp[r, :len(ids)].sum() for r, ids in enumerate(conts)]).view(len(chunk), 2)
     return out
+
+
+def _full_chunk(model: "LoadedModel", chunk: list[FixSiteChoice], conts: list[list[int]],
+                plan: SteerPlan) -> "torch.Tensor":
+    """Each continuation's tokens' log-probs [2C, T] (right-padded), one forward of prompt + continuation per row."""
+    import torch
+
+    from steertui.engine.gendiff import teacher_forced
+    from steertui.engine.steering import GenerationResult
+
+    T = max(len(ids) for ids in conts)
+    enc = model.encode([c.prompt for c in chunk for _ in range(2)], new_tokens=T)
+    pad = model.tokenizer.pad_token_id
+    tail = torch.tensor([ids + [pad] * (T - len(ids)) for ids in conts], device=enc["input_ids"].device)
+    gen = GenerationResult(enc["input_ids"], enc["attention_mask"], torch.cat([enc["input_ids"], tail], 1),
+                           conts, None)
+    return teacher_forced(model, gen, plan)[0]
+
+
+def _shared_prefix_chunk(model: "LoadedModel", chunk: list[FixSiteChoice], conts: list[list[int]],
+                         plan: SteerPlan) -> "torch.Tensor":
+    """As :func:`_full_chunk`, each prompt run once and its keys and values shared by its two continuations."""
+    import nnsight
+    import torch
+
+    from steertui.engine.model import mask_positions
+
+    T = max(len(ids) for ids in conts)
+    enc = model.encode([c.prompt for c in chunk], new_tokens=T)
+    P = enc["input_ids"].shape[1]
+    adapter, blocks = model.adapter, model.block_envoys()
+    keep = model.logits_only_at(torch.tensor([P - 1], device=enc["input_ids"].device), enc["attention_mask"])
+    with model.nn.trace({**enc, "position_ids": mask_positions(enc["attention_mask"]), **keep, "use_cache": True}):
+        for i in plan.layers:  # every column is the prompt's
+            plan.apply(adapter.hidden(blocks[i].output), i)
+        out = model.nn.output
+        first = nnsight.save(out.logits[:, -1].float().log_softmax(-1).cpu())
+        cache = nnsight.save(out.cache)
+    first = first.repeat_interleave(2, 0)
+    pad = model.tokenizer.pad_token_id
+    tail = torch.tensor([ids + [pad] * (T - len(ids)) for ids in conts])
+    logp = first.gather(-1, tail[:, :1])
+    if T > 1:  # the continuations' tokens but the last, on the prompts' keys and values
+        cache.batch_repeat_interleave(2)
+        mask = enc["attention_mask"].repeat_interleave(2, 0)
+        mask = torch.cat([mask, torch.ones(len(conts), T - 1, dtype=mask.dtype, device=mask.device)], 1)
+        inputs = {"input_ids": tail[:, :-1].to(mask.device), "attention_mask": mask,
+                  "position_ids": mask_positions(mask)[:, P:], "cache": cache, "use_cache": True}
+        with model.nn.trace(inputs):
+            for i in plan.layers:  # every column is a continuation's
+                plan.apply(adapter.hidden(blocks[i].output), i, generated_from=0)
+            rest = nnsight.save(model.envoy(adapter.unembed).output.float().log_softmax(-1)
+                                .gather(-1, tail[:, 1:, None].to(mask.device)).squeeze(-1).cpu())
+        logp = torch.cat([logp, rest], 1)
+    return logp
 
 
 def preferences(logprobs: "torch.Tensor") -> list[float]:
