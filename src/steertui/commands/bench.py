@@ -190,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
 def print_table(report, console) -> None:
     from rich.table import Table
 
+    from steertui.commands._tables import print_table
+
     from steertui.engine.bench import mb_text, ratio_text
 
     table = Table(header_style="bold", title=f"steertui bench · {report.model} · {report.device} {report.dtype} · "
@@ -203,15 +205,17 @@ def print_table(report, console) -> None:
     floors = any(r.floor_s is not None for r in report.results)
     for col in ("row", "tokens", "steertui s", "baseline s", "ratio", "target", "met", "min ratio",
                 *(("× floor",) if floors else ()), "peak MB", "baseline MB", "check"):
-        table.add_column(col, justify="left" if col in ("row", "check") else "right",
-                         overflow="fold")
+        table.add_column(col, justify="left" if col in ("row", "check") else "right", no_wrap=col != "check",
+                         overflow="fold", min_width=20 if col == "check" else None)
     for r in report.results:
         met = "-" if r.met is None else ("[green]yes[/]" if r.met else "[red]no[/]")
         floor = (ratio_text(r.floor_ratio),) if floors else ()
         table.add_row(r.name, str(r.tokens), f"{r.median_s:.4g}", f"{r.baseline_s:.4g}", ratio_text(r.ratio),
                       r.target_text, met, ratio_text(r.min_ratio), *floor, mb_text(r.peak_mem_mb),
                       mb_text(r.baseline_peak_mem_mb), ("" if r.check_ok else "[red]FAILED[/] ") + r.check)
-    console.print(table)
+    # a narrow terminal keeps the row, the ratio against its target and the check whole
+    print_table(console, table, ("min ratio", "baseline MB", "tokens", "peak MB", "steertui s", "baseline s"),
+                "--json")
     for r in report.results:
         extra = ""
         if "files_per_s" in r.extra:

@@ -369,8 +369,15 @@ def _console():
     return Console() if sys.stdout.isatty() else Console(width=150)
 
 
-def _print_table(result, parts, console=None) -> None:
+# the main table's columns a narrow terminal leaves out first, in this order (layer, alpha, cwe, n, shift, vs rand
+# and a split's direct and through always stay)
+DROP_FIRST = ("mass", "rand KL", "rand flip", "raw", "base acc", "rand shift", "acc", "KL", "flip", "yes rate")
+
+
+def _print_table(result, parts, console=None, where: str = "--json") -> None:
     from rich.table import Table
+
+    from steertui.commands._tables import print_table
 
     console = console or _console()
     a = result.answers
@@ -422,7 +429,7 @@ def _print_table(result, parts, console=None) -> None:
                       f"{r.random_kl:.4f}" + (f" ({r.random_kl_max:.4f})" if s.controls > 1 else ""),
                       f"{r.baseline_yes_rate:.2f}→{r.yes_rate:.2f}", f"{r.answer_mass:.2g}",
                       style="bold" if r.cwe == "all" else "")
-    console.print(table)
+    print_table(console, table, DROP_FIRST, where)
     console.print(f"vs rand: the shift beyond the random vector's, ± {CONTROL_SE:g} standard errors over pairs; a "
                   "dim shift (and grid cell) is within them, or no larger than the random shift")
     if s.attribution:

@@ -47,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(report, rows) -> None:
+def _print_table(report, rows, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=140)
+    from steertui.commands._tables import print_table
+
+    console = console or (Console() if sys.stdout.isatty() else Console(width=140))
     a = report.adapter
     devices = sorted({m.device for m in rows if m.device})
     console.print(f"[bold]{report.model}[/] · {a['model_type']} · {report.n_layers} layers · d_model {report.d_model}"
@@ -59,9 +61,10 @@ def _print_table(report, rows) -> None:
     console.print(f"blocks: [cyan]{a['blocks']}[/] return {a['block_output']}"
                   + (f"  [yellow](guessed: {'; '.join(a['notes'])})[/]" if a["guessed"] else ""))
     table = Table(header_style="bold", box=None, pad_edge=False)
-    table.add_column("access path (execution order)", no_wrap=True, min_width=44)
+    # the access path is what the table is for: never cut (the class names and types give way first)
+    table.add_column("access path (execution order)", no_wrap=True, min_width=max([44] + [len(m.access) for m in rows]))
     table.add_column("module", no_wrap=True, max_width=22, overflow="ellipsis")
-    table.add_column("type", no_wrap=True, max_width=30, overflow="ellipsis")
+    table.add_column("type", max_width=24, overflow="fold")  # the one column that wraps on a narrow terminal
     table.add_column("shape", no_wrap=True, min_width=14)
     for col in ("dtype", "‖x‖ mean", "flags"):
         table.add_column(col, no_wrap=True, min_width=8)
@@ -75,7 +78,8 @@ def _print_table(report, rows) -> None:
         table.add_row(m.access, m.module, kind, str(tuple(m.shape)) if m.shape else "-", m.dtype or "-",
                       f"{m.norm_mean:.3g}" if m.norm_mean is not None else "-", ", ".join(m.flags) or "ok",
                       style=style)
-    console.print(table)
+    # a terminal narrower than the table keeps the access path, the output's type and its flags whole
+    print_table(console, table, ("module", "dtype", "‖x‖ mean", "shape"), "--json")
     flagged = report.flagged()
     console.print(f"[red]{len(flagged)} module(s) flagged[/]" if flagged else "[green]no zero, NaN or inf outputs[/]")
 

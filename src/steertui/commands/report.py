@@ -122,6 +122,7 @@ def _vectors(doc: Any, path: Path, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from steertui.commands._tables import print_table
     from steertui.engine.session.store import SessionError, read_vectors
 
     if not doc.vectors:
@@ -144,7 +145,7 @@ def _vectors(doc: Any, path: Path, console: Any) -> None:
             table.add_row(v.name, escape(recipe), ", ".join(map(str, v.layers)), pairs,
                           escape(v.read_at) or "not recorded",
                           " ".join(f"{L}:{v.sha256.get(str(L), '')[:12]}" for L in v.layers))
-        console.print(table)
+        print_table(console, table)
     console.print("[bold]steering[/] " + _steers(doc.steering.interventions))
 
 
@@ -155,6 +156,8 @@ def _steers(steers: Any) -> str:
 def _steps(doc: Any, console: Any) -> None:
     from rich.table import Table
 
+    from steertui.commands._tables import print_table
+
     from steertui.engine.session.replay import summarize
 
     table = Table(title=f"{len(doc.steps)} step(s)", header_style="bold")
@@ -163,7 +166,7 @@ def _steps(doc: Any, console: Any) -> None:
     for i, st in enumerate(doc.steps):
         table.add_row(str(i), st.kind, st.at or "-", "-" if st.seconds is None else f"{st.seconds:.1f}",
                       summarize(st.kind, st.outputs, st.inputs))
-    console.print(table)
+    print_table(console, table)
 
 
 def _text(value: Any) -> str:
@@ -275,7 +278,7 @@ def _detail_evaluate(doc: Any, step: Any, console: Any) -> None:
     result = recorded_evaluation(doc, step)
     parts = sorted({pid.split("/")[0] for pid in step.inputs.pair_ids})
     console.print(f"{len(step.inputs.pair_ids)} pairs, {len(result.files)} held-out file records")
-    _print_table(result, parts, console)
+    _print_table(result, parts, console, where="report --html or --text")
     if result.files:
         picks, no_pick = _picks(result, None)
         _print_picks(result, picks, no_pick, None, console)
