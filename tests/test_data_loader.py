@@ -116,6 +116,9 @@ def test_datasets_folder_itself_is_accepted(shared: Dataset, shared_dataset: Pat
 def test_lookup_and_select(shared: Dataset) -> None:
     assert isinstance(shared.find("hand-crafted/CWE-787/pair-2"), Pair)
     assert isinstance(shared.find("hand-crafted/CWE-787/2"), Sample)
+    # as `data summary` writes the CWE: the one id that differs only in case
+    assert shared.find("hand-crafted/cwe-787/pair-2") is shared.find("hand-crafted/CWE-787/pair-2")
+    assert shared.find("Hand-Crafted/cwe-787/2/") is shared.find("hand-crafted/CWE-787/2")
     assert shared.pair_of("hand-crafted/CWE-787/p_2").id == "hand-crafted/CWE-787/pair-2"
     assert shared.pair("hand-crafted/CWE-787/p_2").id == "hand-crafted/CWE-787/pair-2"
     with pytest.raises(DatasetError, match="did you mean.*hand-crafted/CWE-787/pair-3"):

@@ -270,8 +270,14 @@ class Dataset:
         return isinstance(item_id, str) and self.get(item_id) is not None
 
     def find(self, item_id: str) -> Sample | Pair:
-        """The sample or pair with this id; an unknown id raises :class:`DatasetError` with close ids."""
-        found = self.get(item_id.strip().strip("/"))
+        """The sample or pair with this id (typed by a user: ``hand-crafted/cwe-22/pair-1``, as the summary writes
+        the CWE, finds ``hand-crafted/CWE-22/pair-1`` when no other id differs from it only in case); an unknown id
+        raises :class:`DatasetError` with close ids."""
+        key = item_id.strip().strip("/")
+        found = self.get(key)
+        if found is None:
+            same = [i for i in dict.fromkeys(self.ids()) if i.casefold() == key.casefold()]
+            found = self.get(same[0]) if len(same) == 1 else None
         if found is None:
             raise self._unknown(item_id)
         return found
