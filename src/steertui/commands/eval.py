@@ -68,6 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also score what the model would write: each held-out pair's fix-site preference, log "
                    "p(patched) - log p(vulnerable) of the two versions of the line its patch changes, continuing "
                    "the vulnerable file (teacher-forced, steered as a generation is), against the random controls")
+    p.add_argument("--per-cwe", action="store_true",
+                   help="steer each CWE's held-out pairs with a vector built from the fold's training pairs of that "
+                   "CWE alone (scored in their own batches), instead of one vector from all of the fold's training "
+                   "pairs: is one direction enough, or does each CWE need its own? (--split pairs, no --vectors)")
     p.add_argument("--part", action="append", metavar="PART",
                    help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
     p.add_argument("--confirm-part", action="append", metavar="PART",
@@ -153,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
         raise SteertuiError("--method and --readout say how each fold builds its vector, and --vectors gives one",
                             "drop --method/--readout, or --vectors")
     check_vector_args(args)
+    if args.per_cwe and (args.vectors or args.split == "cwe" or args.confirm_part):
+        what = ("--vectors gives one vector for every CWE" if args.vectors else
+                "--split cwe holds out every pair of a CWE, leaving none to build its vector from"
+                if args.split == "cwe" else "--confirm-part confirms one vector built on every searched pair")
+        raise SteertuiError(f"--per-cwe builds a vector per fold and CWE, and {what}",
+                            "drop one of them (--per-cwe works with --split pairs and vectors built per fold)")
     if args.confirm_part and args.together is not None:
         raise SteertuiError("--confirm-part confirms one layer's cell, and --together steers layers at once",
                             "drop one of them (export the together vector and evaluate it with --vectors)")
@@ -187,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
                             split=args.split, seed=args.seed, folds=args.folds, chunk_size=args.chunk_size,
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
                             controls=args.controls, vector=imported.name if imported is not None else None,
-                            together=args.together, attribution=args.attribution, fix_site=args.fix_site)
+                            together=args.together, attribution=args.attribution, fix_site=args.fix_site,
+                            per_cwe=args.per_cwe)
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -384,12 +395,15 @@ def _print_table(result, parts, console=None, where: str = "--json") -> None:
     s = result.settings
     console.print(f"source: [bold]{result.source}[/]  model: {result.model}  parts: {', '.join(parts)}")
     made = (f"vector {s.vector!r} as given, in every fold" if s.vector is not None
-            else f"vectors: {s.method}, readout {s.readout}")
+            else f"vectors: {s.method}, readout {s.readout}"
+            + (", one per CWE (each CWE's held-out pairs steered with the vector of the fold's training pairs of "
+               "that CWE)" if s.per_cwe else ""))
     console.print(f"score = logit({a.yes!r}, id {a.yes_id}) - logit({a.no!r}, id {a.no_id}); {made}, "
                   f"split {s.split}, seed {s.seed}; threshold fixed on each fold's training files")
     if s.alpha_scale == "residual":
         console.print("alpha scale: residual (alpha 1 adds a vector as long as the layer's mean residual norm on the "
-                      "fold's training files; 'raw' is the coefficient applied, per fold)")
+                      "fold's training files; 'raw' is the coefficient applied, per fold"
+                      + (" and CWE" if s.per_cwe else "") + ")")
     else:
         console.print("alpha scale: raw (alpha multiplies the vector as built)")
         # a given vector's norm is the file's: say what alpha 1 adds (a recorded evaluation keeps no norms)

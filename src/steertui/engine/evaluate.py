@@ -86,6 +86,9 @@ class EvalSettings:
     # also score every held-out pair's fix-site preference (engine.fixsite: log p(patched) − log p(vulnerable)
     # continuation at the line its patch changes) unsteered, steered and under each random control
     fix_site: bool = False
+    # each CWE's held-out pairs steered with a vector built from the fold's training pairs of that CWE alone (and
+    # scored in their own batches), instead of one vector from all of the fold's training pairs
+    per_cwe: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas),
@@ -220,6 +223,11 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         if missing:
             raise SteertuiError(f"vector {settings.vector!r} has no layer {', '.join(map(str, missing))}",
                                 f"evaluate its layers {', '.join(map(str, sorted(vectors)))}")
+    if settings.per_cwe and (vectors is not None or settings.split == "cwe"):
+        raise SteertuiError("per-CWE vectors are built per fold from the training pairs of each CWE: "
+                            + ("a given vector is not" if vectors is not None else
+                               "leaving one CWE out leaves none of its pairs to build from"),
+                            "evaluate without per_cwe (--per-cwe), or split by pairs with a vector built per fold")
     if settings.attribution:  # a model whose score cannot be split is refused first, before any forward
         from steertui.engine.attribution import ScoreSplitter, check_model
 
@@ -249,7 +257,11 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
                                 f"{', '.join(map(str, layers))}", "give one weight per layer, each layer once")
         groups, weight = [(layers[0], list(layers))], {L: float(w) for L, w in zip(layers, settings.together)}
     n_configs = len(groups) * len(settings.alphas)
-    total = 2 + len(fold_idx) * (1 + n_configs)
+    # The units the held-out pairs are scored in: each fold's, or with per_cwe each fold's pairs of one CWE (each
+    # steered with its own CWE's vector). Every pass (unsteered, steered, controls, KL, fix site) scores a unit as
+    # one list, in the same batches, so that alpha 0 reproduces the unsteered scores bit for bit.
+    units = [(f, part) for f, test in enumerate(fold_idx) for part in _units(pairs, test, settings.per_cwe)]
+    total = 2 + len(units) * (1 + n_configs)
     done = 0
 
     def tick(stage: str) -> None:
@@ -270,7 +282,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     logp = torch.full((2 * n, 2), float("nan"))  # unsteered log p(yes), log p(no)
     base_split: dict[int, Any] = {}  # with settings.attribution, each file's unsteered score split (same forwards)
     base_fix: dict[int, float] = {}  # with settings.fix_site, each pair's unsteered fix-site preference
-    for test in fold_idx:
+    for _f, test in units:
         test_s = test + [n + i for i in test]
         held = score_answers(model, [prompts[i].text for i in test_s], answers, chunk_size=settings.chunk_size,
                              split=splitter, cancel=cancel)
@@ -288,7 +300,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     rand = {key: torch.full((settings.controls, 2 * n), float("nan")) for key in steered}
     kl = {key: [float("nan")] * n for key in steered}
     rkl = {key: [[float("nan")] * n for _ in range(settings.controls)] for key in steered}  # per control, pair
-    raws = {key: [float("nan")] * len(fold_idx) for key in steered}
+    raws = {key: {} for key in steered}  # per file: the coefficient applied (its fold's, or its fold's CWE's)
     # with settings.attribution, per file: the shift's direct part and the later layers' part
     direct = {key: [None] * (2 * n) for key in steered}
     through = {key: [None] * (2 * n) for key in steered}
@@ -297,62 +309,90 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     rfix = {key: {} for key in steered}
     fold_of: dict[int, int] = {}
     folds_info = []
-    for f, test in enumerate(fold_idx):
-        train = [i for i in range(n) if i not in set(test)]
+    for f, fold_test in enumerate(fold_idx):
+        train = [i for i in range(n) if i not in set(fold_test)]
         if not train:
             raise SteertuiError("a fold has no training pairs", "use more pairs or another split")
         train_s = train + [n + i for i in train]
-        test_s = test + [n + i for i in test]
         t = best_threshold([float(base[i]) for i in train_s], [labels[i] for i in train_s])
-        fold_of.update({i: f for i in test_s})
-        fold_vectors = vectors if vectors is not None else vectors_from_activations(acts, settings.method, train)
+        fold_of.update({i: f for i in fold_test + [n + i for i in fold_test]})
         info: dict[str, Any] = {"fold": f, "threshold": t, "train_pairs": [pairs[i].id for i in train],
-                                "test_pairs": [pairs[i].id for i in test], "residual_norm": {}, "vector_norm": {}}
+                                "test_pairs": [pairs[i].id for i in fold_test], "residual_norm": {},
+                                "vector_norm": {}}
+        if settings.per_cwe:  # one vector per CWE: its norm per CWE and layer
+            info["vector_norm_by_cwe"] = {}
         folds_info.append(info)
-        test_prompts = [prompts[i].text for i in test_s]
-        test_neutral = [neutral[i] for i in test]
-        base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
-        tick(f"fold {f + 1}/{len(fold_idx)} baseline")
-        vec, resid, controls = {}, {}, {}
+        resid = {}
         for L in layers:
-            vec[L] = fold_vectors[L].float().cpu()
             k = acts.layers.index(L)
             resid[L] = residual_norm(acts.vulnerable[train, k], acts.patched[train, k])
-            info["residual_norm"][str(L)], info["vector_norm"][str(L)] = resid[L], float(vec[L].norm())
-            controls[L] = [random_control(vec[L], settings.seed, f, L, c) for c in range(settings.controls)]
-        for K, members in groups:
-            for a in settings.alphas:
-                coef = {L: float(a) * weight[L] if settings.alpha_scale == "raw"
-                        else raw_alpha(float(a) * weight[L], resid[L], float(vec[L].norm())) for L in members}
-                raws[(K, a)][f] = coef[K]
-                sv = [Steer(L, vec[L], coef[L], label="vector") for L in members]
-                scored = score_answers(model, test_prompts, answers, steers=sv, chunk_size=settings.chunk_size,
-                                       split=splitter, cancel=cancel)
-                steered[(K, a)][test_s] = scored.score
-                if splitter is not None:  # read in the scoring forwards: no forward of its own
-                    for i, split in zip(test_s, scored.attributions):
-                        direct[(K, a)][i], through[(K, a)][i] = split_shift(base_split[i], split, min(members))
-                rvs = [[Steer(L, controls[L][c], coef[L], label="random") for L in members]
-                       for c in range(settings.controls)]  # each control at every steered layer
-                for c, rv in enumerate(rvs):
-                    rand[(K, a)][c, test_s] = score(model, test_prompts, answers, steers=rv,
-                                                    chunk_size=settings.chunk_size, cancel=cancel)
-                if settings.fix_site:
-                    fix[(K, a)].update(_fix_preferences(model, choices, test, sv, settings.chunk_size, cancel))
-                    per_control = [_fix_preferences(model, choices, test, rv, settings.chunk_size, cancel)
-                                   for rv in rvs]
-                    rfix[(K, a)].update({i: [pc[i] for pc in per_control] for i in per_control[0]})
-                # the fluency cost of the vector and of every control, on the fold's neutral code
-                k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens), base_t)
-                for j, i in enumerate(test):
-                    kl[(K, a)][i] = k_s[j]
-                for c, rv in enumerate(rvs):
-                    k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size, settings.kl_tokens),
+            info["residual_norm"][str(L)] = resid[L]
+        fold_vectors = None
+        if not settings.per_cwe:
+            fold_vectors = vectors if vectors is not None else vectors_from_activations(acts, settings.method, train)
+        for g, test in units:
+            if g != f:
+                continue
+            test_s = test + [n + i for i in test]
+            where = f"fold {f + 1}/{len(fold_idx)}"
+            if settings.per_cwe:
+                cwe = pairs[test[0]].cwe
+                where += f" {cwe}"
+                own = [i for i in train if pairs[i].cwe == cwe]
+                if not own:
+                    raise SteertuiError(f"fold {f + 1} has no training pair of {cwe} to build its vector from "
+                                        f"({sum(p.cwe == cwe for p in pairs)} pair(s) of it in all)",
+                                        "leave the CWE out (--cwe), use fewer folds, or evaluate without "
+                                        "--per-cwe")
+                unit_vectors = vectors_from_activations(acts, settings.method, own)
+            else:
+                unit_vectors = fold_vectors
+            test_prompts = [prompts[i].text for i in test_s]
+            test_neutral = [neutral[i] for i in test]
+            base_t = _neutral_logprobs(model, test_neutral, (), settings.chunk_size, settings.kl_tokens)
+            tick(f"{where} baseline")
+            vec, controls = {}, {}
+            for L in layers:
+                vec[L] = unit_vectors[L].float().cpu()
+                if settings.per_cwe:
+                    info["vector_norm_by_cwe"].setdefault(cwe, {})[str(L)] = float(vec[L].norm())
+                else:
+                    info["vector_norm"][str(L)] = float(vec[L].norm())
+                controls[L] = [random_control(vec[L], settings.seed, f, L, c) for c in range(settings.controls)]
+            for K, members in groups:
+                for a in settings.alphas:
+                    coef = {L: float(a) * weight[L] if settings.alpha_scale == "raw"
+                            else raw_alpha(float(a) * weight[L], resid[L], float(vec[L].norm())) for L in members}
+                    raws[(K, a)].update({i: coef[K] for i in test_s})
+                    sv = [Steer(L, vec[L], coef[L], label="vector") for L in members]
+                    scored = score_answers(model, test_prompts, answers, steers=sv, chunk_size=settings.chunk_size,
+                                           split=splitter, cancel=cancel)
+                    steered[(K, a)][test_s] = scored.score
+                    if splitter is not None:  # read in the scoring forwards: no forward of its own
+                        for i, split in zip(test_s, scored.attributions):
+                            direct[(K, a)][i], through[(K, a)][i] = split_shift(base_split[i], split, min(members))
+                    rvs = [[Steer(L, controls[L][c], coef[L], label="random") for L in members]
+                           for c in range(settings.controls)]  # each control at every steered layer
+                    for c, rv in enumerate(rvs):
+                        rand[(K, a)][c, test_s] = score(model, test_prompts, answers, steers=rv,
+                                                        chunk_size=settings.chunk_size, cancel=cancel)
+                    if settings.fix_site:
+                        fix[(K, a)].update(_fix_preferences(model, choices, test, sv, settings.chunk_size, cancel))
+                        per_control = [_fix_preferences(model, choices, test, rv, settings.chunk_size, cancel)
+                                       for rv in rvs]
+                        rfix[(K, a)].update({i: [pc[i] for pc in per_control] for i in per_control[0]})
+                    # the fluency cost of the vector and of every control, on the unit's neutral code
+                    k_s = _kl(_neutral_logprobs(model, test_neutral, sv, settings.chunk_size, settings.kl_tokens),
                               base_t)
                     for j, i in enumerate(test):
-                        rkl[(K, a)][c][i] = k_r[j]
-                what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
-                tick(f"fold {f + 1}/{len(fold_idx)} {what} alpha {a:g}")
+                        kl[(K, a)][i] = k_s[j]
+                    for c, rv in enumerate(rvs):
+                        k_r = _kl(_neutral_logprobs(model, test_neutral, rv, settings.chunk_size,
+                                                    settings.kl_tokens), base_t)
+                        for j, i in enumerate(test):
+                            rkl[(K, a)][c][i] = k_r[j]
+                    what = f"layer {K}" if len(members) == 1 else f"layers {'+'.join(map(str, members))}"
+                    tick(f"{where} {what} alpha {a:g}")
 
     files = []
     for i in (k for p in range(n) for k in (p, n + p)):  # pair by pair, vulnerable first
@@ -364,7 +404,7 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
             "id": samples[i].id, "pair": pairs[pi].id, "cwe": samples[i].cwe, "label": labels[i], "fold": f,
             "threshold": folds_info[f]["threshold"], "p_yes": math.exp(float(logp[i, 0])),
             "p_no": math.exp(float(logp[i, 1])), "baseline_score": float(base[i]),
-            "steered": [{"layer": K, "alpha": float(a), "raw_alpha": raws[(K, a)][f],
+            "steered": [{"layer": K, "alpha": float(a), "raw_alpha": raws[(K, a)][i],
                          "score": float(steered[(K, a)][i]), "random_score": float(rand[(K, a)][0, i]),
                          "random_scores": [float(x) for x in rand[(K, a)][:, i]],
                          "kl": kl[(K, a)][pi] if patched else None,
@@ -402,6 +442,19 @@ def _fix_preferences(model: "LoadedModel", choices: Sequence[Any], pairs: Sequen
     prefs = preferences(choice_logprobs(model, [choices[i] for i in idx], steers, chunk_size=chunk_size,
                                         cancel=cancel))
     return dict(zip(idx, prefs))
+
+
+def _units(pairs: Sequence["Pair"], test: Sequence[int], per_cwe: bool) -> list[list[int]]:
+    """A fold's held-out pair indices as the lists they are scored in: all of them, or with ``per_cwe`` one list
+    per CWE (by CWE number, each in the fold's order)."""
+    if not per_cwe:
+        return [list(test)]
+    from steertui.engine.data.model import cwe_sort_key
+
+    by_cwe: dict[str, list[int]] = {}
+    for i in test:
+        by_cwe.setdefault(pairs[i].cwe, []).append(i)
+    return [by_cwe[c] for c in sorted(by_cwe, key=cwe_sort_key)]
 
 
 def random_control(vector: "torch.Tensor", seed: int, fold: int, layer: int, index: int = 0) -> "torch.Tensor":
@@ -472,15 +525,14 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
     ``all``. Means are ``math.fsum(values) / n``; a file counts as "yes" when its score is above its fold's
     threshold; shifts and flips compare each file's steered (or random) score with its unsteered one; the KL
     means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
-    fold applied; ``excess_se`` is the standard error over pairs of the shift beyond the random control's. With
+    fold applied (with per-CWE vectors, each of its CWEs' in an ``all`` row: :func:`_raw_alphas`); ``excess_se`` is the standard error over pairs of the shift beyond the random control's. With
     several random controls, the random columns are means over the controls (each control's shift, flip rate and
     yes-rate over the group first), ``random_shift_max`` is the control shift of largest magnitude,
     ``random_kl`` stays the first control's KL and ``random_kl_max`` is the largest of the controls' mean KLs."""
     rows = []
     for L in layers:
         for a in alphas:
-            by_fold = {f["fold"]: x["raw_alpha"] for f in files for x in f["steered"] if x["layer"] == L
-                       and x["alpha"] == a}
+            cell = [(f, x) for f in files for x in f["steered"] if x["layer"] == L and x["alpha"] == a]
             for cwe in list(cwes) + ["all"]:
                 group = [f for f in files if cwe == "all" or f["cwe"] == cwe]
                 st = [next(x for x in f["steered"] if x["layer"] == L and x["alpha"] == a) for f in group]
@@ -511,7 +563,7 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     baseline_accuracy=_mean([float(p == y) for p, y in zip(yes_b, truth)]),
                     baseline_yes_rate=_mean([float(p) for p in yes_b]), yes_rate=_mean([float(p) for p in yes_s]),
                     random_kl=_mean(rkls), answer_mass=_mean([f["p_yes"] + f["p_no"] for f in group]),
-                    raw_alpha=tuple(by_fold[f] for f in sorted(by_fold)),
+                    raw_alpha=_raw_alphas(cell, cwe),
                     baseline_score=_mean([f["baseline_score"] for f in group]),
                     random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
                     random_shift_max=max(r_shift, key=abs),
@@ -521,6 +573,24 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     **_fix_columns(group, st),
                 ))
     return rows
+
+
+def _raw_alphas(cell: Sequence[tuple[dict[str, Any], dict[str, Any]]], cwe: str) -> tuple[float, ...]:
+    """The coefficients of one cell (its (file, steered record) pairs) for the row of ``cwe``, fold by fold: a
+    fold's coefficient (one per fold: every file of a fold is steered alike), or where a fold steered each CWE with
+    its own vector (``per_cwe``) the distinct ones of the row's files there, by CWE number (a fold that holds out
+    none of them then has none in the row)."""
+    from steertui.engine.data.model import cwe_sort_key
+
+    per_fold: dict[int, tuple[list[float], list[float]]] = {}
+    for f, x in sorted(cell, key=lambda fx: (fx[0]["fold"], cwe_sort_key(fx[0]["cwe"]))):
+        own, every = per_fold.setdefault(f["fold"], ([], []))
+        value = x["raw_alpha"]
+        for seen in ([own] if cwe in ("all", f["cwe"]) else []) + [every]:
+            if not any(v == value or (math.isnan(v) and math.isnan(value)) for v in seen):
+                seen.append(value)
+    return tuple(v for fold in sorted(per_fold) for v in (per_fold[fold][0] or
+                                                          (per_fold[fold][1] if len(per_fold[fold][1]) == 1 else [])))
 
 
 def _fix_columns(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> dict[str, Any]:

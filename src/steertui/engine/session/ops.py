@@ -185,22 +185,26 @@ def _fix_record(f: dict[str, Any], steered: list[dict[str, Any]]) -> dict[str, A
 
 def files_from_records(inputs: S.EvaluateInputs, outputs: S.EvaluateOutputs) -> list[dict[str, Any]]:
     """The recorded file records as ``EvalResult.files`` again, field for field: each file's threshold is its
-    fold's, each cell's coefficient the ``raw_alpha`` its ``all`` row gives for the file's fold (NaN where the
-    rows do not record it). Empty for a session written before the files were recorded."""
+    fold's, each cell's coefficient the one its CWE's row gives for the file's fold (``engine.evaluate``'s
+    ``_raw_alphas``: one per fold, or with per-CWE vectors one per fold that holds out files of that CWE; NaN where
+    the rows do not record it). Empty for a session written before the files were recorded."""
     cells, k = inputs.cells(), inputs.controls
     thresholds = {f.fold: f.threshold for f in outputs.folds}
-    position = {fold: i for i, fold in enumerate(sorted(thresholds))}
-    raw = {(r.layer, r.alpha): r.raw_alpha for r in outputs.rows if r.cwe == "all"}
+    every = sorted(thresholds)
+    own = {cwe: sorted({rec.fold for rec in outputs.files if rec.cwe == cwe}) for cwe in {r.cwe for r in outputs.files}}
+    raw = {(r.layer, r.alpha, r.cwe): r.raw_alpha for r in outputs.rows}
     files = []
     for rec in outputs.files:
         steered = []
         for c, cell in enumerate(cells):
-            coefs = raw.get(cell) or ()
+            coefs = raw.get((*cell, rec.cwe)) or ()
+            folds = every if len(coefs) == len(every) else own[rec.cwe]
+            at = folds.index(rec.fold)
             randoms = list(rec.random_scores[c * k:(c + 1) * k])
             kls = list(rec.random_kl[c * k:(c + 1) * k]) if rec.random_kl else None
             steered.append({
                 "layer": cell[0], "alpha": cell[1],
-                "raw_alpha": coefs[position[rec.fold]] if len(coefs) > position[rec.fold] else float("nan"),
+                "raw_alpha": coefs[at] if len(coefs) > at else float("nan"),
                 "score": rec.score[c], "random_score": randoms[0], "random_scores": randoms,
                 "kl": rec.kl[c] if rec.kl else None, "random_kl": kls[0] if kls else None, "random_kls": kls,
                 "direct": rec.direct[c] if rec.direct else None, "through": rec.through[c] if rec.through else None,

@@ -249,6 +249,7 @@ class EvaluateInputs(_Model):
     together: list[float] | None = None  # one weight per layer: the layers steered at once; absent: each alone
     attribution: bool = False  # each shift split into direct and later-layer parts; absent in older files: no
     fix_site: bool = False  # each pair's fix-site preference scored too (engine.fixsite); absent in older files: no
+    per_cwe: bool = False  # each CWE's pairs steered with its own vector per fold; absent in older files: no
 
     def cells(self) -> list[tuple[int, float]]:
         """The (layer, alpha) cells of the evaluation, in its rows' order: each layer (the first alone when the
