@@ -4,6 +4,7 @@ fold's training pairs of that CWE alone, scored in their own batches, against th
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from steertui.engine.verdict import answer_tokens, sample_prompts, score
 from steertui.errors import SteertuiError
 
 LAYER = 2
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_each_cwe_is_steered_with_its_own_vector_in_its_own_batch(demo_model):
@@ -92,3 +94,37 @@ def test_per_cwe_cli_records_and_replays(tmp_path, capsys):
     assert "all 1 steps match" in capsys.readouterr().out
     assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha", "1", "--split", "cwe", "--per-cwe"]) == 2
     assert "--split cwe holds out every pair of a CWE" in capsys.readouterr().err
+
+
+async def test_C_makes_the_consoles_next_evaluation_steer_each_cwe_with_its_own_vector(demo_model_path):
+    """`C` in the evaluation pane: the next `e` builds and steers a vector per CWE (recorded), the table's subtitle
+    and detail line say so; `C` again turns it off. With imported vectors it says why it cannot."""
+    from test_tui import _console, _settle
+
+    from steertui.tui.app import SteerApp
+
+    async with _console(demo_model_path, build=True) as (app, pilot):
+        await pilot.press("plus", "plus", "v", "C", "e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        got = app.evaluation
+        assert got.settings.per_cwe and app.recorder.steps[-1].inputs.per_cwe
+        assert all("vector_norm_by_cwe" in f for f in got.folds)
+        from steertui.tui.panes.evaluate import EvalPane
+
+        pane = app.query_one(EvalPane)
+        assert "a vector per CWE" in str(pane.border_subtitle)
+        assert "coefficient per fold and CWE" in " ".join(str(app.query_one("#eval-detail").render()).split())
+        await pilot.press("C", "e")
+        await _settle(app, pilot)
+        assert not app.evaluation.settings.per_cwe and not app.recorder.steps[-1].inputs.per_cwe
+
+    vectors = ROOT / "sessions" / "demo-tour-vuln.safetensors"
+    app = SteerApp(model=str(demo_model_path), dataset="builtin", vectors_file=str(vectors))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        assert app.build is not None and app.build.given
+        await pilot.press("v", "C")
+        await pilot.pause()
+        assert app.per_cwe and app.eval_options()["per_cwe"] is False  # imported vectors are steered as they are
+        assert any("imported vectors are steered as they are" in n.message for n in app._notifications)

@@ -149,6 +149,7 @@ class SteerApp(Jobs, App):
         self.by_layer = False  # `w` in the Tokens tab: the verdict's attribution by layer under the next tokens
         self.split_shifts = False  # `y` in the evaluation pane: evaluations split each shift (attribution)
         self.fix_sites = False  # `F` in the evaluation pane: evaluations score each pair's fix-site preference too
+        self.per_cwe = False  # `C` in the evaluation pane: evaluations steer each CWE with its own vector per fold
         self.preview_worker: Worker | None = None
         self.screen_idle = threading.Event()  # cleared while a job's message waits to be shown (tui.jobs)
         self.screen_idle.set()
@@ -711,8 +712,14 @@ class SteerApp(Jobs, App):
             alpha = abs(self.alpha()) or raw_alpha(ALPHA_STEP, d.residual_norm, d.vector_norm)
             settings = layer_eval_settings(d.layer, alpha, method, vector)
             self._job_status("evaluate", f"evaluating layer {d.layer} at ±{alpha:.3g}")
-        settings = dataclasses.replace(settings, attribution=self.split_shifts, fix_site=self.fix_sites)
+        settings = dataclasses.replace(settings, **self.eval_options())
         self._start_shown("eval", lambda: self.eval_job(pairs, settings))
+
+    def eval_options(self) -> dict[str, bool]:
+        """What the `y`, `F` and `C` toggles add to the next evaluation (``EvalSettings`` fields); per-CWE vectors
+        only where the folds build their vectors (not for imported ones)."""
+        return {"attribution": self.split_shifts, "fix_site": self.fix_sites,
+                "per_cwe": self.per_cwe and self.recipe()[1] is None}
 
     def action_toggle_split(self) -> None:
         """`y` in the evaluation pane: the next e, a and x split each file's shift into the vector's direct
@@ -731,6 +738,20 @@ class SteerApp(Jobs, App):
                     "about as many forwards again as the verdict)"
                     if self.fix_sites else "the next e, a and x do not score the fix sites", title="evaluation")
 
+    def action_toggle_per_cwe(self) -> None:
+        """`C` in the evaluation pane: the next e, a and x steer each CWE's held-out pairs with a vector built from
+        the fold's training pairs of that CWE alone (engine.evaluate's per_cwe), or with one vector again."""
+        self.per_cwe = not self.per_cwe
+        if self.per_cwe and self.recipe()[1] is not None:
+            self.notify("the next e, a and x will steer each CWE with its own vector once the Steer pane's vectors "
+                        "are built here (b): imported vectors are steered as they are, one for every CWE",
+                        title="evaluation", severity="warning")
+            return
+        self.notify("the next e, a and x steer each CWE's held-out pairs with a vector built from the fold's "
+                    "training pairs of that CWE alone: is one direction enough, or does each CWE need its own?"
+                    if self.per_cwe else "the next e, a and x steer every CWE with one vector per fold",
+                    title="evaluation")
+
     def action_sweep(self) -> None:
         """The held-out evaluation of the steering layer at 7 alphas from −A to +A (A: the current alpha or
         SWEEP_STEPS steps, whichever is larger), in the coefficients ``e`` applies; with pinned layers, of every
@@ -748,12 +769,11 @@ class SteerApp(Jobs, App):
             self._job_status("alpha sweep", f"sweeping layers {'+'.join(map(str, sorted(weights)))} at once "
                              f"over ×±{SET_SWEEP:g}")
             self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(SET_SWEEP), *self.recipe(), together=weights,
-                           attribution=self.split_shifts, fix_site=self.fix_sites)
+                           **self.eval_options())
             return
         top = raw_alpha(max(SWEEP_STEPS, abs(self.alpha_steps)) * ALPHA_STEP, d.residual_norm, d.vector_norm)
         self._job_status("alpha sweep", f"sweeping layer {d.layer} over α ±{top:.3g}")
-        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe(), attribution=self.split_shifts,
-                       fix_site=self.fix_sites)
+        self.sweep_job(self.eval_pairs(), d.layer, sweep_alphas(top), *self.recipe(), **self.eval_options())
 
     def steering_layers(self) -> dict[int, tuple[float, float]]:
         """Every steering layer, the pinned ones and the highlighted one, in order -> (its alpha in steps, the
@@ -783,7 +803,7 @@ class SteerApp(Jobs, App):
         self.query_one(EvalView).show_view("grid")
         self._job_status("layer grid", f"every layer over α ±{top:.3g} residual norms")
         self.grid_job(self.eval_pairs(), tuple(d.layer for d in self.build.diagnostics), sweep_alphas(top),
-                      *self.recipe(), attribution=self.split_shifts, fix_site=self.fix_sites)
+                      *self.recipe(), **self.eval_options())
 
     def action_help(self) -> None:
         """Textual's help panel (the focused pane's HELP and every active key), or hide it."""

@@ -222,24 +222,23 @@ class Jobs:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="alpha sweep")
     def sweep_job(self, pairs: list, layer: int, alphas: tuple[float, ...], method: str,
-                  vector: str | None = None, together: dict[int, float] | None = None,
-                  attribution: bool = False, fix_site: bool = False) -> None:
+                  vector: str | None = None, together: dict[int, float] | None = None, **options: bool) -> None:
         """The held-out evaluation of one layer (or, ``together``, of several at once) over several alphas and its
-        curve (engine.ops.alpha_sweep), recorded as one evaluate step."""
+        curve (engine.ops.alpha_sweep), recorded as one evaluate step; ``options``: the app's eval_options."""
         from steertui.engine.session.recorded import alpha_sweep
 
         self._recorded_job("alpha sweep", Swept, alpha_sweep, pairs, layer, alphas, method, vector=vector,
-                           together=together, attribution=attribution, fix_site=fix_site)
+                           together=together, **options)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="layer grid")
     def grid_job(self, pairs: list, layers: tuple[int, ...], alphas: tuple[float, ...], method: str,
-                 vector: str | None = None, attribution: bool = False, fix_site: bool = False) -> None:
+                 vector: str | None = None, **options: bool) -> None:
         """The held-out evaluation of every layer over several alphas in residual units (engine.ops.layer_grid),
-        recorded as one evaluate step."""
+        recorded as one evaluate step; ``options``: the app's eval_options."""
         from steertui.engine.session.recorded import layer_grid
 
         self._recorded_job("layer grid", Gridded, layer_grid, pairs, layers, alphas, method, vector=vector,
-                           attribution=attribution, fix_site=fix_site)
+                           **options)
 
     def _recorded_job(self, job: str, message: Callable[[Any], Any], operation: Callable[..., Any], *args: Any,
                       **kwargs: Any) -> None:

@@ -85,18 +85,19 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
                 *, vector: str | None = None, together: dict[int, float] | None = None, attribution: bool = False,
-                fix_site: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                fix_site: bool = False, per_cwe: bool = False, progress: Callable[[str, int, int], None] | None = None,
                 cancel=None) -> engine.AlphaSweep:
     """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
     all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it);
     ``vector``: the session's vector of that name steered in every fold instead of one built per fold;
     ``together``: those layers at once (layer -> weight in residual norms, alphas their multipliers);
     ``attribution``: each shift split (``EvalSettings.attribution``); ``fix_site``: each pair's fix-site
-    preference scored too (``EvalSettings.fix_site``)."""
+    preference scored too (``EvalSettings.fix_site``); ``per_cwe``: each CWE steered with its own vector per fold
+    (``EvalSettings.per_cwe``)."""
     import dataclasses
 
     settings = dataclasses.replace(engine.sweep_eval_settings(layer, alphas, method, vector, together),
-                                   attribution=attribution, fix_site=fix_site)
+                                   attribution=attribution, fix_site=fix_site, per_cwe=per_cwe)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, settings.layers[0])))
@@ -104,14 +105,15 @@ def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alp
 
 def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",
                method: str, *, vector: str | None = None, attribution: bool = False, fix_site: bool = False,
-               progress: Callable[[str, int, int], None] | None = None, cancel=None) -> engine.LayerAlphaGrid:
+               per_cwe: bool = False, progress: Callable[[str, int, int], None] | None = None,
+               cancel=None) -> engine.LayerAlphaGrid:
     """:func:`steertui.engine.ops.layer_grid` on the recorder's model, recorded as one ``evaluate`` step over all
-    its layers and alphas (the grid is read from the step's rows); ``vector``, ``attribution`` and ``fix_site`` as
-    in :func:`alpha_sweep`."""
+    its layers and alphas (the grid is read from the step's rows); ``vector``, ``attribution``, ``fix_site`` and
+    ``per_cwe`` as in :func:`alpha_sweep`."""
     import dataclasses
 
     settings = dataclasses.replace(engine.grid_eval_settings(layers, alphas, method, vector), attribution=attribution,
-                                   fix_site=fix_site)
+                                   fix_site=fix_site, per_cwe=per_cwe)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.layer_alpha_grid(result))

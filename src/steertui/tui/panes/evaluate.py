@@ -49,6 +49,9 @@ lines then give both (read in the scoring forwards themselves: no forward more).
 the model would write (as `steertui eval --fix-site`): at each held-out pair's fix site, log p(patched) − log
 p(vulnerable) of the two versions of the line its patch changes, continuing the vulnerable file; the detail lines
 then give its shift, the random control's and the first beyond the second (nats; positive: towards the fix).
+`C` makes them steer each CWE's held-out pairs with a vector built from the fold's training pairs of that CWE
+alone (as `steertui eval --per-cwe`; not for imported vectors): is one direction enough, or does each CWE need
+its own? The coefficient line then gives every CWE's.
 
 **The layer was not chosen on held-out files**: the steering layer is picked in the Steer pane from
 diagnostics over all loaded pairs, the files evaluated here included. The line under the table says so.
@@ -122,7 +125,8 @@ class EvalPane(DataTable):
             what = f"layer {', '.join(map(str, s.layers))}"
         else:  # several layers steered at once: α scales each layer's own alpha (residual norms)
             what = "layers at once, α × " + " ".join(f"{w:+.2g}@{L}" for L, w in zip(s.layers, s.together))
-        self.border_subtitle = (f"{what} · {s.folds} folds by {s.split} · {result.source} · "
+        per_cwe = " · a vector per CWE" if s.per_cwe else ""
+        self.border_subtitle = (f"{what} · {s.folds} folds by {s.split}{per_cwe} · {result.source} · "
                                 f"{len(result.truncated)} files truncated")
         self.settings = s
 
@@ -134,12 +138,13 @@ class EvalPane(DataTable):
         folds = ", ".join(f"{a:+.3g}" for a in r.raw_alpha) or "not recorded"
         if self.settings is not None and self.settings.together is not None:
             folds += f" (layer {r.layer}'s)"
+        per = "per fold and CWE" if self.settings is not None and self.settings.per_cwe else "per fold"
         mass = f"{r.answer_mass:.2f}" if r.answer_mass == r.answer_mass else "not recorded"
         return (f"α {r.alpha:+.3g} {r.cwe} (n {r.n}): vs rand {beyond_control(r)} · flip {r.flip_rate:.2f} · "
                 f"rflip {r.random_flip_rate:.2f} · "
                 f"acc {r.baseline_accuracy:.2f}→{r.accuracy:.2f} · KL {r.kl:.3f} "
                 f"({random_kl_text(r, self.settings.controls if self.settings is not None else 1)}, "
-                f"{r.n_kl} files) · answer mass {mass} · coefficient per fold {folds}{split_text(r)}{fix_text(r)}")
+                f"{r.n_kl} files) · answer mass {mass} · coefficient {per} {folds}{split_text(r)}{fix_text(r)}")
 
 
 class SweepView(Vertical, can_focus=True):
@@ -472,6 +477,8 @@ class EvalView(Vertical):
                 tooltip="the next e, a and x split each shift: the vector's direct read-out, the later layers'"),
         Binding("F", "app.toggle_fix_site", "Fix sites", id="eval_fix_site", show=False,
                 tooltip="the next e, a and x also score what the model would write at each pair's fix site"),
+        Binding("C", "app.toggle_per_cwe", "Per-CWE vectors", id="eval_per_cwe", show=False,
+                tooltip="the next e, a and x steer each CWE with a vector built from its own training pairs"),
     ]
 
     def __init__(self, table: EvalPane, **kwargs: Any) -> None:
