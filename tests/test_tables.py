@@ -124,5 +124,5 @@ def test_a_table_that_fits_is_printed_as_it_is():
     c = _terminal(40)
     _tables.print_table(c, wide)
     assert "…" not in c.file.getvalue()
-    assert "".join(re.sub(r"[│┃┏┓┗┛━┡┩└┘─ ]", "", line) for line in c.file.getvalue().splitlines()[3:]) \
-        == "model.transformer.h[{layer}].output" * 3
+    cells = "".join(re.sub(r"[│┃┏┓┗┛━┡┩└┘─ ]", "", line) for line in c.file.getvalue().splitlines()[3:])
+    assert cells == "model.transformer.h[{layer}].output" * 3

@@ -13,7 +13,7 @@ from steertui.errors import SteertuiError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from steertui.commands import bench, data, eval as eval_cmd, layers, replay, report, vectors, verdict
+    from steertui.commands import bench, compare, data, eval as eval_cmd, layers, replay, report, vectors, verdict
 
     parser = argparse.ArgumentParser(
         prog="steertui",
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.register(sub)
     replay.register(sub)
     report.register(sub)
+    compare.register(sub)
     bench.register(sub)
     vectors.register(sub)
     verdict.register(sub)

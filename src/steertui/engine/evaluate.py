@@ -5,7 +5,9 @@ Protocol (what ``steertui eval`` runs):
    folds, so every fold holds out whole pairs of (almost) every CWE. ``split="cwe"``: leave one CWE out.
 2. Activations of every pair (both sides, all requested layers) are read once; each fold builds its vectors
    from its *training* pairs only (or steers with given vectors, ``settings.vector``, as they are: then the
-   pairs they were built from must not be among ``pairs``).
+   pairs they were built from must not be among ``pairs``). With ``per_cwe``, a fold builds one vector per CWE
+   from its training pairs of that CWE alone, and steers each CWE's held-out pairs with their own (each CWE's
+   held-out files are then scored as a batch of their own, in every pass).
 3. Unsteered verdict scores (logit(" Yes") − logit(" No") at the answer slot) are computed once for every
    file. Each fold fixes its threshold on its training files' unsteered scores (the accuracy-maximising one).
 4. For each fold, layer and alpha, the held-out files are scored with alpha·v added at that layer (every
@@ -481,13 +483,20 @@ def _standard_error(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1) / n)
 
 
-def _by_pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> list[float]:
-    """Per pair of ``group``, the mean over its files of the steered score minus the random vector's: the unit
-    the standard error is taken over (a pair's two files are not independent)."""
+def pair_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Pair id -> the mean over its files of ``group`` of the steered score minus the random controls' mean (each
+    file's record of one cell in ``steered``): the unit the standard error is taken over (a pair's two files are
+    not independent), and what engine.compare compares pair by pair."""
     pairs: dict[str, list[float]] = {}
     for f, x in zip(group, steered):
         pairs.setdefault(f["pair"], []).append(x["score"] - _mean(control_scores(x)))
-    return [_mean(v) for v in pairs.values()]
+    return {p: _mean(v) for p, v in pairs.items()}
+
+
+def pair_fix_excess(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Pair id -> its fix-site preference with the vector minus the controls' mean, for the files of ``group``
+    that carry one (a pair's vulnerable file, when the evaluation scored the fix sites)."""
+    return {f["pair"]: x["fix"] - _mean(x["random_fix"]) for f, x in zip(group, steered) if x.get("fix") is not None}
 
 
 def control_scores(x: dict[str, Any]) -> list[float]:
@@ -525,10 +534,11 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
     ``all``. Means are ``math.fsum(values) / n``; a file counts as "yes" when its score is above its fold's
     threshold; shifts and flips compare each file's steered (or random) score with its unsteered one; the KL
     means are over the patched files (the neutral code of each pair); ``raw_alpha`` lists the coefficient each
-    fold applied (with per-CWE vectors, each of its CWEs' in an ``all`` row: :func:`_raw_alphas`); ``excess_se`` is the standard error over pairs of the shift beyond the random control's. With
-    several random controls, the random columns are means over the controls (each control's shift, flip rate and
-    yes-rate over the group first), ``random_shift_max`` is the control shift of largest magnitude,
-    ``random_kl`` stays the first control's KL and ``random_kl_max`` is the largest of the controls' mean KLs."""
+    fold applied (with per-CWE vectors, each of its CWEs' in an ``all`` row: :func:`_raw_alphas`); ``excess_se``
+    is the standard error over pairs of the shift beyond the random control's. With several random controls, the
+    random columns are means over the controls (each control's shift, flip rate and yes-rate over the group first),
+    ``random_shift_max`` is the control shift of largest magnitude, ``random_kl`` stays the first control's KL and
+    ``random_kl_max`` is the largest of the controls' mean KLs."""
     rows = []
     for L in layers:
         for a in alphas:
@@ -565,7 +575,7 @@ def rows_from_files(files: Sequence[dict[str, Any]], layers: Sequence[int], alph
                     random_kl=_mean(rkls), answer_mass=_mean([f["p_yes"] + f["p_no"] for f in group]),
                     raw_alpha=_raw_alphas(cell, cwe),
                     baseline_score=_mean([f["baseline_score"] for f in group]),
-                    random_yes_rate=_mean(r_yes), excess_se=_standard_error(_by_pair_excess(group, st)),
+                    random_yes_rate=_mean(r_yes), excess_se=_standard_error(list(pair_excess(group, st).values())),
                     random_shift_max=max(r_shift, key=abs),
                     random_kl_max=max((x for x in per_kl if not math.isnan(x)), default=float("nan")),
                     direct_shift=_mean_or_none([x.get("direct") for x in st]),
@@ -603,7 +613,7 @@ def _fix_columns(group: Sequence[dict[str, Any]], steered: Sequence[dict[str, An
     return {"fix_shift": _mean([x["fix"] - f["fix_baseline"] for f, x in fixed]),
             "random_fix_shift": _mean([_mean([x["random_fix"][c] - f["fix_baseline"] for f, x in fixed])
                                        for c in range(controls)]),
-            "fix_excess_se": _standard_error([x["fix"] - _mean(x["random_fix"]) for _f, x in fixed]),
+            "fix_excess_se": _standard_error(list(pair_fix_excess(group, steered).values())),
             "fix_n": len(fixed)}
 
 
