@@ -92,6 +92,8 @@ def test_per_cwe_cli_records_and_replays(tmp_path, capsys):
     assert "one per CWE" in out
     assert main(["replay", str(session), "--check"]) == 0
     assert "all 1 steps match" in capsys.readouterr().out
+    assert main(["report", str(session)]) == 0  # its one-line summary says what was steered
+    assert "a vector per CWE; 2 layer(s) × 2 alphas; largest shift" in " ".join(capsys.readouterr().out.split())
     assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha", "1", "--split", "cwe", "--per-cwe"]) == 2
     assert "--split cwe holds out every pair of a CWE" in capsys.readouterr().err
 

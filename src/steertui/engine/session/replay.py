@@ -179,18 +179,20 @@ def summarize(kind: str, outputs: Any, inputs: Any = None) -> str:
         return f"{len(o.rows)} prompt(s); first: {r.baseline_text[:30]!r} vs {r.steered_text[:30]!r} ({div})"
     if kind == "evaluate":
         rows = [r for r in o.rows if r.cwe == "all"]
+        per_cwe = "a vector per CWE; " if getattr(inputs, "per_cwe", False) else ""
         if len(rows) > SUMMARY_ROWS:  # an alpha sweep or a layer grid: its size and its largest shift
             top = max(rows, key=lambda r: abs(r.shift))
             n_layers, n_alphas = len({r.layer for r in rows}), len({r.alpha for r in rows})
-            return (f"{n_layers} layer(s) × {n_alphas} alphas; largest shift {top.shift:+.3g} at layer {top.layer} "
-                    f"α {top.alpha:g} (random {top.random_shift:+.3g}, acc {top.accuracy:.2f}, KL {top.kl:.3g})")
+            return (f"{per_cwe}{n_layers} layer(s) × {n_alphas} alphas; largest shift {top.shift:+.3g} at layer "
+                    f"{top.layer} α {top.alpha:g} (random {top.random_shift:+.3g}, acc {top.accuracy:.2f}, "
+                    f"KL {top.kl:.3g})")
         together = getattr(inputs, "together", None)
         which = (lambda r: f"layer {r.layer}") if together is None else \
             (lambda r: f"layers {'+'.join(map(str, inputs.layers))} together")
-        return "; ".join(f"{which(r)} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
-                         + (f", fix site {r.fix_shift:+.3g} (rand {r.random_fix_shift:+.3g})"
-                            if r.fix_shift is not None else "")
-                         for r in rows)
+        return per_cwe + "; ".join(
+            f"{which(r)} α {r.alpha:g}: shift {r.shift:+.3g}, acc {r.accuracy:.2f}, KL {r.kl:.3g}"
+            + (f", fix site {r.fix_shift:+.3g} (rand {r.random_fix_shift:+.3g})" if r.fix_shift is not None else "")
+            for r in rows)
     if kind in S.VECTOR_STEPS:
         return ", ".join(f"layer {d.layer}: norm {d.vector_norm:.3g}"
                          + (f", AUROC {d.auroc_pairs:.2f}" if d.auroc_pairs is not None else "")
