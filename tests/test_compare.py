@@ -21,8 +21,8 @@ def sessions(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     made = {}
     for name, extra in (("a", []), ("b", ["--per-cwe", "--controls", "2"]),
-                        ("a_fix", ["--cwe", "cwe-22", "--cwe", "cwe-787", "--fix-site"]),
-                        ("b_fix", ["--cwe", "cwe-22", "--cwe", "cwe-787", "--fix-site", "--method", "pca"])):
+                        ("a_fix", ["--cwe", "cwe-22,787", "--fix-site"]),
+                        ("b_fix", ["--cwe", "cwe-22", "--cwe", "787", "--fix-site", "--method", "pca"])):
         made[name] = root / f"{name}.toml"
         assert main(EVAL + extra + ["--record", str(made[name])]) == 0
     return made

@@ -175,5 +175,15 @@ def test_budget_json_with_a_local_tokenizer(capsys: pytest.CaptureFixture[str], 
                  "--part", "hand-crafted", "--context", "4096", "--truncated-only"]) == 0
     out = capsys.readouterr().out
     assert "0 of 48 sample(s) truncated" in out
+    # --part and --cwe repeat, or take names separated by commas
+    for flags in (["--cwe", "22,cwe-787"], ["--cwe", "22", "--cwe", "787"]):
+        data = json_out(capsys, ["data", "budget", "--dataset", str(shared_dataset), "--model", str(model_dir),
+                                 "--part", "hand-crafted,real-world", *flags, "--json"])
+        hand = [s["id"] for s in data["samples"] if s["part"] == "hand-crafted"]
+        assert {i.split("/")[1] for i in hand} == {"CWE-22", "CWE-787"} and len(hand) == 12
+        assert sum(s["part"] == "real-world" for s in data["samples"]) == 12  # CWE-787's 6 CVEs, none of CWE-22
+    with pytest.raises(SystemExit):
+        main(["data", "budget", "--cwe", ",,"])
+    assert "',,' names nothing" in capsys.readouterr().err
     assert main(["data", "budget", "--model", str(tmp_path / "no-model")]) == 2
     assert "cannot load a tokenizer" in capsys.readouterr().err

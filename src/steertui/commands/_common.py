@@ -100,3 +100,12 @@ def check_vector_args(args: argparse.Namespace) -> None:
     if getattr(args, "vector", None) and not getattr(args, "vectors", None):
         raise SteertuiError("--vector names a vector of --vectors FILE, and no file is given",
                             "add --vectors FILE, or drop --vector")
+
+
+def name_list(text: str) -> list[str]:
+    """An argparse type for a repeatable option that also takes names separated by commas (``--cwe 22,787``,
+    with ``action="extend"``)."""
+    return list(comma_list(text, str.strip, "names", f"'{text}' names nothing: give e.g. cwe-787, or 22,787"))
+
+
+name_list.__name__ = "list of names"  # argparse names the type in its messages

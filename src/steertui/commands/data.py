@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steertui.commands._common import add_dataset_option, non_negative_int, positive_int
+from steertui.commands._common import add_dataset_option, name_list, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,8 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--context", type=positive_int, metavar="N", help="context length (default: the model's)")
     budget.add_argument("--reserve", type=non_negative_int, metavar="N", default=None,
                         help="tokens kept free for the prompt around the code (default: 64)")
-    budget.add_argument("--part", action="append", metavar="PART", help="only this part (repeatable)")
-    budget.add_argument("--cwe", action="append", metavar="CWE", help="only this CWE, e.g. cwe-787 (repeatable)")
+    budget.add_argument("--part", action="extend", type=name_list, metavar="PART",
+                        help="only this part (repeatable, or comma-separated)")
+    budget.add_argument("--cwe", action="extend", type=name_list, metavar="CWE",
+                        help="only this CWE, e.g. cwe-787 (repeatable, or comma-separated: 22,787)")
     budget.add_argument("--truncated-only", action="store_true", help="list only the samples that get truncated")
     budget.add_argument("--json", action="store_true", help="print JSON instead of a table")
     budget.set_defaults(handler=run_budget)

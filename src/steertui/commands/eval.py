@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from steertui.commands._common import (add_dataset_option, add_model_options, alpha_list, check_vector_args,
-                                       layer_list, load_model, positive_int)
+                                       layer_list, load_model, name_list, positive_int)
 from steertui.engine.choices import ALPHA_SCALES, METHODS, READOUTS, SPLITS
 from steertui.errors import SteertuiError
 
@@ -72,14 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="steer each CWE's held-out pairs with a vector built from the fold's training pairs of that "
                    "CWE alone (scored in their own batches), instead of one vector from all of the fold's training "
                    "pairs: is one direction enough, or does each CWE need its own? (--split pairs, no --vectors)")
-    p.add_argument("--part", action="append", metavar="PART",
-                   help="dataset part(s) to use (default: hand-crafted, or builtin without a checkout)")
-    p.add_argument("--confirm-part", action="append", metavar="PART",
+    p.add_argument("--part", action="extend", type=name_list, metavar="PART",
+                   help="dataset part(s) to use (repeatable, or comma-separated; default: hand-crafted, or builtin "
+                   "without a checkout)")
+    p.add_argument("--confirm-part", action="extend", type=name_list, metavar="PART",
                    help="after the search, take its best cell in each direction (picked on every searched file), "
                    "build its vector on every searched pair, and evaluate it on this part's pairs, which took no "
                    "part in either (repeatable; not a part of --part)")
-    p.add_argument("--cwe", action="append", metavar="CWE",
-                   help="only the pairs of this CWE, e.g. cwe-787 or 787 (repeatable; default: every CWE)")
+    p.add_argument("--cwe", action="extend", type=name_list, metavar="CWE",
+                   help="only the pairs of this CWE, e.g. cwe-787 or 787 (repeatable, or comma-separated: "
+                   "22,787; default: every CWE)")
     p.add_argument("--chunk-size", type=positive_int, default=8, help="samples per forward pass (default 8)")
     p.add_argument("--kl-tokens", type=positive_int, default=64, help="tokens of each neutral file for the KL (default 64)")
     p.add_argument("--yes", default=" Yes", help="answer token for 'vulnerable' (default ' Yes')")
