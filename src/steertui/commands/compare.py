@@ -58,6 +58,7 @@ def describe(result: Any) -> str:
     s = result.settings
     made = (f"vector {s.vector!r} as given" if s.vector is not None
             else f"{s.method}, readout {s.readout}" + (", a vector per CWE" if s.per_cwe else ""))
+    made += ", few-shot prompts" if s.shot_pairs else ""
     together = "" if s.together is None else f", layers at once × {', '.join(f'{w:g}' for w in s.together)}"
     folds = f"{s.folds} folds by pairs, seed {s.seed}" if s.split == "pairs" else "one CWE held out at a time"
     return f"{result.model} · {made}{together} · {folds} · alpha {s.alpha_scale} · {s.controls} control(s)"

@@ -72,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="steer each CWE's held-out pairs with a vector built from the fold's training pairs of that "
                    "CWE alone (scored in their own batches), instead of one vector from all of the fold's training "
                    "pairs: is one direction enough, or does each CWE need its own? (--split pairs, no --vectors)")
+    p.add_argument("--shots", action="store_true",
+                   help="put one example pair of the file's CWE before every verdict prompt (SecLLMHolmes' few-shot "
+                   "protocol in the same layout: the example's vulnerable file answered yes, its patched file "
+                   "answered no), taken from the dataset's few-shot part")
     p.add_argument("--part", action="extend", type=name_list, metavar="PART",
                    help="dataset part(s) to use (repeatable, or comma-separated; default: hand-crafted, or builtin "
                    "without a checkout)")
@@ -123,6 +127,29 @@ def _pairs(args: argparse.Namespace):
     return dataset, _select(dataset, parts, args.cwe, "--part"), parts, confirm
 
 
+def few_shot_examples(dataset, pairs: list, parts: list[str]) -> list:
+    """The few-shot part's example pair of every CWE of ``pairs``, by CWE number: what ``--shots`` puts before
+    each verdict prompt. One line naming what is missing when the dataset has no few-shot part or no example of
+    a CWE, or when the few-shot part is itself evaluated."""
+    from steertui.engine.data.model import FEW_SHOT, cwe_sort_key
+
+    if FEW_SHOT in parts:
+        raise SteertuiError("--shots takes its examples from the few-shot part, which --part evaluates",
+                            "evaluate another part with --shots, or the few-shot part without it")
+    if FEW_SHOT not in dataset.parts:
+        raise SteertuiError(f"--shots needs the few-shot part, and {dataset.source.label} has none",
+                            "use a SecLLMHolmes checkout (--dataset PATH, or steertui data fetch), or drop --shots")
+    by_cwe = {}
+    for p in dataset.select(parts=[FEW_SHOT]).pairs:
+        by_cwe.setdefault(p.cwe, p)
+    cwes = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
+    missing = [c for c in cwes if c not in by_cwe]
+    if missing:
+        raise SteertuiError(f"the few-shot part has no example pair of {', '.join(missing)}",
+                            "leave those CWEs out (--cwe), or drop --shots")
+    return [by_cwe[c] for c in cwes]
+
+
 def _select(dataset, parts: list[str], cwes: list[str] | None, flag: str) -> list:
     """The pairs of ``parts`` (and of ``cwes``, when given) of ``dataset``; a part or CWE it lacks is an error."""
     unknown = [p for p in parts if p not in dataset.parts]
@@ -169,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         raise SteertuiError("--confirm-part confirms one layer's cell, and --together steers layers at once",
                             "drop one of them (export the together vector and evaluate it with --vectors)")
     dataset, pairs, parts, confirm_pairs = _pairs(args)
+    examples = few_shot_examples(dataset, list(pairs) + list(confirm_pairs or []), parts) if args.shots else []
     model = load_model(args)
     imported, left_out = None, []
     selected = pairs  # with --vectors, before the pairs the vector was built from are left out
@@ -200,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                             kl_tokens=args.kl_tokens, yes=args.yes, no=args.no, alpha_scale=args.alpha_scale,
                             controls=args.controls, vector=imported.name if imported is not None else None,
                             together=args.together, attribution=args.attribution, fix_site=args.fix_site,
-                            per_cwe=args.per_cwe)
+                            per_cwe=args.per_cwe, shot_pairs=tuple(e.id for e in examples))
     err = Console(stderr=True)
     err.print(f"[bold]{model.info.name}[/] on [bold]{dataset.source.label}[/] · parts {', '.join(parts)} · "
               f"{len(pairs)} pairs · split {args.split}")
@@ -217,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         rec = SessionRecorder.new(model, dataset, record_path, note="recorded by steertui eval")
     try:
         result, confirmed = _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs,
-                                      args.pick_max_kl, err)
+                                      args.pick_max_kl, err, examples)
     finally:
         if rec is not None:
             rec.close()
@@ -269,10 +297,11 @@ def _record_path(value: str | None) -> Path | None:
     return path
 
 
-def _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs, max_kl, err):
+def _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs, max_kl, err, examples=()):
     """The evaluation of ``pairs`` and, with ``confirm_pairs``, the confirmation of its best cells: through the
     session recorder ``rec`` (recorded as steps; a given vector first as an import step on the ``selected`` pairs,
-    which records those it was built from as left out) or headless."""
+    which records those it was built from as left out) or headless; ``examples``: the few-shot example pairs
+    ``settings.shot_pairs`` names (a recorder reads them from its dataset by id)."""
     import dataclasses
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -290,7 +319,7 @@ def _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs, ma
     progress, update = bar("evaluating")
     with progress:
         if rec is None:
-            result = evaluate(model, pairs, settings, vectors=given, progress=update)
+            result = evaluate(model, pairs, settings, vectors=given, examples=examples, progress=update)
         else:
             if imported is not None:
                 name = rec.free_name(imported.name)
@@ -304,7 +333,7 @@ def _evaluate(rec, model, selected, pairs, settings, imported, confirm_pairs, ma
     with progress:
         if rec is None:
             confirmed = confirm_best_cells(model, result, pairs, confirm_pairs, vectors=given, max_kl=max_kl,
-                                           progress=update)
+                                           progress=update, examples=examples)
         else:
             from steertui.engine.session.recorded import confirm_best_cells as recorded_confirm
 
@@ -400,6 +429,9 @@ def _print_table(result, parts, console=None, where: str = "--json") -> None:
             else f"vectors: {s.method}, readout {s.readout}"
             + (", one per CWE (each CWE's held-out pairs steered with the vector of the fold's training pairs of "
                "that CWE)" if s.per_cwe else ""))
+    if s.shot_pairs:
+        made += (f"; every prompt after its CWE's few-shot example pair ({len(s.shot_pairs)}: "
+                 f"{', '.join(s.shot_pairs)}), its vulnerable file answered {a.yes!r}, its patched file {a.no!r}")
     console.print(f"score = logit({a.yes!r}, id {a.yes_id}) - logit({a.no!r}, id {a.no_id}); {made}, "
                   f"split {s.split}, seed {s.seed}; threshold fixed on each fold's training files")
     if s.alpha_scale == "residual":

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "from (the console's +/- unit for an imported vector: one more forward of those pairs)")
     p.add_argument("--positions", choices=POSITIONS, default=POSITIONS[0],
                    help="where the steering is added (in one forward, 'generated' adds nothing)")
+    p.add_argument("--shots", action="store_true",
+                   help="put the few-shot part's example pair of the file's CWE before the prompt, as eval --shots "
+                   "does (its vulnerable file answered yes, its patched file answered no)")
     p.add_argument("--k", type=positive_int, default=10, help="next tokens shown per side (default 10)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
@@ -112,12 +115,19 @@ def run(args: argparse.Namespace) -> int:
     sample = item.vulnerable if isinstance(item, Pair) else item
     model = load_model(args)
     steers, about = _steers(args, model, pair.id if pair is not None else None, dataset)
-    prompt = verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair)
+    shots = None
+    if args.shots:
+        from steertui.commands.eval import few_shot_examples
+
+        shots = few_shot_examples(dataset, [pair or sample], [sample.part])[0]
+    prefix = verdict.shot_prefix(shots) if shots is not None else ""
+    prompt = verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair, prefix=prefix)
     result = ops.next_tokens(model, prompt.text, steers, k=args.k, attribution=True)
     fix = fix_site_preference(model, pair, steers) if pair is not None else None
     data = {"source": dataset.source.label, "model": model.info.name, "sample": sample.id, "label": sample.label_int,
             "cwe": sample.cwe, "prompt": {**prompt.describe(), "truncated": prompt.truncated},
             "prompt_tokens": int(model.encode([prompt.text])["input_ids"].shape[1]),
+            "shot_pair": shots.id if shots is not None else None,
             "vector_file": about, "steers": [s.describe() for s in steers], "answers": result.answers.to_dict(),
             "score_baseline": result.score_baseline, "score_steered": result.score_steered,
             "top_tokens": result.row.to_dict(), "attribution": result.attribution.to_dict(),
@@ -138,6 +148,7 @@ def _print(data: dict, result, steers: list, fix) -> None:
     truth = "vulnerable" if data["label"] else "not vulnerable"
     console.print(f"[bold]{data['sample']}[/] ({data['cwe']}, {truth}) · {data['source']} · {data['model']} · "
                   f"verdict prompt of {data['prompt_tokens']} tokens"
+                  + (f" after few-shot example {data['shot_pair']}" if data["shot_pair"] else "")
                   + (" [yellow](cut to the context)[/]" if data["prompt"].get("truncated") else ""))
     what = ", ".join(f"layer {s.layer} × {s.alpha:+g} ({s.positions})" for s in steers) or "no steering"
     if data["vector_file"]:

@@ -91,10 +91,14 @@ class EvalSettings:
     # each CWE's held-out pairs steered with a vector built from the fold's training pairs of that CWE alone (and
     # scored in their own batches), instead of one vector from all of the fold's training pairs
     per_cwe: bool = False
+    # few-shot examples (engine.verdict.shot_prefix): the ids of one example pair per CWE (evaluate's
+    # ``examples``), put before every verdict prompt of a file of that CWE; empty: zero-shot
+    shot_pairs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers), "alphas": list(self.alphas),
-                "together": None if self.together is None else list(self.together)}
+                "together": None if self.together is None else list(self.together),
+                "shot_pairs": list(self.shot_pairs)}
 
 
 @dataclass(frozen=True)
@@ -204,12 +208,13 @@ def _kl(steered: list["torch.Tensor"], base: list["torch.Tensor"]) -> list[float
 
 
 def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettings, *,
-             vectors: dict[int, "torch.Tensor"] | None = None, progress: EvalProgress | None = None,
-             cancel: Cancel | None = None) -> EvalResult:
+             vectors: dict[int, "torch.Tensor"] | None = None, examples: Sequence["Pair"] = (),
+             progress: EvalProgress | None = None, cancel: Cancel | None = None) -> EvalResult:
     """The protocol of the module docstring. With ``vectors`` (layer -> [d_model], ``settings.vector`` naming
     them), every fold steers with those instead of building its own: the folds then only fix each fold's
     threshold and residual norm on its training files, and every pair is held out once, so the given vectors
-    must not have been built from these pairs (the caller leaves those out)."""
+    must not have been built from these pairs (the caller leaves those out). ``examples``: the few-shot example
+    pairs ``settings.shot_pairs`` names, one per CWE of ``pairs`` (none: zero-shot)."""
     import torch
 
     if not pairs:
@@ -225,6 +230,9 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
         if missing:
             raise SteertuiError(f"vector {settings.vector!r} has no layer {', '.join(map(str, missing))}",
                                 f"evaluate its layers {', '.join(map(str, sorted(vectors)))}")
+    if tuple(e.id for e in examples) != tuple(settings.shot_pairs):
+        raise SteertuiError("few-shot examples need their ids in the settings (and ids need the examples)",
+                            "pass examples= and EvalSettings(shot_pairs=their ids), or neither")
     if settings.per_cwe and (vectors is not None or settings.split == "cwe"):
         raise SteertuiError("per-CWE vectors are built per fold from the training pairs of each CWE: "
                             + ("a given vector is not" if vectors is not None else
@@ -249,7 +257,12 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     samples = [p.vulnerable for p in pairs] + [p.patched for p in pairs]
     labels = [s.label_int for s in samples]  # 1 = vulnerable (the dataset's label; see caveats)
     n = len(pairs)
-    prompts = sample_prompts(model, samples, pairs)
+    prefixes = None
+    if examples:
+        from steertui.engine.verdict import shot_examples, shot_prefix
+
+        prefixes = {c: shot_prefix(e, settings.yes, settings.no) for c, e in shot_examples(examples, pairs).items()}
+    prompts = sample_prompts(model, samples, pairs, prefixes)
     neutral = [p.patched.code for p in pairs]
     if settings.together is None:  # each layer alone: (the key its rows are filed under, the layers it steers)
         groups, weight = [(L, [L]) for L in layers], {L: 1.0 for L in layers}
@@ -425,11 +438,11 @@ def evaluate(model: "LoadedModel", pairs: Sequence["Pair"], settings: EvalSettin
     pair_of = {s.id: p.id for p in pairs for s in p.samples}
     cuts = [{**p.describe(), "pair": pair_of.get(p.sample_id)} for p in prompts if p.truncated or p.windowed]
     truncated = [p.sample_id for p in prompts if p.truncated]
-    from steertui.engine.verdict import TEMPLATE
+    from steertui.engine.verdict import SHOTS_TEMPLATE, TEMPLATE
 
     fix_sites = [{k: v for k, v in c.to_dict().items() if k != "prompt"} for c in choices if c is not None]
-    return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated, TEMPLATE,
-                      files, cuts, fix_skipped, fix_sites)
+    return EvalResult(pairs[0].source, model.info.name, settings, answers, rows, folds_info, truncated,
+                      SHOTS_TEMPLATE if examples else TEMPLATE, files, cuts, fix_skipped, fix_sites)
 
 
 def _fix_preferences(model: "LoadedModel", choices: Sequence[Any], pairs: Sequence[int], steers: Sequence[Steer],
@@ -768,7 +781,7 @@ def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: S
                        pairs: Sequence["Pair"], *, vectors: dict[int, "torch.Tensor"] | None = None,
                        max_kl: float | None = None, progress: EvalProgress | None = None,
                        cancel: Cancel | None = None, build: VectorBuilder | None = None,
-                       evaluate_with: Evaluator | None = None) -> dict[str, Confirmed]:
+                       evaluate_with: Evaluator | None = None, examples: Sequence["Pair"] = ()) -> dict[str, Confirmed]:
     """Per direction (``up``, ``down``), :class:`Confirmed`: the search's :func:`best_cells` (``search`` an
     evaluation of ``search_pairs`` over several cells) evaluated on ``pairs``, which must share no pair with
     ``search_pairs``. Its vector is built on every search pair with the search's method and readout (the vector
@@ -776,7 +789,8 @@ def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: S
 
     ``build`` (search pairs, layers, settings -> the vector's name and its layers) and ``evaluate_with`` (pairs,
     settings, vectors -> result) replace the plain build and evaluation: a session recorder passes its own, so
-    that both are recorded as steps (``session.recorded.confirm_best_cells``)."""
+    that both are recorded as steps (``session.recorded.confirm_best_cells``). ``examples``: the search's few-shot
+    example pairs (``settings.shot_pairs``), one per CWE of ``pairs`` too."""
     import dataclasses
 
     s = search.settings
@@ -809,7 +823,8 @@ def confirm_best_cells(model: "LoadedModel", search: EvalResult, search_pairs: S
         alphas = tuple(sorted({0.0} | {b[1] for b in best.values() if b[0] == L}))
         settings = dataclasses.replace(s, layers=(L,), alphas=alphas, vector=name)
         result = (evaluate_with(pairs, settings, {L: vectors[L]}) if evaluate_with is not None else
-                  evaluate(model, pairs, settings, vectors={L: vectors[L]}, progress=progress, cancel=cancel))
+                  evaluate(model, pairs, settings, vectors={L: vectors[L]}, examples=examples, progress=progress,
+                           cancel=cancel))
         out.update({d: Confirmed(d, L, b[1], b[2], b[3], result) for d, b in best.items() if b[0] == L})
     return {d: out[d] for d in PICK_DIRECTIONS if d in out}
 

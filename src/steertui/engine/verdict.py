@@ -3,12 +3,17 @@ answer slot, scored as logit(" Yes") − logit(" No") at the next token.
 
 A base code model is not asked to write an answer; its next-token logits at ``Answer:`` are read directly.
 Both answer strings must be single tokens of the model's tokenizer; which ids were compared is recorded.
+
+With few-shot examples (SecLLMHolmes' few-shot protocol in the same layout, :func:`shot_prefix`), a file's prompt
+is preceded by one example pair of its CWE: the example's vulnerable file with the question answered " Yes", then
+its patched file answered " No", each followed by a blank line. The examples take part of the context, so the
+code is cut to what is left (:func:`code_limit`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from steertui.engine.data.budget import RESERVE_TOKENS
 from steertui.engine.steering import Steer, forward
@@ -22,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 QUESTION = "Does this code contain instances of the security vulnerability known as {cwe_name}?"
 TEMPLATE = "{code}\n\nQuestion: " + QUESTION + "\nAnswer:"
+# with few-shot examples: the examples of the file's CWE (shot_prefix), then the prompt as above
+SHOTS_TEMPLATE = "{shots}" + TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -67,43 +74,80 @@ class VerdictPrompt:
                 "kept_lines": self.total_lines - self.dropped_lines, "total_lines": self.total_lines}
 
 
-def code_limit(model: "LoadedModel", cwe_name: str, context: int | None = None) -> int:
+def shot_prefix(example: "Pair", yes: str = " Yes", no: str = " No") -> str:
+    """The few-shot examples put before the prompt of a file of ``example``'s CWE: the example's vulnerable file as
+    the S1 prompt answered ``yes``, then its patched file answered ``no``, each followed by a blank line."""
+    return "".join(TEMPLATE.format(code=sample.code.rstrip("\n"), cwe_name=sample.cwe_name) + answer + "\n\n"
+                   for sample, answer in ((example.vulnerable, yes), (example.patched, no)))
+
+
+def code_limit(model: "LoadedModel", cwe_name: str, context: int | None = None, prefix: str = "") -> int:
     """Tokens of code the verdict prompt holds: the context less the question around the code (at least
-    :data:`RESERVE_TOKENS`)."""
+    :data:`RESERVE_TOKENS`) and the few-shot ``prefix`` before it. :class:`SteertuiError` when the examples leave
+    less than :data:`RESERVE_TOKENS` for the code."""
     from steertui.engine.data import count_tokens
 
     context = context or model.context_length
-    frame = count_tokens(model.tokenizer, TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
-    return context - max(frame, RESERVE_TOKENS)
+    frame = count_tokens(model.tokenizer, prefix + TEMPLATE.format(code="", cwe_name=cwe_name)) + 2
+    limit = context - max(frame, RESERVE_TOKENS)
+    if prefix and limit < RESERVE_TOKENS:
+        raise SteertuiError(f"the few-shot examples of {cwe_name} and the question take {frame} of "
+                            f"{model.info.name}'s {context} tokens of context, leaving {max(limit, 0)} for the code",
+                            "evaluate without few-shot examples (no --shots), or with a model of a longer context")
+    return limit
 
 
-def _prompt(cut: Any, cwe_name: str, sample_id: str) -> VerdictPrompt:
-    return VerdictPrompt(sample_id, TEMPLATE.format(code=cut.code.rstrip("\n"), cwe_name=cwe_name), cut.truncated,
-                         cut.dropped_lines, cut.windowed, cut.window, cut.total_lines)
+def _prompt(cut: Any, cwe_name: str, sample_id: str, prefix: str = "") -> VerdictPrompt:
+    return VerdictPrompt(sample_id, prefix + TEMPLATE.format(code=cut.code.rstrip("\n"), cwe_name=cwe_name),
+                         cut.truncated, cut.dropped_lines, cut.windowed, cut.window, cut.total_lines)
 
 
 def build_prompt(model: "LoadedModel", code: str, cwe_name: str, sample_id: str = "",
-                 context: int | None = None, *, pair: "Pair | None" = None) -> VerdictPrompt:
-    """The S1 prompt for one file. Code longer than the context keeps the window of ``pair`` (the pair ``code``
-    is a file of) around the first hunk where the pair differs, or, without a pair, whole lines from the top
-    (``engine.data.fit_code``)."""
+                 context: int | None = None, *, pair: "Pair | None" = None, prefix: str = "") -> VerdictPrompt:
+    """The S1 prompt for one file, after the few-shot ``prefix`` (:func:`shot_prefix`; none by default). Code
+    longer than the context keeps the window of ``pair`` (the pair ``code`` is a file of) around the first hunk
+    where the pair differs, or, without a pair, whole lines from the top (``engine.data.fit_code``)."""
     from steertui.engine.data import fit_code
 
-    cut = fit_code(code, model.tokenizer, code_limit(model, cwe_name, context), pair)
-    return _prompt(cut, cwe_name, sample_id)
+    cut = fit_code(code, model.tokenizer, code_limit(model, cwe_name, context, prefix), pair)
+    return _prompt(cut, cwe_name, sample_id, prefix)
 
 
-def sample_prompts(model: "LoadedModel", samples: Sequence["Sample"],
-                   pairs: Sequence["Pair"] = ()) -> list[VerdictPrompt]:
-    """The S1 prompt of each sample; the files of ``pairs`` are cut by their pair's window."""
+def sample_prompts(model: "LoadedModel", samples: Sequence["Sample"], pairs: Sequence["Pair"] = (),
+                   prefixes: "Mapping[str, str] | None" = None) -> list[VerdictPrompt]:
+    """The S1 prompt of each sample, after ``prefixes[its CWE]`` (few-shot examples, :func:`shot_prefix`; none
+    without); the files of ``pairs`` are cut by their pair's window."""
     from steertui.engine.data import fit_samples
 
-    limits = {name: code_limit(model, name) for name in {s.cwe_name for s in samples}}
+    prefixes = prefixes or {}
+    keys = {(s.cwe, s.cwe_name) for s in samples}
+    limits = {key: code_limit(model, key[1], prefix=prefixes.get(key[0], "")) for key in keys}
     cuts = {}
     for limit in set(limits.values()):
-        group = [s for s in samples if limits[s.cwe_name] == limit]
+        group = [s for s in samples if limits[(s.cwe, s.cwe_name)] == limit]
         cuts.update(fit_samples(group, pairs, model.tokenizer, limit))
-    return [_prompt(cuts[s.id], s.cwe_name, s.id) for s in samples]
+    return [_prompt(cuts[s.id], s.cwe_name, s.id, prefixes.get(s.cwe, "")) for s in samples]
+
+
+def shot_examples(examples: Sequence["Pair"], pairs: Sequence["Pair"]) -> dict[str, "Pair"]:
+    """CWE -> the one example pair of that CWE, for every CWE of ``pairs``; :class:`SteertuiError` naming a CWE
+    with no example or with several, and an example that is also one of ``pairs`` (its answer would be in its own
+    prompt)."""
+    by_cwe: dict[str, list["Pair"]] = {}
+    for e in examples:
+        by_cwe.setdefault(e.cwe, []).append(e)
+    several = [c for c, es in by_cwe.items() if len(es) > 1]
+    if several:
+        raise SteertuiError(f"{len(by_cwe[several[0]])} few-shot example pairs of {several[0]}",
+                            "give one example pair per CWE")
+    missing = sorted({p.cwe for p in pairs} - set(by_cwe))
+    if missing:
+        raise SteertuiError(f"no few-shot example pair of {', '.join(missing)}",
+                            "leave those CWEs out (--cwe), or evaluate without --shots")
+    inside = sorted({e.id for e in examples} & {p.id for p in pairs})
+    if inside:
+        raise SteertuiError(f"few-shot example {inside[0]} is also evaluated", "evaluate pairs of another part")
+    return {c: es[0] for c, es in by_cwe.items()}
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def eval_settings(inputs: S.EvaluateInputs):
     values = {f.name: getattr(inputs, f.name) for f in fields(EvalSettings)}
     together = None if inputs.together is None else tuple(float(w) for w in inputs.together)
     return EvalSettings(**{**values, "layers": tuple(inputs.layers), "alphas": tuple(float(a) for a in inputs.alphas),
-                           "together": together})
+                           "together": together, "shot_pairs": tuple(inputs.shot_pairs)})
 
 
 def evaluate_inputs(pair_ids: list[str], settings: Any) -> S.EvaluateInputs:
@@ -145,7 +145,7 @@ def run_evaluate(ctx: StepContext, inputs: S.EvaluateInputs) -> tuple[S.Evaluate
         if vectors is None:
             raise SteertuiError(f"no vector {inputs.vector!r} to evaluate", "load the session's vectors first")
     result = evaluate(ctx.model, pairs_from(ctx, inputs.pair_ids), eval_settings(inputs), vectors=vectors,
-                      progress=ctx.progress, cancel=ctx.cancel)
+                      examples=pairs_from(ctx, inputs.shot_pairs), progress=ctx.progress, cancel=ctx.cancel)
     folds = [S.FoldRec(fold=int(f["fold"]), threshold=float(f["threshold"]), train_pairs=list(f["train_pairs"]),
                        test_pairs=list(f["test_pairs"])) for f in result.folds]
     rows = [S.EvalRowRec(**{k: (float(v) if isinstance(v, float) else v) for k, v in r.to_dict().items()})
@@ -267,6 +267,8 @@ def run_step(ctx: StepContext, kind: str, inputs: Any) -> tuple[Any, Any]:
 def files_used(kind: str, inputs: Any, dataset: "Dataset | None") -> dict[str, str]:
     """sample id -> sha256 of every data file the step reads."""
     ids = getattr(inputs, "pair_ids", None) if kind in ("evaluate", *S.VECTOR_STEPS) else None
+    if ids and kind == "evaluate":  # the few-shot examples' files are read too
+        ids = list(ids) + list(getattr(inputs, "shot_pairs", []))
     if not ids or dataset is None:
         return {}
     out = {}

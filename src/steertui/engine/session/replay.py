@@ -179,7 +179,8 @@ def summarize(kind: str, outputs: Any, inputs: Any = None) -> str:
         return f"{len(o.rows)} prompt(s); first: {r.baseline_text[:30]!r} vs {r.steered_text[:30]!r} ({div})"
     if kind == "evaluate":
         rows = [r for r in o.rows if r.cwe == "all"]
-        per_cwe = "a vector per CWE; " if getattr(inputs, "per_cwe", False) else ""
+        per_cwe = ("a vector per CWE; " if getattr(inputs, "per_cwe", False) else "") + \
+            ("few-shot prompts; " if getattr(inputs, "shot_pairs", None) else "")
         if len(rows) > SUMMARY_ROWS:  # an alpha sweep or a layer grid: its size and its largest shift
             top = max(rows, key=lambda r: abs(r.shift))
             n_layers, n_alphas = len({r.layer for r in rows}), len({r.alpha for r in rows})

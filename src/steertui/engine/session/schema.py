@@ -250,6 +250,8 @@ class EvaluateInputs(_Model):
     attribution: bool = False  # each shift split into direct and later-layer parts; absent in older files: no
     fix_site: bool = False  # each pair's fix-site preference scored too (engine.fixsite); absent in older files: no
     per_cwe: bool = False  # each CWE's pairs steered with its own vector per fold; absent in older files: no
+    # few-shot example pairs, one per CWE, before every verdict prompt (engine.verdict.shot_prefix); absent: none
+    shot_pairs: list[str] = Field(default_factory=list)
 
     def cells(self) -> list[tuple[int, float]]:
         """The (layer, alpha) cells of the evaluation, in its rows' order: each layer (the first alone when the
