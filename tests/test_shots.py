@@ -114,3 +114,44 @@ def test_eval_and_verdict_shots_on_the_command_line(shared_dataset, tmp_path, ca
     assert v["shot_pair"] == "few-shot/cwe-787/pair"
     rec = {f.id: f for f in doc.steps[0].outputs.files}["hand-crafted/CWE-787/1"]
     assert v["score_baseline"] == pytest.approx(rec.baseline_score, abs=1e-4)
+
+
+async def test_S_puts_the_examples_before_the_consoles_verdict_prompts(demo_model_path, shared_dataset):
+    """`S`: the next tokens' recorded prompt comes after the selected pair's CWE's example (the Tokens tab says
+    which), the next evaluation records its examples and leaves the few-shot pairs out; `S` again: zero-shot. On
+    data without a few-shot part, `S` says why it cannot."""
+    from test_tui import _settle
+
+    from steertui.tui.app import SteerApp
+    from steertui.tui.panes.tokens import TokensPane
+
+    app = SteerApp(model=str(demo_model_path), dataset=str(shared_dataset))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("S", "t")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        pair = app.selected_pair()
+        example = next(p for p in app.dataset.pairs if p.part == "few-shot" and p.cwe == pair.cwe)
+        step = app.recorder.steps[-2]
+        assert step.kind == "top_tokens" and step.inputs.prompts[0].startswith(shot_prefix(example))
+        assert f"after {example.id}" in str(app.query_one(TokensPane).border_title)
+        await pilot.press("b")
+        await _settle(app, pilot)
+        await pilot.press("plus", "v", "e")
+        await _settle(app, pilot)
+        assert not app.failures, app.failures
+        inputs = app.recorder.steps[-1].inputs
+        assert inputs.shot_pairs and all(i.startswith("few-shot/") for i in inputs.shot_pairs)
+        assert not any(i.startswith("few-shot/") for i in inputs.pair_ids)
+        await pilot.press("S", "t")
+        await _settle(app, pilot)
+        assert not app.recorder.steps[-2].inputs.prompts[0].startswith(shot_prefix(example))
+
+    app = SteerApp(model=str(demo_model_path), dataset="builtin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        assert not app.shots
+        assert any("has no few-shot part" in n.message for n in app._notifications)

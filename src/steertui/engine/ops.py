@@ -56,13 +56,27 @@ def load_model(spec: str | None = None, *, device: str | None = None, dtype: str
 
 
 # ---- next tokens at the verdict slot -----------------------------------------------------------------------------
-def verdict_prompt(model: "LoadedModel", pair_or_prompt: "Pair | str") -> verdict.VerdictPrompt:
+def verdict_prompt(model: "LoadedModel", pair_or_prompt: "Pair | str", shots: "Pair | None" = None
+                   ) -> verdict.VerdictPrompt:
     """The verdict prompt of a pair's vulnerable file (cut to the pair's window when it is longer than the
-    context), or a prompt given as text, taken as it is."""
+    context), after the few-shot example pair ``shots`` (:func:`verdict.shot_prefix`; none by default), or a
+    prompt given as text, taken as it is."""
     if isinstance(pair_or_prompt, str):
         return verdict.VerdictPrompt("", pair_or_prompt, False, 0, total_lines=len(pair_or_prompt.splitlines()))
     sample = pair_or_prompt.vulnerable
-    return verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair_or_prompt)
+    if shots is None:
+        return verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair_or_prompt)
+    return dataclasses.replace(verdict.build_prompt(model, sample.code, sample.cwe_name, sample.id, pair=pair_or_prompt,
+                                                    prefix=verdict.shot_prefix(shots)), shot_pair=shots.id)
+
+
+def few_shot_example(dataset: Any, cwe: str) -> "Pair | None":
+    """The dataset's few-shot example pair of ``cwe`` (SecLLMHolmes' few-shot part), or None without one."""
+    from steertui.engine.data.model import FEW_SHOT
+
+    if dataset is None or FEW_SHOT not in dataset.parts:
+        return None
+    return next((p for p in dataset.pairs if p.part == FEW_SHOT and p.cwe == cwe), None)
 
 
 def lens_of(model: "LoadedModel", prompt: str, steers: Sequence["Steer"], *, k: int = LENS_K,
@@ -109,18 +123,20 @@ class NextTokens:
 
 def next_tokens(model: "LoadedModel", pair_or_prompt: "Pair | str", steers: Iterable["Steer"] = (), *,
                 k: int = TOP_K, lens_k: int = LENS_K, target: int | str | None = LENS_TARGET,
-                window: int = LENS_WINDOW, attribution: bool = False, cancel: Cancel | None = None) -> NextTokens:
+                window: int = LENS_WINDOW, attribution: bool = False, shots: "Pair | None" = None,
+                cancel: Cancel | None = None) -> NextTokens:
     """Top ``k`` next tokens (two forwards: baseline, steered), the verdict score from the same logits, and the
     lens (one forward of both rows) over the last ``window`` positions of the verdict prompt of
     ``pair_or_prompt`` (see :func:`verdict_prompt`); the answer slot is the window's last position. The target
     is checked first, so a target that is not one token costs no forward. With ``attribution``, one more
     forward of both rows splits the verdict score into each layer's direct contributions
-    (:func:`steertui.engine.attribution.verdict_attribution`)."""
+    (:func:`steertui.engine.attribution.verdict_attribution`). ``shots``: the few-shot example pair put before a
+    pair's prompt."""
     from steertui.engine.lens import resolve_target
 
     steers = list(steers)
     resolve_target(model, target)
-    prompt = verdict_prompt(model, pair_or_prompt)
+    prompt = verdict_prompt(model, pair_or_prompt, shots)
     top = gendiff.top_tokens(model, [prompt.text], steers, k=k, cancel=cancel)
     lens_result = lens_of(model, prompt.text, steers, k=lens_k, target=target, positions=lens_window(window),
                           cancel=cancel)

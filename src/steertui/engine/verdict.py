@@ -66,6 +66,7 @@ class VerdictPrompt:
     windowed: bool = False  # cut to its pair's window around the first difference (else the head rule, or uncut)
     window: tuple[int, int] | None = None  # kept lines, 1-based, both included
     total_lines: int = 0
+    shot_pair: str | None = None  # the few-shot example pair before the code (engine.ops.verdict_prompt), or None
 
     def describe(self) -> dict[str, Any]:
         """What the prompt kept of its file: ``windowed``, ``window`` ([first, last], 1-based), line counts."""

@@ -101,6 +101,9 @@ class SteerApp(Jobs, App):
         Binding("e", "evaluate", "Evaluate", id="evaluate",
                 tooltip="held-out verdict shift of the steering layer at -a, 0, +a (of the pinned layers at "
                 "once, x-1, 0, x1) with a random control"),
+        Binding("S", "toggle_shots", "Few-shot", id="shots", show=False,
+                tooltip="verdict prompts after the few-shot example pair of their CWE (next tokens, lens, "
+                "evaluations)"),
         Binding("R", "report", "Report", id="report", show=False,
                 tooltip="write the session's report as HTML beside its file (steertui report FILE --html)"),
         Binding("escape", "cancel", "Cancel", id="cancel", show=False,
@@ -150,6 +153,7 @@ class SteerApp(Jobs, App):
         self.split_shifts = False  # `y` in the evaluation pane: evaluations split each shift (attribution)
         self.fix_sites = False  # `F` in the evaluation pane: evaluations score each pair's fix-site preference too
         self.per_cwe = False  # `C` in the evaluation pane: evaluations steer each CWE with its own vector per fold
+        self.shots = False  # `S`: verdict prompts after their CWE's few-shot example pair (tokens, lens, evaluations)
         self.preview_worker: Worker | None = None
         self.screen_idle = threading.Event()  # cleared while a job's message waits to be shown (tui.jobs)
         self.screen_idle.set()
@@ -615,8 +619,8 @@ class SteerApp(Jobs, App):
             return
         self._job_status("next tokens", f"computing for {pair.vulnerable.id}")
         self.preview_due = False  # this run computes the current steering
-        steering, target = self.current_steering(), self.lens_target
-        self._start_shown("tokens", lambda: self.tokens_job(pair, steering, target))
+        steering, target, shots = self.current_steering(), self.lens_target, self.shot_example(pair.cwe)
+        self._start_shown("tokens", lambda: self.tokens_job(pair, steering, target, shots=shots))
 
     # ---- live preview: a steering change re-runs the next tokens and the lens grid by itself ----------------
     def steering_changed(self, what: str) -> None:
@@ -671,7 +675,8 @@ class SteerApp(Jobs, App):
             return
         self.preview_due = False
         self._job_status("next tokens", f"live preview for {pair.vulnerable.id}")
-        self.preview_worker = self.tokens_job(pair, self.current_steering(), self.lens_target, live=True)
+        self.preview_worker = self.tokens_job(pair, self.current_steering(), self.lens_target, live=True,
+                                              shots=self.shot_example(pair.cwe))
 
     def on_lens_grid_target_changed(self, message: LensGrid.TargetChanged) -> None:
         """A new target token for the lens grid: the lens runs again with it (a preview); a target that is not
@@ -718,8 +723,36 @@ class SteerApp(Jobs, App):
     def eval_options(self) -> dict[str, bool]:
         """What the `y`, `F` and `C` toggles add to the next evaluation (``EvalSettings`` fields); per-CWE vectors
         only where the folds build their vectors (not for imported ones)."""
+        shots = [self.shot_example(cwe) for cwe in dict.fromkeys(p.cwe for p in self.eval_pairs())] if self.shots \
+            else []
         return {"attribution": self.split_shifts, "fix_site": self.fix_sites,
-                "per_cwe": self.per_cwe and self.recipe()[1] is None}
+                "per_cwe": self.per_cwe and self.recipe()[1] is None,
+                "shot_pairs": tuple(e.id for e in shots if e is not None)}
+
+    def shot_example(self, cwe: str) -> Any:
+        """With `S` on, the loaded data's few-shot example pair of ``cwe`` (None without one, or with `S` off)."""
+        from steertui.engine.ops import few_shot_example
+
+        return few_shot_example(self.dataset, cwe) if self.shots else None
+
+    def action_toggle_shots(self) -> None:
+        """`S`: the verdict prompts of the next tokens, the lens, the layer probe and the next e, a and x come after
+        the few-shot example pair of their CWE (engine.verdict.shot_prefix), or not; the next tokens follow."""
+        from steertui.engine.data.model import FEW_SHOT
+
+        if not self.shots and (self.dataset is None or FEW_SHOT not in self.dataset.parts):
+            label = self.dataset.source.label if self.dataset is not None else "no data"
+            self.notify(f"{label} has no few-shot part to take examples from: load a SecLLMHolmes checkout "
+                        "(--dataset PATH)", title="few-shot", severity="warning")
+            return
+        self.shots = not self.shots
+        missing = sorted({p.cwe for p in self.eval_pairs() if self.shot_example(p.cwe) is None})
+        self.notify("verdict prompts now come after the few-shot example pair of their CWE (its vulnerable file "
+                    "answered yes, its patched file no): next tokens, lens and the next e, a and x, which leave "
+                    "the few-shot pairs out"
+                    + (f"; no example of {', '.join(missing)}: the evaluations refuse those" if missing else "")
+                    if self.shots else "verdict prompts are zero-shot again", title="few-shot")
+        self.steering_changed("few-shot examples")
 
     def action_toggle_split(self) -> None:
         """`y` in the evaluation pane: the next e, a and x split each file's shift into the vector's direct
@@ -866,9 +899,12 @@ class SteerApp(Jobs, App):
         return (self.build.method if self.build is not None else self.method), None
 
     def eval_pairs(self) -> list:
-        """The loaded pairs an evaluation holds out: all of them, but those imported vectors were built from."""
+        """The loaded pairs an evaluation holds out: all of them, but those imported vectors were built from, and
+        with `S` the few-shot examples."""
+        from steertui.engine.data.model import FEW_SHOT
+
         left_out = set(self.build.left_out) if self.build is not None else set()
-        return [p for p in self.dataset.pairs if p.id not in left_out]
+        return [p for p in self.dataset.pairs if p.id not in left_out and not (self.shots and p.part == FEW_SHOT)]
 
     @property
     def vector_name(self) -> str:
@@ -912,7 +948,8 @@ class SteerApp(Jobs, App):
 
     def action_reprobe(self) -> None:
         if self.model is not None:
-            self.probe(self.selected_pair())
+            pair = self.selected_pair()
+            self.probe(pair, self.shot_example(pair.cwe) if pair is not None else None)
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -127,9 +127,9 @@ class Jobs:
             self.post(LayersProbed(opened.layers))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", description="probe layers")
-    def probe(self, pair: Any = None) -> None:
-        """Probe the layers on ``pair``'s verdict prompt (the text the next tokens and the evaluation run on), or
-        on the default C function without a pair."""
+    def probe(self, pair: Any = None, shots: Any = None) -> None:
+        """Probe the layers on ``pair``'s verdict prompt (the text the next tokens and the evaluation run on; after
+        the few-shot example pair ``shots`` when given), or on the default C function without a pair."""
         from steertui.engine import ops
         from steertui.engine.layers import probe_layers
 
@@ -137,7 +137,7 @@ class Jobs:
             if pair is None:
                 self.post(LayersProbed(probe_layers(self.model)))
                 return
-            prompt = ops.verdict_prompt(self.model, pair)
+            prompt = ops.verdict_prompt(self.model, pair, shots)
             self.post(LayersProbed(probe_layers(self.model, prompt.text), f"the verdict prompt of {pair.id}"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="session report")
@@ -186,10 +186,11 @@ class Jobs:
             self.post(VectorsBuilt(result, name, str(rec.path), imported, tuple(left_out)), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="next tokens")
-    def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False) -> None:
+    def tokens_job(self, pair: Any, steering: list[dict], target: str, live: bool = False, shots: Any = None) -> None:
         """The next tokens, the lens grid and the verdict score at the pair's verdict slot (engine.ops.next_tokens),
         recorded; with ``live`` a preview that is not recorded (its steers are made by the recorder, which holds
-        the vectors: a steering exists only once vectors are built or opened, and so a recorder)."""
+        the vectors: a steering exists only once vectors are built or opened, and so a recorder). ``shots``: the
+        few-shot example pair before the prompt (the console's `S`)."""
         from steertui.engine import ops
         from steertui.engine.session.recorded import next_tokens
 
@@ -198,10 +199,11 @@ class Jobs:
             split = self.by_layer  # the Tokens tab shows the verdict's attribution by layer (`w`)
             if live:
                 steers = self.recorder.steers(steering) if steering else []
-                result = ops.next_tokens(self.model, pair, steers, target=target, attribution=split, cancel=cancel)
+                result = ops.next_tokens(self.model, pair, steers, target=target, attribution=split, shots=shots,
+                                         cancel=cancel)
             else:
                 result = self.recorded(next_tokens, self.ensure_recorder(), pair, steering=steering, target=target,
-                                       attribution=split, cancel=cancel)
+                                       attribution=split, shots=shots, cancel=cancel)
             self.post(TokensComputed(result, describe(steering), live=live), result=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=STEER_GROUP, description="generate")

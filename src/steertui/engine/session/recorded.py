@@ -55,14 +55,16 @@ def _operation(rec: "SessionRecorder", steering: Iterable[Any] | None) -> Iterat
 
 def next_tokens(rec: "SessionRecorder", pair_or_prompt: "Pair | str", *, steering: Iterable[Any] | None = None,
                 k: int = engine.TOP_K, lens_k: int = engine.LENS_K, target: int | str | None = engine.LENS_TARGET,
-                window: int = engine.LENS_WINDOW, attribution: bool = False, cancel=None) -> engine.NextTokens:
+                window: int = engine.LENS_WINDOW, attribution: bool = False, shots: "Pair | None" = None,
+                cancel=None) -> engine.NextTokens:
     """:func:`steertui.engine.ops.next_tokens` on the recorder's model, recorded (the attribution is not a step:
-    it follows from the recorded prompt and steering)."""
+    it follows from the recorded prompt and steering; the prompt, the few-shot examples ``shots`` included, is
+    recorded as it is)."""
     from steertui.engine.lens import resolve_target
 
     resolve_target(rec.model, target)
     with _operation(rec, steering) as part:
-        prompt = engine.verdict_prompt(rec.model, pair_or_prompt)
+        prompt = engine.verdict_prompt(rec.model, pair_or_prompt, shots)
         top = part(rec.top_tokens, [prompt.text], k=k, cancel=cancel)
         lens = part(rec.lens, prompt.text, k=lens_k, target=target, positions=engine.lens_window(window),
                     cancel=cancel)
@@ -84,36 +86,32 @@ def fix_site_continuation(rec: "SessionRecorder", pair: "Pair", *, steering: Ite
 
 
 def alpha_sweep(rec: "SessionRecorder", pairs: "Sequence[Pair]", layer: int, alphas: "Sequence[float]", method: str,
-                *, vector: str | None = None, together: dict[int, float] | None = None, attribution: bool = False,
-                fix_site: bool = False, per_cwe: bool = False, progress: Callable[[str, int, int], None] | None = None,
-                cancel=None) -> engine.AlphaSweep:
+                *, vector: str | None = None, together: dict[int, float] | None = None,
+                progress: Callable[[str, int, int], None] | None = None, cancel=None,
+                **options: Any) -> engine.AlphaSweep:
     """:func:`steertui.engine.ops.alpha_sweep` on the recorder's model, recorded as one ``evaluate`` step over
     all its alphas (the step holds every file's score at every alpha: the curve is recomputed from it);
     ``vector``: the session's vector of that name steered in every fold instead of one built per fold;
     ``together``: those layers at once (layer -> weight in residual norms, alphas their multipliers);
-    ``attribution``: each shift split (``EvalSettings.attribution``); ``fix_site``: each pair's fix-site
-    preference scored too (``EvalSettings.fix_site``); ``per_cwe``: each CWE steered with its own vector per fold
-    (``EvalSettings.per_cwe``)."""
+    ``options``: further ``EvalSettings`` fields (``attribution``, ``fix_site``, ``per_cwe``, ``shot_pairs``: the
+    console's toggles)."""
     import dataclasses
 
-    settings = dataclasses.replace(engine.sweep_eval_settings(layer, alphas, method, vector, together),
-                                   attribution=attribution, fix_site=fix_site, per_cwe=per_cwe)
+    settings = dataclasses.replace(engine.sweep_eval_settings(layer, alphas, method, vector, together), **options)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.AlphaSweep(result, engine.sweep_curve(result, settings.layers[0])))
 
 
 def layer_grid(rec: "SessionRecorder", pairs: "Sequence[Pair]", layers: "Iterable[int]", alphas: "Sequence[float]",
-               method: str, *, vector: str | None = None, attribution: bool = False, fix_site: bool = False,
-               per_cwe: bool = False, progress: Callable[[str, int, int], None] | None = None,
-               cancel=None) -> engine.LayerAlphaGrid:
+               method: str, *, vector: str | None = None, progress: Callable[[str, int, int], None] | None = None,
+               cancel=None, **options: Any) -> engine.LayerAlphaGrid:
     """:func:`steertui.engine.ops.layer_grid` on the recorder's model, recorded as one ``evaluate`` step over all
-    its layers and alphas (the grid is read from the step's rows); ``vector``, ``attribution``, ``fix_site`` and
-    ``per_cwe`` as in :func:`alpha_sweep`."""
+    its layers and alphas (the grid is read from the step's rows); ``vector`` and ``options`` as in
+    :func:`alpha_sweep`."""
     import dataclasses
 
-    settings = dataclasses.replace(engine.grid_eval_settings(layers, alphas, method, vector), attribution=attribution,
-                                   fix_site=fix_site, per_cwe=per_cwe)
+    settings = dataclasses.replace(engine.grid_eval_settings(layers, alphas, method, vector), **options)
     with _operation(rec, None) as part:
         result = part(rec.evaluate, pairs, settings, progress=progress, cancel=cancel)
         return part.done(engine.layer_alpha_grid(result))

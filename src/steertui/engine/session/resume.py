@@ -100,15 +100,25 @@ def recorded_continuation(rec: SessionRecorder, step: Any) -> Any:
 
 def verdict_pair(rec: SessionRecorder, prompt: str) -> Any:
     """The loaded pair whose verdict prompt (``engine.ops.verdict_prompt``: its vulnerable file, cut to the
-    context) is ``prompt``, or None. Only pairs whose CWE the question names and whose vulnerable file holds the
-    prompt's first line are tokenized."""
+    context, zero-shot or after its CWE's few-shot example pair) is ``prompt``, or None. Only pairs whose CWE the
+    question names and whose vulnerable file holds the first line after any few-shot examples are tokenized."""
     from steertui.engine import ops
+    from steertui.engine.verdict import shot_prefix
 
     if rec.dataset is None:
         return None
-    first = prompt.split("\n", 1)[0]
-    return next((pair for pair in rec.dataset.pairs if pair.vulnerable.cwe_name in prompt
-                 and first in pair.vulnerable.code and ops.verdict_prompt(rec.model, pair).text == prompt), None)
+    for pair in rec.dataset.pairs:
+        if pair.vulnerable.cwe_name not in prompt:
+            continue
+        example = ops.few_shot_example(rec.dataset, pair.cwe)
+        for shots in (None, example) if example is not None else (None,):
+            prefix = shot_prefix(shots) if shots is not None else ""
+            if not prompt.startswith(prefix):
+                continue
+            first = prompt[len(prefix):].split("\n", 1)[0]
+            if first in pair.vulnerable.code and ops.verdict_prompt(rec.model, pair, shots).text == prompt:
+                return pair
+    return None
 
 
 def last_pair(rec: SessionRecorder, continuation: Any) -> str | None:

@@ -125,7 +125,7 @@ class EvalPane(DataTable):
             what = f"layer {', '.join(map(str, s.layers))}"
         else:  # several layers steered at once: α scales each layer's own alpha (residual norms)
             what = "layers at once, α × " + " ".join(f"{w:+.2g}@{L}" for L, w in zip(s.layers, s.together))
-        per_cwe = " · a vector per CWE" if s.per_cwe else ""
+        per_cwe = (" · a vector per CWE" if s.per_cwe else "") + (" · few-shot" if s.shot_pairs else "")
         self.border_subtitle = (f"{what} · {s.folds} folds by {s.split}{per_cwe} · {result.source} · "
                                 f"{len(result.truncated)} files truncated")
         self.settings = s

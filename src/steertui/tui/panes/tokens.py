@@ -53,7 +53,8 @@ both rows per update while it is shown; `w` again returns to the plot.
         for b, s in zip(row.baseline, row.steered):
             self.add_row(str(b.rank), repr(b.text), f"{b.prob:.3f}", repr(s.text), f"{s.prob:.3f}",
                          "" if b.id == s.id else "*")
-        self.border_title = f"Next tokens · {result.sample_id}"
+        shots = result.prompt.shot_pair
+        self.border_title = f"Next tokens · {result.sample_id}" + (f" after {shots}" if shots else "")
         how = "live preview (t records it)" if getattr(message, "live", False) else "recorded"
         self.border_subtitle = (f"KL {row.kl:.4f} · verdict {result.score_baseline:+.3f} → "
                                 f"{result.score_steered:+.3f} · {', '.join(message.steers) or 'no steering'} · {how}")
