@@ -132,6 +132,7 @@ def few_shot_examples(dataset, pairs: list, parts: list[str]) -> list:
     each verdict prompt. One line naming what is missing when the dataset has no few-shot part or no example of
     a CWE, or when the few-shot part is itself evaluated."""
     from steertui.engine.data.model import FEW_SHOT, cwe_sort_key
+    from steertui.engine.ops import few_shot_example
 
     if FEW_SHOT in parts:
         raise SteertuiError("--shots takes its examples from the few-shot part, which --part evaluates",
@@ -139,15 +140,13 @@ def few_shot_examples(dataset, pairs: list, parts: list[str]) -> list:
     if FEW_SHOT not in dataset.parts:
         raise SteertuiError(f"--shots needs the few-shot part, and {dataset.source.label} has none",
                             "use a SecLLMHolmes checkout (--dataset PATH, or steertui data fetch), or drop --shots")
-    by_cwe = {}
-    for p in dataset.select(parts=[FEW_SHOT]).pairs:
-        by_cwe.setdefault(p.cwe, p)
     cwes = sorted({p.cwe for p in pairs}, key=cwe_sort_key)
-    missing = [c for c in cwes if c not in by_cwe]
+    examples = {c: few_shot_example(dataset, c) for c in cwes}
+    missing = [c for c, e in examples.items() if e is None]
     if missing:
         raise SteertuiError(f"the few-shot part has no example pair of {', '.join(missing)}",
                             "leave those CWEs out (--cwe), or drop --shots")
-    return [by_cwe[c] for c in cwes]
+    return [examples[c] for c in cwes]
 
 
 def _select(dataset, parts: list[str], cwes: list[str] | None, flag: str) -> list:
