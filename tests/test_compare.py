@@ -99,6 +99,17 @@ def test_an_evaluation_against_its_copy_differs_by_nothing(sessions, tmp_path, c
     assert main(["compare", str(sessions["a"]), str(copy), "--json", "-"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert all(r["difference"] == 0.0 and r["se"] == 0.0 and not r["beyond"] for r in data["rows"])
+    assert data["notes"] == []
+
+
+def test_alphas_of_another_scale_are_named(sessions, tmp_path, capsys):
+    raw = tmp_path / "raw.toml"
+    assert main(["eval", "--dataset", "builtin", "--layers", "1", "--alpha=-0.5,0.5", "--folds", "2",
+                 "--kl-tokens", "8", "--record", str(raw)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(sessions["a"]), str(raw)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: A's alphas are residual, B's raw: the same alpha is not the same push" in out
 
 
 def test_fix_site_columns_when_both_scored_them(sessions, tmp_path, capsys):

@@ -53,6 +53,21 @@ def _evaluation(path: Any, step: int | None, name: str) -> tuple[Any, int, Any]:
     return doc, step, recorded_evaluation(doc, doc.steps[step])
 
 
+def caveats(a: Any, b: Any) -> list[str]:
+    """What makes the same cell of A and B not the same push, or their numbers not the same unit."""
+    sa, sb = a.settings, b.settings
+    out = []
+    if sa.alpha_scale != sb.alpha_scale:
+        out.append(f"A's alphas are {sa.alpha_scale}, B's {sb.alpha_scale}: the same alpha is not the same push")
+    if (sa.together is None) != (sb.together is None) or (sa.together is not None and sa.together != sb.together):
+        out.append("A and B steer different sets of layers at once: a cell's layer is not the same intervention")
+    if a.model != b.model:
+        out.append(f"A ran {a.model}, B {b.model}: each excess is in its own model's logits")
+    if (sa.yes, sa.no) != (sb.yes, sb.no):
+        out.append(f"A scores {sa.yes!r} against {sa.no!r}, B {sb.yes!r} against {sb.no!r}")
+    return out
+
+
 def describe(result: Any) -> str:
     """What an evaluation steered with and how it held out its files, in one line."""
     s = result.settings
@@ -81,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     data = {"a": {"file": str(path_a), "step": step_a, "settings": a.settings.to_dict(), "model": a.model},
             "b": {"file": str(path_b), "step": step_b, "settings": b.settings.to_dict(), "model": b.model},
             **comparison.to_dict()}
+    data["notes"] = caveats(a, b)
     if args.json == "-":
         from steertui.atomic import finite_json
 
@@ -93,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=150)
     print_comparison(console, comparison, (f"{path_a} steps[{step_a}]", describe(a)),
                      (f"{path_b} steps[{step_b}]", describe(b)))
+    for note in caveats(a, b):
+        console.print(f"[yellow]note: {note}[/]")
     if args.json:
         Console(stderr=True).print(f"comparison written to {args.json}")
     return 0
