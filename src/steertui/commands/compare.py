@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _evaluation(path: Any, step: int | None, name: str) -> tuple[Any, int, Any]:
-    """(the session, the step's index, its EvalResult) for evaluation ``name`` of the command line."""
+def _evaluation(path: Any, step: int | None, name: str) -> tuple[int, Any]:
+    """(the step's index, its EvalResult) for evaluation ``name`` of the command line."""
     from steertui.engine.session import read_session
     from steertui.engine.session.resume import recorded_evaluation
 
@@ -50,7 +50,7 @@ def _evaluation(path: Any, step: int | None, name: str) -> tuple[Any, int, Any]:
     if doc.steps[step].kind != "evaluate":
         raise SteertuiError(f"step {step} of {path} is a {doc.steps[step].kind} step, not an evaluation",
                             f"pass --step-{name.lower()} one of {', '.join(map(str, evals)) or 'none'}")
-    return doc, step, recorded_evaluation(doc, doc.steps[step])
+    return step, recorded_evaluation(doc, doc.steps[step])
 
 
 def caveats(a: Any, b: Any) -> list[str]:
@@ -87,16 +87,15 @@ def run(args: argparse.Namespace) -> int:
 
     folder = args.sessions_dir
     path_a, path_b = resolve_session_file(args.a, folder), resolve_session_file(args.b, folder)
-    _doc_a, step_a, a = _evaluation(path_a, args.step_a, "A")
-    _doc_b, step_b, b = _evaluation(path_b, args.step_b, "B")
+    step_a, a = _evaluation(path_a, args.step_a, "A")
+    step_b, b = _evaluation(path_b, args.step_b, "B")
     if path_a.resolve() == path_b.resolve() and step_a == step_b:
         raise SteertuiError(f"A and B are the same evaluation (step {step_a} of {path_a})",
                             "pass --step-a and --step-b, or two session files")
     comparison = compare_evaluations(a, b)
     data = {"a": {"file": str(path_a), "step": step_a, "settings": a.settings.to_dict(), "model": a.model},
             "b": {"file": str(path_b), "step": step_b, "settings": b.settings.to_dict(), "model": b.model},
-            **comparison.to_dict()}
-    data["notes"] = caveats(a, b)
+            **comparison.to_dict(), "notes": caveats(a, b)}
     if args.json == "-":
         from steertui.atomic import finite_json
 
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=150)
     print_comparison(console, comparison, (f"{path_a} steps[{step_a}]", describe(a)),
                      (f"{path_b} steps[{step_b}]", describe(b)))
-    for note in caveats(a, b):
+    for note in data["notes"]:
         console.print(f"[yellow]note: {note}[/]")
     if args.json:
         Console(stderr=True).print(f"comparison written to {args.json}")
